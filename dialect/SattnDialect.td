@@ -1,0 +1,29 @@
+//===- SattnDialect.td - the sattn dialect definition ------*- tablegen -*-===//
+//
+// The dialect in which a sparse-attention variant is written: one func.func
+// of small semantic ops (estimate, budget, select, attend) that the passes
+// lower to an ordered list of kernel launches.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SATTN_DIALECT_TD
+#define SATTN_DIALECT_TD
+
+include "mlir/IR/OpBase.td"
+
+def Sattn_Dialect : Dialect {
+  let name = "sattn";
+  let cppNamespace = "::sattn";
+  let summary = "Sparse attention: estimation, selection and fused attention";
+  let description = [{
+    A variant is one `func.func` whose arguments are the Q, K, V tensors
+    (`[B, H, S, D]`, batch and sequence lengths dynamic, heads and head dim
+    static) and whose body composes the ops below. The exact semantics of
+    every op (alignment, tie-breaks, budgets, empty rows) are in
+    `docs/semantics.md`; the CPU reference executor implements them in
+    float64.
+  }];
+  let useDefaultTypePrinterParser = 1;
+  let useDefaultAttributePrinterParser = 1;
+}
+
+#endif // SATTN_DIALECT_TD

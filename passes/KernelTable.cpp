@@ -1,0 +1,161 @@
+//===- KernelTable.cpp - which device template runs each semantic op ------===//
+//
+// Constants are named in upper case because they become template
+// arguments of the generated CUDA C++. Every attribute that changes the
+// generated code appears here, so it also appears in the cache key.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/KernelTable.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace sattn;
+
+namespace {
+
+/// Accumulates the constants of one kernel.
+class Consts {
+public:
+  Consts(MLIRContext *ctx, DictionaryAttr spec) : b(ctx) {
+    for (NamedAttribute a : spec)
+      if (a.getName() != "key")
+        attrs.append(StringAttr::get(ctx, a.getName().getValue().upper()), a.getValue());
+  }
+  Consts &i(StringRef n, int64_t v) { return set(n, b.getI64IntegerAttr(v)); }
+  Consts &f(StringRef n, double v) { return set(n, b.getF64FloatAttr(v)); }
+  Consts &flag(StringRef n, bool v) { return set(n, b.getBoolAttr(v)); }
+  Consts &s(StringRef n, StringRef v) { return set(n, b.getStringAttr(v)); }
+  Consts &forced(ForcedAttr f) {
+    i("F_SINK", f ? f.getSink() : 0).i("F_LOCAL", f ? f.getLocal() : 0);
+    return flag("F_DIAG", f && f.getDiagonal());
+  }
+  Consts &scale(std::optional<APFloat> s, DictionaryAttr spec) {
+    int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
+    return f("SCALE", s ? s->convertToDouble() : 1.0 / std::sqrt(double(d)));
+  }
+  DictionaryAttr get() { return attrs.getDictionary(b.getContext()); }
+
+private:
+  Consts &set(StringRef n, Attribute v) {
+    attrs.set(n, v);
+    return *this;
+  }
+  Builder b;
+  NamedAttrList attrs;
+};
+
+/// Selections and budgets need the causal flag of the scores they read.
+bool scoresCausal(Value scores) {
+  auto op = scores.getDefiningOp<ScoresOp>();
+  return op && op.getCausal();
+}
+
+} // namespace
+
+FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, DictionaryAttr spec) {
+  MLIRContext *ctx = op->getContext();
+  auto one = [](StringRef name, Consts &c) {
+    return SmallVector<KernelSpec, 2>{{name.str(), c.get()}};
+  };
+  return TypeSwitch<Operation *, FailureOr<SmallVector<KernelSpec, 2>>>(op)
+      .Case([&](PoolOp p) {
+        Consts c(ctx, spec);
+        c.i("GROUP", p.getGroupAttr().getInt())
+            .s("KIND", stringifyPoolKind(p.getKind()))
+            .i("IN_HEADS", llvm::cast<RankedTensorType>(p.getInput().getType()).getDimSize(1));
+        return one("pool", c);
+      })
+      .Case([&](ScoresOp s) {
+        Consts c(ctx, spec);
+        ScoresType t = s.getResult().getType();
+        c.i("BQ", t.getBq()).i("BK", t.getBk()).i("Q_GROUP", s.getQGroupAttr().getInt())
+            .i("K_GROUP", s.getKGroupAttr().getInt()).flag("CAUSAL", s.getCausal())
+            .scale(s.getScale(), spec);
+        return one("block_scores", c);
+      })
+      .Case([&](HeadBudgetOp h) {
+        Consts c(ctx, spec);
+        ScoresType t = h.getScores().getType();
+        c.i("BQ", t.getBq()).i("BK", t.getBk()).f("TAU", h.getTau().convertToDouble())
+            .s("SHARE", stringifyBudgetShare(h.getShare()))
+            .flag("CAUSAL", scoresCausal(h.getScores())).forced(h.getForcedAttr());
+        return one("head_budget", c);
+      })
+      .Case([&](SelectBlocksOp s) {
+        Consts c(ctx, spec);
+        ScoresType t = s.getScores().getType();
+        c.i("BQ", t.getBq()).i("BK", t.getBk())
+            .i("K", s.getKAttr() ? s.getKAttr().getInt() : -1)
+            .f("TAU", s.getTau() ? s.getTau()->convertToDouble() : 0.0)
+            .i("CAP", s.getCapAttr() ? s.getCapAttr().getInt() : 0)
+            .i("OUT_HEADS", s.getResult().getType().getHeads())
+            .flag("HAS_BUDGET", bool(s.getBudget()))
+            .flag("CAUSAL", scoresCausal(s.getScores())).forced(s.getForcedAttr());
+        return one(s.getRule() == SelectRule::topk ? "select_topk" : "select_cumulative", c);
+      })
+      .Case([&](StaticBlocksOp s) {
+        Consts c(ctx, spec);
+        BlocksType t = s.getResult().getType();
+        c.i("BQ", t.getBq()).i("BK", t.getBk()).flag("CAUSAL", s.getCausal())
+            .i("WINDOW", s.getWindowAttr().getInt()).i("SINKS", s.getSinksAttr().getInt())
+            .i("OUT_HEADS", t.getHeads());
+        return one("static_blocks", c);
+      })
+      .Case<UnionOp, IntersectOp>([&](Operation *u) {
+        Consts c(ctx, spec);
+        auto t = llvm::cast<BlocksType>(u->getResult(0).getType());
+        c.i("BQ", t.getBq()).i("BK", t.getBk()).i("SET_HEADS", t.getHeads());
+        return one(isa<UnionOp>(u) ? "block_set_union" : "block_set_intersect", c);
+      })
+      .Case([&](ClassifyQueriesOp q) {
+        Consts c(ctx, spec);
+        c.i("KEY_GROUP", q.getKeyGroupAttr().getInt()).i("WINDOW", q.getWindowAttr().getInt())
+            .i("SINKS", q.getSinksAttr().getInt()).f("THETA", q.getTheta().convertToDouble())
+            .i("KEEP_EVERY", q.getKeepEveryAttr().getInt()).scale(q.getScale(), spec);
+        return one("classify_queries", c);
+      })
+      .Case([&](AttentionOp a) {
+        Consts c(ctx, spec);
+        c.flag("CAUSAL", a.getCausal()).i("WINDOW", a.getWindowAttr().getInt())
+            .i("SINKS", a.getSinksAttr().getInt()).scale(a.getScale(), spec)
+            .flag("HAS_LSE", bool(a.getLse()));
+        int64_t bq = 0, bk = 0, setHeads = 0;
+        if (Value b = a.getBlocks()) {
+          auto t = llvm::cast<BlocksType>(b.getType());
+          bq = t.getBq(), bk = t.getBk(), setHeads = t.getHeads();
+        }
+        c.flag("HAS_BLOCKS", bool(a.getBlocks())).i("SET_BQ", bq).i("SET_BK", bk)
+            .i("SET_HEADS", setHeads);
+        BlockPatternAttr p = a.getBlockPatternAttr();
+        c.flag("HAS_PATTERN", bool(p)).i("P_BQ", p ? p.getBq() : 0).i("P_BK", p ? p.getBk() : 0)
+            .flag("P_CAUSAL", p && p.getCausal()).i("P_WINDOW", p ? p.getWindow() : 0)
+            .i("P_SINKS", p ? p.getSinks() : 0);
+        c.flag("HAS_QUERIES", bool(a.getQueries()))
+            .s("LAZY", stringifyLazyPolicy(a.getLazy()))
+            .i("LAZY_WINDOW", a.getLazyWindowAttr().getInt())
+            .i("LAZY_SINKS", a.getLazySinksAttr().getInt());
+        return one("attn_fwd", c);
+      })
+      .Case([&](KvSlimOp s) {
+        Consts score(ctx, spec), select(ctx, spec);
+        score.i("OBSERVE", s.getObserveAttr().getInt()).scale(s.getScale(), spec);
+        select.f("TAU", s.getTau().convertToDouble()).i("SINKS", s.getSinksAttr().getInt())
+            .i("RECENT", s.getRecentAttr().getInt())
+            .flag("HAS_SEGMENTS", bool(s.getSegments()));
+        return SmallVector<KernelSpec, 2>{{"kv_slim_scores", score.get()},
+                                          {"kv_slim_select", select.get()}};
+      })
+      .Case([&](DecodeAttentionOp d) {
+        Consts c(ctx, spec);
+        c.flag("PAGED", bool(d.getPageTable())).flag("HAS_TOKENS", bool(d.getTokens()))
+            .flag("HAS_LSE", bool(d.getLse())).scale(d.getScale(), spec);
+        return one("decode_attn", c);
+      })
+      .Default([&](Operation *other) -> FailureOr<SmallVector<KernelSpec, 2>> {
+        return other->emitOpError() << "has no device template; only sattn semantic ops "
+                                       "can be outlined";
+      });
+}

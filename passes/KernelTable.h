@@ -1,0 +1,31 @@
+//===- KernelTable.h - which device template runs each semantic op --------===//
+//
+// The single place that maps a semantic op to the device template(s) of
+// codegen/device/ that implement it, and to their compile-time constants.
+// The outliner asks it; codegen later instantiates exactly these names.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "dialect/SattnDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace sattn {
+
+struct KernelSpec {
+  std::string deviceTemplate;
+  mlir::DictionaryAttr consts;
+};
+
+/// The templates and constants of `op` under the variant facts `spec`
+/// (heads, kv_heads, head_dim, dtype). kv_slim yields two kernels (score,
+/// then select); every other op one. Fails with a diagnostic on `op` for
+/// ops that are not semantic sattn ops.
+mlir::FailureOr<llvm::SmallVector<KernelSpec, 2>> kernelsFor(mlir::Operation *op,
+                                                             mlir::DictionaryAttr spec);
+
+} // namespace sattn

@@ -1,0 +1,217 @@
+//===- OutlineKernels.cpp - semantic ops to ordered kernel launches -------===//
+//
+// Design §4.6. Each semantic op becomes one sattn.launch (kv_slim two) in
+// program order, naming the device template and constants chosen by
+// KernelTable. The workspace plan lists every launch result the function
+// does not return, with its size as an expression in the run-time lengths
+// (B, S_<arg>) so the runtime can allocate once per shape.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/KernelTable.h"
+#include "passes/Passes.h"
+#include "dialect/VariantSignature.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#define DEBUG_TYPE "sattn-outline-kernels"
+
+namespace sattn {
+#define GEN_PASS_DEF_SATTNOUTLINEKERNELS
+#include "passes/Passes.h.inc"
+} // namespace sattn
+
+using namespace mlir;
+using namespace sattn;
+
+namespace {
+
+/// Size expressions of workspace buffers, in terms of B and S_<arg>.
+class SizeExprs {
+public:
+  explicit SizeExprs(func::FuncOp f) : func(f) {}
+
+  std::string batch(Value t) {
+    int64_t b = llvm::cast<RankedTensorType>(t.getType()).getDimSize(0);
+    return ShapedType::isDynamic(b) ? "B" : std::to_string(b);
+  }
+
+  /// Length (dimension 2) of a rank-4 tensor.
+  std::string length(Value t) {
+    int64_t s = llvm::cast<RankedTensorType>(t.getType()).getDimSize(2);
+    if (!ShapedType::isDynamic(s))
+      return std::to_string(s);
+    if (auto arg = llvm::dyn_cast<BlockArgument>(t))
+      return "S_" + argName(func, arg.getArgNumber());
+    if (auto pool = t.getDefiningOp<PoolOp>())
+      return cdiv(length(pool.getInput()), pool.getGroupAttr().getInt());
+    if (auto launch = t.getDefiningOp<LaunchOp>())
+      return "S_" + launch.getKernel().str();
+    return "S";
+  }
+
+  static std::string cdiv(const std::string &a, int64_t b) {
+    return "cdiv(" + a + "," + std::to_string(b) + ")";
+  }
+
+  /// (Sq, Skv) tensors a block set or scores value is defined over.
+  std::pair<Value, Value> qk(Value v) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return {};
+    return TypeSwitch<Operation *, std::pair<Value, Value>>(def)
+        .Case([](ScoresOp s) { return std::pair(s.getQ(), s.getK()); })
+        .Case([](StaticBlocksOp s) { return std::pair(s.getQ(), s.getK()); })
+        .Case([&](SelectBlocksOp s) { return qk(s.getScores()); })
+        .Case([&](HeadBudgetOp s) { return qk(s.getScores()); })
+        .Case<UnionOp, IntersectOp>([&](Operation *u) { return qk(u->getOperand(0)); })
+        .Default([](Operation *) { return std::pair<Value, Value>(); });
+  }
+
+  /// The byte size of a semantic value, or "" when it is not a workspace kind.
+  std::string bytes(Value v) {
+    Type t = v.getType();
+    auto mul = [](std::initializer_list<std::string> xs) {
+      std::string s;
+      for (const std::string &x : xs)
+        s += (s.empty() ? "" : "*") + x;
+      return s;
+    };
+    if (auto st = llvm::dyn_cast<ScoresType>(t)) {
+      auto [q, k] = qk(v);
+      if (!q)
+        return "";
+      return mul({batch(q), std::to_string(st.getHeads()), cdiv(length(q), st.getBq()),
+                  cdiv(length(k), st.getBk()), "4"});
+    }
+    if (auto bt = llvm::dyn_cast<BlocksType>(t)) {
+      auto [q, k] = qk(v);
+      if (!q)
+        return "";
+      std::string rows = mul({batch(q), std::to_string(bt.getHeads()), cdiv(length(q), bt.getBq())});
+      std::string cap = cdiv(length(k), bt.getBk());
+      if (auto sel = v.getDefiningOp<SelectBlocksOp>(); sel && sel.getCapAttr())
+        cap = std::to_string(sel.getCapAttr().getInt());
+      return rows + "*(1+" + cap + ")*4";
+    }
+    if (auto bt = llvm::dyn_cast<BudgetType>(t)) {
+      auto [q, k] = qk(v);
+      if (!q)
+        return "";
+      return mul({batch(q), std::to_string(bt.getHeads()), cdiv(length(q), bt.getBq()), "4"});
+    }
+    if (auto qt = llvm::dyn_cast<QueriesType>(t)) {
+      Value q = v.getDefiningOp()->getOperand(0);
+      return mul({batch(q), std::to_string(qt.getHeads()), "(1+" + length(q) + ")", "4"});
+    }
+    if (auto tt = llvm::dyn_cast<TokensType>(t)) {
+      Value k = v.getDefiningOp()->getOperand(1);
+      return mul({batch(k), std::to_string(tt.getHeads()), "(1+" + length(k) + ")", "4"});
+    }
+    if (auto rt = llvm::dyn_cast<RankedTensorType>(t); rt && rt.getRank() == 4) {
+      int64_t eltBytes = rt.getElementTypeBitWidth() / 8;
+      return mul({batch(v), std::to_string(rt.getDimSize(1)), length(v),
+                  std::to_string(rt.getDimSize(3)), std::to_string(eltBytes)});
+    }
+    return "";
+  }
+
+private:
+  func::FuncOp func;
+};
+
+struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutlineKernelsPass> {
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (failed(outline(func)))
+        return signalPassFailure();
+  }
+
+  LogicalResult outline(func::FuncOp func) {
+    auto spec = func->getAttrOfType<DictionaryAttr>("sattn.spec");
+    bool hasSattn = false;
+    func.walk([&](Operation *op) { hasSattn |= isa<SattnDialect>(op->getDialect()); });
+    if (!hasSattn)
+      return success();
+    if (!spec)
+      return func.emitError() << "run sattn-specialize before sattn-outline-kernels "
+                                 "(the function has no sattn.spec)";
+
+    // Decide every kernel and buffer size on the intact semantic IR first:
+    // both trace producers (a selection asks whether its scores are causal).
+    SizeExprs sizes(func);
+    Operation *ret = func.getBody().front().getTerminator();
+    struct Item {
+      Operation *op;
+      SmallVector<KernelSpec, 2> kernels;
+      SmallVector<std::string> resultBytes;
+    };
+    SmallVector<Item> items;
+    for (Operation &op : func.getBody().front()) {
+      if (&op == ret || isa<LaunchOp>(op))
+        continue;
+      FailureOr<SmallVector<KernelSpec, 2>> kernels = kernelsFor(&op, spec);
+      if (failed(kernels))
+        return failure();
+      Item item{&op, std::move(*kernels), {}};
+      for (Value r : op.getResults())
+        item.resultBytes.push_back(sizes.bytes(r));
+      items.push_back(std::move(item));
+    }
+
+    struct Buffer {
+      std::string producer;
+      unsigned result;
+      std::string bytes;
+    };
+    SmallVector<Buffer> plan;
+    OpBuilder b(func.getContext());
+    int counter = 0;
+    for (Item &item : items) {
+      Operation &op = *item.op;
+      b.setInsertionPoint(&op);
+      SmallVector<Value> args(op.getOperands());
+      LaunchOp last;
+      for (auto [i, k] : llvm::enumerate(item.kernels)) {
+        std::string name = "k" + std::to_string(counter++) + "_" + k.deviceTemplate;
+        bool final = i + 1 == item.kernels.size();
+        SmallVector<Type> results;
+        if (final) {
+          results.assign(op.result_type_begin(), op.result_type_end());
+        } else {
+          // kv_slim: per-token scores [B, Hkv, Skv] f32 feed the selection.
+          Value k4 = op.getOperand(1);
+          auto kt = llvm::cast<RankedTensorType>(k4.getType());
+          results.push_back(RankedTensorType::get(
+              {kt.getDimSize(0), kt.getDimSize(1), kt.getDimSize(2)}, b.getF32Type()));
+          plan.push_back({name, 0,
+                          sizes.batch(k4) + "*" + std::to_string(kt.getDimSize(1)) + "*" +
+                              sizes.length(k4) + "*4"});
+        }
+        last = b.create<LaunchOp>(op.getLoc(), results, name, k.deviceTemplate, k.consts,
+                                  args);
+        if (!final)
+          args.push_back(last->getResult(0));
+      }
+      op.replaceAllUsesWith(last->getResults());
+      for (auto [idx, r] : llvm::enumerate(last->getResults()))
+        if (!llvm::is_contained(ret->getOperands(), r))
+          plan.push_back({last.getKernel().str(), unsigned(idx), item.resultBytes[idx]});
+    }
+    for (Item &item : items)
+      item.op->erase();
+
+    SmallVector<Attribute> entries;
+    for (const Buffer &buf : plan) {
+      NamedAttrList e;
+      e.append("producer", b.getStringAttr(buf.producer));
+      e.append("result", b.getI64IntegerAttr(buf.result));
+      e.append("bytes", b.getStringAttr(buf.bytes));
+      entries.push_back(e.getDictionary(func.getContext()));
+    }
+    func->setAttr("sattn.workspace", b.getArrayAttr(entries));
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,185 @@
+//===- Reference.h - float64 reference kernels of every semantic op -------===//
+//
+// One function per semantic op of the sattn dialect, following
+// docs/semantics.md exactly (section numbers in the comments). These are
+// the oracle for every GPU test and the fallback when no GPU is present, so
+// they favour obvious loops over speed. Invalid runtime arguments (a budget
+// out of range, mismatched shapes) throw sattn::ref::Error with a message
+// that says what is wrong.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/reference/Values.h"
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace sattn::ref {
+
+/// A runtime error in the user's inputs (never a programming error).
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class PoolKind { Mean, Max, Min };
+
+/// Token-level mask of semantics §1. window == 0 means no window.
+struct Mask {
+  bool causal = false;
+  int64_t window = 0;
+  int64_t sinks = 0;
+};
+
+/// Forced blocks of semantics §5.
+struct Forced {
+  int64_t sink = 0;
+  int64_t local = 0;
+  bool diagonal = false;
+};
+
+enum class LazyPolicy { Local, Zero };
+
+struct AttentionParams {
+  Mask mask;
+  std::optional<double> scale; // default 1/sqrt(D)
+  LazyPolicy lazy = LazyPolicy::Local;
+  int64_t lazyWindow = 1024;
+  int64_t lazySinks = 64;
+};
+
+struct AttentionResult {
+  Tensor out; // [B, Hq, Sq, D]
+  Tensor lse; // [B, Hq, Sq]
+};
+
+struct ClassifyParams {
+  int64_t keyGroup = 64;
+  int64_t window = 1024;
+  int64_t sinks = 64;
+  double theta = 0.9;
+  int64_t keepEvery = 8;
+  std::optional<double> scale;
+};
+
+struct SlimParams {
+  int64_t observe = 64;
+  double tau = 0.95;
+  int64_t sinks = 4;
+  int64_t recent = 64;
+  std::optional<double> scale;
+};
+
+/// Paged KV cache view of semantics §12: k/v are [P, Hkv, page, D].
+struct PagedCache {
+  const Tensor *k = nullptr;
+  const Tensor *v = nullptr;
+  const Tensor *pageTable = nullptr; // [B, maxP], integral values
+  const Tensor *seqLens = nullptr;   // [B], integral values
+};
+
+// --- semantics §1 helpers ------------------------------------------------
+int64_t cdiv(int64_t a, int64_t b);
+/// Diagonal key dk(I); may be negative.
+int64_t diagonalKey(int64_t I, int64_t bq, int64_t Sq, int64_t Skv);
+/// Whether key j is allowed for query row i under the token mask.
+bool allowed(const Mask &m, int64_t i, int64_t j, int64_t Sq, int64_t Skv);
+/// Visible blocks of query block I, ascending.
+std::vector<int32_t> visibleBlocks(int64_t I, int64_t bq, int64_t bk, int64_t Sq,
+                                   int64_t Skv, bool causal);
+/// Forced blocks of query block I (∩ visible), ascending.
+std::vector<int32_t> forcedBlocks(const Forced &f, int64_t I, int64_t bq, int64_t bk,
+                                  int64_t Sq, int64_t Skv, bool causal);
+
+// --- one function per op ----------------------------------------------------
+/// §3. x is [B, H, S, D]; returns [B, H, cdiv(S, group), D].
+Tensor pool(const Tensor &x, int64_t group, PoolKind kind);
+
+/// §4. qp/kp are pooled with granularities cq/ck; Sq/Skv are unpooled lengths.
+Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck,
+                   int64_t bq, int64_t bk, int64_t Sq, int64_t Skv, bool causal,
+                   std::optional<double> scale);
+
+/// §7. shareFlattest: result H == 1 holding max over heads.
+Budget headBudget(const Scores &s, double tau, const Forced &forced, bool shareFlattest);
+
+/// §6, topk rule. Budget from `budget` (H == 1, == s.H, or per group) or `k`.
+BlockSet selectTopK(const Scores &s, const Budget *budget, std::optional<int64_t> k,
+                    const Forced &forced, int64_t outHeads);
+
+/// §6, cumulative rule with optional cap (budget or k).
+BlockSet selectCumulative(const Scores &s, double tau, const Budget *cap,
+                          std::optional<int64_t> capK, const Forced &forced,
+                          int64_t outHeads);
+
+/// §8.
+BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq,
+                      int64_t bk, const Mask &mask);
+
+/// §9.
+BlockSet unite(const BlockSet &a, const BlockSet &b);
+BlockSet intersect(const BlockSet &a, const BlockSet &b);
+
+/// §10.
+QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams &p);
+
+/// §2.
+AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v,
+                          const BlockSet *blocks, const QuerySet *queries,
+                          const AttentionParams &p);
+
+/// §11.
+TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments,
+                const SlimParams &p);
+
+/// §12, contiguous cache [B, Hkv, Skv, D].
+AttentionResult decodeAttention(const Tensor &q, const Tensor &k, const Tensor &v,
+                                const TokenSet *tokens, std::optional<double> scale);
+
+/// §12, paged cache.
+AttentionResult decodeAttentionPaged(const Tensor &q, const PagedCache &cache,
+                                     const TokenSet *tokens, std::optional<double> scale);
+
+// --- §13 metrics ------------------------------------------------------------
+/// The set of keys row i of head h attended, as decided by attention().
+struct Attended {
+  const BlockSet *blocks = nullptr;
+  const QuerySet *queries = nullptr;
+  AttentionParams params;
+};
+double recall(const Tensor &q, const Tensor &k, const Attended &a);
+double density(const Tensor &q, const Tensor &k, const Attended &a);
+double relativeError(const Tensor &out, const Tensor &ref);
+
+// --- shared by the kernels and the metrics (not ops) -------------------------
+namespace detail {
+/// Throws Error unless t has the given rank (-1: any), data matching its
+/// shape, and only finite values.
+void checkTensor(const Tensor &t, const char *name, int rank);
+/// The given softmax scale (must be finite) or 1/sqrt(D).
+double resolveScale(std::optional<double> scale, int64_t D);
+/// Throws Error for attributes §1 does not define (a window without causal, ...).
+void checkMask(const Mask &m);
+/// Replaces logits by their max-subtracted softmax (empty stays empty);
+/// throws Error if a logit overflowed.
+void softmaxInPlace(std::vector<double> &logits);
+
+/// The allowed key set A(i) of §2, validated once against the shapes so that
+/// attention() and the §13 metrics agree on what a row attends.
+class KeySets {
+public:
+  KeySets(int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq, int64_t Skv,
+          const BlockSet *blocks, const QuerySet *queries, const AttentionParams &p);
+  /// keys[j] (resized to Skv) = whether row i of (b, h) attends key j.
+  void row(int64_t b, int64_t h, int64_t i, std::vector<char> &keys) const;
+
+private:
+  int64_t B, Hq, Hkv, Sq, Skv;
+  const BlockSet *blocks;
+  AttentionParams params;
+  std::vector<char> active; // [B, Hq, Sq]; empty without a query set
+};
+} // namespace detail
+
+} // namespace sattn::ref

@@ -1,0 +1,29 @@
+//===- RunReport.h - what sattn-run writes besides O and LSE --------------===//
+#pragma once
+
+#include "runtime/executor/CpuExecutor.h"
+
+#include <optional>
+#include <string>
+
+namespace sattn::tools {
+
+struct RunMetrics {
+  std::optional<double> relErr; // --check only
+  int64_t nanCount = 0;
+  std::optional<double> density, recall, error; // prefill attention only
+  std::optional<double> kvKept;                 // decode with a token set
+};
+
+/// Density, recall and error against dense attention (semantics §13).
+RunMetrics computeMetrics(const CpuRunResult &run);
+
+/// Writes counts.npy, indices.npy and, when present, queries.npy,
+/// budgets.npy and tokens.npy into DIR (created if missing).
+void dumpSelection(const SelectionInfo &sel, const std::string &dir);
+
+/// The --json document.
+std::string renderJson(const std::string &device, const RunMetrics &m,
+                       const CpuRunResult &run);
+
+} // namespace sattn::tools

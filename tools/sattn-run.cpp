@@ -1,0 +1,119 @@
+//===- sattn-run.cpp - run a sattn variant on .npy inputs -----------------===//
+//
+// The contract of design §7: read a variant and its .npy inputs, run it on
+// a device, write O (and LSE) as float32 .npy, optionally check against the
+// CPU reference, dump the selection and print a JSON report. Every error
+// starts with `error:`; nothing is written unless the run succeeded.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/io/Npy.h"
+#include "runtime/reference/Reference.h"
+#include "tools/InputBinding.h"
+#include "tools/RegisterSattn.h"
+#include "tools/RunOptions.h"
+#include "tools/RunReport.h"
+#include "tools/ToolSupport.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+using namespace sattn;
+using namespace sattn::tools;
+
+namespace {
+
+/// Element type name of the variant's q argument ("bf16" or "fp16").
+std::string variantDtype(mlir::func::FuncOp func) {
+  auto t = llvm::cast<mlir::ShapedType>(func.getArgument(0).getType());
+  return t.getElementType().isBF16() ? "bf16" : "fp16";
+}
+
+/// O as written (float32), compared with the float64 reference.
+double relErrAsWritten(const ref::Tensor &out) {
+  ref::Tensor written = out;
+  for (double &x : written.data)
+    x = double(float(x));
+  return ref::relativeError(written, out);
+}
+
+int run(int argc, char **argv) {
+  RunOptions opts = parseRunOptions(argc, argv);
+  if (opts.help) {
+    llvm::outs() << kRunUsage;
+    return 0;
+  }
+  if (opts.device == "gpu")
+    throw ToolError("--device=gpu: this build has no GPU runtime yet (it arrives with the "
+                    "NVRTC runtime); run with --device=cpu");
+
+  mlir::DialectRegistry registry;
+  registerSattnDialects(registry);
+  mlir::MLIRContext ctx(registry);
+  DiagnosticPrinter diagnostics(ctx);
+  mlir::OwningOpRef<mlir::ModuleOp> module = loadModule(opts.file, ctx);
+  mlir::func::FuncOp func = findVariant(*module, opts.file);
+  if (func.getNumArguments() == 0 || func.getNumResults() == 0 ||
+      !llvm::isa<mlir::RankedTensorType>(func.getArgument(0).getType()))
+    throw ToolError("the variant must take q as its first argument and return O");
+
+  applyParams(func, opts);
+  reverify(*module, "--param");
+  std::string dtype = opts.dtype.value_or(variantDtype(func));
+  if (dtype != variantDtype(func)) {
+    // Rebinding the element type is what sattn-specialize does for the GPU.
+    mlir::PassManager pm(&ctx);
+    SattnSpecializeOptions so;
+    so.dtype = dtype;
+    pm.addPass(createSattnSpecialize(so));
+    if (mlir::failed(pm.run(*module)))
+      throw ToolError("--dtype=" + dtype + " could not be applied to the variant");
+  }
+  if (opts.lse && func.getNumResults() < 2)
+    throw ToolError("--lse given but the variant does not return an LSE (add a second "
+                    "result to its attention and return it)");
+
+  std::vector<std::shared_ptr<ref::Tensor>> args = bindInputs(func, opts, dtype);
+  CpuRunResult result = runOnCpu(func, args);
+
+  RunMetrics metrics = computeMetrics(result);
+  if (opts.check)
+    metrics.relErr = relErrAsWritten(*result.results[0]);
+
+  // Only now, with the run complete, touch the output paths.
+  const ref::Tensor &o = *result.results[0];
+  io::writeNpyF32(opts.out, o.shape, o.data);
+  if (opts.lse)
+    io::writeNpyF32(*opts.lse, result.results[1]->shape, result.results[1]->data);
+  if (opts.dumpSelection)
+    dumpSelection(result.selection, *opts.dumpSelection);
+  if (opts.json)
+    llvm::outs() << renderJson(opts.device, metrics, result) << "\n";
+  if (metrics.nanCount > 0) {
+    llvm::errs() << "error: the output holds " << metrics.nanCount << " NaN values\n";
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
+  } catch (const ToolError &e) {
+    llvm::errs() << "error: " << e.what() << "\n";
+  } catch (const ref::Error &e) {
+    llvm::errs() << "error: " << e.what() << "\n";
+  } catch (const io::NpyError &e) {
+    llvm::errs() << "error: " << e.what() << "\n";
+  } catch (const std::bad_alloc &) {
+    llvm::errs() << "error: out of memory; the CPU reference holds every tensor in float64 "
+                    "— try smaller inputs\n";
+  } catch (const std::exception &e) {
+    llvm::errs() << "error: " << e.what() << "\n";
+  }
+  return 1;
+}
