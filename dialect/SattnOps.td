@@ -252,8 +252,8 @@ def Sattn_AttentionOp : Sattn_Op<"attention", [Pure, AttrSizedOperandSegments]> 
   let results = (outs Sattn_QKVTensor:$out, Optional<Sattn_LseTensor>:$lse);
   let assemblyFormat = [{
     $q `,` $k `,` $v (`blocks` $blocks^ `:` type($blocks))?
-    (`queries` $queries^ `:` type($queries))? attr-dict `:` type($q) `,`
-    type($k) `,` type($v) `->` type(results)
+    (`queries` $queries^ `:` type($queries))? (`lazy` $lazy^)? attr-dict `:`
+    type($q) `,` type($k) `,` type($v) `->` type(results)
   }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;

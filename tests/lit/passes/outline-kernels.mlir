@@ -1,0 +1,60 @@
+// RUN: sattn-opt %s -split-input-file --sattn-specialize --sattn-outline-kernels | FileCheck %s
+// RUN: not sattn-opt %s -split-input-file --sattn-outline-kernels -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOSPEC
+// Every semantic op becomes a launch in program order; the workspace plan
+// lists what the function does not return.
+
+// CHECK-LABEL: func.func @omni_like
+// CHECK-SAME: sattn.workspace = [{bytes = "B*4*cdiv(S_q,64)*64*4", producer = "k0_pool", result = 0 : i64}
+// CHECK-SAME: {bytes = "B*4*cdiv(S_q,128)*cdiv(S_k,128)*4", producer = "k2_block_scores", result = 0 : i64}
+// CHECK-SAME: {bytes = "B*1*cdiv(S_q,128)*4", producer = "k3_head_budget", result = 0 : i64}
+// CHECK-SAME: {bytes = "B*4*cdiv(S_q,128)*(1+cdiv(S_k,128))*4", producer = "k4_select_topk", result = 0 : i64}
+// CHECK-SAME: {bytes = "B*4*(1+S_q)*4", producer = "k5_classify_queries", result = 0 : i64}
+// CHECK: %[[QP:.*]] = sattn.launch "k0_pool" = "pool" {{{.*}}GROUP = 64 : i64{{.*}}KIND = "mean"
+// CHECK: %[[KP:.*]] = sattn.launch "k1_pool" = "pool"
+// CHECK: %[[S:.*]] = sattn.launch "k2_block_scores" = "block_scores" {BK = 128 : i64, BQ = 128 : i64, CAUSAL = true, {{.*}}SCALE = 1.250000e-01 : f64}(%[[QP]], %[[KP]], %arg0, %arg1)
+// CHECK: %[[B:.*]] = sattn.launch "k3_head_budget" = "head_budget" {{{.*}}CAUSAL = true{{.*}}F_DIAG = true{{.*}}SHARE = "flattest"{{.*}}}(%[[S]])
+// CHECK: %[[BS:.*]] = sattn.launch "k4_select_topk" = "select_topk" {{{.*}}HAS_BUDGET = true{{.*}}K = -1 : i64{{.*}}}(%[[S]], %[[B]])
+// CHECK: %[[QS:.*]] = sattn.launch "k5_classify_queries" = "classify_queries" {{{.*}}THETA = {{[0-9.e+-]+}} : f64
+// CHECK: %[[O:.*]]:2 = sattn.launch "k6_attn_fwd" = "attn_fwd" {{{.*}}HAS_BLOCKS = true, HAS_LSE = true, HAS_PATTERN = false, HAS_QUERIES = true{{.*}}}(%arg0, %arg1, %arg2, %[[BS]], %[[QS]])
+// CHECK-NOT: sattn.attention
+// CHECK-NOT: sattn.select_blocks
+// CHECK: return %[[O]]#0, %[[O]]#1
+func.func @omni_like(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> (tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>) {
+  %qp = sattn.pool mean %q group 64 : tensor<?x4x?x64xbf16> -> tensor<?x4x?x64xf32>
+  %kp = sattn.pool mean %k group 64 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>
+  %s = sattn.scores %qp, %kp of %q, %k {q_group = 64 : i64, k_group = 64 : i64, causal}
+      : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32>, tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 128, bk = 128, heads = 4>
+  %b = sattn.head_budget flattest %s {tau = 0.95 : f64, forced = #sattn.forced<sink = 1, diagonal = true>}
+      : !sattn.scores<bq = 128, bk = 128, heads = 4> -> !sattn.budget<bq = 128, heads = 1>
+  %bs = sattn.select_blocks topk %s budget %b : !sattn.budget<bq = 128, heads = 1> {forced = #sattn.forced<sink = 1, diagonal = true>}
+      : !sattn.scores<bq = 128, bk = 128, heads = 4> -> !sattn.blocks<bq = 128, bk = 128, heads = 4>
+  %qs = sattn.classify_queries %q, %k : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.queries<heads = 4>
+  %o, %lse = sattn.attention %q, %k, %v blocks %bs : !sattn.blocks<bq = 128, bk = 128, heads = 4> queries %qs : !sattn.queries<heads = 4> {causal}
+      : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>
+  return %o, %lse : tensor<?x4x?x64xbf16>, tensor<?x4x?xf32>
+}
+
+// -----
+
+// kv_slim is two kernels: exact scores of the observation window, then the
+// per-head selection; the scores buffer is in the workspace.
+// CHECK-LABEL: func.func @decode_slim
+// CHECK-SAME: {bytes = "B*2*S_k*4", producer = "k0_kv_slim_scores", result = 0 : i64}, {bytes = "B*2*(1+S_k)*4", producer = "k1_kv_slim_select", result = 0 : i64}
+// CHECK: %[[SC:.*]] = sattn.launch "k0_kv_slim_scores" = "kv_slim_scores" {{{.*}}OBSERVE = 64 : i64{{.*}}}(%arg0, %arg1) : ({{.*}}) -> tensor<?x2x?xf32>
+// CHECK: %[[TS:.*]] = sattn.launch "k1_kv_slim_select" = "kv_slim_select" {{{.*}}}(%arg0, %arg1, %[[SC]])
+// CHECK: sattn.launch "k2_decode_attn" = "decode_attn" {{{.*}}HAS_TOKENS = true{{.*}}PAGED = false{{.*}}}(%arg2, %arg1, %arg3, %[[TS]])
+// CHECK-NOT: sattn.kv_slim
+func.func @decode_slim(%qp: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %q: tensor<?x4x1x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> tensor<?x4x1x64xbf16> {
+  %ts = sattn.kv_slim %qp, %k : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.tokens<heads = 2>
+  %o = sattn.decode_attention %q, %k, %v tokens %ts : !sattn.tokens<heads = 2>
+      : tensor<?x4x1x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x1x64xbf16>
+  return %o : tensor<?x4x1x64xbf16>
+}
+
+// -----
+
+// NOSPEC: error: run sattn-specialize before sattn-outline-kernels (the function has no sattn.spec)
+func.func @unspecialised(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) -> tensor<?x4x?x64xbf16> {
+  %o = sattn.attention %q, %k, %k : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>
+  return %o : tensor<?x4x?x64xbf16>
+}
