@@ -87,6 +87,8 @@ LogicalResult verifyLse(Operation *op, Value lse, Type q) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult PoolOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   Bhsd in = Bhsd::of(getInput().getType()), out = Bhsd::of(getResult().getType());
   int64_t group = getGroupAttr().getInt();
   if (staticMismatch(in.batch, out.batch) || staticMismatch(in.heads, out.heads) ||
@@ -107,6 +109,8 @@ OpFoldResult PoolOp::fold(FoldAdaptor) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ScoresOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   if (failed(verifyQkv(*this, getQ().getType(), getK().getType())) ||
       failed(verifyPooledOf(*this, "q_pooled", getQPooled().getType(), getQ().getType())) ||
       failed(verifyPooledOf(*this, "k_pooled", getKPooled().getType(), getK().getType())) ||
@@ -146,6 +150,8 @@ LogicalResult ScoresOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult HeadBudgetOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   if (failed(verifyUnitInterval(*this, "tau", getTau().convertToDouble())))
     return failure();
   ScoresType st = getScores().getType();
@@ -166,6 +172,8 @@ LogicalResult HeadBudgetOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult SelectBlocksOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   ScoresType st = getScores().getType();
   BlocksType bt = getResult().getType();
   if (bt.getBq() != st.getBq() || bt.getBk() != st.getBk())
@@ -206,6 +214,8 @@ LogicalResult SelectBlocksOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult StaticBlocksOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   if (failed(verifyQkv(*this, getQ().getType(), getK().getType())))
     return failure();
   if (failed(verifyWindowSinks(*this, getCausal(), getWindowAttr().getInt(),
@@ -214,6 +224,9 @@ LogicalResult StaticBlocksOp::verify() {
   return verifySetHeads(*this, "result", getResult().getType().getHeads(),
                         getQ().getType(), getK().getType());
 }
+
+LogicalResult UnionOp::verify() { return verifyKnownAttributes(*this); }
+LogicalResult IntersectOp::verify() { return verifyKnownAttributes(*this); }
 
 OpFoldResult UnionOp::fold(FoldAdaptor) {
   return getLhs() == getRhs() ? getLhs() : Value();
@@ -228,6 +241,8 @@ OpFoldResult IntersectOp::fold(FoldAdaptor) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ClassifyQueriesOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   if (failed(verifyQkv(*this, getQ().getType(), getK().getType())) ||
       failed(verifyUnitInterval(*this, "theta", getTheta().convertToDouble())) ||
       failed(verifyScale(*this, getScale())))
@@ -245,6 +260,8 @@ LogicalResult ClassifyQueriesOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult AttentionOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   Type q = getQ().getType(), k = getK().getType(), v = getV().getType();
   if (failed(verifyQkv(*this, q, k, v)) || failed(verifyScale(*this, getScale())) ||
       failed(verifyWindowSinks(*this, getCausal(), getWindowAttr().getInt(),
@@ -275,6 +292,8 @@ LogicalResult AttentionOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult KvSlimOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   if (failed(verifyQkv(*this, getQ().getType(), getK().getType())) ||
       failed(verifyUnitInterval(*this, "tau", getTau().convertToDouble())) ||
       failed(verifyScale(*this, getScale())))
@@ -294,6 +313,8 @@ LogicalResult KvSlimOp::verify() {
 }
 
 LogicalResult DecodeAttentionOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   Type q = getQ().getType(), k = getK().getType(), v = getV().getType();
   if (failed(verifyScale(*this, getScale())))
     return failure();
@@ -332,6 +353,8 @@ LogicalResult DecodeAttentionOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult LaunchOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
   if (getKernel().empty() || getDeviceTemplate().empty())
     return emitOpError() << "needs a kernel name and a device template";
   return success();

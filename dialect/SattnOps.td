@@ -185,6 +185,7 @@ class Sattn_BlockSetBinOp<string mnemonic, string what>
   let arguments = (ins Sattn_BlocksType:$lhs, Sattn_BlocksType:$rhs);
   let results = (outs Sattn_BlocksType:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+  let hasVerifier = 1;
   let hasFolder = 1;
   let hasCanonicalizer = 1;
 }

@@ -56,4 +56,19 @@ LogicalResult verifyUnitInterval(Operation *op, llvm::StringRef name, double val
   return success();
 }
 
+LogicalResult verifyKnownAttributes(Operation *op) {
+  for (NamedAttribute a : op->getDiscardableAttrs()) {
+    if (a.getName().getValue().contains('.'))
+      continue;
+    std::string known;
+    if (std::optional<RegisteredOperationName> info = op->getRegisteredInfo())
+      for (StringAttr n : info->getAttributeNames())
+        if (n.getValue() != "operandSegmentSizes")
+          known += (known.empty() ? "" : ", ") + n.getValue().str();
+    return op->emitOpError() << "has no attribute '" << a.getName().getValue()
+                             << "' (it takes: " << (known.empty() ? "none" : known) << ")";
+  }
+  return success();
+}
+
 } // namespace sattn

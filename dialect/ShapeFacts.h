@@ -38,4 +38,9 @@ mlir::LogicalResult verifyStaticHeads(mlir::Operation *op, llvm::StringRef what,
 mlir::LogicalResult verifyUnitInterval(mlir::Operation *op, llvm::StringRef name,
                                        double value);
 
+/// Rejects attributes the op does not declare (a misspelt `windw` would
+/// otherwise be kept silently as a discardable attribute). Dialect-prefixed
+/// names (`foo.bar`) stay allowed for annotations.
+mlir::LogicalResult verifyKnownAttributes(mlir::Operation *op);
+
 } // namespace sattn

@@ -126,7 +126,7 @@ std::vector<std::shared_ptr<ref::Tensor>> bindInputs(func::FuncOp func,
     for (int64_t d = 0; d < type.getRank(); ++d)
       if (!type.isDynamicDim(d) && type.getDimSize(d) != a.shape[size_t(d)])
         throw ToolError("input '" + name + "' (" + path + ") has shape " + shapeStr(a.shape) +
-                        " but the variant declares " + typeStr(type) + ": dimension " +
+                        " but the variant declares " + name + " as " + typeStr(type) + ": dimension " +
                         std::to_string(d) +
                         (type.getRank() == 4 ? std::string(" (") + kDimNames[d] + ")" : "") +
                         " is " + std::to_string(a.shape[size_t(d)]) + ", expected " +

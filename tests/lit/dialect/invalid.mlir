@@ -646,3 +646,21 @@ func.func @f(%q: tensor<?x4x?x64xbf16>) {
   %o = sattn.launch "" = "pool" {} (%q) : (tensor<?x4x?x64xbf16>) -> tensor<?x4x?x64xbf16>
   return
 }
+
+// -----
+
+// Test: misspelt attributes are rejected, not kept as discardable ones.
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  // expected-error @+1 {{has no attribute 'windw' (it takes: }}
+  %o = sattn.attention %q, %k, %k {causal, windw = 3 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>
+  return
+}
+
+// -----
+
+// Test: unions check attributes too.
+func.func @f(%a: !sattn.blocks<bq = 64, bk = 64, heads = 4>) {
+  // expected-error @+1 {{'sattn.union' op has no attribute 'k' (it takes: none)}}
+  %u = sattn.union %a, %a {k = 1 : i64} : !sattn.blocks<bq = 64, bk = 64, heads = 4>
+  return
+}
