@@ -17,4 +17,5 @@ config.environment["PATH"] = path
 config.substitutions.append(("FileCheck", "FileCheck --enable-var-scope"))
 config.substitutions.append(("%examples", os.path.join(config.sattn_src_root, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+config.substitutions.append(("%make_npy", "python3 " + os.path.join(config.sattn_src_root, "scripts", "make_npy.py")))
 config.substitutions.append(("%python", "python3"))

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds a self-contained folder to copy to a GPU machine that has no
+# LLVM/MLIR installed (design §9): the statically linked tools, the
+# examples, the .npy input generator and a smoke test. Later stages add the
+# GPU test binaries, libsattn.so and the Python package here.
+# Usage: bash scripts/bundle.sh [OUT_DIR]   (default: build/bundle)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+out="${1:-$SATTN_BUILD/bundle}"
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/examples" "$out/scripts"
+for t in sattn-opt sattn-run; do
+  cp "$SATTN_BUILD/tools/$t" "$out/bin/"
+  strip "$out/bin/$t"
+done
+cp "$SATTN_ROOT"/examples/*.mlir "$out/examples/"
+cp "$SATTN_ROOT/scripts/make_npy.py" "$SATTN_ROOT/scripts/bundle-smoke.sh" "$out/scripts/"
+bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*
+du -sh "$out"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The main job of the README: install and build, then take one variant
+# through the compiler and run it.
+#   1. show the variant (semantic IR),
+#   2. lower it with sattn-opt --sattn-lower-to-kernels and show the
+#      kernel-level IR (launches, constants, workspace plan, cache key),
+#   3. run it with sattn-run on random inputs: on the GPU when this build
+#      has a GPU runtime and a GPU is present, otherwise on the float64 CPU
+#      reference, printing the JSON report.
+# Usage: bash scripts/main.sh [VARIANT.mlir] [SEQ_LEN] [BATCH]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+variant="${1:-$SATTN_ROOT/examples/topk_blocks.mlir}"
+seq="${2:-1024}"
+batch="${3:-1}"
+bin="$SATTN_BUILD/tools"
+work="$SATTN_BUILD/main-job"
+mkdir -p "$work"
+
+echo "== 1. variant: $variant"
+cat "$variant"
+
+echo
+echo "== 2. lowered: sattn-opt --sattn-lower-to-kernels"
+"$bin/sattn-opt" "$variant" --sattn-lower-to-kernels
+
+# Shapes come from the variant's signature: heads and head dim of q and k.
+read -r hq hkv dim < <(sed -n 's/.*%q: tensor<?x\([0-9]*\)x?x\([0-9]*\)x.*%k: tensor<?x\([0-9]*\)x.*/\1 \3 \2/p' "$variant" | head -1)
+echo
+echo "== 3. inputs: random q [$batch, $hq, $seq, $dim], k/v [$batch, $hkv, $seq, $dim]"
+python3 "$SATTN_ROOT/scripts/make_npy.py" "$work/q.npy" "$batch,$hq,$seq,$dim" --seed 1
+python3 "$SATTN_ROOT/scripts/make_npy.py" "$work/k.npy" "$batch,$hkv,$seq,$dim" --seed 2
+python3 "$SATTN_ROOT/scripts/make_npy.py" "$work/v.npy" "$batch,$hkv,$seq,$dim" --seed 3
+
+device=cpu
+if "$bin/sattn-run" --help | grep -q 'device=cpu|gpu' && command -v nvidia-smi >/dev/null \
+   && nvidia-smi -L >/dev/null 2>&1 && [ -x "$bin/sattn-compile" ]; then
+  device=gpu
+fi
+echo
+if [ "$device" = cpu ]; then
+  echo "== 4. run on the CPU reference (float64; no GPU runtime or no GPU here)"
+else
+  echo "== 4. run on the GPU"
+fi
+"$bin/sattn-run" "$variant" --device="$device" --inputs "q=$work/q.npy,k=$work/k.npy,v=$work/v.npy" \
+  --out "$work/o.npy" --check --json --dump-selection "$work/selection"
+echo "wrote $work/o.npy and the selection in $work/selection/"
