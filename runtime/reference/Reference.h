@@ -155,8 +155,8 @@ double relativeError(const Tensor &out, const Tensor &ref);
 // --- shared by the kernels and the metrics (not ops) -------------------------
 namespace detail {
 /// Throws Error unless t has the given rank (-1: any), data matching its
-/// shape, and only finite values.
-void checkTensor(const Tensor &t, const char *name, int rank);
+/// shape, and (when `finite`) only finite values.
+void checkTensor(const Tensor &t, const char *name, int rank, bool finite = true);
 /// The given softmax scale (must be finite) or 1/sqrt(D).
 double resolveScale(std::optional<double> scale, int64_t D);
 /// Throws Error for attributes §1 does not define (a window without causal, ...).

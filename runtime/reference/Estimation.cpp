@@ -1,0 +1,272 @@
+//===- Estimation.cpp - Pooling, scores, query and KV estimation ----------===//
+//
+// The cheap estimators that feed selection: token pooling (§3), pooled
+// block scores (§4), OmniSparse query classification (§10) and decode-time
+// KV slimming (§11). They all reduce to "softmax over what a row may see,
+// then sum some of the probability mass", written here as plain loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/reference/Reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace sattn::ref {
+
+namespace {
+
+double dot(const Tensor &a, int64_t a0, int64_t a1, int64_t a2, const Tensor &b, int64_t b0,
+           int64_t b1, int64_t b2) {
+  double s = 0.0;
+  for (int64_t d = 0; d < a.dim(3); ++d)
+    s += a.at(a0, a1, a2, d) * b.at(b0, b1, b2, d);
+  return s;
+}
+
+/// q [B, Hq, *, D] against k [B, Hkv, *, D]: the GQA layout of every op here.
+void checkQK(const Tensor &q, const Tensor &k, const char *qn, const char *kn) {
+  detail::checkTensor(q, qn, 4);
+  detail::checkTensor(k, kn, 4);
+  if (q.dim(0) != k.dim(0))
+    throw Error(fmt::format("{} has batch B={} but {} has B={}; they must match", qn, q.dim(0), kn,
+                            k.dim(0)));
+  if (q.dim(3) != k.dim(3))
+    throw Error(fmt::format("{} has head dim D={} but {} has D={}; they must match", qn, q.dim(3),
+                            kn, k.dim(3)));
+  if (k.dim(1) <= 0 || q.dim(1) % k.dim(1) != 0)
+    throw Error(fmt::format("{} has {} heads, which cannot be grouped over the {} "
+                            "heads of {}; Hq % Hkv must be 0 with Hkv > 0",
+                            qn, q.dim(1), k.dim(1), kn));
+}
+
+/// Descending score, ties to the lower index: the order §6 and §11 share.
+void sortByScore(std::vector<int64_t> &idx, const std::vector<double> &score) {
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    return score[static_cast<size_t>(a)] > score[static_cast<size_t>(b)];
+  });
+}
+
+} // namespace
+
+Tensor pool(const Tensor &x, int64_t group, PoolKind kind) {
+  detail::checkTensor(x, "pool input", 4);
+  if (group <= 0)
+    throw Error(fmt::format("pool group size {} must be positive", group));
+  int64_t B = x.dim(0), H = x.dim(1), S = x.dim(2), D = x.dim(3);
+  int64_t n = cdiv(S, group);
+  Tensor out({B, H, n, D});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t r = 0; r < n; ++r) {
+        int64_t lo = r * group, hi = std::min(S, lo + group); // last may be partial
+        for (int64_t d = 0; d < D; ++d) {
+          double acc = x.at(b, h, lo, d);
+          for (int64_t s = lo + 1; s < hi; ++s) {
+            double e = x.at(b, h, s, d);
+            if (kind == PoolKind::Mean)
+              acc += e;
+            else if (kind == PoolKind::Max)
+              acc = std::max(acc, e);
+            else
+              acc = std::min(acc, e);
+          }
+          out.at(b, h, r, d) = kind == PoolKind::Mean ? acc / static_cast<double>(hi - lo) : acc;
+        }
+      }
+  return out;
+}
+
+Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, int64_t bq,
+                   int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale) {
+  checkQK(qp, kp, "pooled q", "pooled k");
+  if (cq <= 0 || ck <= 0 || bq <= 0 || bk <= 0)
+    throw Error(fmt::format("scores need positive granularities and block sizes, got "
+                            "cq={} ck={} Bq={} Bk={}",
+                            cq, ck, bq, bk));
+  if (bq % cq != 0 || bk % ck != 0)
+    throw Error(fmt::format("pooling granularities must divide the block sizes "
+                            "(cq | Bq, ck | Bk), got cq={} Bq={} ck={} Bk={}",
+                            cq, bq, ck, bk));
+  if (Sq < 0 || Skv < 0)
+    throw Error(fmt::format("Sq={} Skv={}: lengths must be >= 0", Sq, Skv));
+  int64_t nR = cdiv(Sq, cq), nT = cdiv(Skv, ck);
+  if (qp.dim(2) != nR || kp.dim(2) != nT)
+    throw Error(fmt::format("pooled q has {} rows and pooled k {} groups, but Sq={} "
+                            "with cq={} needs {} and Skv={} with ck={} needs {}",
+                            qp.dim(2), kp.dim(2), Sq, cq, nR, Skv, ck, nT));
+  double sc = detail::resolveScale(scale, qp.dim(3));
+  Scores s;
+  s.B = qp.dim(0);
+  s.H = qp.dim(1);
+  s.nQB = cdiv(Sq, bq);
+  s.nKB = cdiv(Skv, bk);
+  s.bq = bq;
+  s.bk = bk;
+  s.Sq = Sq;
+  s.Skv = Skv;
+  s.causal = causal;
+  s.v.assign(static_cast<size_t>(s.B * s.H * s.nQB * s.nKB), 0.0);
+  int64_t g = s.H / kp.dim(1);
+
+  std::vector<int64_t> rowsIn(static_cast<size_t>(s.nQB), 0);
+  for (int64_t r = 0; r < nR; ++r)
+    ++rowsIn[static_cast<size_t>(r * cq / bq)];
+
+  std::vector<double> p;
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t h = 0; h < s.H; ++h)
+      for (int64_t r = 0; r < nR; ++r) {
+        int64_t rp = std::min((r + 1) * cq - 1, Sq - 1) + Skv - Sq; // last query
+        // Groups are a prefix: t is visible iff t*ck <= r'.
+        int64_t visible = !causal ? nT : rp < 0 ? 0 : std::min(nT, rp / ck + 1);
+        p.assign(static_cast<size_t>(visible), 0.0);
+        for (int64_t t = 0; t < visible; ++t)
+          p[static_cast<size_t>(t)] = sc * dot(qp, b, h, r, kp, b, h / g, t);
+        detail::softmaxInPlace(p);
+        int64_t I = r * cq / bq;
+        for (int64_t t = 0; t < visible; ++t)
+          s.at(b, h, I, t * ck / bk) += p[static_cast<size_t>(t)];
+      }
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t h = 0; h < s.H; ++h)
+      for (int64_t I = 0; I < s.nQB; ++I)
+        for (int64_t J = 0; J < s.nKB; ++J)
+          if (rowsIn[static_cast<size_t>(I)] > 0)
+            s.at(b, h, I, J) /= static_cast<double>(rowsIn[static_cast<size_t>(I)]);
+  return s;
+}
+
+QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams &p) {
+  checkQK(q, k, "q", "k");
+  if (p.keyGroup <= 0 || p.window < 0 || p.sinks < 0 || p.keepEvery < 0)
+    throw Error(fmt::format("classify_queries needs key_group > 0 and window, sinks, "
+                            "keep_every >= 0; got {}, {}, {}, {}",
+                            p.keyGroup, p.window, p.sinks, p.keepEvery));
+  if (!std::isfinite(p.theta))
+    throw Error(fmt::format("classify_queries theta={} must be finite", p.theta));
+  int64_t B = q.dim(0), Hq = q.dim(1), Sq = q.dim(2), Skv = k.dim(2);
+  int64_t c = p.keyGroup, g = Hq / k.dim(1);
+  double sc = detail::resolveScale(p.scale, q.dim(3));
+  Tensor kp = pool(k, c, PoolKind::Mean);
+  int64_t nT = kp.dim(2);
+
+  QuerySet qs;
+  qs.B = B;
+  qs.H = Hq;
+  qs.Sq = Sq;
+  qs.active.resize(static_cast<size_t>(B * Hq));
+  std::vector<double> prob;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hq; ++h) {
+      auto &act = qs.active[static_cast<size_t>(b * Hq + h)];
+      int64_t lazySeen = 0;
+      for (int64_t i = 0; i < Sq; ++i) {
+        int64_t ip = i + Skv - Sq;
+        int64_t visible = ip < 0 ? 0 : std::min(nT, ip / c + 1); // t*c <= i'
+        prob.assign(static_cast<size_t>(visible), 0.0);
+        for (int64_t t = 0; t < visible; ++t)
+          prob[static_cast<size_t>(t)] = sc * dot(q, b, h, i, kp, b, h / g, t);
+        detail::softmaxInPlace(prob);
+        double mass = 0.0;
+        for (int64_t t = 0; t < visible; ++t) {
+          bool near = t * c < p.sinks || std::min((t + 1) * c, Skv) - 1 > ip - p.window;
+          if (near)
+            mass += prob[static_cast<size_t>(t)];
+        }
+        if (mass < p.theta) {
+          act.push_back(static_cast<int32_t>(i));
+          continue;
+        }
+        // Every r-th lazy row stays active so long lazy runs keep some signal.
+        if (p.keepEvery > 0 && lazySeen % p.keepEvery == p.keepEvery - 1)
+          act.push_back(static_cast<int32_t>(i));
+        ++lazySeen;
+      }
+    }
+  return qs;
+}
+
+TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, const SlimParams &p) {
+  checkQK(q, k, "q", "k");
+  if (p.observe < 0 || p.sinks < 0 || p.recent < 0)
+    throw Error(fmt::format("kv_slim needs observe, sinks, recent >= 0; got {}, {}, {}", p.observe,
+                            p.sinks, p.recent));
+  if (!(p.tau >= 0.0 && p.tau <= 1.0))
+    throw Error(fmt::format("kv_slim tau={} is out of range [0, 1]", p.tau));
+  int64_t B = q.dim(0), Hq = q.dim(1), Sq = q.dim(2), Hkv = k.dim(1), Skv = k.dim(2);
+  int64_t g = Hq / Hkv;
+  double sc = detail::resolveScale(p.scale, q.dim(3));
+  if (segments && static_cast<int64_t>(segments->ranges.size()) != B)
+    throw Error(fmt::format("segments list {} batches but q has B={}; give one "
+                            "(possibly empty) range list per batch",
+                            segments->ranges.size(), B));
+
+  TokenSet ts;
+  ts.B = B;
+  ts.H = Hkv;
+  ts.Skv = Skv;
+  ts.kept.resize(static_cast<size_t>(B * Hkv));
+  int64_t firstObs = Sq - std::min(p.observe, Sq);
+  std::vector<double> score, prob;
+  std::vector<char> inSeg(static_cast<size_t>(Skv));
+  for (int64_t b = 0; b < B; ++b) {
+    std::fill(inSeg.begin(), inSeg.end(), segments ? 0 : 1);
+    if (segments)
+      for (auto [lo, hi] : segments->ranges[static_cast<size_t>(b)]) {
+        if (lo < 0 || lo > hi || hi > Skv)
+          throw Error(fmt::format("segment [{}, {}) of batch {} is not a range inside "
+                                  "[0, {})",
+                                  lo, hi, b, Skv));
+        for (int64_t t = lo; t < hi; ++t)
+          inSeg[static_cast<size_t>(t)] = 1;
+      }
+    for (int64_t hk = 0; hk < Hkv; ++hk) {
+      score.assign(static_cast<size_t>(Skv), 0.0);
+      for (int64_t h = hk * g; h < (hk + 1) * g; ++h)
+        for (int64_t i = firstObs; i < Sq; ++i) {
+          int64_t ip = i + Skv - Sq;
+          if (ip < 0)
+            continue; // sees no key: contributes no mass
+          prob.assign(static_cast<size_t>(ip + 1), 0.0);
+          for (int64_t j = 0; j <= ip; ++j)
+            prob[static_cast<size_t>(j)] = sc * dot(q, b, h, i, k, b, hk, j);
+          detail::softmaxInPlace(prob);
+          for (int64_t j = 0; j <= ip; ++j)
+            score[static_cast<size_t>(j)] += prob[static_cast<size_t>(j)];
+        }
+      std::vector<char> keep(static_cast<size_t>(Skv), 0);
+      std::vector<int64_t> unforced;
+      double sum = 0.0;
+      for (int64_t t = 0; t < Skv; ++t) {
+        bool seg = inSeg[static_cast<size_t>(t)];
+        if (!seg || t < p.sinks || t >= Skv - p.recent) {
+          keep[static_cast<size_t>(t)] = 1;
+          if (seg)
+            sum += score[static_cast<size_t>(t)];
+        } else {
+          unforced.push_back(t);
+        }
+      }
+      sortByScore(unforced, score);
+      // The total is summed in the same order as the prefix so that tau = 1
+      // reaches it exactly, without dragging in zero-mass tokens.
+      double total = sum;
+      for (int64_t t : unforced)
+        total += score[static_cast<size_t>(t)];
+      double target = p.tau * total;
+      for (size_t n = 0; n < unforced.size() && sum < target; ++n) {
+        sum += score[static_cast<size_t>(unforced[n])];
+        keep[static_cast<size_t>(unforced[n])] = 1;
+      }
+      auto &out = ts.kept[static_cast<size_t>(b * Hkv + hk)];
+      for (int64_t t = 0; t < Skv; ++t)
+        if (keep[static_cast<size_t>(t)])
+          out.push_back(static_cast<int32_t>(t));
+    }
+  }
+  return ts;
+}
+
+} // namespace sattn::ref
