@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Builds a self-contained folder to copy to a GPU machine that has no
 # LLVM/MLIR installed (design §9): the statically linked tools, the
-# examples, the .npy input generator and a smoke test. Later stages add the
-# GPU test binaries, libsattn.so and the Python package here.
+# examples, the GPU test binary, the .npy input generator and a smoke test.
+# Later stages add
+# libsattn.so and the Python package here.
 # Usage: bash scripts/bundle.sh [OUT_DIR]   (default: build/bundle)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 out="${1:-$SATTN_BUILD/bundle}"
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/examples" "$out/scripts"
-for t in sattn-opt sattn-run; do
-  cp "$SATTN_BUILD/tools/$t" "$out/bin/"
-  strip "$out/bin/$t"
+for t in tools/sattn-opt tools/sattn-run tools/sattn-compile tests/gpu/sattn-gpu-tests; do
+  cp "$SATTN_BUILD/$t" "$out/bin/"
+  strip "$out/bin/$(basename "$t")"
 done
 cp "$SATTN_ROOT"/examples/*.mlir "$out/examples/"
-cp "$SATTN_ROOT/scripts/make_npy.py" "$SATTN_ROOT/scripts/bundle-smoke.sh" "$out/scripts/"
+cp "$SATTN_ROOT/scripts/make_npy.py" "$SATTN_ROOT/scripts/bundle-smoke.sh" "$SATTN_ROOT/scripts/bundle-gpu.sh" "$out/scripts/"
 bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*
 du -sh "$out"

@@ -86,7 +86,8 @@ void dumpSelection(const SelectionInfo &sel, const std::string &dir) {
 }
 
 std::string renderJson(const std::string &device, const RunMetrics &m,
-                       const CpuRunResult &run) {
+                       const std::vector<std::pair<std::string, double>> &phaseList,
+                       const std::optional<CompileReport> &compile) {
   auto opt = [](const std::optional<double> &v) -> llvm::json::Value {
     if (v)
       return *v;
@@ -94,7 +95,7 @@ std::string renderJson(const std::string &device, const RunMetrics &m,
   };
   llvm::json::Object phases;
   double total = 0;
-  for (auto &[name, ms] : run.phaseMs) {
+  for (auto &[name, ms] : phaseList) {
     // Repeated ops (two pools) get a numeric suffix so no phase is lost.
     std::string key = name;
     for (int n = 2; phases.get(key); ++n)
@@ -111,6 +112,11 @@ std::string renderJson(const std::string &device, const RunMetrics &m,
                          {"kv_kept", opt(m.kvKept)},
                          {"phases_ms", std::move(phases)},
                          {"total_ms", total}};
+  if (compile)
+    doc["compile"] = llvm::json::Object{{"arch", compile->arch},
+                                        {"disk_cache", compile->diskCache},
+                                        {"nvrtc_ms", compile->compileMs},
+                                        {"load_ms", compile->loadMs}};
   std::string s;
   llvm::raw_string_ostream os(s);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(doc)));

@@ -22,8 +22,15 @@ RunMetrics computeMetrics(const CpuRunResult &run);
 /// budgets.npy and tokens.npy into DIR (created if missing).
 void dumpSelection(const SelectionInfo &sel, const std::string &dir);
 
-/// The --json document.
+/// Compile facts of a GPU run for the report.
+struct CompileReport {
+  std::string arch, diskCache; // "hit" | "miss" | "corrupt (recompiled)"
+  double compileMs = 0, loadMs = 0;
+};
+
+/// The --json document; `phases` are (name, ms) in program order.
 std::string renderJson(const std::string &device, const RunMetrics &m,
-                       const CpuRunResult &run);
+                       const std::vector<std::pair<std::string, double>> &phases,
+                       const std::optional<CompileReport> &compile = std::nullopt);
 
 } // namespace sattn::tools

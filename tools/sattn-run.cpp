@@ -8,6 +8,9 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/io/Npy.h"
 #include "runtime/reference/Reference.h"
+#include "codegen/DynLib.h"
+#include "runtime/gpu/Driver.h"
+#include "tools/GpuRun.h"
 #include "tools/InputBinding.h"
 #include "tools/RegisterSattn.h"
 #include "tools/RunOptions.h"
@@ -45,9 +48,6 @@ int run(int argc, char **argv) {
     llvm::outs() << kRunUsage;
     return 0;
   }
-  if (opts.device == "gpu")
-    throw ToolError("--device=gpu: this build has no GPU runtime yet (it arrives with the "
-                    "NVRTC runtime); run with --device=cpu");
 
   mlir::DialectRegistry registry;
   registerSattnDialects(registry);
@@ -76,21 +76,46 @@ int run(int argc, char **argv) {
                     "result to its attention and return it)");
 
   std::vector<std::shared_ptr<ref::Tensor>> args = bindInputs(func, opts, dtype);
-  CpuRunResult result = runOnCpu(func, args);
-
-  RunMetrics metrics = computeMetrics(result);
-  if (opts.check)
-    metrics.relErr = relErrAsWritten(*result.results[0]);
+  std::vector<std::shared_ptr<ref::Tensor>> outputs;
+  std::vector<std::pair<std::string, double>> phases;
+  std::optional<CompileReport> compile;
+  RunMetrics metrics;
+  SelectionInfo selection;
+  std::string device = "cpu";
+  if (opts.device == "gpu") {
+    GpuRunResult g = runOnGpu(*module, dtype, args, bool(opts.dumpSelection));
+    outputs = g.results, phases = g.phaseMs, device = "gpu: " + g.device;
+    const char *disk[] = {"hit", "miss", "corrupt (recompiled)"};
+    compile = CompileReport{g.compile.arch, disk[int(g.compile.disk)], g.compile.compileMs,
+                            g.compile.loadMs};
+    selection.blocks = g.blocks;
+    if (opts.check) {
+      // The oracle: the same variant on the same (rounded) inputs in float64.
+      CpuRunResult ref = runOnCpu(func, args);
+      metrics = computeMetrics(ref);
+      metrics.relErr = ref::relativeError(*outputs[0], *ref.results[0]);
+    }
+    metrics.nanCount = 0;
+    for (const auto &t : outputs)
+      for (double x : t->data)
+        metrics.nanCount += std::isnan(x) ? 1 : 0;
+  } else {
+    CpuRunResult result = runOnCpu(func, args);
+    metrics = computeMetrics(result);
+    if (opts.check)
+      metrics.relErr = relErrAsWritten(*result.results[0]);
+    outputs = result.results, phases = result.phaseMs, selection = result.selection;
+  }
 
   // Only now, with the run complete, touch the output paths.
-  const ref::Tensor &o = *result.results[0];
+  const ref::Tensor &o = *outputs[0];
   io::writeNpyF32(opts.out, o.shape, o.data);
   if (opts.lse)
-    io::writeNpyF32(*opts.lse, result.results[1]->shape, result.results[1]->data);
+    io::writeNpyF32(*opts.lse, outputs[1]->shape, outputs[1]->data);
   if (opts.dumpSelection)
-    dumpSelection(result.selection, *opts.dumpSelection);
+    dumpSelection(selection, *opts.dumpSelection);
   if (opts.json)
-    llvm::outs() << renderJson(opts.device, metrics, result) << "\n";
+    llvm::outs() << renderJson(device, metrics, phases, compile) << "\n";
   if (metrics.nanCount > 0) {
     llvm::errs() << "error: the output holds " << metrics.nanCount << " NaN values\n";
     return 1;

@@ -1,0 +1,143 @@
+//===- Emitter.cpp - kernel-level IR to CUDA C++ --------------------------===//
+//
+// Output shape, per launch (see codegen/device/params.cuh for the ABI):
+//
+//   struct k4_attn_fwd_cfg { static constexpr int HEAD_DIM = 64; ... };
+//   extern "C" __global__ void __launch_bounds__(sattn::dev::kAttnThreads)
+//   k4_attn_fwd(const __grid_constant__ sattn::dev::AttnParams p) {
+//     sattn::dev::attn_fwd<k4_attn_fwd_cfg>(p);
+//   }
+//
+// Constants are written in sorted order so equal launches print equally.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Emitter.h"
+
+#include "dialect/SattnDialect.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace sattn::codegen {
+
+namespace {
+
+const TemplateInfo kTemplates[] = {
+    {"attn_fwd", "AttnParams", "kAttnThreads"},
+    {"pool", "PoolParams", "kPoolThreads"},
+    {"block_scores", "ScoresParams", "kScoresThreads"},
+    {"select_topk", "SelectParams", "kSelectThreads"},
+    {"select_cumulative", "SelectParams", "kSelectThreads"},
+    {"head_budget", "SelectParams", "kSelectThreads"},
+    {"static_blocks", "StaticBlocksParams", "kStaticThreads"},
+    {"block_set_union", "SetBinParams", "kSetBinThreads"},
+    {"block_set_intersect", "SetBinParams", "kSetBinThreads"},
+};
+
+/// String-valued constants become enumerators of these device enums.
+const llvm::StringMap<const char *> &enumTypes() {
+  static const llvm::StringMap<const char *> m = {
+      {"DTYPE", "DType"}, {"KIND", "PoolKind"}, {"LAZY", "Lazy"}, {"SHARE", "Share"}};
+  return m;
+}
+
+/// A tiny typed writer so that no pass or emitter concatenates CUDA by hand.
+class CudaWriter {
+public:
+  explicit CudaWriter(llvm::raw_ostream &os) : os(os) {}
+  void comment(const llvm::Twine &text) { os << "// " << text << "\n"; }
+  void include(llvm::StringRef header) { os << "#include \"" << header << "\"\n"; }
+  void blank() { os << "\n"; }
+  void beginStruct(llvm::StringRef name) { os << "struct " << name << " {\n"; }
+  void endStruct() { os << "};\n"; }
+  void constant(llvm::StringRef type, llvm::StringRef name, llvm::StringRef value) {
+    os << "  static constexpr " << type << " " << name << " = " << value << ";\n";
+  }
+  void kernel(llvm::StringRef name, const TemplateInfo &t, llvm::StringRef cfg) {
+    os << "extern \"C\" __global__ void __launch_bounds__(sattn::dev::" << t.threadsEnum
+       << ")\n"
+       << name << "(const __grid_constant__ sattn::dev::" << t.paramsType << " p) {\n"
+       << "  sattn::dev::" << t.name << "<" << cfg << ">(p);\n}\n";
+  }
+
+private:
+  llvm::raw_ostream &os;
+};
+
+LogicalResult emitConstant(CudaWriter &w, LaunchOp launch, NamedAttribute c) {
+  llvm::StringRef name = c.getName().getValue();
+  Attribute v = c.getValue();
+  if (auto b = llvm::dyn_cast<BoolAttr>(v))
+    return w.constant("bool", name, b.getValue() ? "true" : "false"), success();
+  if (auto i = llvm::dyn_cast<IntegerAttr>(v)) {
+    int64_t x = i.getInt();
+    if (x < INT32_MIN || x > INT32_MAX)
+      return launch.emitError() << "constant " << name << " = " << x << " does not fit in int";
+    return w.constant("int", name, std::to_string(x)), success();
+  }
+  if (auto f = llvm::dyn_cast<FloatAttr>(v))
+    return w.constant("float", name, llvm::formatv("{0:e9}f", f.getValueAsDouble()).str()),
+           success();
+  if (auto s = llvm::dyn_cast<StringAttr>(v)) {
+    auto it = enumTypes().find(name);
+    if (it == enumTypes().end())
+      return launch.emitError() << "string constant " << name << " has no device enum";
+    std::string type = std::string("sattn::dev::") + it->second;
+    return w.constant(type, name, type + "::" + s.getValue().str()), success();
+  }
+  return launch.emitError() << "constant " << name << " has an unsupported kind";
+}
+
+} // namespace
+
+const TemplateInfo *lookupTemplate(llvm::StringRef name) {
+  for (const TemplateInfo &t : kTemplates)
+    if (name == t.name)
+      return &t;
+  return nullptr;
+}
+
+FailureOr<std::string> emitCuda(func::FuncOp func) {
+  auto spec = func->getAttrOfType<DictionaryAttr>("sattn.spec");
+  if (!spec)
+    return func.emitError() << "emitting CUDA needs kernel-level IR: run "
+                               "--sattn-lower-to-kernels first";
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  CudaWriter w(os);
+  w.comment("sattn module for @" + func.getSymName() + ", key " +
+            llvm::cast<StringAttr>(spec.get("key")).getValue());
+  w.include("sattn.cuh");
+  bool any = false;
+  for (Operation &op : func.getBody().front()) {
+    auto launch = dyn_cast<LaunchOp>(op);
+    if (!launch) {
+      if (isa<func::ReturnOp>(op))
+        continue;
+      return op.emitError() << "emitting CUDA needs kernel-level IR; found "
+                            << op.getName() << " (run --sattn-lower-to-kernels first)";
+    }
+    const TemplateInfo *t = lookupTemplate(launch.getDeviceTemplate());
+    if (!t)
+      return launch.emitError() << "device template '" << launch.getDeviceTemplate()
+                                << "' is not in this build's device library yet";
+    std::string cfg = (launch.getKernel() + "_cfg").str();
+    w.blank();
+    w.comment(launch.getKernel() + ": " + launch.getDeviceTemplate());
+    w.beginStruct(cfg);
+    for (NamedAttribute c : launch.getConsts())
+      if (failed(emitConstant(w, launch, c)))
+        return failure();
+    w.endStruct();
+    w.kernel(launch.getKernel(), *t, cfg);
+    any = true;
+  }
+  if (!any)
+    return func.emitError() << "the variant has no kernel launches";
+  return out;
+}
+
+} // namespace sattn::codegen

@@ -1,0 +1,34 @@
+//===- Emitter.h - kernel-level IR to CUDA C++ ----------------------------===//
+//
+// Turns the launches of a lowered variant into one CUDA C++ module: per
+// launch, a config struct of its compile-time constants and an extern "C"
+// __global__ wrapper that instantiates the device template with it. The
+// emitter chooses templates and constants only; the work lives in
+// codegen/device/ (design §5).
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+#include <vector>
+
+namespace sattn::codegen {
+
+/// How a device template is launched: its parameter block and CTA size.
+struct TemplateInfo {
+  const char *name;        ///< device template, e.g. "attn_fwd"
+  const char *paramsType;  ///< struct of codegen/device/params.cuh
+  const char *threadsEnum; ///< constant of params.cuh giving blockDim.x
+};
+
+/// The templates the device library implements, or nullptr.
+const TemplateInfo *lookupTemplate(llvm::StringRef name);
+
+/// Emits the CUDA C++ of every launch of `func` (kernel-level IR, after
+/// sattn-outline-kernels). Fails with a diagnostic on the offending launch.
+mlir::FailureOr<std::string> emitCuda(mlir::func::FuncOp func);
+
+} // namespace sattn::codegen

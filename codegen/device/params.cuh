@@ -1,0 +1,109 @@
+//===- params.cuh - kernel parameter blocks shared by host and device -----===//
+//
+// The ABI between the runtime (host C++, compiled by g++) and the device
+// templates (compiled by NVRTC): one plain struct per kernel family, passed
+// by value as the only kernel argument. Only fixed-width scalars and raw
+// pointers, no constructors, so both compilers lay them out identically
+// (checked by static_asserts on the host side, runtime/gpu/ParamLayout.cpp).
+//
+// Conventions: element strides (not bytes); Q/K/V/O have a contiguous last
+// dimension; every selection structure is contiguous in the order its
+// comment gives. Lengths are runtime values: a new sequence length never
+// needs a new kernel.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SATTN_DEVICE_PARAMS_CUH
+#define SATTN_DEVICE_PARAMS_CUH
+
+namespace sattn {
+namespace dev {
+
+typedef long long i64;
+
+/// A [B, H, S, D] tensor view: element strides of B, H, S; D contiguous.
+struct Tensor4 {
+  void *ptr;
+  i64 sb, sh, ss;
+  int B, H, S, D;
+};
+
+/// Block set: counts [B, H, nQB] and indices [B, H, nQB, cap] (ascending,
+/// only the first counts[] of each row meaningful). H is the set's heads.
+struct BlockSetView {
+  int *counts;
+  int *indices;
+  int B, H, nQB, nKB, cap;
+};
+
+/// sattn.attention (attn_fwd). lse is contiguous [B, Hq, Sq] fp32 when the
+/// variant returns it. Query set: counts [B, Hq], rows [B, Hq, Sq].
+struct AttnParams {
+  Tensor4 q, k, v, o;
+  float *lse;
+  BlockSetView blocks;
+  int *q_counts;
+  int *q_rows;
+};
+
+/// sattn.pool: in is [B, H, S, D]; out contiguous [B, H, nOut, D] fp32.
+struct PoolParams {
+  Tensor4 in;
+  float *out;
+  int nOut;
+};
+
+/// sattn.scores: pooled q [B, Hq, nq, D] and k [B, Hkv, nk, D] contiguous
+/// fp32; out contiguous [B, Hq, nQB, nKB] fp32. Sq/Skv are unpooled lengths.
+struct ScoresParams {
+  const float *qp;
+  const float *kp;
+  float *out;
+  int B, nq, nk, Sq, Skv, nQB, nKB;
+};
+
+/// sattn.select_blocks (select_topk / select_cumulative) and
+/// sattn.head_budget: scores [B, H, nQB, nKB]; budget [B, budgetHeads, nQB]
+/// int32 or null; k is the static budget (-1 when a budget operand is used).
+struct SelectParams {
+  const float *scores;
+  const int *budget;
+  int budgetHeads;
+  int B, H, nQB, nKB, Sq, Skv;
+  int k;
+  BlockSetView out;
+  int *budget_out; // head_budget: [B, heads_out, nQB]
+};
+
+/// sattn.static_blocks.
+struct StaticBlocksParams {
+  int Sq, Skv;
+  BlockSetView out;
+};
+
+/// sattn.union / sattn.intersect: a, b and out have the same shape.
+struct SetBinParams {
+  BlockSetView a, b, out;
+};
+
+/// Threads per block of each kernel family (host and device agree here).
+enum : int {
+  kAttnThreads = 128,
+  kAttnRowsPerCta = 16,
+  kAttnKeyTile = 64,
+  kPoolThreads = 128,
+  kScoresThreads = 128,
+  kSelectThreads = 32,
+  kStaticThreads = 128,
+  kSetBinThreads = 128,
+};
+
+/// Element types and keyword constants the emitter writes as enumerators.
+enum class DType : int { bf16 = 0, fp16 = 1 };
+enum class PoolKind : int { mean = 0, max = 1, min = 2 };
+enum class Lazy : int { local = 0, zero = 1 };
+enum class Share : int { none = 0, flattest = 1 };
+
+} // namespace dev
+} // namespace sattn
+
+#endif // SATTN_DEVICE_PARAMS_CUH

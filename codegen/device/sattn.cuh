@@ -1,0 +1,18 @@
+//===- sattn.cuh - umbrella header of the device template library ---------===//
+//
+// Included by every generated module. Compiles under NVRTC with no host
+// includes (ThunderKittens-style no-host rule): nothing here may include a
+// standard or toolkit header.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SATTN_DEVICE_SATTN_CUH
+#define SATTN_DEVICE_SATTN_CUH
+
+#include "params.cuh"
+#include "types.cuh"
+#include "masks.cuh"
+#include "attention.cuh"
+#include "estimation.cuh"
+#include "selection.cuh"
+
+#endif // SATTN_DEVICE_SATTN_CUH

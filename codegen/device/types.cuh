@@ -1,0 +1,58 @@
+//===- types.cuh - element loads/stores for bf16 and fp16 -----------------===//
+//
+// The device library compiles under NVRTC with no host or toolkit headers
+// (the runtime embeds it; no cuda_bf16.h on disk is needed), so 16-bit
+// floats are handled as raw bits with PTX conversions (sm_80+).
+//
+//===----------------------------------------------------------------------===//
+#ifndef SATTN_DEVICE_TYPES_CUH
+#define SATTN_DEVICE_TYPES_CUH
+
+#include "params.cuh"
+
+namespace sattn {
+namespace dev {
+
+/// Reads element `idx` of a bf16/fp16 array as fp32.
+template <DType T> __device__ __forceinline__ float load_elem(const void *base, i64 idx) {
+  unsigned short bits = static_cast<const unsigned short *>(base)[idx];
+  if (T == DType::bf16)
+    return __uint_as_float(static_cast<unsigned int>(bits) << 16);
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(bits));
+  return f;
+}
+
+/// Writes fp32 `x` rounded to nearest even as bf16/fp16.
+template <DType T> __device__ __forceinline__ void store_elem(void *base, i64 idx, float x) {
+  unsigned short bits;
+  if (T == DType::bf16)
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(bits) : "f"(x));
+  else
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(x));
+  static_cast<unsigned short *>(base)[idx] = bits;
+}
+
+/// Element offset of (b, h, s, d) in a Tensor4 view.
+__device__ __forceinline__ i64 offset(const Tensor4 &t, int b, int h, int s, int d) {
+  return b * t.sb + h * t.sh + s * t.ss + d;
+}
+
+__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
+
+__device__ __forceinline__ float warp_sum(float x) {
+  for (int o = 16; o > 0; o >>= 1)
+    x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+__device__ __forceinline__ float warp_max(float x) {
+  for (int o = 16; o > 0; o >>= 1)
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+
+} // namespace dev
+} // namespace sattn
+
+#endif // SATTN_DEVICE_TYPES_CUH

@@ -1,0 +1,71 @@
+//===- Driver.cpp - the CUDA driver API, loaded at run time ---------------===//
+//
+// Symbol names come from cuda.h's own macros (cuMemAlloc is cuMemAlloc_v2),
+// so the versions we call match the header we compiled against.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/gpu/Driver.h"
+
+#include <cstdlib>
+
+#define SATTN_STR2(x) #x
+#define SATTN_STR(x) SATTN_STR2(x)
+
+namespace sattn::gpu {
+
+Driver::Driver()
+    : lib({"libcuda.so.1", "libcuda.so"}, "the CUDA driver (libcuda.so.1)",
+          "this machine has no NVIDIA driver; install one, or run with --device=cpu") {
+#define SATTN_LOAD(fn) fn##_ = lib.get<decltype(fn##_)>(SATTN_STR(fn));
+  SATTN_DRIVER_FUNCTIONS(SATTN_LOAD)
+#undef SATTN_LOAD
+  CUresult r = cuInit_(0);
+  if (r == CUDA_ERROR_NO_DEVICE)
+    throw GpuError("no CUDA GPU is visible (CUDA_ERROR_NO_DEVICE); run with --device=cpu");
+  check(r, "initialising the CUDA driver");
+  int count = 0;
+  check(cuDeviceGetCount_(&count), "counting GPUs");
+  int ordinal = 0;
+  if (const char *e = std::getenv("SATTN_DEVICE"); e && *e)
+    ordinal = std::atoi(e);
+  if (count == 0)
+    throw GpuError("no CUDA GPU is visible; run with --device=cpu");
+  if (ordinal < 0 || ordinal >= count)
+    throw GpuError("SATTN_DEVICE=" + std::to_string(ordinal) + " but only " +
+                   std::to_string(count) + " GPU(s) are visible");
+  check(cuDeviceGet_(&dev, ordinal), "opening the GPU");
+  check(cuDeviceGetAttribute_(&ccMajor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev),
+        "reading the compute capability");
+  check(cuDeviceGetAttribute_(&ccMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev),
+        "reading the compute capability");
+  char buf[256] = {0};
+  check(cuDeviceGetName_(buf, sizeof(buf) - 1, dev), "reading the GPU name");
+  devName = buf;
+  check(cuDevicePrimaryCtxRetain_(&ctx, dev), "creating the CUDA context");
+  makeCurrent();
+}
+
+Driver &Driver::get() {
+  static Driver instance;
+  return instance;
+}
+
+void Driver::makeCurrent() const { check(cuCtxSetCurrent_(ctx), "making the context current"); }
+
+void Driver::check(CUresult r, const char *what) const {
+  if (r == CUDA_SUCCESS)
+    return;
+  const char *name = nullptr, *desc = nullptr;
+  if (cuGetErrorName_)
+    cuGetErrorName_(r, &name);
+  if (cuGetErrorString_)
+    cuGetErrorString_(r, &desc);
+  std::string msg = std::string(what) + ": " + (name ? name : "CUDA error") + " (" +
+                    (desc ? desc : "no description") + ")";
+  if (r == CUDA_ERROR_OUT_OF_MEMORY)
+    msg += "; the GPU is out of memory: use smaller inputs or free memory held by other "
+           "processes";
+  throw GpuError(msg);
+}
+
+} // namespace sattn::gpu

@@ -1,0 +1,63 @@
+//===- Driver.h - the CUDA driver API, loaded at run time -----------------===//
+//
+// libcuda.so.1 is dlopen'ed on first use so every binary starts on a
+// machine without a GPU (design §6). Errors carry the driver's own name for
+// the failure plus what to do, e.g. out of memory or no device.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/DynLib.h"
+
+#include <cuda.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace sattn::gpu {
+
+/// A failure reported by the CUDA driver (or no usable GPU).
+struct GpuError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+#define SATTN_DRIVER_FUNCTIONS(X)                                                         \
+  X(cuInit) X(cuDriverGetVersion) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName)   \
+  X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent)                   \
+  X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuFuncSetAttribute)      \
+  X(cuLaunchKernel) X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuMemAlloc) X(cuMemFree)       \
+  X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemsetD32Async) X(cuMemGetInfo)           \
+  X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize) X(cuEventCreate)            \
+  X(cuEventDestroy) X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime)          \
+  X(cuGetErrorName) X(cuGetErrorString)
+
+class Driver {
+public:
+  /// Loads libcuda and initialises it; throws LoadError or GpuError.
+  static Driver &get();
+
+#define SATTN_DECLARE(fn) decltype(&::fn) fn##_ = nullptr;
+  SATTN_DRIVER_FUNCTIONS(SATTN_DECLARE)
+#undef SATTN_DECLARE
+
+  /// Throws GpuError "<what>: <CUDA_ERROR_NAME> (<description>)" on failure.
+  void check(CUresult r, const char *what) const;
+
+  CUdevice device() const { return dev; }
+  CUcontext context() const { return ctx; }
+  int major() const { return ccMajor; }
+  int minor() const { return ccMinor; }
+  const std::string &name() const { return devName; }
+  /// Makes sattn's context current on the calling thread.
+  void makeCurrent() const;
+
+private:
+  Driver();
+  DynLib lib;
+  CUdevice dev = 0;
+  CUcontext ctx = nullptr;
+  int ccMajor = 0, ccMinor = 0;
+  std::string devName;
+};
+
+} // namespace sattn::gpu

@@ -1,0 +1,73 @@
+//===- Executor.h - compile a Plan's kernels and launch them --------------===//
+//
+// A CompiledProgram owns the loaded module of one variant on one GPU. run()
+// binds device tensors to the variant's arguments and results, allocates
+// the workspace in stream order, and launches every kernel on the caller's
+// stream. Shapes are checked against the plan before anything launches.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/cache/DiskCache.h"
+#include "runtime/gpu/Plan.h"
+#include "runtime/reference/Values.h"
+
+#include <cuda.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace sattn::gpu {
+
+/// A tensor in device memory: element strides, last dimension contiguous.
+struct DeviceTensor {
+  CUdeviceptr ptr = 0;
+  Elem elem = Elem::BF16;
+  std::vector<int64_t> shape, strides;
+};
+
+/// Host copies of intermediate values, keyed by the producing kernel name
+/// (for stage-by-stage tests and --dump-selection).
+using HostValue = std::variant<ref::Tensor, ref::Scores, ref::BlockSet, ref::Budget>;
+
+struct RunOptions {
+  bool timePhases = false;
+  std::map<std::string, HostValue> *dump = nullptr; ///< fill with every launch result
+};
+
+struct CompileInfo {
+  cache::Outcome disk = cache::Outcome::Miss;
+  bool memoryHit = false;
+  double compileMs = 0.0; ///< NVRTC time (0 on a cache hit)
+  double loadMs = 0.0;    ///< total time to get a loaded module
+  std::string arch;
+};
+
+class CompiledProgram {
+public:
+  /// Emits nothing itself: `cuda` is the generated module of `plan`.
+  CompiledProgram(Plan plan, const std::string &cuda, const cache::DiskCache &cache);
+  ~CompiledProgram();
+
+  /// Runs on `stream` (0: legacy default). `results` must match the
+  /// function's results (O, then LSE if returned).
+  void run(const std::vector<DeviceTensor> &args, const std::vector<DeviceTensor> &results,
+           CUstream stream, RunOptions *opts = nullptr) const;
+
+  const Plan &plan() const { return p; }
+  const CompileInfo &compileInfo() const { return info; }
+  /// Milliseconds per launch of the last run with timePhases.
+  const std::vector<std::pair<std::string, double>> &phases() const { return lastPhases; }
+
+private:
+  Plan p;
+  CUmodule module = nullptr;
+  std::map<std::string, CUfunction> functions;
+  CompileInfo info;
+  mutable std::vector<std::pair<std::string, double>> lastPhases;
+};
+
+} // namespace sattn::gpu

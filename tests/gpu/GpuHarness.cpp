@@ -1,0 +1,125 @@
+//===- GpuHarness.cpp - run a variant on GPU and CPU reference for tests --===//
+#include "tests/gpu/GpuHarness.h"
+
+#include "runtime/executor/CpuExecutor.h"
+#include "runtime/gpu/Driver.h"
+#include "runtime/io/Dtype.h"
+#include "tools/GpuRun.h"
+#include "tools/RegisterSattn.h"
+
+#include "mlir/Parser/Parser.h"
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+namespace sattn::testing {
+
+namespace {
+std::string ty(const Shape &s, int h, const std::string &len) {
+  return "tensor<?x" + std::to_string(h) + "x" + len + "x" + std::to_string(s.D) + "x" + s.dtype +
+         ">";
+}
+std::string elt(const Shape &s) { return s.dtype == "bf16" ? "bf16" : "f16"; }
+} // namespace
+
+std::string attentionIR(const Shape &s0, const std::string &attrs, bool lse) {
+  Shape s = s0;
+  s.dtype = elt(s0);
+  std::string q = ty(s, s.Hq, "?"), k = ty(s, s.Hkv, "?");
+  std::string l = "tensor<?x" + std::to_string(s.Hq) + "x?xf32>";
+  std::ostringstream os;
+  os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ") -> (" << q
+     << (lse ? ", " + l : "") << ") {\n";
+  os << "  %o" << (lse ? ", %l" : "") << " = sattn.attention %q, %k, %v {" << attrs << "} : " << q
+     << ", " << k << ", " << k << " -> " << q << (lse ? ", " + l : "") << "\n";
+  os << "  return %o" << (lse ? ", %l" : "") << " : " << q << (lse ? ", " + l : "") << "\n}\n";
+  return os.str();
+}
+
+std::string topkIR(const Shape &s0, int group, int bq, int bk, const std::string &selectAttrs,
+                   const std::string &rule, int setHeads, bool causal) {
+  Shape s = s0;
+  s.dtype = elt(s0);
+  std::string q = ty(s, s.Hq, "?"), k = ty(s, s.Hkv, "?");
+  std::string qp = "tensor<?x" + std::to_string(s.Hq) + "x?x" + std::to_string(s.D) + "xf32>";
+  std::string kp = "tensor<?x" + std::to_string(s.Hkv) + "x?x" + std::to_string(s.D) + "xf32>";
+  std::string st = "!sattn.scores<bq = " + std::to_string(bq) + ", bk = " + std::to_string(bk) +
+                   ", heads = " + std::to_string(s.Hq) + ">";
+  std::string bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " + std::to_string(bk) +
+                   ", heads = " + std::to_string(setHeads) + ">";
+  std::string g = std::to_string(group);
+  std::ostringstream os;
+  os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ") -> " << q << " {\n"
+     << "  %qp = sattn.pool mean %q group " << g << " : " << q << " -> " << qp << "\n"
+     << "  %kp = sattn.pool mean %k group " << g << " : " << k << " -> " << kp << "\n"
+     << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << g << " : i64, k_group = " << g
+     << " : i64" << (causal ? ", causal" : "") << "} : " << qp << ", " << kp << ", " << q << ", "
+     << k << " -> " << st << "\n"
+     << "  %bs = sattn.select_blocks " << rule << " %s {" << selectAttrs << "} : " << st << " -> "
+     << bt << "\n"
+     << "  %o = sattn.attention %q, %k, %v blocks %bs : " << bt << " {" << (causal ? "causal" : "")
+     << "} : " << q << ", " << k << ", " << k << " -> " << q << "\n"
+     << "  return %o : " << q << "\n}\n";
+  return os.str();
+}
+
+Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed) {
+  mlir::DialectRegistry registry;
+  registerSattnDialects(registry);
+  mlir::MLIRContext ctx(registry);
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(ir, &ctx);
+  if (!module)
+    throw std::runtime_error("test IR does not parse:\n" + ir);
+  mlir::func::FuncOp func = *module->getOps<mlir::func::FuncOp>().begin();
+
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> n01(0.0, 1.0);
+  Outcome out;
+  auto make = [&](int h, int len) {
+    auto t = std::make_shared<ref::Tensor>(std::vector<int64_t>{s.B, h, len, s.D});
+    for (double &x : t->data)
+      x = s.dtype == "bf16" ? io::roundToBf16(n01(rng)) : io::roundToFp16(n01(rng));
+    return t;
+  };
+  out.inputs = {make(s.Hq, s.Sq), make(s.Hkv, s.Skv), make(s.Hkv, s.Skv)};
+  tools::GpuRunResult g = tools::runOnGpu(*module, s.dtype, out.inputs, /*dumpSelection=*/true);
+  out.gpu = g.results;
+  out.dumps = std::move(g.dumps);
+  CpuRunResult c = runOnCpu(func, out.inputs);
+  out.cpu = c.results;
+  return out;
+}
+
+double relErr(const ref::Tensor &a, const ref::Tensor &b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    double x = a.data[i], y = b.data[i];
+    if (std::isnan(x) || std::isnan(y))
+      return INFINITY;
+    if (std::isinf(y) && x == y)
+      continue; // LSE of an empty row: -inf on both sides
+    num += (x - y) * (x - y);
+    den += y * y;
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+int nanCount(const ref::Tensor &t) {
+  int n = 0;
+  for (double x : t.data)
+    n += std::isnan(x);
+  return n;
+}
+
+bool gpuAvailable(std::string *why) {
+  try {
+    gpu::Driver::get();
+    return true;
+  } catch (const std::exception &e) {
+    *why = e.what();
+    return false;
+  }
+}
+
+} // namespace sattn::testing

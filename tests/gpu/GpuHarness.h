@@ -1,0 +1,48 @@
+//===- GpuHarness.h - run a variant on GPU and CPU reference for tests ----===//
+//
+// Builds variant IR from a few parameters, runs it on the GPU through the
+// same path as `sattn-run --device=gpu` (outputs poisoned before the run)
+// and on the float64 reference, with fresh random inputs per call.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/gpu/Executor.h"
+#include "runtime/reference/Reference.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sattn::testing {
+
+struct Shape {
+  int B = 1, Hq = 4, Hkv = 2, Sq = 128, Skv = 128, D = 64;
+  std::string dtype = "bf16";
+};
+
+/// `sattn.attention` with the given attribute text ("causal, window = 64 : i64").
+std::string attentionIR(const Shape &s, const std::string &attrs, bool lse);
+
+/// pool(q), pool(k) -> scores -> select (rule text, e.g. "topk ... {k = 3 : i64}") -> attention.
+std::string topkIR(const Shape &s, int group, int bq, int bk, const std::string &selectAttrs,
+                   const std::string &rule, int setHeads, bool causal);
+
+struct Outcome {
+  std::vector<std::shared_ptr<ref::Tensor>> gpu, cpu; ///< O (and LSE)
+  std::vector<std::shared_ptr<ref::Tensor>> inputs;   ///< q, k, v as rounded
+  std::map<std::string, gpu::HostValue> dumps;
+};
+
+/// Runs `ir` on both devices with random N(0,1) inputs (seeded).
+Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed);
+
+/// ‖a − b‖ / ‖b‖ with NaN counted as failure (returns +inf).
+double relErr(const ref::Tensor &a, const ref::Tensor &b);
+int nanCount(const ref::Tensor &t);
+
+/// True when a GPU and driver are usable (else tests are skipped).
+bool gpuAvailable(std::string *why);
+
+} // namespace sattn::testing

@@ -1,0 +1,146 @@
+//===- GpuRun.cpp - sattn-run's GPU device: upload, run, download ---------===//
+//
+// The command-line path onto the GPU: host float64 inputs are converted to
+// the variant's 16-bit type, uploaded, run through the same executor the
+// C++ API uses, and O/LSE come back as float64 for writing and checking.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/GpuRun.h"
+
+#include "codegen/Emitter.h"
+#include "passes/Passes.h"
+#include "runtime/gpu/Driver.h"
+#include "runtime/gpu/PlanFromIR.h"
+#include "runtime/io/Dtype.h"
+#include "tools/ToolSupport.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace sattn::tools {
+
+namespace {
+
+/// Device memory freed when the run ends.
+struct DeviceBuffer {
+  CUdeviceptr ptr = 0;
+  explicit DeviceBuffer(size_t bytes) {
+    gpu::Driver &d = gpu::Driver::get();
+    d.check(d.cuMemAlloc_(&ptr, bytes ? bytes : 16), "allocating an input buffer");
+  }
+  ~DeviceBuffer() {
+    if (ptr)
+      gpu::Driver::get().cuMemFree_(ptr);
+  }
+  DeviceBuffer(const DeviceBuffer &) = delete;
+};
+
+std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (int i = int(shape.size()) - 2; i >= 0; --i)
+    s[size_t(i)] = s[size_t(i) + 1] * shape[size_t(i) + 1];
+  return s;
+}
+
+} // namespace
+
+GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
+                      const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection) {
+  gpu::Driver &drv = gpu::Driver::get();
+  drv.makeCurrent();
+  mlir::OwningOpRef<mlir::ModuleOp> module(semantic.clone());
+  mlir::PassManager pm(module->getContext());
+  LowerToKernelsOptions lo;
+  lo.dtype = dtype;
+  buildLowerToKernelsPipeline(pm, lo);
+  if (mlir::failed(pm.run(*module)))
+    throw ToolError("lowering the variant failed (see the diagnostics above)");
+  mlir::func::FuncOp func;
+  for (auto f : module->getOps<mlir::func::FuncOp>())
+    if (f->hasAttr("sattn.spec"))
+      func = f;
+  mlir::FailureOr<std::string> cuda = codegen::emitCuda(func);
+  if (mlir::failed(cuda))
+    throw ToolError("code generation failed (see the diagnostics above)");
+  gpu::Plan plan = gpu::planFromIR(func);
+  cache::DiskCache diskCache;
+  gpu::CompiledProgram program(plan, *cuda, diskCache);
+
+  gpu::Elem elem = dtype == "bf16" ? gpu::Elem::BF16 : gpu::Elem::FP16;
+  std::vector<std::unique_ptr<DeviceBuffer>> buffers;
+  std::vector<gpu::DeviceTensor> devArgs;
+  CUstream stream;
+  drv.check(drv.cuStreamCreate_(&stream, CU_STREAM_NON_BLOCKING), "creating a stream");
+  for (const auto &t : args) {
+    std::vector<uint16_t> bits(size_t(t->numel()));
+    for (size_t i = 0; i < bits.size(); ++i)
+      bits[i] = elem == gpu::Elem::BF16 ? io::floatToBf16Bits(float(t->data[i]))
+                                        : io::floatToHalfBits(float(t->data[i]));
+    buffers.push_back(std::make_unique<DeviceBuffer>(bits.size() * 2));
+    drv.check(drv.cuMemcpyHtoDAsync_(buffers.back()->ptr, bits.data(), bits.size() * 2, stream),
+              "uploading an input");
+    drv.check(drv.cuStreamSynchronize_(stream), "uploading an input");
+    devArgs.push_back({buffers.back()->ptr, elem, t->shape, contiguousStrides(t->shape)});
+  }
+  // Results: O like q, LSE [B, H, Sq] f32. Poisoned so unwritten rows show.
+  const ref::Tensor &q = *args.at(0);
+  std::vector<gpu::DeviceTensor> devResults;
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t r = 0; r < plan.results.size(); ++r) {
+    const gpu::ValueInfo &info = plan.values[plan.results[r]];
+    std::vector<int64_t> shape = info.kind == gpu::ValueKind::Tensor4
+                                     ? std::vector<int64_t>{q.dim(0), info.heads, q.dim(2), info.dim}
+                                     : std::vector<int64_t>{q.dim(0), info.heads, q.dim(2)};
+    size_t n = 1;
+    for (int64_t s : shape)
+      n *= size_t(s);
+    size_t bytes = n * (info.kind == gpu::ValueKind::Tensor4 ? 2 : 4);
+    buffers.push_back(std::make_unique<DeviceBuffer>(bytes));
+    drv.check(drv.cuMemsetD32Async_(buffers.back()->ptr, 0x7fc07fc0u, (bytes + 3) / 4, stream),
+              "poisoning an output");
+    devResults.push_back({buffers.back()->ptr,
+                          info.kind == gpu::ValueKind::Tensor4 ? elem : gpu::Elem::F32, shape,
+                          contiguousStrides(shape)});
+    shapes.push_back(shape);
+  }
+  std::map<std::string, gpu::HostValue> dumps;
+  gpu::RunOptions ro;
+  ro.timePhases = true;
+  ro.dump = dumpSelection ? &dumps : nullptr;
+  program.run(devArgs, devResults, stream, &ro);
+
+  GpuRunResult out;
+  out.device = drv.name();
+  out.compile = program.compileInfo();
+  out.phaseMs = program.phases();
+  for (size_t r = 0; r < devResults.size(); ++r) {
+    auto t = std::make_shared<ref::Tensor>(shapes[r]);
+    size_t n = size_t(t->numel());
+    if (devResults[r].elem == gpu::Elem::F32) {
+      std::vector<float> host(n);
+      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), devResults[r].ptr, n * 4, stream), "copying back");
+      drv.check(drv.cuStreamSynchronize_(stream), "copying back");
+      t->data.assign(host.begin(), host.end());
+    } else {
+      std::vector<uint16_t> host(n);
+      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), devResults[r].ptr, n * 2, stream), "copying back");
+      drv.check(drv.cuStreamSynchronize_(stream), "copying back");
+      for (size_t i = 0; i < n; ++i)
+        t->data[i] = elem == gpu::Elem::BF16 ? io::bf16BitsToFloat(host[i])
+                                             : io::halfBitsToFloat(host[i]);
+    }
+    out.results.push_back(t);
+  }
+  if (dumpSelection)
+    for (const gpu::Launch &l : plan.launches)
+      if (l.deviceTemplate == "attn_fwd" && l.b("HAS_BLOCKS"))
+        for (const gpu::Launch &producer : plan.launches)
+          if (!producer.results.empty() && producer.results[0] == l.operands[3])
+            if (auto *b = std::get_if<ref::BlockSet>(&dumps[producer.kernel]))
+              out.blocks = std::make_shared<ref::BlockSet>(*b);
+  out.dumps = std::move(dumps);
+  drv.cuStreamDestroy_(stream);
+  return out;
+}
+
+} // namespace sattn::tools

@@ -1,0 +1,30 @@
+//===- GpuRun.h - sattn-run's GPU device: upload, run, download -----------===//
+#pragma once
+
+#include "runtime/gpu/Executor.h"
+#include "runtime/reference/Values.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sattn::tools {
+
+struct GpuRunResult {
+  std::vector<std::shared_ptr<ref::Tensor>> results; ///< O (and LSE) as float64
+  std::vector<std::pair<std::string, double>> phaseMs;
+  gpu::CompileInfo compile;
+  std::shared_ptr<ref::BlockSet> blocks; ///< block set of the last attention, if any
+  std::map<std::string, gpu::HostValue> dumps; ///< every intermediate, with dumpSelection
+  std::string device;                    ///< GPU name
+};
+
+/// Lowers a copy of the variant, compiles it (through the disk cache) and
+/// runs it on the GPU with `args` (already rounded to the variant dtype).
+GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
+                      const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection);
+
+} // namespace sattn::tools
