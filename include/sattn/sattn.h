@@ -1,0 +1,130 @@
+//===- sattn.h - the sattn C++ API ----------------------------------------===//
+//
+// Compile a sparse-attention variant once, run it many times on tensors the
+// caller owns. Needs only the C++ standard library: no MLIR or CUDA type
+// appears here (design §6), so an application builds against sattn with
+// its own toolchain and links one library.
+//
+//   sattn::Session session;                       // GPU if present, else CPU
+//   auto program = session.compile(sattn::Variant::fromFile("v.mlir"));
+//   program->run({q, k, v}, {o}, stream);         // TensorViews (DLPack-like)
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sattn {
+
+/// Every failure: bad IR, shapes that do not match the variant, missing
+/// GPU/driver/NVRTC, out of memory. The message says what and what to do.
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class DType { BF16, FP16, F32, I32 };
+enum class Device { Cpu, Gpu };
+
+/// A non-owning view of a tensor, laid out as DLPack describes one:
+/// element strides (not bytes), any strides with the last one equal to 1.
+struct TensorView {
+  void *data = nullptr;
+  DType dtype = DType::BF16;
+  Device device = Device::Gpu;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides; ///< empty: contiguous
+};
+
+/// A variant: one func.func in the sattn dialect.
+class Variant {
+public:
+  static Variant fromText(std::string mlir);
+  static Variant fromFile(const std::string &path);
+  const std::string &text() const { return mlir; }
+
+private:
+  explicit Variant(std::string t) : mlir(std::move(t)) {}
+  std::string mlir;
+};
+
+/// Ready-made variants built through the same IR (design §6).
+namespace patterns {
+struct Heads {
+  int heads = 32, kvHeads = 8, headDim = 128;
+  DType dtype = DType::BF16;
+};
+/// Dense attention, causal or not; returns O and LSE when `lse`.
+Variant dense(const Heads &h, bool causal, bool lse = false);
+/// StreamingLLM: `sinks` first keys plus a causal window of `window` keys.
+Variant streaming(const Heads &h, int64_t window, int64_t sinks);
+/// Top-k blocks from mean-pooled scores, keeping the sink and diagonal blocks.
+Variant topkBlocks(const Heads &h, int64_t pool, int64_t block, int64_t k);
+} // namespace patterns
+
+/// Specialisation options (the rest comes from the variant's types).
+struct Specialization {
+  std::optional<DType> dtype; ///< rebind Q/K/V/O to BF16 or FP16
+  int64_t maxKvBlocks = 0;    ///< bound list lengths when budgets are dynamic
+};
+
+struct CompileStats {
+  std::string diskCache;        ///< "hit", "miss", "corrupt (recompiled)", "" on CPU
+  double nvrtcMs = 0, totalMs = 0;
+  std::string arch;             ///< e.g. "sm_90a"
+};
+
+class Program {
+public:
+  ~Program();
+  /// Runs on `stream` (a CUstream; nullptr: the default stream) for a GPU
+  /// program, synchronously on the host for a CPU one. Inputs bind to the
+  /// variant's arguments in order, outputs to its results (O, then LSE).
+  void run(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
+           void *stream = nullptr) const;
+  Device device() const;
+  /// The JIT cache key (SHA-256 of the specialised variant).
+  const std::string &key() const;
+  /// Kernel-level IR and the generated CUDA C++ (for inspection).
+  const std::string &loweredIR() const;
+  const std::string &cudaSource() const;
+  const CompileStats &stats() const;
+  /// Names of the inputs, in order (q, k, v, ...).
+  const std::vector<std::string> &inputNames() const;
+
+  struct Impl;
+  explicit Program(std::unique_ptr<Impl> impl);
+
+private:
+  std::unique_ptr<Impl> impl;
+};
+
+struct SessionOptions {
+  std::optional<Device> device; ///< default: GPU when one is usable, else CPU
+  std::string cacheDir;         ///< default: $SATTN_CACHE_DIR or ~/.cache/sattn
+};
+
+class Session {
+public:
+  explicit Session(SessionOptions options = {});
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  /// Compiles (or returns from the in-memory / disk cache) a variant. A new
+  /// sequence length never recompiles: lengths are runtime values.
+  std::shared_ptr<Program> compile(const Variant &variant, const Specialization &spec = {});
+  Device device() const;
+  /// The GPU's name, or "cpu".
+  std::string deviceName() const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace sattn

@@ -1,0 +1,75 @@
+//===- Patterns.cpp - ready-made variants, written as sattn IR ------------===//
+//
+// The patterns are ordinary IR: what a researcher would write by hand, so
+// they go through the same verifier, passes and cache as any other variant.
+//
+//===----------------------------------------------------------------------===//
+#include "sattn/sattn.h"
+
+#include <sstream>
+
+namespace sattn::patterns {
+
+namespace {
+
+struct Types {
+  std::string q, kv, lse, qPooled, kPooled;
+  explicit Types(const Heads &h) {
+    std::string e = h.dtype == DType::FP16 ? "f16" : "bf16";
+    std::string d = std::to_string(h.headDim);
+    q = "tensor<?x" + std::to_string(h.heads) + "x?x" + d + "x" + e + ">";
+    kv = "tensor<?x" + std::to_string(h.kvHeads) + "x?x" + d + "x" + e + ">";
+    lse = "tensor<?x" + std::to_string(h.heads) + "x?xf32>";
+    qPooled = "tensor<?x" + std::to_string(h.heads) + "x?x" + d + "xf32>";
+    kPooled = "tensor<?x" + std::to_string(h.kvHeads) + "x?x" + d + "xf32>";
+  }
+  std::string signature(const std::string &name, bool lse) const {
+    return "func.func @" + name + "(%q: " + q + ", %k: " + kv + ", %v: " + kv + ") -> (" + q +
+           (lse ? ", " + this->lse : "") + ") {\n";
+  }
+  std::string attention(const std::string &extra, const std::string &attrs, bool lse) const {
+    return std::string("  %o") + (lse ? ", %l" : "") + " = sattn.attention %q, %k, %v" + extra +
+           " {" + attrs + "} : " + q + ", " + kv + ", " + kv + " -> " + q +
+           (lse ? ", " + this->lse : "") + "\n  return %o" + (lse ? ", %l" : "") + " : " + q +
+           (lse ? ", " + this->lse : "") + "\n}\n";
+  }
+};
+
+} // namespace
+
+Variant dense(const Heads &h, bool causal, bool lse) {
+  Types t(h);
+  return Variant::fromText(t.signature(causal ? "dense_causal" : "dense", lse) +
+                           t.attention("", causal ? "causal" : "", lse));
+}
+
+Variant streaming(const Heads &h, int64_t window, int64_t sinks) {
+  Types t(h);
+  std::string attrs = "causal, window = " + std::to_string(window) + " : i64";
+  if (sinks > 0)
+    attrs += ", sinks = " + std::to_string(sinks) + " : i64";
+  return Variant::fromText(t.signature("streaming", false) + t.attention("", attrs, false));
+}
+
+Variant topkBlocks(const Heads &h, int64_t pool, int64_t block, int64_t k) {
+  Types t(h);
+  std::string g = std::to_string(pool), b = std::to_string(block);
+  std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " +
+                       std::to_string(h.heads) + ">";
+  std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " +
+                       std::to_string(h.heads) + ">";
+  std::ostringstream os;
+  os << t.signature("topk_blocks", false)
+     << "  %qp = sattn.pool mean %q group " << g << " : " << t.q << " -> " << t.qPooled << "\n"
+     << "  %kp = sattn.pool mean %k group " << g << " : " << t.kv << " -> " << t.kPooled << "\n"
+     << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << g << " : i64, k_group = " << g
+     << " : i64, causal} : " << t.qPooled << ", " << t.kPooled << ", " << t.q << ", " << t.kv
+     << " -> " << scores << "\n"
+     << "  %bs = sattn.select_blocks topk %s {k = " << k
+     << " : i64, forced = #sattn.forced<sink = 1, diagonal = true>} : " << scores << " -> "
+     << blocks << "\n"
+     << t.attention(" blocks %bs : " + blocks, "causal", false);
+  return Variant::fromText(os.str());
+}
+
+} // namespace sattn::patterns

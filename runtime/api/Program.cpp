@@ -1,0 +1,172 @@
+//===- Program.cpp - run a compiled variant on caller-owned tensors -------===//
+//
+// Checks every view against the variant before touching memory (count,
+// device, dtype, rank, contiguous last dimension), then runs on the GPU
+// executor on the caller's stream, or on the float64 reference for a CPU
+// program (host views of bf16/fp16/f32 are converted on the way in and out).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/api/ProgramImpl.h"
+
+#include "runtime/executor/CpuExecutor.h"
+#include "runtime/io/Dtype.h"
+
+namespace sattn {
+
+namespace {
+
+std::vector<int64_t> stridesOf(const TensorView &t) {
+  if (!t.strides.empty()) {
+    if (t.strides.size() != t.shape.size())
+      throw Error("a tensor view has " + std::to_string(t.shape.size()) + " dimensions but " +
+                  std::to_string(t.strides.size()) + " strides");
+    return t.strides;
+  }
+  std::vector<int64_t> s(t.shape.size(), 1);
+  for (int i = int(s.size()) - 2; i >= 0; --i)
+    s[size_t(i)] = s[size_t(i) + 1] * t.shape[size_t(i) + 1];
+  return s;
+}
+
+gpu::Elem elemOf(DType t) {
+  switch (t) {
+  case DType::BF16:
+    return gpu::Elem::BF16;
+  case DType::FP16:
+    return gpu::Elem::FP16;
+  case DType::F32:
+    return gpu::Elem::F32;
+  case DType::I32:
+    return gpu::Elem::I32;
+  }
+  return gpu::Elem::F32;
+}
+
+/// Flat element offset of index `idx` (row-major over `shape`) under `strides`.
+int64_t stridedOffset(int64_t idx, const std::vector<int64_t> &shape,
+                      const std::vector<int64_t> &strides) {
+  int64_t off = 0;
+  for (int d = int(shape.size()) - 1; d >= 0; --d) {
+    off += (idx % shape[size_t(d)]) * strides[size_t(d)];
+    idx /= shape[size_t(d)];
+  }
+  return off;
+}
+
+double readElem(const TensorView &t, int64_t off) {
+  switch (t.dtype) {
+  case DType::BF16:
+    return io::bf16BitsToFloat(static_cast<const uint16_t *>(t.data)[off]);
+  case DType::FP16:
+    return io::halfBitsToFloat(static_cast<const uint16_t *>(t.data)[off]);
+  case DType::F32:
+    return static_cast<const float *>(t.data)[off];
+  case DType::I32:
+    return static_cast<const int32_t *>(t.data)[off];
+  }
+  return 0;
+}
+
+void writeElem(const TensorView &t, int64_t off, double x) {
+  switch (t.dtype) {
+  case DType::BF16:
+    static_cast<uint16_t *>(t.data)[off] = io::floatToBf16Bits(float(x));
+    break;
+  case DType::FP16:
+    static_cast<uint16_t *>(t.data)[off] = io::floatToHalfBits(float(x));
+    break;
+  case DType::F32:
+    static_cast<float *>(t.data)[off] = float(x);
+    break;
+  case DType::I32:
+    static_cast<int32_t *>(t.data)[off] = int32_t(x);
+    break;
+  }
+}
+
+void checkView(const TensorView &t, Device want, const std::string &what) {
+  if (t.device != want)
+    throw Error(what + " lives on the " + (t.device == Device::Gpu ? "GPU" : "CPU") +
+                " but the program runs on the " + (want == Device::Gpu ? "GPU" : "CPU"));
+  if (!t.data)
+    throw Error(what + " has a null data pointer");
+  for (int64_t s : t.shape)
+    if (s < 0)
+      throw Error(what + " has a negative dimension");
+}
+
+} // namespace
+
+Program::Program(std::unique_ptr<Impl> i) : impl(std::move(i)) {}
+Program::~Program() = default;
+Device Program::device() const { return impl->device; }
+const std::string &Program::key() const { return impl->key; }
+const std::string &Program::loweredIR() const { return impl->loweredText; }
+const std::string &Program::cudaSource() const { return impl->cuda; }
+const CompileStats &Program::stats() const { return impl->stats; }
+const std::vector<std::string> &Program::inputNames() const { return impl->inputNames; }
+
+void Program::run(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
+                  void *stream) const {
+  size_t nIn = impl->func.getNumArguments(), nOut = impl->func.getNumResults();
+  if (inputs.size() != nIn)
+    throw Error("the variant takes " + std::to_string(nIn) + " inputs, " +
+                std::to_string(inputs.size()) + " were given");
+  if (outputs.size() != nOut)
+    throw Error("the variant returns " + std::to_string(nOut) + " tensors, " +
+                std::to_string(outputs.size()) + " output views were given");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    checkView(inputs[i], impl->device, "input '" + impl->inputNames[i] + "'");
+  for (size_t i = 0; i < outputs.size(); ++i)
+    checkView(outputs[i], impl->device, "output " + std::to_string(i));
+
+  try {
+    if (impl->device == Device::Gpu) {
+      std::vector<gpu::DeviceTensor> args, results;
+      for (const TensorView &t : inputs)
+        args.push_back({reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape,
+                        stridesOf(t)});
+      for (const TensorView &t : outputs)
+        results.push_back({reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape,
+                           stridesOf(t)});
+      impl->gpu->run(args, results, static_cast<CUstream>(stream));
+      return;
+    }
+    // CPU: the float64 reference on converted copies.
+    std::vector<std::shared_ptr<ref::Tensor>> args;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const TensorView &t = inputs[i];
+      auto type = mlir::cast<mlir::RankedTensorType>(impl->func.getArgument(unsigned(i)).getType());
+      if (int64_t(t.shape.size()) != type.getRank())
+        throw Error("input '" + impl->inputNames[i] + "' has rank " +
+                    std::to_string(t.shape.size()) + ", the variant expects " +
+                    std::to_string(type.getRank()));
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        if (!type.isDynamicDim(d) && type.getDimSize(d) != t.shape[size_t(d)])
+          throw Error("input '" + impl->inputNames[i] + "' has " + std::to_string(t.shape[size_t(d)]) +
+                      " in dimension " + std::to_string(d) + ", the variant expects " +
+                      std::to_string(type.getDimSize(d)));
+      auto host = std::make_shared<ref::Tensor>(t.shape);
+      std::vector<int64_t> strides = stridesOf(t);
+      for (int64_t e = 0; e < host->numel(); ++e)
+        host->data[size_t(e)] = readElem(t, stridedOffset(e, t.shape, strides));
+      args.push_back(host);
+    }
+    CpuRunResult r = runOnCpu(impl->func, args);
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const TensorView &t = outputs[i];
+      const ref::Tensor &src = *r.results[i];
+      if (t.shape != src.shape)
+        throw Error("output " + std::to_string(i) + " has the wrong shape for the result");
+      std::vector<int64_t> strides = stridesOf(t);
+      for (int64_t e = 0; e < src.numel(); ++e)
+        writeElem(t, stridedOffset(e, t.shape, strides), src.data[size_t(e)]);
+    }
+  } catch (const Error &) {
+    throw;
+  } catch (const std::exception &e) {
+    throw Error(e.what());
+  }
+}
+
+} // namespace sattn

@@ -1,0 +1,29 @@
+//===- ProgramImpl.h - what a compiled sattn::Program holds ---------------===//
+#pragma once
+
+#include "sattn/sattn.h"
+
+#include "dialect/SattnDialect.h"
+#include "runtime/gpu/Executor.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <memory>
+
+namespace sattn {
+
+struct Program::Impl {
+  Device device = Device::Cpu;
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> semantic, lowered;
+  mlir::func::FuncOp func; ///< the semantic variant (CPU path)
+  std::unique_ptr<gpu::CompiledProgram> gpu;
+  std::string key, loweredText, cuda;
+  std::vector<std::string> inputNames;
+  CompileStats stats;
+};
+
+} // namespace sattn
