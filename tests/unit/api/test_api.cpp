@@ -1,0 +1,174 @@
+//===- test_api.cpp - the public C++ API on the CPU device ----------------===//
+//
+// Sessions, variants from text and patterns, the in-memory program cache,
+// run() on host views (contiguous and strided), and every misuse the API
+// promises to reject with a sattn::Error instead of a crash.
+//
+//===----------------------------------------------------------------------===//
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include "sattn/sattn.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+using namespace sattn;
+
+namespace {
+
+struct HostTensor {
+  std::vector<float> data;
+  std::vector<int64_t> shape, strides;
+  HostTensor(std::vector<int64_t> s, std::mt19937 *rng) : shape(s) {
+    size_t n = 1;
+    for (int64_t x : s)
+      n *= size_t(x);
+    data.resize(n, std::nanf(""));
+    std::normal_distribution<float> n01;
+    if (rng)
+      for (float &x : data)
+        x = n01(*rng);
+  }
+  TensorView view() { return {data.data(), DType::F32, Device::Cpu, shape, strides}; }
+};
+
+/// Causal attention with GQA in float64, straight from the definition.
+std::vector<double> causalRef(const HostTensor &q, const HostTensor &k, const HostTensor &v) {
+  int64_t B = q.shape[0], H = q.shape[1], S = q.shape[2], D = q.shape[3], Hk = k.shape[1];
+  int64_t T = k.shape[2];
+  std::vector<double> out(size_t(B * H * S * D), 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < S; ++i) {
+        int64_t hk = h / (H / Hk), ip = i + T - S;
+        std::vector<double> w;
+        double m = -INFINITY;
+        for (int64_t j = 0; j <= ip && j < T; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += double(q.data[size_t(((b * H + h) * S + i) * D + d)]) *
+                   k.data[size_t(((b * Hk + hk) * T + j) * D + d)];
+          w.push_back(dot / std::sqrt(double(D)));
+          m = std::max(m, w.back());
+        }
+        double z = 0;
+        for (double &x : w)
+          z += (x = std::exp(x - m));
+        for (size_t j = 0; j < w.size(); ++j)
+          for (int64_t d = 0; d < D; ++d)
+            out[size_t(((b * H + h) * S + i) * D + d)] +=
+                w[j] / z * v.data[size_t(((b * Hk + hk) * T + int64_t(j)) * D + d)];
+      }
+  return out;
+}
+
+SessionOptions cpu() {
+  SessionOptions o;
+  o.device = Device::Cpu;
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("dense causal pattern matches the definition on the CPU", "[api]") {
+  Session s(cpu());
+  auto p = s.compile(patterns::dense({4, 2, 16, DType::BF16}, true));
+  REQUIRE(p->device() == Device::Cpu);
+  REQUIRE(p->inputNames() == std::vector<std::string>{"q", "k", "v"});
+  std::mt19937 rng(3);
+  HostTensor q({2, 4, 37, 16}, &rng), k({2, 2, 37, 16}, &rng), v({2, 2, 37, 16}, &rng);
+  HostTensor o({2, 4, 37, 16}, nullptr);
+  p->run({q.view(), k.view(), v.view()}, {o.view()});
+  // The program rounds inputs to the variant's bf16; compare loosely.
+  std::vector<double> want = causalRef(q, k, v);
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    REQUIRE_FALSE(std::isnan(o.data[i]));
+    num += (o.data[i] - want[i]) * (o.data[i] - want[i]);
+    den += want[i] * want[i];
+  }
+  CHECK(std::sqrt(num / den) < 1e-2);
+}
+
+TEST_CASE("strided (BSHD) views give the same result as contiguous ones", "[api]") {
+  Session s(cpu());
+  auto p = s.compile(patterns::streaming({2, 1, 8, DType::FP16}, 5, 2));
+  std::mt19937 rng(4);
+  HostTensor q({1, 2, 20, 8}, &rng), k({1, 1, 20, 8}, &rng), v({1, 1, 20, 8}, &rng);
+  HostTensor o1({1, 2, 20, 8}, nullptr), o2({1, 2, 20, 8}, nullptr);
+  p->run({q.view(), k.view(), v.view()}, {o1.view()});
+  // q stored as [B, S, H, D] and viewed as [B, H, S, D] through strides.
+  HostTensor qs({1, 20, 2, 8}, nullptr);
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 20; ++i)
+      for (int d = 0; d < 8; ++d)
+        qs.data[size_t((i * 2 + h) * 8 + d)] = q.data[size_t((h * 20 + i) * 8 + d)];
+  TensorView qv{qs.data.data(), DType::F32, Device::Cpu, {1, 2, 20, 8}, {320, 8, 16, 1}};
+  p->run({qv, k.view(), v.view()}, {o2.view()});
+  CHECK(o1.data == o2.data);
+}
+
+TEST_CASE("the session caches programs; lengths never recompile", "[api]") {
+  Session s(cpu());
+  Variant v = patterns::topkBlocks({4, 2, 16, DType::BF16}, 8, 16, 2);
+  auto a = s.compile(v);
+  auto t0 = std::chrono::steady_clock::now();
+  auto b = s.compile(v);
+  double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(a == b);
+  INFO("in-memory hit took " << us << " us");
+  CHECK(us < 1000);
+  Specialization fp16;
+  fp16.dtype = DType::FP16;
+  auto c = s.compile(v, fp16);
+  CHECK(c != a);
+  CHECK(c->key() != a->key());
+  std::mt19937 rng(5);
+  for (int64_t len : {40, 77}) {
+    HostTensor q({1, 4, len, 16}, &rng), k({1, 2, len, 16}, &rng), vv({1, 2, len, 16}, &rng);
+    HostTensor o({1, 4, len, 16}, nullptr);
+    a->run({q.view(), k.view(), vv.view()}, {o.view()});
+    for (float x : o.data)
+      REQUIRE_FALSE(std::isnan(x));
+  }
+  CHECK(s.compile(v) == a);
+}
+
+TEST_CASE("misuse is rejected with a message", "[api]") {
+  Session s(cpu());
+  auto p = s.compile(patterns::dense({4, 2, 16, DType::BF16}, true));
+  std::mt19937 rng(6);
+  HostTensor q({1, 4, 8, 16}, &rng), k({1, 2, 8, 16}, &rng), bad({1, 3, 8, 16}, &rng);
+  HostTensor o({1, 4, 8, 16}, nullptr);
+  CHECK_THROWS_WITH(p->run({q.view(), k.view()}, {o.view()}),
+                    Catch::Contains("takes 3 inputs, 2 were given"));
+  CHECK_THROWS_WITH(p->run({q.view(), k.view(), k.view()}, {}),
+                    Catch::Contains("returns 1 tensors, 0 output views"));
+  CHECK_THROWS_WITH(p->run({q.view(), bad.view(), bad.view()}, {o.view()}),
+                    Catch::Contains("input 'k' has 3 in dimension 1, the variant expects 2"));
+  TensorView gpuView = q.view();
+  gpuView.device = Device::Gpu;
+  CHECK_THROWS_WITH(p->run({gpuView, k.view(), k.view()}, {o.view()}),
+                    Catch::Contains("lives on the GPU but the program runs on the CPU"));
+  TensorView null = q.view();
+  null.data = nullptr;
+  CHECK_THROWS_WITH(p->run({null, k.view(), k.view()}, {o.view()}),
+                    Catch::Contains("null data pointer"));
+  CHECK_THROWS_WITH(s.compile(Variant::fromText("func.func @f() { sattn.nope }")),
+                    Catch::Contains("not valid sattn IR"));
+  CHECK_THROWS_WITH(Variant::fromFile("/nonexistent.mlir"),
+                    Catch::Contains("cannot read variant file"));
+}
+
+TEST_CASE("a GPU session without a GPU says so", "[api]") {
+  SessionOptions o;
+  o.device = Device::Gpu;
+  try {
+    Session s(o);
+    SUCCEED("a GPU is present");
+  } catch (const Error &e) {
+    CHECK_THAT(e.what(), Catch::Contains("a GPU session was requested but"));
+  }
+}
