@@ -3,8 +3,9 @@
 // The ABI between the runtime (host C++, compiled by g++) and the device
 // templates (compiled by NVRTC): one plain struct per kernel family, passed
 // by value as the only kernel argument. Only fixed-width scalars and raw
-// pointers, no constructors, so both compilers lay them out identically
-// (checked by static_asserts on the host side, runtime/gpu/ParamLayout.cpp).
+// pointers, no constructors: g++ (x86-64) and NVRTC (nvptx64) are both LP64
+// with the same alignment rules, so one definition gives one layout (the
+// GPU tests would catch any drift).
 //
 // Conventions: element strides (not bytes); Q/K/V/O have a contiguous last
 // dimension; every selection structure is contiguous in the order its
