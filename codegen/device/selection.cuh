@@ -1,0 +1,407 @@
+//===- selection.cuh - block selection, head budgets, set algebra (§5-§9) -===//
+//
+// Device versions of runtime/reference/Selection.cpp. Every selection row is
+// decided by the one order `ord` of docs/semantics.md §6 — forced blocks
+// ascending, then the other visible blocks by descending score with ties to
+// the lower index — and the rules differ only in how long a prefix of it
+// they keep:
+//   select_topk        |F| + max(0, K - |F|), K clipped to the visible blocks;
+//   select_cumulative  the shortest prefix holding F with mass >= TAU * total,
+//                      optionally capped at max(K, |F|);
+//   head_budget        the cumulative length itself, per query head.
+// One warp handles one row: it builds the row (averaged over a GQA group for
+// per-group results), sorts the visible blocks into `ord` with a bitonic
+// network in shared memory, and writes the kept blocks in ascending order.
+//
+// First versions: simple and obviously right before fast.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SATTN_DEVICE_SELECTION_CUH
+#define SATTN_DEVICE_SELECTION_CUH
+
+#include "masks.cuh"
+#include "params.cuh"
+#include "types.cuh"
+
+namespace sattn {
+namespace dev {
+
+namespace selection_detail {
+
+/// Row (b, h, I) of a block set: counts[row], indices[row * cap ...].
+__device__ __forceinline__ i64 set_row(const BlockSetView &v, int b, int h, int I) {
+  return (static_cast<i64>(b) * v.H + h) * v.nQB + I;
+}
+
+/// A row entry is a (score, tag) pair; tag = (class << kIdxBits) | J with
+/// class 0 for forced blocks and 1 for the others, so one comparison sorts
+/// into `ord`. nKB is bounded far below 2^24 by the nKB * 8 bytes of shared
+/// memory a row needs.
+constexpr int kIdxBits = 24;
+constexpr int kIdxMask = (1 << kIdxBits) - 1;
+constexpr int kFree = 1;
+
+/// Whether entry a comes before entry b in `ord` (§6).
+__device__ __forceinline__ bool before(float sa, int ta, float sb, int tb) {
+  const int ca = ta >> kIdxBits, cb = tb >> kIdxBits;
+  if (ca != cb)
+    return ca < cb; // forced first
+  if (ca == kFree && sa != sb)
+    return sa > sb; // descending score
+  return ta < tb;   // forced: ascending; equal scores: lower index first
+}
+
+/// One selection row in dynamic shared memory (nKB scores, then nKB tags)
+/// with its numbers of visible (nV, blocks 0 .. nV-1) and forced (nF) blocks.
+struct Row {
+  float *key;
+  int *tag;
+  int nV, nF;
+};
+
+/// Loads row (b, og, I) for a result head og that covers query heads
+/// [og * G, (og + 1) * G): key[J] = their mean score (summed in head order,
+/// then divided, like the reference) and tag[J] as above, for J < nV.
+template <class Cfg, int G> __device__ Row load_row(const SelectParams &p, int b, int og, int I) {
+  extern __shared__ float sattn_select_smem[];
+  Row r{sattn_select_smem, reinterpret_cast<int *>(sattn_select_smem + p.nKB),
+        visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, p.Sq, p.Skv, p.nKB), 0};
+  const int lane = threadIdx.x % 32;
+  const int dk = diagonal_key(I, Cfg::BQ, p.Sq, p.Skv);
+  const int diag = dk >= 0 ? dk / Cfg::BK : -1;
+  for (int J0 = 0; J0 < r.nV; J0 += 32) { // warp-uniform trip count for the ballot
+    const int J = J0 + lane;
+    bool forced = false;
+    if (J < r.nV) {
+      float s = 0.0f;
+      for (int h = og * G; h < (og + 1) * G; ++h)
+        s += p.scores[((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I) * p.nKB + J];
+      if (G > 1)
+        s /= static_cast<float>(G);
+      forced = forced_block(J, diag, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG);
+      r.key[J] = s;
+      r.tag[J] = ((forced ? 0 : kFree) << kIdxBits) | J;
+    }
+    r.nF += __popc(__ballot_sync(0xffffffffu, forced));
+  }
+  __syncwarp();
+  return r;
+}
+
+/// Sorts entries [0, n) into `ord` with one warp: a bitonic network whose
+/// comparators all point the same way (the first stage of each merge
+/// compares i with i ^ (k - 1)), so the power-of-two padding can stay
+/// virtual — a comparator whose upper end lies past n never swaps. A fixed
+/// network always yields a permutation, whatever the scores hold.
+__device__ inline void warp_sort(float *key, int *tag, int n) {
+  const int lane = threadIdx.x % 32;
+  int n2 = 1, log2n = 0;
+  while (n2 < n)
+    n2 <<= 1, ++log2n;
+  for (int lk = 1; lk <= log2n; ++lk) {
+    const int k = 1 << lk;
+    for (int lm = lk - 1; lm >= 0; --lm) {
+      const int m = 1 << lm;
+      for (int c = lane; c < n2 / 2; c += 32) {
+        const int i = ((c >> lm) << (lm + 1)) | (c & (m - 1)); // lower end, bit lm clear
+        const int j = lm == lk - 1 ? i ^ (k - 1) : i + m;
+        if (j < n && before(key[j], tag[j], key[i], tag[i])) {
+          const float ks = key[i];
+          const int ts = tag[i];
+          key[i] = key[j], tag[i] = tag[j];
+          key[j] = ks, tag[j] = ts;
+        }
+      }
+      __syncwarp(); // each stage's pairs are disjoint; stages are ordered
+    }
+  }
+}
+
+/// Length of the cumulative-τ prefix of a sorted row (§6): the total is
+/// summed over ord in ord order, like the prefix, so that TAU = 1 stops at
+/// exactly the last block with nonzero mass. Serial in lane 0 because fp32
+/// addition is not associative; the result is broadcast to the warp.
+__device__ inline int cumulative_length(const float *key, int nV, int nF, float tau) {
+  int L = 0;
+  if (threadIdx.x % 32 == 0) {
+    float total = 0.0f;
+    for (int q = 0; q < nV; ++q)
+      total += key[q];
+    const float target = tau * total;
+    float sum = 0.0f;
+    for (; L < nF; ++L)
+      sum += key[L];
+    for (; L < nV && sum < target; ++L)
+      sum += key[L];
+  }
+  return __shfl_sync(0xffffffffu, L, 0);
+}
+
+/// After warp_sort: flag[J] (aliasing key) = whether visible block J is in
+/// the first L entries of ord. tag still holds the permutation.
+__device__ inline void mark_prefix(float *key, const int *tag, int nV, int L) {
+  const int lane = threadIdx.x % 32;
+  __syncwarp(); // key is no longer read as scores
+  for (int q = lane; q < nV; q += 32)
+    key[tag[q] & kIdxMask] = q < L ? 1.0f : 0.0f;
+  __syncwarp();
+}
+
+/// Writes the visible blocks J < nV with flag[J] != 0 to row `row` of
+/// `out` in ascending order (ballot + prefix count per chunk of 32), never
+/// past out.cap, and the clamped count.
+__device__ inline void write_flagged(const BlockSetView &out, i64 row, const float *flag, int nV) {
+  const int lane = threadIdx.x % 32;
+  const int cap = out.cap;
+  int *dst = out.indices + row * cap;
+  int n = 0;
+  for (int J0 = 0; J0 < nV; J0 += 32) {
+    const int J = J0 + lane;
+    const bool kept = J < nV && flag[J] != 0.0f;
+    const unsigned bal = __ballot_sync(0xffffffffu, kept);
+    const int pos = n + __popc(bal & ((1u << lane) - 1u));
+    if (kept && pos < cap)
+      dst[pos] = J;
+    n += __popc(bal);
+  }
+  if (lane == 0)
+    out.counts[row] = min(n, cap);
+}
+
+/// Budget of result head og (§6): the static k, or the budget operand
+/// shared (1 head), per result head, or per query head (max over the group).
+template <class Cfg, bool HAS_BUDGET, int G>
+__device__ int row_budget(const SelectParams &p, int kStatic, int b, int og, int I) {
+  if (!HAS_BUDGET)
+    return kStatic;
+  if (p.budgetHeads == 1)
+    return p.budget[static_cast<i64>(b) * p.nQB + I];
+  if (p.budgetHeads == Cfg::OUT_HEADS)
+    return p.budget[(static_cast<i64>(b) * Cfg::OUT_HEADS + og) * p.nQB + I];
+  int K = 0;
+  for (int h = og * G; h < (og + 1) * G; ++h)
+    K = max(K, p.budget[(static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I]);
+  return K;
+}
+
+/// Merges row (b, h, I) of two ascending lists in one thread. Equal values
+/// are written once (also repeats within one list, which well-formed sets
+/// never have). Counts are clamped to each operand's cap; the output stops
+/// at out.cap. `out` must not alias an operand.
+template <bool UNION> __device__ void merge_row(const SetBinParams &p) {
+  if (threadIdx.x != 0)
+    return;
+  const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const i64 ra = set_row(p.a, b, h, I), rb = set_row(p.b, b, h, I), ro = set_row(p.out, b, h, I);
+  const int na = min(max(p.a.counts[ra], 0), p.a.cap);
+  const int nb = min(max(p.b.counts[rb], 0), p.b.cap);
+  const int *la = p.a.indices + ra * p.a.cap;
+  const int *lb = p.b.indices + rb * p.b.cap;
+  const int cap = p.out.cap;
+  int *dst = p.out.indices + ro * cap;
+  int n = 0, last = -1, i = 0, j = 0;
+  auto emit = [&](int v) {
+    if (n > 0 && v == last)
+      return;
+    dst[n++] = v;
+    last = v;
+  };
+  while (i < na && j < nb && n < cap) {
+    const int x = la[i], y = lb[j];
+    if (UNION || x == y)
+      emit(min(x, y));
+    i += x <= y;
+    j += y <= x;
+  }
+  if (UNION) {
+    for (; i < na && n < cap; ++i)
+      emit(la[i]);
+    for (; j < nb && n < cap; ++j)
+      emit(lb[j]);
+  }
+  p.out.counts[ro] = n;
+}
+
+/// Config checks shared by the selection templates. Class templates (not
+/// constexpr functions, which nvcc treats as host-only without
+/// --expt-relaxed-constexpr) so the static_asserts fire on instantiation.
+template <class Cfg> struct SelectChecks {
+  static_assert(Cfg::HEADS > 0 && Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
+                "selection: HEADS must be a multiple of KV_HEADS (GQA)");
+  static_assert(Cfg::BQ > 0 && Cfg::BK > 0, "selection: block sizes must be positive");
+  static_assert(Cfg::F_SINK >= 0 && Cfg::F_LOCAL >= 0,
+                "selection: forced sink / local counts must be >= 0 (semantics sec. 5)");
+  static_assert(kSelectThreads == 32, "selection kernels run one warp per row");
+  static constexpr bool ok = true;
+};
+
+template <class Cfg> struct SelectOutChecks {
+  static_assert(SelectChecks<Cfg>::ok, "");
+  static_assert(Cfg::OUT_HEADS > 0 && Cfg::HEADS % Cfg::OUT_HEADS == 0,
+                "selection: OUT_HEADS must divide HEADS (per-head or per-GQA-group sets)");
+  static_assert(Cfg::CAP >= 0, "selection: CAP must be >= 0");
+  static constexpr bool ok = true;
+};
+
+template <class Cfg> struct SetChecks {
+  static_assert(Cfg::BQ > 0 && Cfg::BK > 0, "block sets: block sizes must be positive");
+  static_assert(Cfg::SET_HEADS > 0, "block sets: SET_HEADS must be positive");
+  static constexpr bool ok = true;
+};
+
+template <class Cfg> struct TauChecks {
+  static_assert(Cfg::TAU >= 0 && Cfg::TAU <= 1, "cumulative selection: TAU must lie in [0, 1]");
+  static constexpr bool ok = true;
+};
+
+} // namespace selection_detail
+
+//===----------------------------------------------------------------------===//
+// select_topk / select_cumulative (§6), head_budget (§7)
+//===----------------------------------------------------------------------===//
+
+/// Top-k (§6): keep F plus the first max(0, K - |F|) of V \ F in ord, K
+/// clipped to |V|. The sort is skipped when the answer is F alone or all of
+/// V. grid (nQB, OUT_HEADS, B), block kSelectThreads (one warp), dynamic
+/// smem nKB * 8 bytes (scores, then tags).
+template <class Cfg> __device__ void select_topk(const SelectParams &p) {
+  static_assert(selection_detail::SelectOutChecks<Cfg>::ok, "");
+  static_assert(Cfg::HAS_BUDGET || Cfg::K >= 0,
+                "select_topk: needs a budget (K >= 0 or a budget operand)");
+  constexpr int G = Cfg::HEADS / Cfg::OUT_HEADS;
+  const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
+  const selection_detail::Row r = selection_detail::load_row<Cfg, G>(p, b, og, I);
+  int K = selection_detail::row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, p.k, b, og, I);
+  K = min(max(K, 0), r.nV); // the host range-checked K; clip to the visible blocks
+  const int L = r.nF + max(0, K - r.nF);
+
+  if (r.nF < L && L < r.nV) {
+    selection_detail::warp_sort(r.key, r.tag, r.nV);
+    selection_detail::mark_prefix(r.key, r.tag, r.nV, L);
+  } else { // L == nF: the forced blocks; L == nV: every visible block
+    for (int J = threadIdx.x % 32; J < r.nV; J += 32)
+      r.key[J] = L >= r.nV || (r.tag[J] >> selection_detail::kIdxBits) != selection_detail::kFree;
+    __syncwarp();
+  }
+  selection_detail::write_flagged(p.out, selection_detail::set_row(p.out, b, og, I), r.key, r.nV);
+}
+
+/// Cumulative τ (§6): the shortest prefix of ord holding F with mass >=
+/// TAU * total; with a cap (K >= 0 or a budget operand) at most
+/// max(cap, |F|) blocks. Launch as select_topk.
+template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
+  static_assert(selection_detail::SelectOutChecks<Cfg>::ok, "");
+  static_assert(selection_detail::TauChecks<Cfg>::ok, "");
+  static_assert(Cfg::K >= -1, "select_cumulative: K is a cap >= 0, or -1 for none");
+  constexpr int G = Cfg::HEADS / Cfg::OUT_HEADS;
+  constexpr bool HAS_CAP = Cfg::HAS_BUDGET || Cfg::K >= 0;
+  const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
+  const selection_detail::Row r = selection_detail::load_row<Cfg, G>(p, b, og, I);
+  selection_detail::warp_sort(r.key, r.tag, r.nV);
+  int L = selection_detail::cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU));
+  if (HAS_CAP) {
+    const int cap = selection_detail::row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, Cfg::K, b, og, I);
+    L = min(L, max(cap, r.nF));
+  }
+  selection_detail::mark_prefix(r.key, r.tag, r.nV, L);
+  selection_detail::write_flagged(p.out, selection_detail::set_row(p.out, b, og, I), r.key, r.nV);
+}
+
+/// Head budget (§7): k_h = the cumulative-τ length of query head h's own
+/// row. Share::none writes budget_out[b, h, I]; Share::flattest takes the
+/// max over the heads of (b, I) into budget_out[b, 0, I] with atomicMax
+/// (the host zero-fills it first). grid (nQB, HEADS, B), block 32, dynamic
+/// smem nKB * 8 bytes.
+template <class Cfg> __device__ void head_budget(const SelectParams &p) {
+  static_assert(selection_detail::SelectChecks<Cfg>::ok, "");
+  static_assert(selection_detail::TauChecks<Cfg>::ok, "");
+  static_assert(Cfg::SHARE == Share::none || Cfg::SHARE == Share::flattest,
+                "head_budget: SHARE must be none or flattest");
+  const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const selection_detail::Row r = selection_detail::load_row<Cfg, 1>(p, b, h, I);
+  selection_detail::warp_sort(r.key, r.tag, r.nV);
+  const int L =
+      selection_detail::cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU));
+  if (threadIdx.x % 32 != 0)
+    return;
+  if (Cfg::SHARE == Share::none)
+    p.budget_out[(static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I] = L;
+  else
+    atomicMax(&p.budget_out[static_cast<i64>(b) * p.nQB + I], L); // never across the batch
+}
+
+//===----------------------------------------------------------------------===//
+// static_blocks (§8)
+//===----------------------------------------------------------------------===//
+
+/// Row I of the static pattern (every (b, h) gets the same list): threads
+/// test chunks of NT consecutive blocks with pattern_block and place the
+/// hits by a block-wide prefix count (warp ballots + per-warp totals), so
+/// the list comes out ascending. grid (nQB, OUT_HEADS, B), block
+/// kStaticThreads, no dynamic shared memory.
+template <class Cfg> __device__ void static_blocks(const StaticBlocksParams &p) {
+  static_assert(Cfg::BQ > 0 && Cfg::BK > 0, "static_blocks: block sizes must be positive");
+  static_assert(Cfg::OUT_HEADS > 0, "static_blocks: OUT_HEADS must be positive");
+  static_assert(Cfg::WINDOW >= 0 && Cfg::SINKS >= 0,
+                "static_blocks: WINDOW and SINKS must be >= 0");
+  static_assert(Cfg::WINDOW == 0 || Cfg::CAUSAL,
+                "static_blocks: a window needs causal (semantics sec. 1)");
+  static_assert(Cfg::SINKS == 0 || Cfg::WINDOW > 0,
+                "static_blocks: sinks need a window (semantics sec. 1)");
+  static_assert(kStaticThreads % 32 == 0 && kStaticThreads <= 1024,
+                "static_blocks: kStaticThreads must be whole warps");
+  constexpr int NT = kStaticThreads, NW = NT / 32;
+  __shared__ int warpHits[NW];
+
+  const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid % 32, w = tid / 32;
+  const i64 row = selection_detail::set_row(p.out, b, h, I);
+  const int cap = p.out.cap, nKB = p.out.nKB;
+  int *dst = p.out.indices + row * cap;
+
+  int n = 0; // hits in earlier chunks (block-uniform)
+  for (int J0 = 0; J0 < nKB; J0 += NT) {
+    const int J = J0 + tid;
+    const bool hit = J < nKB && pattern_block(Cfg::CAUSAL, Cfg::WINDOW, Cfg::SINKS, I, J, Cfg::BQ,
+                                              Cfg::BK, p.Sq, p.Skv);
+    const unsigned bal = __ballot_sync(0xffffffffu, hit);
+    __syncthreads(); // the previous chunk's readers of warpHits are done
+    if (lane == 0)
+      warpHits[w] = __popc(bal);
+    __syncthreads();
+    int earlier = 0, chunk = 0;
+#pragma unroll
+    for (int v = 0; v < NW; ++v) {
+      earlier += v < w ? warpHits[v] : 0;
+      chunk += warpHits[v];
+    }
+    const int pos = n + earlier + __popc(bal & ((1u << lane) - 1u));
+    if (hit && pos < cap)
+      dst[pos] = J;
+    n += chunk;
+  }
+  if (tid == 0)
+    p.out.counts[row] = min(n, cap);
+}
+
+//===----------------------------------------------------------------------===//
+// block_set_union / block_set_intersect (§9)
+//===----------------------------------------------------------------------===//
+
+/// Per-row set union (§9). grid (nQB, SET_HEADS, B), block kSetBinThreads,
+/// no dynamic shared memory; one thread merges.
+template <class Cfg> __device__ void block_set_union(const SetBinParams &p) {
+  static_assert(selection_detail::SetChecks<Cfg>::ok, "");
+  selection_detail::merge_row<true>(p);
+}
+
+/// Per-row set intersection (§9); launch as block_set_union.
+template <class Cfg> __device__ void block_set_intersect(const SetBinParams &p) {
+  static_assert(selection_detail::SetChecks<Cfg>::ok, "");
+  selection_detail::merge_row<false>(p);
+}
+
+} // namespace dev
+} // namespace sattn
+
+#endif // SATTN_DEVICE_SELECTION_CUH
