@@ -52,6 +52,25 @@ Driver &Driver::get() {
 
 void Driver::makeCurrent() const { check(cuCtxSetCurrent_(ctx), "making the context current"); }
 
+std::string describeDriverError(CUresult r, const char *what, const char *name,
+                                const char *description) {
+  std::string msg = std::string(what) + ": " + (name ? name : "CUDA error") + " (" +
+                    (description ? description : "no description") + ")";
+  switch (r) {
+  case CUDA_ERROR_OUT_OF_MEMORY:
+    return msg + "; the GPU is out of memory: use smaller inputs or free memory held by "
+                 "other processes";
+  case CUDA_ERROR_NO_BINARY_FOR_GPU:
+  case CUDA_ERROR_UNSUPPORTED_PTX_VERSION:
+    return msg + "; the kernels were built for another GPU or a newer toolkit than the "
+                 "driver supports: update the driver, or clear the cache (SATTN_CACHE_DIR)";
+  case CUDA_ERROR_NO_DEVICE:
+    return msg + "; no GPU is visible: run with --device=cpu";
+  default:
+    return msg;
+  }
+}
+
 void Driver::check(CUresult r, const char *what) const {
   if (r == CUDA_SUCCESS)
     return;
@@ -60,12 +79,7 @@ void Driver::check(CUresult r, const char *what) const {
     cuGetErrorName_(r, &name);
   if (cuGetErrorString_)
     cuGetErrorString_(r, &desc);
-  std::string msg = std::string(what) + ": " + (name ? name : "CUDA error") + " (" +
-                    (desc ? desc : "no description") + ")";
-  if (r == CUDA_ERROR_OUT_OF_MEMORY)
-    msg += "; the GPU is out of memory: use smaller inputs or free memory held by other "
-           "processes";
-  throw GpuError(msg);
+  throw GpuError(describeDriverError(r, what, name, desc));
 }
 
 } // namespace sattn::gpu

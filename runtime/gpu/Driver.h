@@ -31,6 +31,13 @@ struct GpuError : std::runtime_error {
   X(cuEventDestroy) X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime)          \
   X(cuGetErrorName) X(cuGetErrorString)
 
+/// The message for a failed driver call: "<what>: <NAME> (<description>)",
+/// plus what to do for the failures a user can act on (out of memory,
+/// unsupported GPU, no device). Separate from Driver so it is testable
+/// without a GPU.
+std::string describeDriverError(CUresult r, const char *what, const char *name,
+                                const char *description);
+
 class Driver {
 public:
   /// Loads libcuda and initialises it; throws LoadError or GpuError.
