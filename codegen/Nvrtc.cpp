@@ -28,14 +28,16 @@ Arch Arch::parse(const std::string &name) {
 }
 
 Arch Arch::forCapability(int major, int minor) {
-  if (major == 9 && minor == 0)
-    return Arch{"sm_90a"};
   if (major < 8)
     throw std::invalid_argument("GPU of compute capability " + std::to_string(major) + "." +
                                 std::to_string(minor) +
                                 " is not supported; sattn needs sm_80 (Ampere) or newer");
-  if (major > 9 || (major == 8 && minor == 9))
-    return Arch{major == 8 ? "sm_89" : "sm_90"}; // newer GPUs run the portable path
+  if (major == 9)
+    return Arch{"sm_90a"};
+  if (major > 9) // Blackwell and later: portable PTX, compiled by the driver
+    return Arch{"sm_90", /*ptxForDriver=*/true};
+  if (minor == 9)
+    return Arch{"sm_89"};
   return Arch{minor >= 6 ? "sm_86" : "sm_80"};
 }
 

@@ -10,6 +10,8 @@ enum class Emit { Ptx, Cubin };
 /// A target GPU architecture: sm_90a (Hopper, wgmma) or a portable one.
 struct Arch {
   std::string name; ///< "sm_90a", "sm_90", "sm_89", "sm_86", "sm_80"
+  /// Newer GPUs than the library knows get PTX that the driver compiles.
+  bool ptxForDriver = false;
   /// Parses "sm_90a" etc.; throws std::invalid_argument listing the choices.
   static Arch parse(const std::string &name);
   /// The arch for compute capability major.minor (Hopper gets sm_90a);

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Builds a self-contained folder to copy to a GPU machine that has no
 # LLVM/MLIR installed (design §9): the statically linked tools, the
-# examples, the GPU test binary, the .npy input generator and a smoke test.
-# Later stages add
-# libsattn.so and the Python package here.
+# examples, the GPU test binary, libsattn.so with the Python package, the
+# .npy input generator and the smoke/GPU test scripts.
 # Usage: bash scripts/bundle.sh [OUT_DIR]   (default: build/bundle)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -16,5 +15,11 @@ for t in tools/sattn-opt tools/sattn-run tools/sattn-compile tests/gpu/sattn-gpu
 done
 cp "$SATTN_ROOT"/examples/*.mlir "$out/examples/"
 cp "$SATTN_ROOT/scripts/make_npy.py" "$SATTN_ROOT/scripts/bundle-smoke.sh" "$SATTN_ROOT/scripts/bundle-gpu.sh" "$out/scripts/"
+cp -r "$SATTN_ROOT/python" "$out/python"
+rm -rf "$out/python/build" "$out/python"/*.egg-info
+cp "$SATTN_BUILD/runtime/capi/libsattn.so" "$out/python/sattn/"
+strip --strip-unneeded "$out/python/sattn/libsattn.so"
+bash "$SATTN_ROOT/runtime/capi/check-exports.sh" "$out/python/sattn/libsattn.so"
+cp "$SATTN_ROOT/tests/python/gpu_torch_check.py" "$out/scripts/"
 bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*
 du -sh "$out"

@@ -10,7 +10,7 @@ set -euo pipefail
 SATTN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SATTN_BUILD="${SATTN_BUILD:-$SATTN_ROOT/build}"
 PACKAGES=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools catch2 libfmt-dev
-          libzstd-dev zlib1g-dev cmake ninja-build python3 g++ file)
+          libzstd-dev zlib1g-dev cmake ninja-build python3 python3-pip g++)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -23,6 +23,10 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# Python tooling for the Python package's tests (PyPI).
+python3 -c 'import numpy, pytest' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check "numpy>=1.22" "pytest>=7"
 
 jobs="$(nproc)"
 mkdir -p "$SATTN_BUILD"

@@ -16,6 +16,8 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <unistd.h>
+
 using namespace sattn;
 using namespace sattn::tools;
 
@@ -36,19 +38,21 @@ Options parse(int argc, char **argv) {
     auto value = [&](const std::string &flag) -> std::string {
       if (a.size() > flag.size() && a.compare(0, flag.size() + 1, flag + "=") == 0)
         return a.substr(flag.size() + 1);
-      if (a == flag && i + 1 < argc)
+      if (a == flag && i + 1 < argc && argv[i + 1][0] != '-')
         return argv[++i];
       throw ToolError(flag + " needs a value");
     };
     if (a == "--help" || a == "-h") {
       llvm::outs() << kUsage;
       std::exit(0);
-    } else if (a.rfind("--emit", 0) == 0) {
+    } else if (a == "--emit" || a.rfind("--emit=", 0) == 0) {
       o.emit = value("--emit");
-    } else if (a.rfind("--arch", 0) == 0) {
+    } else if (a == "--arch" || a.rfind("--arch=", 0) == 0) {
       o.arch = value("--arch");
-    } else if (a.rfind("--dtype", 0) == 0) {
+    } else if (a == "--dtype" || a.rfind("--dtype=", 0) == 0) {
       o.dtype = value("--dtype");
+      if (o.dtype != "bf16" && o.dtype != "fp16")
+        throw ToolError("--dtype must be bf16 or fp16, got '" + o.dtype + "'");
     } else if (a == "-o" || a.rfind("-o=", 0) == 0) {
       o.out = value("-o");
     } else if (a.rfind("-", 0) == 0) {
@@ -69,7 +73,8 @@ Options parse(int argc, char **argv) {
 }
 
 void writeAtomically(const std::string &path, const std::string &data) {
-  std::string tmp = path + ".tmp";
+  // A unique temporary beside the output, so concurrent runs cannot race.
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::error_code ec;
     llvm::raw_fd_ostream os(tmp, ec, llvm::sys::fs::OF_None);

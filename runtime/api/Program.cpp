@@ -1,7 +1,7 @@
 //===- Program.cpp - run a compiled variant on caller-owned tensors -------===//
 //
 // Checks every view against the variant before touching memory (count,
-// device, dtype, rank, contiguous last dimension), then runs on the GPU
+// device, dtype, rank; the GPU executor also the unit last stride), then runs on the GPU
 // executor on the caller's stream, or on the float64 reference for a CPU
 // program (host views of bf16/fp16/f32 are converted on the way in and out).
 //
@@ -132,11 +132,16 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
       impl->gpu->run(args, results, static_cast<CUstream>(stream));
       return;
     }
-    // CPU: the float64 reference on converted copies.
+    // CPU: the float64 reference on converted copies. Check everything
+    // (dtype kind, rank, static dims, output shapes) before computing.
     std::vector<std::shared_ptr<ref::Tensor>> args;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorView &t = inputs[i];
       auto type = mlir::cast<mlir::RankedTensorType>(impl->func.getArgument(unsigned(i)).getType());
+      bool floatArg = mlir::isa<mlir::FloatType>(type.getElementType());
+      if (floatArg == (t.dtype == DType::I32))
+        throw Error("input '" + impl->inputNames[i] + "' must hold " +
+                    (floatArg ? "floating-point (bf16, fp16 or f32)" : "int32") + " values");
       if (int64_t(t.shape.size()) != type.getRank())
         throw Error("input '" + impl->inputNames[i] + "' has rank " +
                     std::to_string(t.shape.size()) + ", the variant expects " +
@@ -152,12 +157,22 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
         host->data[size_t(e)] = readElem(t, stridedOffset(e, t.shape, strides));
       args.push_back(host);
     }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      auto type = mlir::cast<mlir::RankedTensorType>(impl->func.getResultTypes()[i]);
+      const TensorView &t = outputs[i];
+      bool shapeOk = int64_t(t.shape.size()) == type.getRank();
+      for (int64_t d = 0; shapeOk && d < type.getRank(); ++d)
+        shapeOk = type.isDynamicDim(d) || type.getDimSize(d) == t.shape[size_t(d)];
+      if (!shapeOk || t.dtype == DType::I32)
+        throw Error("output " + std::to_string(i) + " does not match the variant's result type");
+    }
     CpuRunResult r = runOnCpu(impl->func, args);
     for (size_t i = 0; i < outputs.size(); ++i) {
       const TensorView &t = outputs[i];
       const ref::Tensor &src = *r.results[i];
       if (t.shape != src.shape)
-        throw Error("output " + std::to_string(i) + " has the wrong shape for the result");
+        throw Error("output " + std::to_string(i) + " has shape of rank " +
+                    std::to_string(t.shape.size()) + " that differs from the result's");
       std::vector<int64_t> strides = stridesOf(t);
       for (int64_t e = 0; e < src.numel(); ++e)
         writeElem(t, stridedOffset(e, t.shape, strides), src.data[size_t(e)]);

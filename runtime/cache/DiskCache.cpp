@@ -42,9 +42,15 @@ void makeDirs(const std::string &path) {
     if (part.empty())
       continue;
     cur += part + "/";
-    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-      throw CacheError("cannot create cache directory '" + cur + "': " + std::strerror(errno) +
-                       "; set SATTN_CACHE_DIR to a writable directory");
+    if (mkdir(cur.c_str(), 0755) != 0) {
+      int e = errno;
+      struct stat st;
+      if (e == EEXIST && stat(cur.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        continue;
+      throw CacheError("cannot create cache directory '" + path + "' ('" + cur +
+                       "': " + std::strerror(e == EEXIST ? ENOTDIR : e) +
+                       "); set SATTN_CACHE_DIR to a writable directory");
+    }
   }
 }
 
@@ -129,16 +135,26 @@ void DiskCache::store(const std::string &key, const std::string &payload) const 
   blob += digest(payload);
   blob += payload;
   std::string path = pathFor(key);
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(blob.data(), static_cast<std::streamsize>(blob.size()));
-    out.flush();
-    if (!out) {
+  std::string tmp = path + ".tmp.XXXXXX";
+  int fd = mkstemp(tmp.data());
+  if (fd < 0)
+    throw CacheError("cannot write cache entry in '" + dir + "': " + std::strerror(errno) +
+                     "; set SATTN_CACHE_DIR to a writable directory");
+  size_t done = 0;
+  while (done < blob.size()) {
+    ssize_t n = write(fd, blob.data() + done, blob.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int e = errno;
+      close(fd);
       std::remove(tmp.c_str());
-      throw CacheError("cannot write cache entry '" + tmp + "': " + std::strerror(errno));
+      throw CacheError("cannot write cache entry '" + tmp + "': " + std::strerror(e) +
+                       "; set SATTN_CACHE_DIR to a directory with free space");
     }
+    done += size_t(n);
   }
+  close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     std::remove(tmp.c_str());
@@ -160,7 +176,8 @@ std::string DiskCache::getOrCreate(const std::string &key,
   std::string lockPath = pathFor(key) + ".lock";
   int fd = open(lockPath.c_str(), O_CREAT | O_RDWR, 0644);
   if (fd < 0)
-    throw CacheError("cannot open cache lock '" + lockPath + "': " + std::strerror(errno));
+    throw CacheError("cannot open cache lock '" + lockPath + "': " + std::strerror(errno) +
+                     "; set SATTN_CACHE_DIR to a writable directory");
   while (flock(fd, LOCK_EX) != 0 && errno == EINTR) {
   }
   struct Unlock {

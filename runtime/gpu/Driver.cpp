@@ -15,13 +15,15 @@ namespace sattn::gpu {
 
 Driver::Driver()
     : lib({"libcuda.so.1", "libcuda.so"}, "the CUDA driver (libcuda.so.1)",
-          "this machine has no NVIDIA driver; install one, or run with --device=cpu") {
+          "this machine has no NVIDIA driver; install one, or use the CPU device "
+          "(sattn-run --device=cpu, or a CPU session)") {
 #define SATTN_LOAD(fn) fn##_ = lib.get<decltype(fn##_)>(SATTN_STR(fn));
   SATTN_DRIVER_FUNCTIONS(SATTN_LOAD)
 #undef SATTN_LOAD
   CUresult r = cuInit_(0);
   if (r == CUDA_ERROR_NO_DEVICE)
-    throw GpuError("no CUDA GPU is visible (CUDA_ERROR_NO_DEVICE); run with --device=cpu");
+    throw GpuError("no CUDA GPU is visible (CUDA_ERROR_NO_DEVICE); use the CPU device "
+                   "(sattn-run --device=cpu, or a CPU session)");
   check(r, "initialising the CUDA driver");
   int count = 0;
   check(cuDeviceGetCount_(&count), "counting GPUs");
@@ -29,7 +31,8 @@ Driver::Driver()
   if (const char *e = std::getenv("SATTN_DEVICE"); e && *e)
     ordinal = std::atoi(e);
   if (count == 0)
-    throw GpuError("no CUDA GPU is visible; run with --device=cpu");
+    throw GpuError("no CUDA GPU is visible; use the CPU device (sattn-run --device=cpu, or a "
+                   "CPU session)");
   if (ordinal < 0 || ordinal >= count)
     throw GpuError("SATTN_DEVICE=" + std::to_string(ordinal) + " but only " +
                    std::to_string(count) + " GPU(s) are visible");
@@ -65,7 +68,7 @@ std::string describeDriverError(CUresult r, const char *what, const char *name,
     return msg + "; the kernels were built for another GPU or a newer toolkit than the "
                  "driver supports: update the driver, or clear the cache (SATTN_CACHE_DIR)";
   case CUDA_ERROR_NO_DEVICE:
-    return msg + "; no GPU is visible: run with --device=cpu";
+    return msg + "; no GPU is visible: use the CPU device (sattn-run --device=cpu)";
   default:
     return msg;
   }

@@ -414,17 +414,21 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda,
   info.arch = arch.name;
   codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();
   std::string key = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.version() + "\narch " + arch.name +
-                    "\n" + cuda;
+                    (arch.ptxForDriver ? " ptx" : "") + "\n" + cuda;
   std::string cubin = cache.getOrCreate(
       key,
       [&] {
         auto t = std::chrono::steady_clock::now();
-        std::string bin = nvrtc.compile(cuda, p.name, arch, codegen::Emit::Cubin).binary;
+        std::string bin = nvrtc.compile(cuda, p.name, arch,
+                                        arch.ptxForDriver ? codegen::Emit::Ptx
+                                                          : codegen::Emit::Cubin)
+                              .binary;
         info.compileMs = msSince(t);
         return bin;
       },
       &info.disk);
-  drv.check(drv.cuModuleLoadData_(&module, cubin.data()), "loading the compiled kernels");
+  // cuModuleLoadData takes a cubin or NUL-terminated PTX.
+  drv.check(drv.cuModuleLoadData_(&module, cubin.c_str()), "loading the compiled kernels");
   for (const Launch &l : p.launches) {
     CUfunction f;
     drv.check(drv.cuModuleGetFunction_(&f, module, l.kernel.c_str()),

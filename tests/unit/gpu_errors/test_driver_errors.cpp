@@ -27,7 +27,7 @@ TEST_CASE("kernels for another GPU point at the driver and the cache", "[errors]
 
 TEST_CASE("no device suggests the CPU", "[errors]") {
   CHECK_THAT(describeDriverError(CUDA_ERROR_NO_DEVICE, "init", nullptr, nullptr),
-             Catch::Contains("CUDA error (no description); no GPU is visible: run with --device=cpu"));
+             Catch::Contains("CUDA error (no description); no GPU is visible: use the CPU device"));
 }
 
 TEST_CASE("other failures keep the driver's own words", "[errors]") {

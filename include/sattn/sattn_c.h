@@ -1,0 +1,147 @@
+/*===- sattn_c.h - the sattn C ABI (libsattn.so) ---------------------------===
+ *
+ * A plain C interface to the C++ API in sattn.h, for other languages
+ * (Python through ctypes, Rust, Julia). libsattn.so carries the whole MLIR
+ * pipeline inside, hidden: it exports only the `sattn_*` functions below and
+ * needs nothing beyond the C runtime, so it loads into a process that already
+ * holds another LLVM (PyTorch with Triton) (design §6, §9).
+ *
+ * Conventions:
+ *  - Every function except sattn_last_error and sattn_version returns an int
+ *    status: SATTN_OK (0) on success, nonzero on failure. The message of the
+ *    last failure on the calling thread is sattn_last_error().
+ *  - No C++ exception crosses this boundary; a null handle or pointer is an
+ *    error (SATTN_ERR_ARGUMENT), never a crash.
+ *  - Strings out use one buffer protocol: the function writes at most `n`
+ *    bytes including the terminating NUL (truncating if it must) and, when
+ *    `needed` is not NULL, stores the full size including the NUL there.
+ *    `buf` may be NULL when `n` is 0, to ask for the size. Functions without
+ *    a `needed` argument fail with SATTN_ERR_ARGUMENT when `n` is too small.
+ *  - A program stays valid after its session is destroyed. Handles may be
+ *    used from several threads; sattn_compile serialises on its session.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef SATTN_SATTN_C_H
+#define SATTN_SATTN_C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SATTN_C_API __attribute__((visibility("default")))
+#else
+#define SATTN_C_API
+#endif
+
+/* Status codes. */
+#define SATTN_OK 0
+#define SATTN_ERR_ARGUMENT 1 /* null pointer, bad option string, small buffer */
+#define SATTN_ERR_SATTN 2    /* sattn::Error: bad IR, shapes, missing GPU/NVRTC */
+#define SATTN_ERR_INTERNAL 3 /* any other failure (out of memory, a bug) */
+
+/* Element types (sattn_tensor.dtype). */
+#define SATTN_BF16 0
+#define SATTN_FP16 1
+#define SATTN_F32 2
+#define SATTN_I32 3
+
+/* Devices (sattn_tensor.device, sattn_program_device). */
+#define SATTN_CPU 0
+#define SATTN_GPU 1
+
+/* Most dimensions sattn_arg_info reports. */
+#define SATTN_MAX_RANK 8
+
+typedef struct sattn_session sattn_session; /* opaque */
+typedef struct sattn_program sattn_program; /* opaque */
+
+/* A non-owning tensor view, laid out as DLPack describes one. */
+typedef struct sattn_tensor {
+  void *data;             /* host pointer (CPU) or CUdeviceptr (GPU) */
+  int32_t dtype;          /* SATTN_BF16, SATTN_FP16, SATTN_F32, SATTN_I32 */
+  int32_t device;         /* SATTN_CPU or SATTN_GPU */
+  int32_t ndim;           /* 0..SATTN_MAX_RANK */
+  const int64_t *shape;   /* ndim entries */
+  const int64_t *strides; /* ndim entries, in elements; NULL = contiguous */
+} sattn_tensor;
+
+/* What a program expects of one input or output. */
+typedef struct sattn_arg_info {
+  int32_t dtype;                 /* SATTN_BF16 ... SATTN_I32, -1 if none */
+  int32_t ndim;                  /* -1 if the value is not a ranked tensor */
+  int64_t shape[SATTN_MAX_RANK]; /* -1 for a dimension known only at run time */
+} sattn_arg_info;
+
+/* The message of the last failure on this thread ("" if none). Valid until
+ * the next failing call on the same thread. Never NULL. */
+SATTN_C_API const char *sattn_last_error(void);
+
+/* The library version, e.g. "0.1.0". Never NULL. */
+SATTN_C_API const char *sattn_version(void);
+
+/* device: "auto" (or NULL): the GPU when one is usable, else the CPU;
+ * "cpu"; "gpu" (fails if no GPU is usable). cache_dir: NULL or "" for
+ * $SATTN_CACHE_DIR, else ~/.cache/sattn. */
+SATTN_C_API int sattn_session_create(const char *device, const char *cache_dir,
+                                     sattn_session **out);
+/* Destroying NULL is a no-op that returns SATTN_OK. */
+SATTN_C_API int sattn_session_destroy(sattn_session *session);
+/* The GPU's name, or "cpu". */
+SATTN_C_API int sattn_session_device(const sattn_session *session, char *buf, size_t n);
+
+/* Compiles a variant (one func.func in the sattn dialect, as text). dtype:
+ * NULL or "" to keep the variant's element type, "bf16" or "fp16" to rebind
+ * Q/K/V/O. Compiling the same text again returns a program from the
+ * session's cache. Invalid IR fails with the MLIR diagnostics as message. */
+SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, const char *dtype,
+                              sattn_program **out);
+
+/* The IR of a ready-made pattern, to show or to compile:
+ *   "dense"         a = 1 to also return LSE (b, c unused)
+ *   "dense_causal"  a = 1 to also return LSE (b, c unused)
+ *   "streaming"     a = window, b = sinks (c unused)
+ *   "topk_blocks"   a = pooling group, b = block size, c = k blocks kept
+ * dtype: NULL, "bf16" or "fp16". Buffer protocol above. */
+SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim,
+                                   const char *dtype, int64_t a, int64_t b, int64_t c, char *buf,
+                                   size_t n, size_t *needed);
+
+/* Runs the program: inputs bind to the variant's arguments in order (q, k,
+ * v, ...), outputs to its results (O, then LSE). A GPU program runs on
+ * `stream` (a CUstream; NULL: the legacy default stream) and returns once
+ * the work is queued; a CPU program runs synchronously and ignores it. */
+SATTN_C_API int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs,
+                                  int n_in, const sattn_tensor *outputs, int n_out,
+                                  void *stream);
+
+SATTN_C_API int sattn_program_num_inputs(const sattn_program *program, int *out);
+SATTN_C_API int sattn_program_num_outputs(const sattn_program *program, int *out);
+/* SATTN_CPU or SATTN_GPU. */
+SATTN_C_API int sattn_program_device(const sattn_program *program, int *out);
+/* What input or output `index` must be (after specialisation). */
+SATTN_C_API int sattn_program_input_info(const sattn_program *program, int index,
+                                         sattn_arg_info *out);
+SATTN_C_API int sattn_program_output_info(const sattn_program *program, int index,
+                                          sattn_arg_info *out);
+/* The name of input `index` (q, k, v, or its sattn.name). Buffer protocol. */
+SATTN_C_API int sattn_program_input_name(const sattn_program *program, int index, char *buf,
+                                         size_t n, size_t *needed);
+/* The JIT cache key: 64 hex digits (a buffer of 65 bytes suffices). */
+SATTN_C_API int sattn_program_key(const sattn_program *program, char *buf, size_t n);
+/* Kernel-level IR and generated CUDA C++ ("" for a CPU program). */
+SATTN_C_API int sattn_program_lowered_ir(const sattn_program *program, char *buf, size_t n,
+                                         size_t *needed);
+SATTN_C_API int sattn_program_cuda_source(const sattn_program *program, char *buf, size_t n,
+                                          size_t *needed);
+/* Destroying NULL is a no-op that returns SATTN_OK. */
+SATTN_C_API int sattn_program_destroy(sattn_program *program);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SATTN_SATTN_C_H */

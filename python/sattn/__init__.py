@@ -1,0 +1,420 @@
+"""sattn: compile sparse-attention variants once, run them on your tensors.
+
+    import sattn
+    session = sattn.Session()                         # GPU if usable, else CPU
+    program = session.compile(sattn.patterns.dense(8, 2, 128, causal=True))
+    o = program(q, k, v)                              # torch CUDA tensors, zero-copy
+
+A thin ctypes layer over libsattn.so (the C ABI in include/sattn/sattn_c.h);
+no compiled extension. A GPU program takes CUDA ``torch.Tensor`` views in any
+layout whose last dimension is contiguous (BHSD, or BSHD through
+``.transpose(1, 2)``) and runs on ``torch.cuda.current_stream()``. A CPU
+program (the float64 reference) takes ``numpy`` float16/float32 arrays or CPU
+torch tensors. torch and numpy are imported only by the caller: this package
+imports with neither installed.
+
+Arguments are checked here first and wrong ones raise ``ValueError`` naming
+the tensor and what was expected; failures inside the library (invalid IR,
+no GPU, NVRTC errors) raise ``sattn.Error``.
+"""
+
+import ctypes
+import os
+import sys
+from collections import namedtuple
+
+from . import _lib, patterns
+from ._lib import Error
+
+__all__ = ["Session", "Program", "Error", "TensorSpec", "patterns", "library_path",
+           "library_version"]
+__version__ = "0.1.0"
+
+_check = _lib.check
+
+TensorSpec = namedtuple("TensorSpec", ["name", "dtype", "shape"])
+TensorSpec.__doc__ = """What a program expects of an input or output: dtype is "bf16", "fp16",
+"f32", "i32" (or "?"), shape a tuple with None for a dimension known only at run time."""
+
+
+def library_path():
+    """The path of the loaded libsattn.so."""
+    return _lib.path()
+
+
+def library_version():
+    """The version libsattn.so reports."""
+    return _lib.load().sattn_version().decode()
+
+
+class Session:
+    """Compiles variants for one device and caches the programs.
+
+    device: "auto" (the GPU when one is usable, else the CPU), "cpu" or "gpu".
+    cache_dir: the kernel disk cache (default $SATTN_CACHE_DIR or ~/.cache/sattn).
+    """
+
+    def __init__(self, device="auto", cache_dir=None):
+        if device not in ("auto", "cpu", "gpu", "cuda", None):
+            raise ValueError('device must be "auto", "cpu" or "gpu", got %r' % (device,))
+        self._lib = _lib.load()
+        handle = ctypes.c_void_p()
+        _check(self._lib.sattn_session_create(
+            (device or "auto").encode(),
+            os.fsencode(cache_dir) if cache_dir is not None else None, ctypes.byref(handle)))
+        self._handle = handle
+
+    def _h(self):
+        if self._handle is None:
+            raise ValueError("this sattn.Session is closed")
+        return self._handle
+
+    @property
+    def device_name(self):
+        """The GPU's name, or "cpu"."""
+        buf = ctypes.create_string_buffer(1024)
+        _check(self._lib.sattn_session_device(self._h(), buf, len(buf)))
+        return buf.value.decode()
+
+    @property
+    def device(self):
+        """ "cpu" or "gpu". """
+        return "cpu" if self.device_name == "cpu" else "gpu"
+
+    def compile(self, variant, dtype=None):
+        """Compiles `variant` (IR text, or the path of a .mlir file) into a Program.
+
+        dtype: None keeps the variant's element type; "bf16" or "fp16" rebinds
+        Q/K/V/O. Compiling the same variant again returns a cached program.
+        """
+        text = _variant_text(variant)
+        if dtype not in (None, "bf16", "fp16"):
+            raise ValueError('dtype must be None, "bf16" or "fp16", got %r' % (dtype,))
+        handle = ctypes.c_void_p()
+        _check(self._lib.sattn_compile(self._h(), text.encode("utf-8"),
+                                       dtype.encode() if dtype else None, ctypes.byref(handle)))
+        return Program(handle, self)
+
+    def close(self):
+        """Releases the session; programs compiled by it stay usable."""
+        if getattr(self, "_handle", None) is not None:
+            self._lib.sattn_session_destroy(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "sattn.Session(%s)" % (self.device_name if self._handle is not None else "closed")
+
+
+def _variant_text(variant):
+    if isinstance(variant, bytes):
+        variant = variant.decode("utf-8")
+    if isinstance(variant, os.PathLike):
+        variant = os.fspath(variant)
+        return _read(variant)
+    if not isinstance(variant, str):
+        raise TypeError("variant must be IR text or a path to a .mlir file, got %s"
+                        % type(variant).__name__)
+    looks_like_path = "\n" not in variant and "{" not in variant and "(" not in variant
+    if looks_like_path and (variant.endswith(".mlir") or os.path.isfile(variant)):
+        return _read(variant)
+    return variant
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise FileNotFoundError("cannot read variant file %r: %s" % (path, e.strerror)) from e
+
+
+class Program:
+    """A compiled variant. Call it with q, k, v (and any further inputs the
+    variant declares) to run it; see __call__."""
+
+    def __init__(self, handle, session):
+        self._lib = _lib.load()
+        self._handle = handle
+        lib, h = self._lib, handle
+        n = ctypes.c_int()
+        _check(lib.sattn_program_device(h, ctypes.byref(n)))
+        self._device = "gpu" if n.value == _lib.GPU else "cpu"
+        self._gpu_ordinal = int(os.environ.get("SATTN_DEVICE", "0") or 0)
+        _check(lib.sattn_program_num_inputs(h, ctypes.byref(n)))
+        names = [_lib.read_string(lib.sattn_program_input_name, h, i) for i in range(n.value)]
+        self._inputs = [self._spec(lib.sattn_program_input_info, i, names[i])
+                        for i in range(n.value)]
+        _check(lib.sattn_program_num_outputs(h, ctypes.byref(n)))
+        self._outputs = [self._spec(lib.sattn_program_output_info, i,
+                                    "out" if i == 0 else "lse" if i == 1 else "output %d" % i)
+                         for i in range(n.value)]
+        key = ctypes.create_string_buffer(128)
+        _check(lib.sattn_program_key(h, key, len(key)))
+        self._key = key.value.decode()
+        self._lowered = self._cuda = None
+
+    def _spec(self, fn, i, name):
+        info = _lib.ArgInfo()
+        _check(fn(self._handle, i, ctypes.byref(info)))
+        shape = None
+        if info.ndim >= 0:
+            shape = tuple(None if d < 0 else int(d) for d in info.shape[:info.ndim])
+        return _Arg(name, info.dtype, shape)
+
+    # -- inspection ---------------------------------------------------------
+    @property
+    def key(self):
+        """The JIT cache key (SHA-256 of the specialised variant)."""
+        return self._key
+
+    @property
+    def lowered_ir(self):
+        """The kernel-level IR."""
+        if self._lowered is None:
+            self._lowered = _lib.read_string(self._lib.sattn_program_lowered_ir, self._h())
+        return self._lowered
+
+    @property
+    def cuda_source(self):
+        """The generated CUDA C++ ("" for a CPU program)."""
+        if self._cuda is None:
+            self._cuda = _lib.read_string(self._lib.sattn_program_cuda_source, self._h())
+        return self._cuda
+
+    @property
+    def device(self):
+        """ "gpu" or "cpu". """
+        return self._device
+
+    @property
+    def input_names(self):
+        return [a.name for a in self._inputs]
+
+    @property
+    def inputs(self):
+        """A TensorSpec per input."""
+        return [a.spec() for a in self._inputs]
+
+    @property
+    def outputs(self):
+        """A TensorSpec per output (O, then LSE when the variant returns it)."""
+        return [a.spec() for a in self._outputs]
+
+    def __repr__(self):
+        return "sattn.Program(%s, inputs=%s, outputs=%d, key=%s...)" % (
+            self._device, self.input_names, len(self._outputs), self._key[:12])
+
+    def _h(self):
+        if self._handle is None:
+            raise ValueError("this sattn.Program is closed")
+        return self._handle
+
+    def close(self):
+        if getattr(self, "_handle", None) is not None:
+            self._lib.sattn_program_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- running ------------------------------------------------------------
+    def __call__(self, q, k, v, *extra, out=None, lse=None):
+        """Runs the program and returns O, or (O, LSE) when the variant returns LSE.
+
+        A GPU program takes CUDA torch tensors (zero-copy, any strides with a
+        contiguous last dimension) and runs on torch.cuda.current_stream()
+        without synchronising. A CPU program takes numpy float16/float32 arrays
+        or CPU torch tensors and runs synchronously. `out` / `lse` are written
+        in place when given, else allocated like q (LSE as float32).
+        """
+        args = (q, k, v) + extra
+        if len(args) != len(self._inputs):
+            raise ValueError("the program takes %d inputs (%s), %d were given"
+                             % (len(self._inputs), ", ".join(self.input_names), len(args)))
+        if lse is not None and len(self._outputs) < 2:
+            raise ValueError("lse was given but this program returns no LSE (build the "
+                             "variant with LSE, e.g. patterns.dense(..., lse=True))")
+        views = [_view(x, spec, self) for x, spec in zip(args, self._inputs)]
+        qv = views[0]
+        for view, spec in zip(views[1:], self._inputs[1:]):
+            if (spec.shape and spec.shape[0] is None and qv.shape and view.shape
+                    and view.shape[0] != qv.shape[0]):
+                raise ValueError("input '%s' has batch %d but q has batch %d"
+                                 % (spec.name, view.shape[0], qv.shape[0]))
+        byname = {s.name: vw for s, vw in zip(self._inputs, views)}
+        if "k" in byname and "v" in byname and len(byname["k"].shape) == 4 \
+                and len(byname["v"].shape) == 4 and byname["k"].shape[2] != byname["v"].shape[2]:
+            raise ValueError("k and v must have the same length, got %d and %d"
+                             % (byname["k"].shape[2], byname["v"].shape[2]))
+
+        given = [out, lse] + [None] * max(0, len(self._outputs) - 2)
+        results, out_views = [], []
+        for i, spec in enumerate(self._outputs):
+            want = spec.resolve(qv.shape)
+            t = given[i]
+            if t is None:
+                t = _allocate(qv, spec, want)
+            view = _view(t, spec, self, output=True)
+            if view.shape != want:
+                raise ValueError("%s must have shape %s (from q %s), got %s"
+                                 % (spec.name, _fmt(want), _fmt(qv.shape), _fmt(view.shape)))
+            results.append(t)
+            out_views.append(view)
+
+        stream = None
+        if self._device == "gpu":
+            torch = sys.modules["torch"]
+            stream = torch.cuda.current_stream(qv.obj.device).cuda_stream
+        c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
+        c_out = (_lib.Tensor * len(out_views))(*[vw.c for vw in out_views])
+        _check(self._lib.sattn_program_run(self._h(), c_in, len(views), c_out, len(out_views),
+                                           stream))
+        return results[0] if len(results) == 1 else tuple(results)
+
+
+_TORCH_DTYPES = ("bfloat16", "float16", "float32", "int32")  # by code
+_NUMPY_DTYPES = {"float16": _lib.FP16, "float32": _lib.F32, "int32": _lib.I32}
+_FLOATS = (_lib.BF16, _lib.FP16, _lib.F32)
+
+
+def _fmt(shape):
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+class _Arg:
+    """A program input or output: name, dtype code, shape (None = dynamic)."""
+
+    def __init__(self, name, dtype, shape):
+        self.name, self.dtype, self.shape = name, dtype, shape
+
+    def spec(self):
+        return TensorSpec(self.name, _lib.DTYPE_NAMES.get(self.dtype, "?"), self.shape)
+
+    def label(self):
+        return "input '%s'" % self.name if self.name not in ("out", "lse") else self.name
+
+    def resolve(self, q_shape):
+        """The shape of an output: static dims as declared, dynamic ones from q."""
+        if self.shape is None:
+            return tuple(q_shape)
+        return tuple(d if d is not None else (q_shape[i] if i < len(q_shape) else None)
+                     for i, d in enumerate(self.shape))
+
+
+class _View:
+    """A tensor adapted to sattn_tensor; holds what the C struct points to."""
+
+    def __init__(self, obj, kind, dtype, device, shape, strides, ptr):
+        self.obj, self.kind, self.dtype, self.shape = obj, kind, dtype, tuple(shape)
+        self._shape = (ctypes.c_int64 * len(shape))(*shape)
+        self._strides = (ctypes.c_int64 * len(strides))(*strides)
+        self.c = _lib.Tensor(ptr, dtype, device, len(shape), self._shape, self._strides)
+
+
+def _view(x, arg, program, output=False):
+    """Checks `x` against what the program expects of `arg` and returns a _View."""
+    what = arg.label()
+    gpu = program._device == "gpu"
+    torch = sys.modules.get("torch")
+    np = sys.modules.get("numpy")
+    if torch is not None and isinstance(x, torch.Tensor):
+        name = str(x.dtype).replace("torch.", "")
+        code = _TORCH_DTYPES.index(name) if name in _TORCH_DTYPES else None
+        if gpu:
+            if x.device.type != "cuda":
+                raise ValueError("%s is on %s but the program runs on the GPU: pass a CUDA tensor"
+                                 % (what, x.device))
+            if x.device.index != program._gpu_ordinal:
+                raise ValueError("%s is on %s but sattn runs on GPU %d (set SATTN_DEVICE before "
+                                 "loading sattn)" % (what, x.device, program._gpu_ordinal))
+        elif x.device.type != "cpu":
+            raise ValueError("%s is on %s but the program runs on the CPU: pass a CPU tensor or "
+                             "a numpy array" % (what, x.device))
+        shape, strides, ptr, kind = tuple(x.shape), tuple(x.stride()), x.data_ptr(), "torch"
+        dtype_text = "torch." + name
+        if output and x.requires_grad:
+            raise ValueError("%s requires grad; sattn writes it in place" % what)
+    elif np is not None and isinstance(x, np.ndarray):
+        if gpu:
+            raise ValueError("%s is a numpy array but the program runs on the GPU: pass a CUDA "
+                             "torch.Tensor" % what)
+        name = x.dtype.name
+        code = _NUMPY_DTYPES.get(name) if x.dtype.isnative else None
+        item = x.dtype.itemsize
+        if any(s % item for s in x.strides):
+            raise ValueError("%s has strides %s bytes, not a multiple of its %d-byte elements"
+                             % (what, x.strides, item))
+        if output and not x.flags.writeable:
+            raise ValueError("%s is read-only" % what)
+        shape, strides, kind = tuple(x.shape), tuple(s // item for s in x.strides), "numpy"
+        ptr = x.__array_interface__["data"][0]
+        dtype_text = "numpy." + name
+    else:
+        raise ValueError("%s must be a %s, got %s" % (
+            what, "CUDA torch.Tensor" if gpu else "numpy.ndarray or CPU torch.Tensor",
+            type(x).__module__ + "." + type(x).__name__))
+
+    if arg.shape is not None:
+        if len(shape) != len(arg.shape):
+            raise ValueError("%s must have rank %d %s, got rank %d %s"
+                             % (what, len(arg.shape), _fmt(arg.shape), len(shape), _fmt(shape)))
+        for d, (want, got) in enumerate(zip(arg.shape, shape)):
+            if want is not None and want != got:
+                raise ValueError("%s must have shape %s, got %s (dimension %d is %d, expected %d)"
+                                 % (what, _fmt(arg.shape), _fmt(shape), d, got, want))
+    _check_dtype(what, arg.dtype, code, dtype_text, gpu, kind)
+    if gpu:
+        if shape and shape[-1] != 1 and strides[-1] != 1:
+            raise ValueError("%s must have a contiguous last dimension (stride 1), got strides %s"
+                             % (what, list(strides)))
+        if ptr % 16:
+            raise ValueError("%s must be 16-byte aligned (data_ptr %% 16 = %d)" % (what, ptr % 16))
+    if output and any(s == 0 for s, n in zip(strides, shape) if n > 1):
+        raise ValueError("%s has a zero stride (a broadcast view); outputs must not overlap" % what)
+    return _View(x, kind, code, _lib.GPU if gpu else _lib.CPU, shape, strides, ptr)
+
+
+def _check_dtype(what, want, code, dtype_text, gpu, kind):
+    names = {"torch": ("torch.bfloat16", "torch.float16", "torch.float32", "torch.int32"),
+             "numpy": (None, "numpy.float16", "numpy.float32", "numpy.int32")}[kind]
+    if want == -1:
+        if code is None:
+            raise ValueError("%s has unsupported dtype %s" % (what, dtype_text))
+        return
+    if gpu or want == _lib.I32:
+        ok = [want]
+    else:  # the CPU reference converts every float view to float64
+        ok = [c for c in _FLOATS if names[c]]
+    if code not in ok:
+        raise ValueError("%s must be %s, got %s" % (
+            what, " or ".join(names[c] for c in ok), dtype_text))
+
+
+def _allocate(qv, spec, shape):
+    """An output like q (same library and device); its dtype is the variant's
+    on the GPU, q's float type on the CPU, float32 for LSE."""
+    if spec.dtype in (_lib.F32, _lib.I32) or (qv.c.device == _lib.GPU and spec.dtype != -1):
+        code = spec.dtype
+    else:
+        code = qv.dtype if qv.dtype in _FLOATS else _lib.F32
+    if qv.kind == "torch":
+        torch = sys.modules["torch"]
+        return torch.empty(shape, dtype=getattr(torch, _TORCH_DTYPES[code]), device=qv.obj.device)
+    np = sys.modules["numpy"]
+    dtype = {_lib.FP16: np.float16, _lib.I32: np.int32}.get(code, np.float32)
+    return np.empty(shape, dtype=dtype)

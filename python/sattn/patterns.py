@@ -1,0 +1,44 @@
+"""Ready-made variants, returned as sattn IR text.
+
+The text is ordinary IR (the same the C++ ``sattn::patterns`` builds), so it
+can be printed, edited, saved as a .mlir file, or passed straight to
+``Session.compile``. Sequence lengths and batch stay dynamic; head counts,
+head dim and dtype are part of the variant.
+"""
+
+from . import _lib
+
+__all__ = ["dense", "streaming", "topk_blocks", "topk"]
+
+
+def _text(name, heads, kv_heads, head_dim, dtype, a=0, b=0, c=0):
+    lib = _lib.load()
+    for what, value in (("heads", heads), ("kv_heads", kv_heads), ("head_dim", head_dim)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError("%s must be an int, got %r" % (what, value))
+    if dtype not in (None, "bf16", "fp16"):
+        raise ValueError('dtype must be "bf16" or "fp16", got %r' % (dtype,))
+    dt = dtype.encode() if dtype else None
+    return _lib.read_string(lib.sattn_pattern_text, name.encode(), heads, kv_heads, head_dim,
+                            dt, int(a), int(b), int(c))
+
+
+def dense(heads, kv_heads, head_dim, causal=True, dtype="bf16", lse=False):
+    """Dense attention (causal aligns bottom-right); returns O, and LSE when `lse`."""
+    return _text("dense_causal" if causal else "dense", heads, kv_heads, head_dim, dtype,
+                 1 if lse else 0)
+
+
+def streaming(heads, kv_heads, head_dim, window, sinks=4, dtype="bf16"):
+    """StreamingLLM: the first `sinks` keys plus a causal window of `window` keys."""
+    return _text("streaming", heads, kv_heads, head_dim, dtype, window, sinks)
+
+
+def topk_blocks(heads, kv_heads, head_dim, k, block=64, pool=32, dtype="bf16"):
+    """Top-k KV blocks per query block, from scores of mean-pooled Q and K (groups of
+    `pool` tokens) over `block` x `block` tiles; the sink and diagonal blocks are
+    always kept and count towards `k`."""
+    return _text("topk_blocks", heads, kv_heads, head_dim, dtype, pool, block, k)
+
+
+topk = topk_blocks

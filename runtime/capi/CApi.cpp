@@ -1,0 +1,382 @@
+//===- CApi.cpp - the C ABI of libsattn.so over the C++ API ---------------===//
+//
+// Thin wrappers around sattn::Session / sattn::Program (include/sattn/sattn.h).
+// Each entry point validates its pointers, runs the C++ call inside one
+// try/catch and turns any exception into a status plus a thread-local
+// message, so nothing C++ crosses the boundary. The library is linked with
+// hidden visibility and a version script (exports.map) so only `sattn_*`
+// symbols are visible (design §9).
+//
+// The public C++ Program does not describe its outputs or the types it
+// expects, so at compile time we read them once from the function signature
+// of the program's kernel-level IR (which reflects any dtype rebinding).
+//
+//===----------------------------------------------------------------------===//
+#include "sattn/sattn_c.h"
+#include "sattn/sattn.h"
+
+#include "dialect/SattnDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifndef SATTN_VERSION
+#define SATTN_VERSION "unknown"
+#endif
+
+struct sattn_session {
+  std::unique_ptr<sattn::Session> session;
+};
+
+struct sattn_program {
+  std::shared_ptr<sattn::Program> program;
+  std::vector<sattn_arg_info> inputs, outputs;
+};
+
+namespace {
+
+thread_local std::string lastError;
+
+/// A caller mistake detected here (null pointer, bad option, small buffer).
+struct ArgError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Runs `body` (which returns nothing) and maps every exception to a status
+/// and the thread's message; `fn` prefixes messages that do not come from
+/// sattn::Error (those already say what went wrong).
+template <typename F> int guarded(const char *fn, F &&body) noexcept {
+  try {
+    try {
+      body();
+      return SATTN_OK;
+    } catch (const ArgError &e) {
+      lastError = std::string(fn) + ": " + e.what();
+      return SATTN_ERR_ARGUMENT;
+    } catch (const sattn::Error &e) {
+      lastError = e.what();
+      return SATTN_ERR_SATTN;
+    } catch (const std::bad_alloc &) {
+      lastError = std::string(fn) + ": out of host memory";
+      return SATTN_ERR_INTERNAL;
+    } catch (const std::exception &e) {
+      lastError = std::string(fn) + ": " + e.what();
+      return SATTN_ERR_INTERNAL;
+    } catch (...) {
+      lastError = std::string(fn) + ": unknown C++ exception";
+      return SATTN_ERR_INTERNAL;
+    }
+  } catch (...) { // building the message itself failed
+    lastError.clear();
+    return SATTN_ERR_INTERNAL;
+  }
+}
+
+template <typename T> T &deref(T *p, const char *what) {
+  if (!p)
+    throw ArgError(std::string(what) + " is NULL");
+  return *p;
+}
+
+const char *needStr(const char *s, const char *what) {
+  if (!s)
+    throw ArgError(std::string(what) + " is NULL");
+  return s;
+}
+
+/// The buffer protocol of sattn_c.h: copy with truncation, report the size.
+void copyOut(const std::string &s, char *buf, size_t n, size_t *needed) {
+  if (needed)
+    *needed = s.size() + 1;
+  if (n == 0)
+    return;
+  if (!buf)
+    throw ArgError("buf is NULL but n is " + std::to_string(n));
+  size_t len = std::min(s.size(), n - 1);
+  std::memcpy(buf, s.data(), len);
+  buf[len] = '\0';
+}
+
+/// For functions with no `needed`: a buffer too small is an error.
+void copyOutExact(const std::string &s, char *buf, size_t n) {
+  if (!buf)
+    throw ArgError("buf is NULL");
+  if (n < s.size() + 1)
+    throw ArgError("the buffer holds " + std::to_string(n) + " bytes, " +
+                   std::to_string(s.size() + 1) + " are needed");
+  std::memcpy(buf, s.c_str(), s.size() + 1);
+}
+
+std::optional<sattn::DType> parseDType(const char *s) {
+  if (!s || !*s)
+    return std::nullopt;
+  if (!std::strcmp(s, "bf16"))
+    return sattn::DType::BF16;
+  if (!std::strcmp(s, "fp16") || !std::strcmp(s, "f16"))
+    return sattn::DType::FP16;
+  throw ArgError(std::string("unknown dtype '") + s + "' (expected \"bf16\" or \"fp16\")");
+}
+
+sattn_arg_info infoOf(mlir::Type t) {
+  sattn_arg_info info;
+  info.dtype = -1;
+  info.ndim = -1;
+  for (int64_t &d : info.shape)
+    d = -1;
+  auto ranked = mlir::dyn_cast<mlir::RankedTensorType>(t);
+  if (!ranked || ranked.getRank() > SATTN_MAX_RANK)
+    return info;
+  mlir::Type e = ranked.getElementType();
+  if (e.isBF16())
+    info.dtype = SATTN_BF16;
+  else if (e.isF16())
+    info.dtype = SATTN_FP16;
+  else if (e.isF32())
+    info.dtype = SATTN_F32;
+  else if (e.isInteger(32))
+    info.dtype = SATTN_I32;
+  info.ndim = int32_t(ranked.getRank());
+  for (int64_t d = 0; d < ranked.getRank(); ++d)
+    info.shape[d] = ranked.isDynamicDim(d) ? -1 : ranked.getDimSize(d);
+  return info;
+}
+
+/// Reads the inputs and outputs of the (specialised) function from the
+/// program's kernel-level IR.
+void describe(sattn_program &p) {
+  mlir::MLIRContext ctx;
+  ctx.loadDialect<sattn::SattnDialect, mlir::func::FuncDialect>();
+  std::string diags;
+  mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+    diags += d.str() + "\n";
+    return mlir::success();
+  });
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(p.program->loweredIR(), &ctx);
+  if (!module)
+    throw sattn::Error("internal: cannot re-read the program's kernel-level IR:\n" + diags);
+  auto funcs = module->getOps<mlir::func::FuncOp>();
+  if (funcs.empty())
+    throw sattn::Error("internal: the kernel-level IR holds no function");
+  mlir::FunctionType type = (*funcs.begin()).getFunctionType();
+  for (mlir::Type t : type.getInputs())
+    p.inputs.push_back(infoOf(t));
+  for (mlir::Type t : type.getResults())
+    p.outputs.push_back(infoOf(t));
+}
+
+/// Converts C views to C++ ones, rejecting what the C++ side cannot see.
+std::vector<sattn::TensorView> views(const sattn_tensor *ts, int n, const char *what) {
+  if (n < 0)
+    throw ArgError(std::string("a negative number of ") + what + "s");
+  if (n > 0 && !ts)
+    throw ArgError(std::string(what) + "s is NULL");
+  std::vector<sattn::TensorView> out;
+  out.reserve(size_t(n));
+  for (int i = 0; i < n; ++i) {
+    const sattn_tensor &t = ts[i];
+    std::string name = std::string(what) + " " + std::to_string(i);
+    if (t.dtype < SATTN_BF16 || t.dtype > SATTN_I32)
+      throw ArgError(name + " has an unknown dtype code " + std::to_string(t.dtype) +
+                     " (0 bf16, 1 fp16, 2 f32, 3 i32)");
+    if (t.device != SATTN_CPU && t.device != SATTN_GPU)
+      throw ArgError(name + " has an unknown device code " + std::to_string(t.device) +
+                     " (0 cpu, 1 gpu)");
+    if (t.ndim < 0 || t.ndim > SATTN_MAX_RANK)
+      throw ArgError(name + " has rank " + std::to_string(t.ndim) + ", at most " +
+                     std::to_string(SATTN_MAX_RANK) + " is supported");
+    if (t.ndim > 0 && !t.shape)
+      throw ArgError(name + " has a NULL shape");
+    if (!t.data)
+      throw ArgError(name + " has a NULL data pointer");
+    sattn::TensorView v;
+    v.data = t.data;
+    v.dtype = sattn::DType(t.dtype);
+    v.device = t.device == SATTN_GPU ? sattn::Device::Gpu : sattn::Device::Cpu;
+    v.shape.assign(t.shape, t.shape + t.ndim);
+    if (t.strides)
+      v.strides.assign(t.strides, t.strides + t.ndim);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+const sattn_arg_info &argInfo(const sattn_program &p, int index, bool output) {
+  const auto &list = output ? p.outputs : p.inputs;
+  if (index < 0 || size_t(index) >= list.size())
+    throw ArgError("index " + std::to_string(index) + " is out of range (the program has " +
+                   std::to_string(list.size()) + (output ? " outputs)" : " inputs)"));
+  return list[size_t(index)];
+}
+
+} // namespace
+
+extern "C" {
+
+const char *sattn_last_error(void) { return lastError.c_str(); }
+
+const char *sattn_version(void) { return SATTN_VERSION; }
+
+int sattn_session_create(const char *device, const char *cache_dir, sattn_session **out) {
+  return guarded(__func__, [&] {
+    deref(out, "out") = nullptr;
+    sattn::SessionOptions options;
+    if (device && *device && std::strcmp(device, "auto")) {
+      if (!std::strcmp(device, "cpu"))
+        options.device = sattn::Device::Cpu;
+      else if (!std::strcmp(device, "gpu") || !std::strcmp(device, "cuda"))
+        options.device = sattn::Device::Gpu;
+      else
+        throw ArgError(std::string("unknown device '") + device +
+                       "' (expected \"auto\", \"cpu\" or \"gpu\")");
+    }
+    if (cache_dir)
+      options.cacheDir = cache_dir;
+    auto s = std::make_unique<sattn_session>();
+    s->session = std::make_unique<sattn::Session>(options);
+    *out = s.release();
+  });
+}
+
+int sattn_session_destroy(sattn_session *session) {
+  return guarded(__func__, [&] { delete session; });
+}
+
+int sattn_session_device(const sattn_session *session, char *buf, size_t n) {
+  return guarded(__func__, [&] {
+    copyOutExact(deref(session, "session").session->deviceName(), buf, n);
+  });
+}
+
+int sattn_compile(sattn_session *session, const char *mlir_text, const char *dtype,
+                  sattn_program **out) {
+  return guarded(__func__, [&] {
+    deref(out, "out") = nullptr;
+    sattn_session &s = deref(session, "session");
+    sattn::Specialization spec;
+    spec.dtype = parseDType(dtype);
+    auto p = std::make_unique<sattn_program>();
+    p->program = s.session->compile(sattn::Variant::fromText(needStr(mlir_text, "mlir_text")), spec);
+    describe(*p);
+    *out = p.release();
+  });
+}
+
+int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim,
+                       const char *dtype, int64_t a, int64_t b, int64_t c, char *buf, size_t n,
+                       size_t *needed) {
+  return guarded(__func__, [&] {
+    std::string nm = needStr(name, "name");
+    sattn::patterns::Heads h;
+    h.dtype = parseDType(dtype).value_or(sattn::DType::BF16);
+    if (heads <= 0 || kv_heads <= 0 || head_dim <= 0)
+      throw ArgError("heads, kv_heads and head_dim must be positive, got " +
+                     std::to_string(heads) + ", " + std::to_string(kv_heads) + ", " +
+                     std::to_string(head_dim));
+    if (heads % kv_heads)
+      throw ArgError("heads (" + std::to_string(heads) + ") must be a multiple of kv_heads (" +
+                     std::to_string(kv_heads) + ")");
+    h.heads = heads;
+    h.kvHeads = kv_heads;
+    h.headDim = head_dim;
+    std::string text;
+    if (nm == "dense" || nm == "dense_causal")
+      text = sattn::patterns::dense(h, nm == "dense_causal", a != 0).text();
+    else if (nm == "streaming")
+      text = sattn::patterns::streaming(h, a, b).text();
+    else if (nm == "topk_blocks")
+      text = sattn::patterns::topkBlocks(h, a, b, c).text();
+    else
+      throw ArgError("unknown pattern '" + nm +
+                     "' (expected dense, dense_causal, streaming or topk_blocks)");
+    copyOut(text, buf, n, needed);
+  });
+}
+
+int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs, int n_in,
+                      const sattn_tensor *outputs, int n_out, void *stream) {
+  return guarded(__func__, [&] {
+    const sattn_program &p = deref(program, "program");
+    p.program->run(views(inputs, n_in, "input"), views(outputs, n_out, "output"), stream);
+  });
+}
+
+int sattn_program_num_inputs(const sattn_program *program, int *out) {
+  return guarded(__func__, [&] {
+    deref(out, "out") = int(deref(program, "program").inputs.size());
+  });
+}
+
+int sattn_program_num_outputs(const sattn_program *program, int *out) {
+  return guarded(__func__, [&] {
+    deref(out, "out") = int(deref(program, "program").outputs.size());
+  });
+}
+
+int sattn_program_device(const sattn_program *program, int *out) {
+  return guarded(__func__, [&] {
+    bool gpu = deref(program, "program").program->device() == sattn::Device::Gpu;
+    deref(out, "out") = gpu ? SATTN_GPU : SATTN_CPU;
+  });
+}
+
+int sattn_program_input_info(const sattn_program *program, int index, sattn_arg_info *out) {
+  return guarded(__func__, [&] {
+    deref(out, "out") = argInfo(deref(program, "program"), index, false);
+  });
+}
+
+int sattn_program_output_info(const sattn_program *program, int index, sattn_arg_info *out) {
+  return guarded(__func__, [&] {
+    deref(out, "out") = argInfo(deref(program, "program"), index, true);
+  });
+}
+
+int sattn_program_input_name(const sattn_program *program, int index, char *buf, size_t n,
+                             size_t *needed) {
+  return guarded(__func__, [&] {
+    const auto &names = deref(program, "program").program->inputNames();
+    if (index < 0 || size_t(index) >= names.size())
+      throw ArgError("index " + std::to_string(index) + " is out of range (the program has " +
+                     std::to_string(names.size()) + " inputs)");
+    copyOut(names[size_t(index)], buf, n, needed);
+  });
+}
+
+int sattn_program_key(const sattn_program *program, char *buf, size_t n) {
+  return guarded(__func__, [&] {
+    copyOutExact(deref(program, "program").program->key(), buf, n);
+  });
+}
+
+int sattn_program_lowered_ir(const sattn_program *program, char *buf, size_t n,
+                             size_t *needed) {
+  return guarded(__func__, [&] {
+    copyOut(deref(program, "program").program->loweredIR(), buf, n, needed);
+  });
+}
+
+int sattn_program_cuda_source(const sattn_program *program, char *buf, size_t n,
+                              size_t *needed) {
+  return guarded(__func__, [&] {
+    copyOut(deref(program, "program").program->cudaSource(), buf, n, needed);
+  });
+}
+
+int sattn_program_destroy(sattn_program *program) {
+  return guarded(__func__, [&] { delete program; });
+}
+
+} // extern "C"

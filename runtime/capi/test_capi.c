@@ -1,0 +1,250 @@
+/*===- test_capi.c - the C ABI, used from plain C -------------------------===
+ *
+ * Compiles the dense causal pattern on the CPU, runs it on host float32
+ * buffers against a naive causal attention written here, and checks that
+ * every misuse (wrong counts, wrong shapes, NULL pointers, invalid IR, bad
+ * dtype/device/pattern strings) returns a nonzero status with a message
+ * that says what went wrong. Exits nonzero on the first failed check.
+ *
+ *===----------------------------------------------------------------------===*/
+#include "sattn/sattn_c.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                                                   \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                        \
+      fprintf(stderr, "\n");                                                               \
+      ++failures;                                                                          \
+    }                                                                                      \
+  } while (0)
+
+#define OK(call)                                                                           \
+  do {                                                                                     \
+    int st_ = (call);                                                                      \
+    if (st_ != SATTN_OK) {                                                                 \
+      fprintf(stderr, "FAIL %s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #call, st_,  \
+              sattn_last_error());                                                         \
+      exit(1);                                                                             \
+    }                                                                                      \
+  } while (0)
+
+/* The call must fail with a message containing `needle`. */
+static void expect_error(int status, const char *what, const char *needle) {
+  const char *msg = sattn_last_error();
+  if (status == SATTN_OK) {
+    fprintf(stderr, "FAIL: %s succeeded, expected an error\n", what);
+    ++failures;
+    return;
+  }
+  if (!msg || !strstr(msg, needle)) {
+    fprintf(stderr, "FAIL: %s: message \"%s\" lacks \"%s\"\n", what, msg ? msg : "(null)",
+            needle);
+    ++failures;
+    return;
+  }
+  printf("ok: %s -> [%d] %.*s\n", what, status, (int)strcspn(msg, "\n"), msg);
+}
+
+enum { B = 1, H = 4, HKV = 2, SQ = 9, SKV = 9, D = 16 };
+
+static void reference(const float *q, const float *k, const float *v, double *o) {
+  int group = H / HKV;
+  for (int h = 0; h < H; ++h)
+    for (int i = 0; i < SQ; ++i) {
+      const float *qi = q + (h * SQ + i) * D;
+      int last = i + SKV - SQ;
+      double s[SKV], mx = -INFINITY, sum = 0;
+      for (int j = 0; j <= last; ++j) {
+        const float *kj = k + ((h / group) * SKV + j) * D;
+        double dot = 0;
+        for (int d = 0; d < D; ++d)
+          dot += (double)qi[d] * kj[d];
+        s[j] = dot / sqrt((double)D);
+        if (s[j] > mx)
+          mx = s[j];
+      }
+      for (int j = 0; j <= last; ++j)
+        sum += (s[j] = exp(s[j] - mx));
+      for (int d = 0; d < D; ++d) {
+        double acc = 0;
+        for (int j = 0; j <= last; ++j)
+          acc += s[j] * v[((h / group) * SKV + j) * D + d];
+        o[(h * SQ + i) * D + d] = acc / sum;
+      }
+    }
+}
+
+int main(void) {
+  printf("sattn %s\n", sattn_version());
+
+  /* Pattern text, with the size-query protocol. */
+  size_t needed = 0;
+  OK(sattn_pattern_text("dense_causal", H, HKV, D, "bf16", 0, 0, 0, NULL, 0, &needed));
+  CHECK(needed > 10, "needed = %zu", needed);
+  char *ir = malloc(needed);
+  size_t needed2 = 0;
+  OK(sattn_pattern_text("dense_causal", H, HKV, D, "bf16", 0, 0, 0, ir, needed, &needed2));
+  CHECK(needed2 == needed && strlen(ir) + 1 == needed, "sizes %zu %zu %zu", needed, needed2,
+        strlen(ir));
+  CHECK(strstr(ir, "sattn.attention") != NULL, "IR: %s", ir);
+  char small[8];
+  OK(sattn_pattern_text("dense_causal", H, HKV, D, NULL, 0, 0, 0, small, sizeof small, NULL));
+  CHECK(strlen(small) == sizeof small - 1, "truncation gave '%s'", small);
+
+  sattn_session *session = NULL;
+  OK(sattn_session_create("cpu", NULL, &session));
+  char name[64];
+  OK(sattn_session_device(session, name, sizeof name));
+  CHECK(strcmp(name, "cpu") == 0, "device name '%s'", name);
+
+  sattn_program *program = NULL;
+  OK(sattn_compile(session, ir, NULL, &program));
+  int n_in = 0, n_out = 0, device = -1;
+  OK(sattn_program_num_inputs(program, &n_in));
+  OK(sattn_program_num_outputs(program, &n_out));
+  OK(sattn_program_device(program, &device));
+  CHECK(n_in == 3 && n_out == 1 && device == SATTN_CPU, "%d inputs %d outputs device %d", n_in,
+        n_out, device);
+  sattn_arg_info info;
+  OK(sattn_program_input_info(program, 1, &info));
+  CHECK(info.dtype == SATTN_BF16 && info.ndim == 4 && info.shape[0] == -1 &&
+            info.shape[1] == HKV && info.shape[2] == -1 && info.shape[3] == D,
+        "k info dtype %d ndim %d [%lld %lld %lld %lld]", info.dtype, info.ndim,
+        (long long)info.shape[0], (long long)info.shape[1], (long long)info.shape[2],
+        (long long)info.shape[3]);
+  char argname[16];
+  OK(sattn_program_input_name(program, 2, argname, sizeof argname, NULL));
+  CHECK(strcmp(argname, "v") == 0, "input 2 is '%s'", argname);
+  char key[65];
+  OK(sattn_program_key(program, key, sizeof key));
+  CHECK(strlen(key) == 64, "key '%s'", key);
+  OK(sattn_program_lowered_ir(program, NULL, 0, &needed));
+  CHECK(needed > 1, "lowered IR size %zu", needed);
+
+  /* fp16 rebinding reaches the program's signature. */
+  sattn_program *half = NULL;
+  OK(sattn_compile(session, ir, "fp16", &half));
+  OK(sattn_program_output_info(half, 0, &info));
+  CHECK(info.dtype == SATTN_FP16, "fp16 program output dtype %d", info.dtype);
+  OK(sattn_program_destroy(half));
+
+  /* Run on host float32 buffers; K and V are read through strides from a
+   * [B, S, Hkv, D] (BSHD) buffer. */
+  float q[B * H * SQ * D], kv_bshd[2][B * SKV * HKV * D], k[B * HKV * SKV * D],
+      v[B * HKV * SKV * D], o[B * H * SQ * D];
+  double ref[B * H * SQ * D];
+  srand(7);
+  for (int i = 0; i < B * H * SQ * D; ++i)
+    q[i] = (float)rand() / RAND_MAX * 2 - 1;
+  for (int t = 0; t < 2; ++t)
+    for (int s = 0; s < SKV; ++s)
+      for (int h = 0; h < HKV; ++h)
+        for (int d = 0; d < D; ++d) {
+          float x = (float)rand() / RAND_MAX * 2 - 1;
+          kv_bshd[t][(s * HKV + h) * D + d] = x;
+          (t ? v : k)[(h * SKV + s) * D + d] = x;
+        }
+  reference(q, k, v, ref);
+  for (int i = 0; i < B * H * SQ * D; ++i)
+    o[i] = NAN;
+
+  int64_t qshape[4] = {B, H, SQ, D}, kvshape[4] = {B, HKV, SKV, D};
+  int64_t bshd_strides[4] = {SKV * HKV * D, D, HKV * D, 1};
+  sattn_tensor in[3] = {
+      {q, SATTN_F32, SATTN_CPU, 4, qshape, NULL},
+      {kv_bshd[0], SATTN_F32, SATTN_CPU, 4, kvshape, bshd_strides},
+      {kv_bshd[1], SATTN_F32, SATTN_CPU, 4, kvshape, bshd_strides},
+  };
+  sattn_tensor out[1] = {{o, SATTN_F32, SATTN_CPU, 4, qshape, NULL}};
+  OK(sattn_program_run(program, in, 3, out, 1, NULL));
+  double num = 0, den = 0;
+  int nans = 0;
+  for (int i = 0; i < B * H * SQ * D; ++i) {
+    if (isnan(o[i]))
+      ++nans;
+    num += (o[i] - ref[i]) * (o[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  double rel = sqrt(num / den);
+  printf("dense causal on the CPU: rel err %.3g, %d NaN\n", rel, nans);
+  CHECK(nans == 0 && rel < 1e-5, "rel err %g, %d NaN", rel, nans);
+
+  /* Error paths: each returns nonzero with a message naming the problem. */
+  expect_error(sattn_program_run(program, in, 2, out, 1, NULL), "two inputs", "takes 3 inputs");
+  expect_error(sattn_program_run(program, in, 3, out, 0, NULL), "no outputs", "returns 1");
+  int64_t badshape[4] = {B, HKV + 1, SKV, D};
+  sattn_tensor bad[3] = {in[0], in[1], in[2]};
+  bad[1].shape = badshape;
+  bad[1].strides = NULL;
+  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "wrong head count",
+               "dimension 1");
+  bad[1] = in[1];
+  bad[1].ndim = 3;
+  bad[1].strides = NULL;
+  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "wrong rank", "rank 3");
+  bad[1] = in[1];
+  bad[1].data = NULL;
+  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "null data", "NULL data");
+  bad[1] = in[1];
+  bad[1].dtype = 9;
+  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "dtype code", "dtype code 9");
+  bad[1] = in[1];
+  bad[1].device = SATTN_GPU;
+  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "GPU view on CPU", "GPU");
+  bad[1] = in[1];
+  bad[1].shape = NULL;
+  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "null shape", "NULL shape");
+  expect_error(sattn_program_run(NULL, in, 3, out, 1, NULL), "null program", "program is NULL");
+  expect_error(sattn_program_run(program, NULL, 3, out, 1, NULL), "null inputs",
+               "inputs is NULL");
+  expect_error(sattn_compile(session, "func.func @f( {", NULL, &half), "invalid IR",
+               "not valid sattn IR");
+  CHECK(half == NULL, "a failed compile left a program");
+  expect_error(sattn_compile(session, ir, "fp8", &half), "bad dtype", "unknown dtype 'fp8'");
+  expect_error(sattn_compile(session, NULL, NULL, &half), "null text", "mlir_text is NULL");
+  expect_error(sattn_compile(NULL, ir, NULL, &half), "null session", "session is NULL");
+  expect_error(sattn_compile(session, ir, NULL, NULL), "null out", "out is NULL");
+  expect_error(sattn_session_create("tpu", NULL, &session), "bad device", "unknown device 'tpu'");
+  expect_error(sattn_session_create("cpu", NULL, NULL), "null session out", "out is NULL");
+  expect_error(sattn_pattern_text("bogus", H, HKV, D, NULL, 0, 0, 0, NULL, 0, &needed),
+               "bad pattern", "unknown pattern 'bogus'");
+  expect_error(sattn_pattern_text("dense", 3, 2, D, NULL, 0, 0, 0, NULL, 0, &needed),
+               "bad GQA", "multiple of kv_heads");
+  expect_error(sattn_pattern_text("dense", H, HKV, D, "int4", 0, 0, 0, NULL, 0, &needed),
+               "bad pattern dtype", "unknown dtype 'int4'");
+  expect_error(sattn_program_key(program, key, 10), "small key buffer", "65 are needed");
+  expect_error(sattn_program_input_info(program, 3, &info), "input index", "out of range");
+  expect_error(sattn_program_num_inputs(NULL, &n_in), "null program count", "program is NULL");
+  expect_error(sattn_session_device(NULL, name, sizeof name), "null session device",
+               "session is NULL");
+  /* "gpu" either works or says why (this machine may have no GPU). */
+  sattn_session *gpu = NULL;
+  if (sattn_session_create("gpu", NULL, &gpu) == SATTN_OK) {
+    OK(sattn_session_device(gpu, name, sizeof name));
+    printf("ok: GPU session on %s\n", name);
+    OK(sattn_session_destroy(gpu));
+  } else {
+    CHECK(gpu == NULL && strlen(sattn_last_error()) > 0, "no message for a failed GPU session");
+    printf("ok: no GPU session: %s\n", sattn_last_error());
+  }
+
+  OK(sattn_program_destroy(program));
+  OK(sattn_program_destroy(NULL));
+  OK(sattn_session_destroy(session));
+  OK(sattn_session_destroy(NULL));
+  free(ir);
+  if (failures) {
+    fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  printf("all C ABI checks passed\n");
+  return 0;
+}

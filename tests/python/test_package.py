@@ -1,0 +1,64 @@
+"""The package itself: lazy imports, library lookup, patterns, inspection."""
+import os
+import re
+import subprocess
+import sys
+
+import sattn
+
+H, HKV, D = 4, 2, 16
+
+
+def test_imports_without_numpy_or_torch():
+    # Blocking numpy and torch makes any eager import of them fail.
+    code = ("import sys; sys.modules['numpy'] = None; sys.modules['torch'] = None; "
+            "import sattn; s = sattn.Session('cpu'); "
+            "p = s.compile(sattn.patterns.dense(4, 2, 16)); print(p.key)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"[0-9a-f]{64}\n", r.stdout)
+
+
+def test_library():
+    assert os.path.isfile(sattn.library_path())
+    assert sattn.library_version() == sattn.__version__
+
+
+def test_missing_library_is_a_clear_error(tmp_path):
+    code = "import sattn; sattn.Session('cpu')"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path),
+               SATTN_LIB=str(tmp_path / "libsattn.so"))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode != 0
+    assert "cannot load libsattn.so" in r.stderr and "SATTN_LIB" in r.stderr
+
+
+def test_patterns_are_ir_text():
+    dense = sattn.patterns.dense(H, HKV, D, causal=True)
+    assert dense.startswith("func.func @dense_causal(") and "sattn.attention" in dense
+    assert "{causal}" in dense and "tensor<?x4x?x16xbf16>" in dense
+    assert "@dense(" in sattn.patterns.dense(H, HKV, D, causal=False)
+    assert "xf16>" in sattn.patterns.dense(H, HKV, D, dtype="fp16")
+    assert "tensor<?x4x?xf32>" in sattn.patterns.dense(H, HKV, D, lse=True)
+    stream = sattn.patterns.streaming(H, HKV, D, window=128, sinks=4)
+    assert "window = 128" in stream and "sinks = 4" in stream
+    topk = sattn.patterns.topk_blocks(H, HKV, D, k=5, block=64, pool=32)
+    assert "sattn.select_blocks topk" in topk and "k = 5" in topk and "group 32" in topk
+    assert sattn.patterns.topk is sattn.patterns.topk_blocks
+
+
+def test_program_inspection(session):
+    text = sattn.patterns.dense(H, HKV, D, lse=True)
+    p = session.compile(text)
+    assert re.fullmatch(r"[0-9a-f]{64}", p.key)
+    assert session.compile(text).key == p.key
+    assert session.compile(text, dtype="fp16").key != p.key
+    assert "sattn.launch" in p.lowered_ir
+    assert p.cuda_source == ""  # CPU program
+    assert p.device == "cpu" and session.device == "cpu" and session.device_name == "cpu"
+    assert p.input_names == ["q", "k", "v"]
+    assert p.inputs[1] == sattn.TensorSpec("k", "bf16", (None, HKV, None, D))
+    assert [o.name for o in p.outputs] == ["out", "lse"]
+    assert p.outputs[1] == sattn.TensorSpec("lse", "f32", (None, H, None))
+    assert "inputs=['q', 'k', 'v']" in repr(p)

@@ -1,0 +1,147 @@
+"""Runs compiled patterns on the CPU (numpy arrays) against a float64 reference."""
+import numpy as np
+import pytest
+
+import sattn
+from attention_ref import attention, block_mask, rel_err
+
+H, HKV, D = 4, 2, 16
+rng = np.random.default_rng(1234)
+
+
+def qkv(dtype, B=1, sq=40, skv=40, h=H, hkv=HKV, d=D):
+    q = rng.standard_normal((B, h, sq, d)).astype(dtype)
+    k = rng.standard_normal((B, hkv, skv, d)).astype(dtype)
+    v = rng.standard_normal((B, hkv, skv, d)).astype(dtype)
+    return q, k, v
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("sq,skv", [(40, 40), (24, 40), (1, 33)])
+def test_dense_causal(session, dtype, sq, skv):
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
+    q, k, v = qkv(dtype, B=2, sq=sq, skv=skv)
+    o = program(q, k, v)
+    assert o.shape == q.shape and o.dtype == q.dtype
+    ref, _ = attention(q, k, v, causal=True)
+    assert not np.isnan(o).any()
+    assert rel_err(o, ref) <= 1e-2
+
+
+def test_dense_not_causal(session):
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=False))
+    q, k, v = qkv(np.float32, sq=20, skv=30)
+    ref, _ = attention(q, k, v, causal=False)
+    assert rel_err(program(q, k, v), ref) <= 1e-5
+
+
+def test_dense_lse_and_empty_rows(session):
+    # Sq > Skv: with bottom-right alignment the first rows see no key.
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=True, lse=True))
+    q, k, v = qkv(np.float32, sq=12, skv=8)
+    o, lse = program(q, k, v)
+    ref_o, ref_lse = attention(q, k, v, causal=True)
+    assert lse.shape == q.shape[:3] and lse.dtype == np.float32
+    assert np.all(o[:, :, :4] == 0) and np.all(np.isneginf(lse[:, :, :4]))
+    assert rel_err(o, ref_o) <= 1e-5
+    assert np.allclose(lse[:, :, 4:], ref_lse[:, :, 4:], rtol=1e-5, atol=1e-5)
+
+
+def test_out_and_lse_in_place(session):
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=True, lse=True))
+    q, k, v = qkv(np.float16)
+    out = np.full(q.shape, np.nan, dtype=np.float32)
+    lse = np.full(q.shape[:3], np.nan, dtype=np.float32)
+    o, l = program(q, k, v, out=out, lse=lse)
+    assert o is out and l is lse
+    ref_o, ref_lse = attention(q, k, v)
+    assert rel_err(out, ref_o) <= 1e-5 and rel_err(lse, ref_lse) <= 1e-5
+
+
+def test_strided_bshd_views(session):
+    # [B, S, H, D] buffers viewed as [B, H, S, D] without a copy.
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
+    B, S = 2, 24
+    q = rng.standard_normal((B, S, H, D)).astype(np.float32).transpose(0, 2, 1, 3)
+    k = rng.standard_normal((B, S, HKV, D)).astype(np.float32).transpose(0, 2, 1, 3)
+    v = rng.standard_normal((B, S, HKV, D)).astype(np.float32).transpose(0, 2, 1, 3)
+    assert not q.flags.c_contiguous
+    out = np.empty((B, S, H, D), dtype=np.float32).transpose(0, 2, 1, 3)
+    program(q, k, v, out=out)
+    ref, _ = attention(q, k, v)
+    assert rel_err(out, ref) <= 1e-5
+
+
+def test_streaming(session):
+    window, sinks = 8, 2
+    program = session.compile(sattn.patterns.streaming(H, HKV, D, window=window, sinks=sinks))
+    q, k, v = qkv(np.float32, sq=40, skv=48)
+    ref, _ = attention(q, k, v, causal=True, window=window, sinks=sinks)
+    dense, _ = attention(q, k, v, causal=True)
+    o = program(q, k, v)
+    assert rel_err(o, ref) <= 1e-2
+    assert rel_err(o, dense) > 1e-2  # the window really drops keys
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_topk_keeping_every_block_is_dense(session, dtype):
+    # 64 tokens in blocks of 16: k = 4 keeps every causally visible block.
+    program = session.compile(sattn.patterns.topk_blocks(H, HKV, D, k=4, block=16, pool=8))
+    q, k, v = qkv(dtype, B=2, sq=64, skv=64)
+    ref, _ = attention(q, k, v, causal=True)
+    o = program(q, k, v)
+    assert not np.isnan(o).any()
+    assert rel_err(o, ref) <= 1e-2
+
+
+def test_topk_two_blocks_is_sink_plus_diagonal(session):
+    # k = 2 leaves room for the forced blocks only: the sink and the diagonal.
+    block = 16
+    program = session.compile(sattn.patterns.topk_blocks(H, HKV, D, k=2, block=block, pool=8))
+    q, k, v = qkv(np.float32, sq=64, skv=64)
+    allowed = block_mask((1, H, 64, 64), block, lambda I: {0, I})
+    ref, _ = attention(q, k, v, causal=True, allowed=allowed)
+    dense, _ = attention(q, k, v, causal=True)
+    o = program(q, k, v)
+    assert rel_err(o, ref) <= 1e-2
+    assert rel_err(o, dense) > 1e-2
+
+
+def test_topk_three_blocks_is_a_valid_selection(session):
+    # k = 3 of 4 blocks: each (head, query block) must match attention over
+    # the sink, the diagonal and exactly one other visible block.
+    block, S = 16, 64
+    program = session.compile(sattn.patterns.topk_blocks(H, HKV, D, k=3, block=block, pool=8))
+    q, k, v = qkv(np.float32, sq=S, skv=S)
+    o = program(q, k, v)
+    dense, _ = attention(q, k, v, causal=True)
+    for I in range(S // block):
+        rows = slice(I * block, (I + 1) * block)
+        others = [J for J in range(1, I)]
+        candidates = [{0, I} | {J} for J in others] or [set(range(I + 1))]
+        for h in range(H):
+            errs = []
+            for kept in candidates:
+                allowed = block_mask((1, H, S, S), block, lambda _I, kept=kept: kept)
+                ref, _ = attention(q, k, v, causal=True, allowed=allowed)
+                errs.append(rel_err(o[0, h, rows], ref[0, h, rows]))
+            assert min(errs) <= 1e-2, (I, h, errs)
+    assert rel_err(o, dense) > 1e-3
+
+
+def test_fp16_specialisation_runs(session):
+    program = session.compile(sattn.patterns.dense(H, HKV, D), dtype="fp16")
+    assert program.inputs[0].dtype == "fp16"
+    q, k, v = qkv(np.float16)
+    ref, _ = attention(q, k, v)
+    assert rel_err(program(q, k, v), ref) <= 1e-2
+
+
+def test_variant_from_file(session, tmp_path):
+    path = tmp_path / "dense.mlir"
+    path.write_text(sattn.patterns.dense(H, HKV, D))
+    q, k, v = qkv(np.float32)
+    ref, _ = attention(q, k, v)
+    for variant in (path, str(path)):
+        program = session.compile(variant)
+        assert rel_err(program(q, k, v), ref) <= 1e-5
