@@ -27,8 +27,8 @@ namespace estimation_detail {
 /// thread. `red` holds NT / 32 floats; the leading barrier lets the previous
 /// reduction's readers finish before it is overwritten. Every thread folds
 /// the warp partials in the same order, so the result is deterministic.
-template <int NT> __device__ __forceinline__ float block_max(float x, float *red) {
-  x = warp_max(x);
+template <int NT, bool MAX> __device__ __forceinline__ float block_reduce(float x, float *red) {
+  x = MAX ? warp_max(x) : warp_sum(x);
   __syncthreads();
   if (threadIdx.x % 32 == 0)
     red[threadIdx.x / 32] = x;
@@ -36,20 +36,7 @@ template <int NT> __device__ __forceinline__ float block_max(float x, float *red
   float r = red[0];
 #pragma unroll
   for (int w = 1; w < NT / 32; ++w)
-    r = fmaxf(r, red[w]);
-  return r;
-}
-
-template <int NT> __device__ __forceinline__ float block_sum(float x, float *red) {
-  x = warp_sum(x);
-  __syncthreads();
-  if (threadIdx.x % 32 == 0)
-    red[threadIdx.x / 32] = x;
-  __syncthreads();
-  float r = red[0];
-#pragma unroll
-  for (int w = 1; w < NT / 32; ++w)
-    r += red[w];
+    r = MAX ? fmaxf(r, red[w]) : r + red[w];
   return r;
 }
 
@@ -184,12 +171,12 @@ template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
     float m = neg_inf();
     for (int t = tid; t < T; t += NT)
       m = fmaxf(m, logit(t));
-    m = estimation_detail::block_max<NT>(m, red);
+    m = estimation_detail::block_reduce<NT, true>(m, red);
 
     float s = 0.0f;
     for (int t = tid; t < T; t += NT)
       s += expf(logit(t) - m);
-    s = estimation_detail::block_sum<NT>(s, red);
+    s = estimation_detail::block_reduce<NT, false>(s, red);
     const float inv = 1.0f / s; // s >= 1: the max logit contributes exp(0)
 
     for (int J = tid; J < nKB; J += NT) {

@@ -14,30 +14,12 @@
 #include <cstdlib>
 #include <optional>
 
+#include "tests/unit/EnvGuard.h"
+
 using namespace sattn;
 using Catch::Matchers::Contains;
 
-namespace {
-
-/// Saves an environment variable and puts it back on destruction.
-struct EnvGuard {
-  std::string name;
-  std::optional<std::string> old;
-  explicit EnvGuard(std::string n) : name(std::move(n)) {
-    if (const char *v = std::getenv(name.c_str()))
-      old = v;
-  }
-  ~EnvGuard() {
-    if (old)
-      ::setenv(name.c_str(), old->c_str(), 1);
-    else
-      ::unsetenv(name.c_str());
-  }
-  void set(const std::string &v) const { ::setenv(name.c_str(), v.c_str(), 1); }
-  void unset() const { ::unsetenv(name.c_str()); }
-};
-
-} // namespace
+using sattn::testing::EnvGuard;
 
 TEST_CASE("a library that cannot be loaded lists every candidate and the hint", "[dynlib]") {
   const std::vector<std::string> candidates = {"/nonexistent/dir/libsattn-a.so",
