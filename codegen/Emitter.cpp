@@ -57,8 +57,7 @@ public:
     os << "  static constexpr " << type << " " << name << " = " << value << ";\n";
   }
   void kernel(llvm::StringRef name, const TemplateInfo &t, llvm::StringRef cfg) {
-    os << "extern \"C\" __global__ void __launch_bounds__(sattn::dev::" << t.threadsEnum
-       << ")\n"
+    os << "extern \"C\" __global__ void __launch_bounds__(sattn::dev::" << t.threadsEnum << ")\n"
        << name << "(const __grid_constant__ sattn::dev::" << t.paramsType << " p) {\n"
        << "  sattn::dev::" << t.name << "<" << cfg << ">(p);\n}\n";
   }
@@ -117,8 +116,8 @@ FailureOr<std::string> emitCuda(func::FuncOp func) {
     if (!launch) {
       if (isa<func::ReturnOp>(op))
         continue;
-      return op.emitError() << "emitting CUDA needs kernel-level IR; found "
-                            << op.getName() << " (run --sattn-lower-to-kernels first)";
+      return op.emitError() << "emitting CUDA needs kernel-level IR; found " << op.getName()
+                            << " (run --sattn-lower-to-kernels first)";
     }
     const TemplateInfo *t = lookupTemplate(launch.getDeviceTemplate());
     if (!t)

@@ -56,7 +56,8 @@ struct Nvrtc::Impl {
   decltype(&nvrtcGetErrorString) errorString;
 
   Impl()
-      : lib(cudaLibraryCandidates("SATTN_NVRTC", {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}),
+      : lib(cudaLibraryCandidates("SATTN_NVRTC",
+                                  {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}),
             "NVRTC (libnvrtc.so)",
             "install the CUDA toolkit's NVRTC or set SATTN_NVRTC to the library's path") {
     version = lib.get<decltype(version)>("nvrtcVersion");
@@ -91,8 +92,8 @@ std::string Nvrtc::version() const {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
-CompileOutput Nvrtc::compile(const std::string &source, const std::string &name,
-                             const Arch &arch, Emit emit) const {
+CompileOutput Nvrtc::compile(const std::string &source, const std::string &name, const Arch &arch,
+                             Emit emit) const {
   std::vector<const char *> headerText, headerNames;
   for (const EmbeddedHeader &h : deviceHeaders()) {
     headerNames.push_back(h.name);
@@ -110,7 +111,8 @@ CompileOutput Nvrtc::compile(const std::string &source, const std::string &name,
   if (emit == Emit::Ptx)
     gpu.replace(0, 2, "compute");
   std::string archOpt = "--gpu-architecture=" + gpu;
-  const char *opts[] = {archOpt.c_str(), "-std=c++17", "-lineinfo", "--device-as-default-execution-space"};
+  const char *opts[] = {archOpt.c_str(), "-std=c++17", "-lineinfo",
+                        "--device-as-default-execution-space"};
   nvrtcResult r = impl->compile(prog, 4, opts);
   size_t logSize = 0;
   impl->check(impl->logSize(prog, &logSize), "log query");

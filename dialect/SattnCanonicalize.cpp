@@ -28,8 +28,7 @@ TokenMask maskOf(AttentionOp op) {
 /// Two static patterns over the same q/k where one covers the other: the
 /// union is the wider, the intersection the narrower (at block level a
 /// covering token mask also covers every block the other touches).
-template <typename BinOp, bool kWantWider>
-struct FoldStaticPair : OpRewritePattern<BinOp> {
+template <typename BinOp, bool kWantWider> struct FoldStaticPair : OpRewritePattern<BinOp> {
   using OpRewritePattern<BinOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(BinOp op, PatternRewriter &rewriter) const override {
     auto a = op.getLhs().template getDefiningOp<StaticBlocksOp>();
@@ -51,12 +50,11 @@ struct FoldStaticPair : OpRewritePattern<BinOp> {
 };
 
 /// union(dense, x) = dense and intersect(dense, x) = x for any x.
-template <typename BinOp, bool kIsUnion>
-struct FoldDenseOperand : OpRewritePattern<BinOp> {
+template <typename BinOp, bool kIsUnion> struct FoldDenseOperand : OpRewritePattern<BinOp> {
   using OpRewritePattern<BinOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(BinOp op, PatternRewriter &rewriter) const override {
-    for (auto [dense, other] : {std::pair(op.getLhs(), op.getRhs()),
-                                std::pair(op.getRhs(), op.getLhs())}) {
+    for (auto [dense, other] :
+         {std::pair(op.getLhs(), op.getRhs()), std::pair(op.getRhs(), op.getLhs())}) {
       auto s = dense.template getDefiningOp<StaticBlocksOp>();
       if (s && maskOf(s).isDense()) {
         rewriter.replaceOp(op, kIsUnion ? dense : other);
@@ -118,8 +116,8 @@ struct TopKAllToStatic : OpRewritePattern<SelectBlocksOp> {
       return failure();
     rewriter.replaceOpWithNewOp<StaticBlocksOp>(
         op, op.getResult().getType(), scores.getQ(), scores.getK(),
-        scores.getCausal() ? rewriter.getUnitAttr() : UnitAttr(),
-        rewriter.getI64IntegerAttr(0), rewriter.getI64IntegerAttr(0));
+        scores.getCausal() ? rewriter.getUnitAttr() : UnitAttr(), rewriter.getI64IntegerAttr(0),
+        rewriter.getI64IntegerAttr(0));
     return success();
   }
 };
@@ -130,18 +128,14 @@ void UnionOp::getCanonicalizationPatterns(RewritePatternSet &results, MLIRContex
   results.add<FoldStaticPair<UnionOp, true>, FoldDenseOperand<UnionOp, true>>(ctx);
 }
 
-void IntersectOp::getCanonicalizationPatterns(RewritePatternSet &results,
-                                              MLIRContext *ctx) {
-  results.add<FoldStaticPair<IntersectOp, false>, FoldDenseOperand<IntersectOp, false>>(
-      ctx);
+void IntersectOp::getCanonicalizationPatterns(RewritePatternSet &results, MLIRContext *ctx) {
+  results.add<FoldStaticPair<IntersectOp, false>, FoldDenseOperand<IntersectOp, false>>(ctx);
 }
 
-void AttentionOp::getCanonicalizationPatterns(RewritePatternSet &results,
-                                              MLIRContext *ctx) {
+void AttentionOp::getCanonicalizationPatterns(RewritePatternSet &results, MLIRContext *ctx) {
   results.add<DropCoveringStaticBlocks, DropCoveringBlockPattern>(ctx);
 }
 
-void SelectBlocksOp::getCanonicalizationPatterns(RewritePatternSet &results,
-                                                 MLIRContext *ctx) {
+void SelectBlocksOp::getCanonicalizationPatterns(RewritePatternSet &results, MLIRContext *ctx) {
   results.add<TopKAllToStatic>(ctx);
 }

@@ -39,55 +39,52 @@ void SattnDialect::initialize() {
 }
 
 namespace {
-LogicalResult positive(function_ref<InFlightDiagnostic()> emitError, StringRef what,
-                       StringRef name, int64_t v) {
+LogicalResult positive(function_ref<InFlightDiagnostic()> emitError, StringRef what, StringRef name,
+                       int64_t v) {
   if (v <= 0)
     return emitError() << what << " " << name << " must be positive, got " << v;
   return success();
 }
 } // namespace
 
-LogicalResult ScoresType::verify(function_ref<InFlightDiagnostic()> emitError,
-                                 int64_t bq, int64_t bk, int64_t heads) {
+LogicalResult ScoresType::verify(function_ref<InFlightDiagnostic()> emitError, int64_t bq,
+                                 int64_t bk, int64_t heads) {
   return success(succeeded(positive(emitError, "!sattn.scores", "bq", bq)) &&
                  succeeded(positive(emitError, "!sattn.scores", "bk", bk)) &&
                  succeeded(positive(emitError, "!sattn.scores", "heads", heads)));
 }
 
-LogicalResult BlocksType::verify(function_ref<InFlightDiagnostic()> emitError,
-                                 int64_t bq, int64_t bk, int64_t heads) {
+LogicalResult BlocksType::verify(function_ref<InFlightDiagnostic()> emitError, int64_t bq,
+                                 int64_t bk, int64_t heads) {
   return success(succeeded(positive(emitError, "!sattn.blocks", "bq", bq)) &&
                  succeeded(positive(emitError, "!sattn.blocks", "bk", bk)) &&
                  succeeded(positive(emitError, "!sattn.blocks", "heads", heads)));
 }
 
-LogicalResult BudgetType::verify(function_ref<InFlightDiagnostic()> emitError,
-                                 int64_t bq, int64_t heads) {
+LogicalResult BudgetType::verify(function_ref<InFlightDiagnostic()> emitError, int64_t bq,
+                                 int64_t heads) {
   return success(succeeded(positive(emitError, "!sattn.budget", "bq", bq)) &&
                  succeeded(positive(emitError, "!sattn.budget", "heads", heads)));
 }
 
-LogicalResult QueriesType::verify(function_ref<InFlightDiagnostic()> emitError,
-                                  int64_t heads) {
+LogicalResult QueriesType::verify(function_ref<InFlightDiagnostic()> emitError, int64_t heads) {
   return positive(emitError, "!sattn.queries", "heads", heads);
 }
 
-LogicalResult TokensType::verify(function_ref<InFlightDiagnostic()> emitError,
-                                 int64_t heads) {
+LogicalResult TokensType::verify(function_ref<InFlightDiagnostic()> emitError, int64_t heads) {
   return positive(emitError, "!sattn.tokens", "heads", heads);
 }
 
-LogicalResult ForcedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                 int64_t sink, int64_t local, bool diagonal) {
+LogicalResult ForcedAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t sink,
+                                 int64_t local, bool diagonal) {
   if (sink < 0 || local < 0)
-    return emitError() << "#sattn.forced sink and local must be non-negative, got sink = "
-                       << sink << ", local = " << local;
+    return emitError() << "#sattn.forced sink and local must be non-negative, got sink = " << sink
+                       << ", local = " << local;
   return success();
 }
 
-LogicalResult BlockPatternAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                       int64_t bq, int64_t bk, bool causal,
-                                       int64_t window, int64_t sinks) {
+LogicalResult BlockPatternAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t bq,
+                                       int64_t bk, bool causal, int64_t window, int64_t sinks) {
   if (bq <= 0 || bk <= 0)
     return emitError() << "#sattn.block_pattern block sizes must be positive";
   if (window < 0 || sinks < 0)

@@ -27,13 +27,11 @@ LogicalResult verifyScale(Operation *op, std::optional<APFloat> scale) {
 
 /// A query-length dimension of `pooled` must be cdiv(orig, group) when both
 /// are static.
-LogicalResult verifyPooledLength(Operation *op, StringRef what, int64_t pooled,
-                                 int64_t orig, int64_t group) {
-  if (!ShapedType::isDynamic(pooled) && !ShapedType::isDynamic(orig) &&
-      pooled != cdiv(orig, group))
-    return op->emitOpError() << what << " has " << pooled << " rows but pooling "
-                             << orig << " tokens in groups of " << group << " gives "
-                             << cdiv(orig, group);
+LogicalResult verifyPooledLength(Operation *op, StringRef what, int64_t pooled, int64_t orig,
+                                 int64_t group) {
+  if (!ShapedType::isDynamic(pooled) && !ShapedType::isDynamic(orig) && pooled != cdiv(orig, group))
+    return op->emitOpError() << what << " has " << pooled << " rows but pooling " << orig
+                             << " tokens in groups of " << group << " gives " << cdiv(orig, group);
   return success();
 }
 
@@ -47,8 +45,7 @@ LogicalResult verifyPooledOf(Operation *op, StringRef what, Type pooled, Type or
   return success();
 }
 
-LogicalResult verifyWindowSinks(Operation *op, bool causal, int64_t window,
-                                int64_t sinks) {
+LogicalResult verifyWindowSinks(Operation *op, bool causal, int64_t window, int64_t sinks) {
   if (window > 0 && !causal)
     return op->emitOpError() << "window = " << window
                              << " needs causal (a window ends at the query's position)";
@@ -59,13 +56,11 @@ LogicalResult verifyWindowSinks(Operation *op, bool causal, int64_t window,
 }
 
 /// Per-head or per-GQA-group selection structures must have Hq or Hkv heads.
-LogicalResult verifySetHeads(Operation *op, StringRef what, int64_t heads, Type q,
-                             Type k) {
+LogicalResult verifySetHeads(Operation *op, StringRef what, int64_t heads, Type q, Type k) {
   int64_t hq = Bhsd::of(q).heads, hkv = Bhsd::of(k).heads;
   if (heads != hq && heads != hkv)
-    return op->emitOpError() << what << " has " << heads
-                             << " heads; expected the query heads (" << hq
-                             << ") or the KV heads (" << hkv << ")";
+    return op->emitOpError() << what << " has " << heads << " heads; expected the query heads ("
+                             << hq << ") or the KV heads (" << hkv << ")";
   return success();
 }
 
@@ -119,11 +114,10 @@ LogicalResult ScoresOp::verify() {
   ScoresType st = getResult().getType();
   int64_t cq = getQGroupAttr().getInt(), ck = getKGroupAttr().getInt();
   if (st.getBq() % cq != 0)
-    return emitOpError() << "q_group = " << cq << " must divide the query block bq = "
-                         << st.getBq();
+    return emitOpError() << "q_group = " << cq
+                         << " must divide the query block bq = " << st.getBq();
   if (st.getBk() % ck != 0)
-    return emitOpError() << "k_group = " << ck << " must divide the KV block bk = "
-                         << st.getBk();
+    return emitOpError() << "k_group = " << ck << " must divide the KV block bk = " << st.getBk();
   if (st.getHeads() != Bhsd::of(getQ().getType()).heads)
     return emitOpError() << "result has " << st.getHeads()
                          << " heads; scores have one row per query head ("
@@ -157,13 +151,12 @@ LogicalResult HeadBudgetOp::verify() {
   ScoresType st = getScores().getType();
   BudgetType bt = getResult().getType();
   if (bt.getBq() != st.getBq())
-    return emitOpError() << "budget bq = " << bt.getBq() << " differs from scores bq = "
-                         << st.getBq();
+    return emitOpError() << "budget bq = " << bt.getBq()
+                         << " differs from scores bq = " << st.getBq();
   int64_t want = getShare() == BudgetShare::flattest ? 1 : st.getHeads();
   if (bt.getHeads() != want)
     return emitOpError() << "share = " << stringifyBudgetShare(getShare())
-                         << " gives a budget with heads = " << want << ", not "
-                         << bt.getHeads();
+                         << " gives a budget with heads = " << want << ", not " << bt.getHeads();
   return success();
 }
 
@@ -180,8 +173,8 @@ LogicalResult SelectBlocksOp::verify() {
     return emitOpError() << "result blocks " << bt.getBq() << "x" << bt.getBk()
                          << " differ from the scores' " << st.getBq() << "x" << st.getBk();
   if (st.getHeads() % bt.getHeads() != 0)
-    return emitOpError() << "result heads (" << bt.getHeads()
-                         << ") must divide the scores' heads (" << st.getHeads() << ")";
+    return emitOpError() << "result heads (" << bt.getHeads() << ") must divide the scores' heads ("
+                         << st.getHeads() << ")";
   if (auto k = getKAttr(); k && k.getInt() < 0)
     return emitOpError() << "budget k = " << k.getInt() << " must be non-negative";
   if (getK() && getBudget())
@@ -200,11 +193,11 @@ LogicalResult SelectBlocksOp::verify() {
   if (Value b = getBudget()) {
     auto budget = llvm::cast<BudgetType>(b.getType());
     if (budget.getBq() != st.getBq())
-      return emitOpError() << "budget bq = " << budget.getBq() << " differs from scores bq = "
-                           << st.getBq();
+      return emitOpError() << "budget bq = " << budget.getBq()
+                           << " differs from scores bq = " << st.getBq();
     if (budget.getHeads() != 1 && budget.getHeads() != st.getHeads())
-      return emitOpError() << "budget heads must be 1 (shared) or " << st.getHeads()
-                           << ", got " << budget.getHeads();
+      return emitOpError() << "budget heads must be 1 (shared) or " << st.getHeads() << ", got "
+                           << budget.getHeads();
   }
   return success();
 }
@@ -218,23 +211,19 @@ LogicalResult StaticBlocksOp::verify() {
     return failure();
   if (failed(verifyQkv(*this, getQ().getType(), getK().getType())))
     return failure();
-  if (failed(verifyWindowSinks(*this, getCausal(), getWindowAttr().getInt(),
-                               getSinksAttr().getInt())))
+  if (failed(
+          verifyWindowSinks(*this, getCausal(), getWindowAttr().getInt(), getSinksAttr().getInt())))
     return failure();
-  return verifySetHeads(*this, "result", getResult().getType().getHeads(),
-                        getQ().getType(), getK().getType());
+  return verifySetHeads(*this, "result", getResult().getType().getHeads(), getQ().getType(),
+                        getK().getType());
 }
 
 LogicalResult UnionOp::verify() { return verifyKnownAttributes(*this); }
 LogicalResult IntersectOp::verify() { return verifyKnownAttributes(*this); }
 
-OpFoldResult UnionOp::fold(FoldAdaptor) {
-  return getLhs() == getRhs() ? getLhs() : Value();
-}
+OpFoldResult UnionOp::fold(FoldAdaptor) { return getLhs() == getRhs() ? getLhs() : Value(); }
 
-OpFoldResult IntersectOp::fold(FoldAdaptor) {
-  return getLhs() == getRhs() ? getLhs() : Value();
-}
+OpFoldResult IntersectOp::fold(FoldAdaptor) { return getLhs() == getRhs() ? getLhs() : Value(); }
 
 //===----------------------------------------------------------------------===//
 // ClassifyQueriesOp
@@ -250,8 +239,7 @@ LogicalResult ClassifyQueriesOp::verify() {
   int64_t hq = Bhsd::of(getQ().getType()).heads;
   if (getResult().getType().getHeads() != hq)
     return emitOpError() << "result has " << getResult().getType().getHeads()
-                         << " heads; a query set has one entry per query head (" << hq
-                         << ")";
+                         << " heads; a query set has one entry per query head (" << hq << ")";
   return success();
 }
 
@@ -264,20 +252,20 @@ LogicalResult AttentionOp::verify() {
     return failure();
   Type q = getQ().getType(), k = getK().getType(), v = getV().getType();
   if (failed(verifyQkv(*this, q, k, v)) || failed(verifyScale(*this, getScale())) ||
-      failed(verifyWindowSinks(*this, getCausal(), getWindowAttr().getInt(),
-                               getSinksAttr().getInt())))
+      failed(
+          verifyWindowSinks(*this, getCausal(), getWindowAttr().getInt(), getSinksAttr().getInt())))
     return failure();
   if (getOut().getType() != q)
-    return emitOpError() << "result type " << getOut().getType()
-                         << " must equal the type of q " << q;
+    return emitOpError() << "result type " << getOut().getType() << " must equal the type of q "
+                         << q;
   if (failed(verifyLse(*this, getLse(), q)))
     return failure();
   if (getBlocks() && getBlockPatternAttr())
     return emitOpError() << "takes a block set or a block_pattern, not both "
                             "(sattn-fuse-static-masks makes the pattern from a static set)";
   if (Value b = getBlocks())
-    if (failed(verifySetHeads(*this, "block set", llvm::cast<BlocksType>(b.getType()).getHeads(),
-                              q, k)))
+    if (failed(verifySetHeads(*this, "block set", llvm::cast<BlocksType>(b.getType()).getHeads(), q,
+                              k)))
       return failure();
   if (Value qs = getQueries()) {
     int64_t hq = Bhsd::of(q).heads;

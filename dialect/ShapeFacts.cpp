@@ -33,14 +33,12 @@ LogicalResult verifyQkv(Operation *op, Type q, Type k, Type v) {
     return failure();
   Bhsd sq = Bhsd::of(q), sk = Bhsd::of(k);
   if (staticMismatch(sq.batch, sk.batch))
-    return op->emitOpError() << "batch of q (" << sq.batch << ") and k (" << sk.batch
-                             << ") differ";
+    return op->emitOpError() << "batch of q (" << sq.batch << ") and k (" << sk.batch << ") differ";
   if (sq.dim != sk.dim)
-    return op->emitOpError() << "head dim of q (" << sq.dim << ") and k (" << sk.dim
-                             << ") differ";
+    return op->emitOpError() << "head dim of q (" << sq.dim << ") and k (" << sk.dim << ") differ";
   if (sq.heads % sk.heads != 0)
-    return op->emitOpError() << "query heads (" << sq.heads
-                             << ") must be a multiple of KV heads (" << sk.heads << ")";
+    return op->emitOpError() << "query heads (" << sq.heads << ") must be a multiple of KV heads ("
+                             << sk.heads << ")";
   if (v && llvm::cast<ShapedType>(v).getShape() != llvm::cast<ShapedType>(k).getShape())
     return op->emitOpError() << "k and v must have the same shape";
   if (v && llvm::cast<ShapedType>(v).getElementType() != llvm::cast<ShapedType>(k).getElementType())

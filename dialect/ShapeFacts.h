@@ -27,16 +27,13 @@ bool staticMismatch(int64_t a, int64_t b);
 
 /// Checks that Q and K/V agree: batch and head dim equal, heads static and
 /// Hq % Hkv == 0, K and V of equal shape. Emits on `op` and fails otherwise.
-mlir::LogicalResult verifyQkv(mlir::Operation *op, mlir::Type q, mlir::Type k,
-                              mlir::Type v = {});
+mlir::LogicalResult verifyQkv(mlir::Operation *op, mlir::Type q, mlir::Type k, mlir::Type v = {});
 
 /// Checks that a head-dim-style dimension is static; emits and fails if not.
-mlir::LogicalResult verifyStaticHeads(mlir::Operation *op, llvm::StringRef what,
-                                      mlir::Type t);
+mlir::LogicalResult verifyStaticHeads(mlir::Operation *op, llvm::StringRef what, mlir::Type t);
 
 /// Checks 0 <= value <= 1 for a probability-like attribute.
-mlir::LogicalResult verifyUnitInterval(mlir::Operation *op, llvm::StringRef name,
-                                       double value);
+mlir::LogicalResult verifyUnitInterval(mlir::Operation *op, llvm::StringRef name, double value);
 
 /// Rejects attributes the op does not declare (a misspelt `windw` would
 /// otherwise be kept silently as a discardable attribute). Dialect-prefixed

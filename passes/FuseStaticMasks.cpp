@@ -33,9 +33,9 @@ struct StaticBlocksToPattern : OpRewritePattern<AttentionOp> {
     if (!s)
       return failure();
     BlocksType bt = s.getResult().getType();
-    auto pattern = BlockPatternAttr::get(rewriter.getContext(), bt.getBq(), bt.getBk(),
-                                         s.getCausal(), s.getWindowAttr().getInt(),
-                                         s.getSinksAttr().getInt());
+    auto pattern =
+        BlockPatternAttr::get(rewriter.getContext(), bt.getBq(), bt.getBk(), s.getCausal(),
+                              s.getWindowAttr().getInt(), s.getSinksAttr().getInt());
     rewriter.modifyOpInPlace(op, [&] {
       op.getBlocksMutable().clear();
       op.setBlockPatternAttr(pattern);
@@ -44,8 +44,7 @@ struct StaticBlocksToPattern : OpRewritePattern<AttentionOp> {
   }
 };
 
-struct SattnFuseStaticMasksPass
-    : sattn::impl::SattnFuseStaticMasksBase<SattnFuseStaticMasksPass> {
+struct SattnFuseStaticMasksPass : sattn::impl::SattnFuseStaticMasksBase<SattnFuseStaticMasksPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<StaticBlocksToPattern>(&getContext());

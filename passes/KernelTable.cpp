@@ -71,36 +71,47 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
       .Case([&](ScoresOp s) {
         Consts c(ctx, spec);
         ScoresType t = s.getResult().getType();
-        c.i("BQ", t.getBq()).i("BK", t.getBk()).i("Q_GROUP", s.getQGroupAttr().getInt())
-            .i("K_GROUP", s.getKGroupAttr().getInt()).flag("CAUSAL", s.getCausal())
+        c.i("BQ", t.getBq())
+            .i("BK", t.getBk())
+            .i("Q_GROUP", s.getQGroupAttr().getInt())
+            .i("K_GROUP", s.getKGroupAttr().getInt())
+            .flag("CAUSAL", s.getCausal())
             .scale(s.getScale(), spec);
         return one("block_scores", c);
       })
       .Case([&](HeadBudgetOp h) {
         Consts c(ctx, spec);
         ScoresType t = h.getScores().getType();
-        c.i("BQ", t.getBq()).i("BK", t.getBk()).f("TAU", h.getTau().convertToDouble())
+        c.i("BQ", t.getBq())
+            .i("BK", t.getBk())
+            .f("TAU", h.getTau().convertToDouble())
             .s("SHARE", stringifyBudgetShare(h.getShare()))
-            .flag("CAUSAL", scoresCausal(h.getScores())).forced(h.getForcedAttr());
+            .flag("CAUSAL", scoresCausal(h.getScores()))
+            .forced(h.getForcedAttr());
         return one("head_budget", c);
       })
       .Case([&](SelectBlocksOp s) {
         Consts c(ctx, spec);
         ScoresType t = s.getScores().getType();
-        c.i("BQ", t.getBq()).i("BK", t.getBk())
+        c.i("BQ", t.getBq())
+            .i("BK", t.getBk())
             .i("K", s.getKAttr() ? s.getKAttr().getInt() : -1)
             .f("TAU", s.getTau() ? s.getTau()->convertToDouble() : 0.0)
             .i("CAP", s.getCapAttr() ? s.getCapAttr().getInt() : 0)
             .i("OUT_HEADS", s.getResult().getType().getHeads())
             .flag("HAS_BUDGET", bool(s.getBudget()))
-            .flag("CAUSAL", scoresCausal(s.getScores())).forced(s.getForcedAttr());
+            .flag("CAUSAL", scoresCausal(s.getScores()))
+            .forced(s.getForcedAttr());
         return one(s.getRule() == SelectRule::topk ? "select_topk" : "select_cumulative", c);
       })
       .Case([&](StaticBlocksOp s) {
         Consts c(ctx, spec);
         BlocksType t = s.getResult().getType();
-        c.i("BQ", t.getBq()).i("BK", t.getBk()).flag("CAUSAL", s.getCausal())
-            .i("WINDOW", s.getWindowAttr().getInt()).i("SINKS", s.getSinksAttr().getInt())
+        c.i("BQ", t.getBq())
+            .i("BK", t.getBk())
+            .flag("CAUSAL", s.getCausal())
+            .i("WINDOW", s.getWindowAttr().getInt())
+            .i("SINKS", s.getSinksAttr().getInt())
             .i("OUT_HEADS", t.getHeads());
         return one("static_blocks", c);
       })
@@ -112,26 +123,36 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
       })
       .Case([&](ClassifyQueriesOp q) {
         Consts c(ctx, spec);
-        c.i("KEY_GROUP", q.getKeyGroupAttr().getInt()).i("WINDOW", q.getWindowAttr().getInt())
-            .i("SINKS", q.getSinksAttr().getInt()).f("THETA", q.getTheta().convertToDouble())
-            .i("KEEP_EVERY", q.getKeepEveryAttr().getInt()).scale(q.getScale(), spec);
+        c.i("KEY_GROUP", q.getKeyGroupAttr().getInt())
+            .i("WINDOW", q.getWindowAttr().getInt())
+            .i("SINKS", q.getSinksAttr().getInt())
+            .f("THETA", q.getTheta().convertToDouble())
+            .i("KEEP_EVERY", q.getKeepEveryAttr().getInt())
+            .scale(q.getScale(), spec);
         return one("classify_queries", c);
       })
       .Case([&](AttentionOp a) {
         Consts c(ctx, spec);
-        c.flag("CAUSAL", a.getCausal()).i("WINDOW", a.getWindowAttr().getInt())
-            .i("SINKS", a.getSinksAttr().getInt()).scale(a.getScale(), spec)
+        c.flag("CAUSAL", a.getCausal())
+            .i("WINDOW", a.getWindowAttr().getInt())
+            .i("SINKS", a.getSinksAttr().getInt())
+            .scale(a.getScale(), spec)
             .flag("HAS_LSE", bool(a.getLse()));
         int64_t bq = 0, bk = 0, setHeads = 0;
         if (Value b = a.getBlocks()) {
           auto t = llvm::cast<BlocksType>(b.getType());
           bq = t.getBq(), bk = t.getBk(), setHeads = t.getHeads();
         }
-        c.flag("HAS_BLOCKS", bool(a.getBlocks())).i("SET_BQ", bq).i("SET_BK", bk)
+        c.flag("HAS_BLOCKS", bool(a.getBlocks()))
+            .i("SET_BQ", bq)
+            .i("SET_BK", bk)
             .i("SET_HEADS", setHeads);
         BlockPatternAttr p = a.getBlockPatternAttr();
-        c.flag("HAS_PATTERN", bool(p)).i("P_BQ", p ? p.getBq() : 0).i("P_BK", p ? p.getBk() : 0)
-            .flag("P_CAUSAL", p && p.getCausal()).i("P_WINDOW", p ? p.getWindow() : 0)
+        c.flag("HAS_PATTERN", bool(p))
+            .i("P_BQ", p ? p.getBq() : 0)
+            .i("P_BK", p ? p.getBk() : 0)
+            .flag("P_CAUSAL", p && p.getCausal())
+            .i("P_WINDOW", p ? p.getWindow() : 0)
             .i("P_SINKS", p ? p.getSinks() : 0);
         c.flag("HAS_QUERIES", bool(a.getQueries()))
             .s("LAZY", stringifyLazyPolicy(a.getLazy()))
@@ -142,7 +163,8 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
       .Case([&](KvSlimOp s) {
         Consts score(ctx, spec), select(ctx, spec);
         score.i("OBSERVE", s.getObserveAttr().getInt()).scale(s.getScale(), spec);
-        select.f("TAU", s.getTau().convertToDouble()).i("SINKS", s.getSinksAttr().getInt())
+        select.f("TAU", s.getTau().convertToDouble())
+            .i("SINKS", s.getSinksAttr().getInt())
             .i("RECENT", s.getRecentAttr().getInt())
             .flag("HAS_SEGMENTS", bool(s.getSegments()));
         return SmallVector<KernelSpec, 2>{{"kv_slim_scores", score.get()},
@@ -150,8 +172,10 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
       })
       .Case([&](DecodeAttentionOp d) {
         Consts c(ctx, spec);
-        c.flag("PAGED", bool(d.getPageTable())).flag("HAS_TOKENS", bool(d.getTokens()))
-            .flag("HAS_LSE", bool(d.getLse())).scale(d.getScale(), spec);
+        c.flag("PAGED", bool(d.getPageTable()))
+            .flag("HAS_TOKENS", bool(d.getTokens()))
+            .flag("HAS_LSE", bool(d.getLse()))
+            .scale(d.getScale(), spec);
         return one("decode_attn", c);
       })
       .Default([&](Operation *other) -> FailureOr<SmallVector<KernelSpec, 2>> {

@@ -88,7 +88,8 @@ public:
       auto [q, k] = qk(v);
       if (!q)
         return "";
-      std::string rows = mul({batch(q), std::to_string(bt.getHeads()), cdiv(length(q), bt.getBq())});
+      std::string rows =
+          mul({batch(q), std::to_string(bt.getHeads()), cdiv(length(q), bt.getBq())});
       std::string cap = cdiv(length(k), bt.getBk());
       if (auto sel = v.getDefiningOp<SelectBlocksOp>(); sel && sel.getCapAttr())
         cap = std::to_string(sel.getCapAttr().getInt());
@@ -188,8 +189,7 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
                           sizes.batch(k4) + "*" + std::to_string(kt.getDimSize(1)) + "*" +
                               sizes.length(k4) + "*4"});
         }
-        last = b.create<LaunchOp>(op.getLoc(), results, name, k.deviceTemplate, k.consts,
-                                  args);
+        last = b.create<LaunchOp>(op.getLoc(), results, name, k.deviceTemplate, k.consts, args);
         if (!final)
           args.push_back(last->getResult(0));
       }

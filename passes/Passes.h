@@ -31,8 +31,7 @@ struct LowerToKernelsOptions : mlir::PassPipelineOptions<LowerToKernelsOptions> 
 };
 
 /// canonicalize → fuse-static-masks → canonicalize → specialize → outline.
-void buildLowerToKernelsPipeline(mlir::OpPassManager &pm,
-                                 const LowerToKernelsOptions &options);
+void buildLowerToKernelsPipeline(mlir::OpPassManager &pm, const LowerToKernelsOptions &options);
 
 /// Registers every sattn pass and the named pipeline.
 void registerSattnPassesAndPipelines();

@@ -27,8 +27,7 @@ void buildLowerToKernelsPipeline(OpPassManager &pm, const LowerToKernelsOptions 
 void registerSattnPassesAndPipelines() {
   registerSattnPasses();
   PassPipelineRegistration<LowerToKernelsOptions>(
-      "sattn-lower-to-kernels",
-      "Lower a sattn variant to specialised kernel-level IR (design §4)",
+      "sattn-lower-to-kernels", "Lower a sattn variant to specialised kernel-level IR (design §4)",
       buildLowerToKernelsPipeline);
 }
 

@@ -88,9 +88,10 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   std::vector<std::vector<int64_t>> shapes;
   for (size_t r = 0; r < plan.results.size(); ++r) {
     const gpu::ValueInfo &info = plan.values[plan.results[r]];
-    std::vector<int64_t> shape = info.kind == gpu::ValueKind::Tensor4
-                                     ? std::vector<int64_t>{q.dim(0), info.heads, q.dim(2), info.dim}
-                                     : std::vector<int64_t>{q.dim(0), info.heads, q.dim(2)};
+    std::vector<int64_t> shape =
+        info.kind == gpu::ValueKind::Tensor4
+            ? std::vector<int64_t>{q.dim(0), info.heads, q.dim(2), info.dim}
+            : std::vector<int64_t>{q.dim(0), info.heads, q.dim(2)};
     size_t n = 1;
     for (int64_t s : shape)
       n *= size_t(s);
@@ -118,16 +119,18 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
     size_t n = size_t(t->numel());
     if (devResults[r].elem == gpu::Elem::F32) {
       std::vector<float> host(n);
-      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), devResults[r].ptr, n * 4, stream), "copying back");
+      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), devResults[r].ptr, n * 4, stream),
+                "copying back");
       drv.check(drv.cuStreamSynchronize_(stream), "copying back");
       t->data.assign(host.begin(), host.end());
     } else {
       std::vector<uint16_t> host(n);
-      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), devResults[r].ptr, n * 2, stream), "copying back");
+      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), devResults[r].ptr, n * 2, stream),
+                "copying back");
       drv.check(drv.cuStreamSynchronize_(stream), "copying back");
       for (size_t i = 0; i < n; ++i)
-        t->data[i] = elem == gpu::Elem::BF16 ? io::bf16BitsToFloat(host[i])
-                                             : io::halfBitsToFloat(host[i]);
+        t->data[i] =
+            elem == gpu::Elem::BF16 ? io::bf16BitsToFloat(host[i]) : io::halfBitsToFloat(host[i]);
     }
     out.results.push_back(t);
   }

@@ -17,9 +17,9 @@ struct GpuRunResult {
   std::vector<std::shared_ptr<ref::Tensor>> results; ///< O (and LSE) as float64
   std::vector<std::pair<std::string, double>> phaseMs;
   gpu::CompileInfo compile;
-  std::shared_ptr<ref::BlockSet> blocks; ///< block set of the last attention, if any
+  std::shared_ptr<ref::BlockSet> blocks;       ///< block set of the last attention, if any
   std::map<std::string, gpu::HostValue> dumps; ///< every intermediate, with dumpSelection
-  std::string device;                    ///< GPU name
+  std::string device;                          ///< GPU name
 };
 
 /// Lowers a copy of the variant, compiles it (through the disk cache) and

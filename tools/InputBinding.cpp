@@ -39,8 +39,7 @@ std::string typeStr(Type t) {
 }
 
 bool isFloatDtype(io::NpyDtype d) {
-  return d == io::NpyDtype::Float16 || d == io::NpyDtype::Float32 ||
-         d == io::NpyDtype::Float64;
+  return d == io::NpyDtype::Float16 || d == io::NpyDtype::Float32 || d == io::NpyDtype::Float64;
 }
 
 bool isIntDtype(io::NpyDtype d) { return !isFloatDtype(d) && d != io::NpyDtype::Bool; }
@@ -59,8 +58,7 @@ bool isPagedCache(func::FuncOp func, BlockArgument arg) {
 
 } // namespace
 
-std::vector<std::shared_ptr<ref::Tensor>> bindInputs(func::FuncOp func,
-                                                     const RunOptions &opts,
+std::vector<std::shared_ptr<ref::Tensor>> bindInputs(func::FuncOp func, const RunOptions &opts,
                                                      const std::string &dtype) {
   std::map<std::string, std::string> paths;
   for (auto &[name, path] : opts.inputs)
@@ -126,8 +124,8 @@ std::vector<std::shared_ptr<ref::Tensor>> bindInputs(func::FuncOp func,
     for (int64_t d = 0; d < type.getRank(); ++d)
       if (!type.isDynamicDim(d) && type.getDimSize(d) != a.shape[size_t(d)])
         throw ToolError("input '" + name + "' (" + path + ") has shape " + shapeStr(a.shape) +
-                        " but the variant declares " + name + " as " + typeStr(type) + ": dimension " +
-                        std::to_string(d) +
+                        " but the variant declares " + name + " as " + typeStr(type) +
+                        ": dimension " + std::to_string(d) +
                         (type.getRank() == 4 ? std::string(" (") + kDimNames[d] + ")" : "") +
                         " is " + std::to_string(a.shape[size_t(d)]) + ", expected " +
                         std::to_string(type.getDimSize(d)));
@@ -135,16 +133,16 @@ std::vector<std::shared_ptr<ref::Tensor>> bindInputs(func::FuncOp func,
     for (size_t e = 0; e < a.values.size(); ++e) {
       double x = a.values[e];
       if (floatArg && !std::isfinite(x))
-        throw ToolError("input '" + name + "' (" + path + ") holds a non-finite value at flat index " +
-                        std::to_string(e));
+        throw ToolError("input '" + name + "' (" + path +
+                        ") holds a non-finite value at flat index " + std::to_string(e));
       if (floatArg && type.getRank() == 4)
         x = dtype == "bf16" ? io::roundToBf16(x) : io::roundToFp16(x);
       t->data[e] = x;
     }
     if (floatArg && type.getRank() == 4 && !isPagedCache(func, func.getArgument(i))) {
       if (batch >= 0 && a.shape[0] != batch)
-        throw ToolError("input '" + name + "' has batch " + std::to_string(a.shape[0]) +
-                        " but '" + batchFrom + "' has batch " + std::to_string(batch));
+        throw ToolError("input '" + name + "' has batch " + std::to_string(a.shape[0]) + " but '" +
+                        batchFrom + "' has batch " + std::to_string(batch));
       if (batch < 0)
         batch = a.shape[0], batchFrom = name;
       if (name == "k" || name == "v") {
@@ -188,8 +186,7 @@ void applyParams(func::FuncOp func, const RunOptions &opts) {
       ++applied;
     });
     if (!applied)
-      throw ToolError("--param " + name + ": no op of the variant has an attribute '" + name +
-                      "'");
+      throw ToolError("--param " + name + ": no op of the variant has an attribute '" + name + "'");
   }
 }
 

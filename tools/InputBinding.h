@@ -15,9 +15,8 @@ namespace sattn::tools {
 /// argument types: rank, static dimensions, element kind, batch and
 /// sequence agreement between arguments, finite values. Q/K/V-like inputs
 /// are rounded to `dtype` (bf16 or fp16). Throws ToolError on any mismatch.
-std::vector<std::shared_ptr<ref::Tensor>> bindInputs(mlir::func::FuncOp func,
-                                                     const RunOptions &opts,
-                                                     const std::string &dtype);
+std::vector<std::shared_ptr<ref::Tensor>>
+bindInputs(mlir::func::FuncOp func, const RunOptions &opts, const std::string &dtype);
 
 /// Sets attribute NAME on every sattn op that declares it (`--param`).
 /// Throws ToolError when no op declares NAME or VALUE does not parse.

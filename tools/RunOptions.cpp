@@ -15,7 +15,8 @@ const char *kRunUsage =
     "usage: sattn-run FILE.mlir --inputs q=Q.npy,k=K.npy,v=V.npy --out O.npy\n"
     "         [--device=cpu|gpu] [--dtype=bf16|fp16] [--check] [--lse LSE.npy]\n"
     "         [--param NAME=VALUE ...] [--segments SEG.npy] [--dump-selection DIR] [--json]\n"
-    "Runs a sattn variant on .npy inputs (BHSD, float16/32/64) and writes O (and LSE) as float32.\n";
+    "Runs a sattn variant on .npy inputs (BHSD, float16/32/64) and writes O (and LSE) as "
+    "float32.\n";
 
 namespace {
 std::pair<std::string, std::string> splitPair(const std::string &s, const std::string &flag) {
@@ -51,8 +52,8 @@ RunOptions parseRunOptions(int argc, char **argv) {
       size_t start = 0;
       while (start <= list.size()) {
         size_t comma = list.find(',', start);
-        std::string item = list.substr(start, comma == std::string::npos ? std::string::npos
-                                                                         : comma - start);
+        std::string item =
+            list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         o.inputs.push_back(splitPair(item, "--inputs"));
         if (comma == std::string::npos)
           break;

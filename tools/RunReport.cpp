@@ -103,15 +103,10 @@ std::string renderJson(const std::string &device, const RunMetrics &m,
     phases[key] = ms;
     total += ms;
   }
-  llvm::json::Object doc{{"device", device},
-                         {"rel_err", opt(m.relErr)},
-                         {"nan_count", m.nanCount},
-                         {"density", opt(m.density)},
-                         {"recall", opt(m.recall)},
-                         {"error", opt(m.error)},
-                         {"kv_kept", opt(m.kvKept)},
-                         {"phases_ms", std::move(phases)},
-                         {"total_ms", total}};
+  llvm::json::Object doc{
+      {"device", device},          {"rel_err", opt(m.relErr)},       {"nan_count", m.nanCount},
+      {"density", opt(m.density)}, {"recall", opt(m.recall)},        {"error", opt(m.error)},
+      {"kv_kept", opt(m.kvKept)},  {"phases_ms", std::move(phases)}, {"total_ms", total}};
   if (compile)
     doc["compile"] = llvm::json::Object{{"arch", compile->arch},
                                         {"disk_cache", compile->diskCache},

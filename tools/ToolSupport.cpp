@@ -78,7 +78,8 @@ func::FuncOp findVariant(ModuleOp module, const std::string &path) {
   bool lowered = false;
   found.walk([&](LaunchOp) { lowered = true; });
   if (lowered)
-    throw ToolError("'" + path + "' is already lowered to kernel launches; give the "
+    throw ToolError("'" + path +
+                    "' is already lowered to kernel launches; give the "
                     "semantic IR (before sattn-outline-kernels)");
   return found;
 }

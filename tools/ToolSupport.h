@@ -35,8 +35,7 @@ private:
 
 /// Parses and verifies FILE; throws ToolError if it cannot be read or is
 /// not valid sattn IR (the located diagnostics are already printed).
-mlir::OwningOpRef<mlir::ModuleOp> loadModule(const std::string &path,
-                                             mlir::MLIRContext &ctx);
+mlir::OwningOpRef<mlir::ModuleOp> loadModule(const std::string &path, mlir::MLIRContext &ctx);
 
 /// The one variant (func.func holding sattn ops) of the module.
 mlir::func::FuncOp findVariant(mlir::ModuleOp module, const std::string &path);

@@ -126,9 +126,9 @@ int run(int argc, char **argv) {
     writeAtomically(o.out, *cuda);
     return 0;
   }
-  codegen::CompileOutput compiled = codegen::Nvrtc::get().compile(
-      *cuda, func.getSymName().str(), arch,
-      o.emit == "ptx" ? codegen::Emit::Ptx : codegen::Emit::Cubin);
+  codegen::CompileOutput compiled =
+      codegen::Nvrtc::get().compile(*cuda, func.getSymName().str(), arch,
+                                    o.emit == "ptx" ? codegen::Emit::Ptx : codegen::Emit::Cubin);
   if (!compiled.log.empty())
     llvm::errs() << "warning: NVRTC: " << compiled.log << "\n";
   writeAtomically(o.out, compiled.binary);

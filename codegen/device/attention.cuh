@@ -67,22 +67,22 @@ __device__ __forceinline__ void mask_ranges(bool causal, bool windowed, int wind
 template <class Cfg> struct Fwd {
   static constexpr DType T = Cfg::DTYPE;
   static constexpr int D = Cfg::HEAD_DIM;
-  static constexpr int EPL = D / 32;                    // head-dim elements per lane
-  static constexpr int NW = kAttnThreads / 32;          // warps per CTA
-  static constexpr int RPW = kAttnRowsPerCta / NW;      // rows per warp
+  static constexpr int EPL = D / 32;               // head-dim elements per lane
+  static constexpr int NW = kAttnThreads / 32;     // warps per CTA
+  static constexpr int RPW = kAttnRowsPerCta / NW; // rows per warp
   // 256-wide heads halve the tile so the CTA stays under 48 KB static smem.
   static constexpr int TK = D > 128 ? kAttnKeyTile / 2 : kAttnKeyTile;
-  static constexpr int KPL = TK / 32;                   // keys per lane in the score phase
+  static constexpr int KPL = TK / 32; // keys per lane in the score phase
   // Key row stride: D/2 + 1 words is odd, so lane l reading key l hits bank
   // (l * stride + d/2) % 32, all distinct: conflict-free score loads.
   static constexpr int KS = D + 2;
-  static constexpr int G = Cfg::HEADS / Cfg::KV_HEADS;  // query heads per KV head
+  static constexpr int G = Cfg::HEADS / Cfg::KV_HEADS;          // query heads per KV head
   static constexpr float kC = Cfg::SCALE * 1.4426950408889634f; // scale * log2(e)
 
   struct alignas(16) Smem {
-    float q[kAttnRowsPerCta][D];   // the CTA's queries in fp32 (0 past the last row)
-    float p[NW][RPW][TK];          // each warp's softmax weights of the current tile
-    unsigned short kv[TK * KS];    // raw 16-bit K, then V, of the current tile
+    float q[kAttnRowsPerCta][D]; // the CTA's queries in fp32 (0 past the last row)
+    float p[NW][RPW][TK];        // each warp's softmax weights of the current tile
+    unsigned short kv[TK * KS];  // raw 16-bit K, then V, of the current tile
   };
 
   const AttnParams &p;
@@ -216,8 +216,8 @@ template <class Cfg> struct Fwd {
     if constexpr (Cfg::HAS_PATTERN && Cfg::P_BQ >= kAttnRowsPerCta && Cfg::P_BK >= TK) {
       for (int I = row0 / Cfg::P_BQ; I <= (rowEnd - 1) / Cfg::P_BQ; ++I)
         for (int J = j0 / Cfg::P_BK; J <= (j1 - 1) / Cfg::P_BK; ++J)
-          if (pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, I, J, Cfg::P_BQ,
-                            Cfg::P_BK, Sq, Skv))
+          if (pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, I, J, Cfg::P_BQ, Cfg::P_BK,
+                            Sq, Skv))
             return true;
       return false;
     }
@@ -255,8 +255,8 @@ template <class Cfg> struct Fwd {
     if constexpr (!LAZY_PASS && Cfg::HAS_BLOCKS) {
       constexpr int kTilesPerBlock = (Cfg::SET_BQ + kAttnRowsPerCta - 1) / kAttnRowsPerCta;
       int hb = Cfg::SET_HEADS == Cfg::HEADS ? h : h / G;
-      i64 rowId = (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.blocks.nQB +
-                  blockIdx.x / kTilesPerBlock;
+      i64 rowId =
+          (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.blocks.nQB + blockIdx.x / kTilesPerBlock;
       int cnt = p.blocks.counts[rowId];
       const int *list = p.blocks.indices + rowId * p.blocks.cap;
       // Runs of consecutive listed blocks are one contiguous key range.
@@ -363,8 +363,8 @@ template <class Cfg> __device__ void attn_fwd(const AttnParams &p) {
                 "attn_fwd: a block set is per head (SET_HEADS = HEADS) or per group (= KV_HEADS)");
   static_assert(!(Cfg::HAS_BLOCKS && Cfg::HAS_PATTERN),
                 "attn_fwd: a block pattern cannot be combined with a block set");
-  static_assert(!Cfg::HAS_PATTERN || (Cfg::P_BQ > 0 && Cfg::P_BK > 0 && Cfg::P_WINDOW >= 0 &&
-                                      Cfg::P_SINKS >= 0),
+  static_assert(!Cfg::HAS_PATTERN ||
+                    (Cfg::P_BQ > 0 && Cfg::P_BK > 0 && Cfg::P_WINDOW >= 0 && Cfg::P_SINKS >= 0),
                 "attn_fwd: a block pattern needs P_BQ, P_BK > 0 and P_WINDOW, P_SINKS >= 0");
   static_assert(!Cfg::HAS_QUERIES || (Cfg::LAZY_WINDOW >= 0 && Cfg::LAZY_SINKS >= 0),
                 "attn_fwd: LAZY_WINDOW and LAZY_SINKS must be >= 0");

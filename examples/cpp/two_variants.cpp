@@ -61,7 +61,8 @@ struct Buffer {
       cudaFree(device);
   }
   sattn::TensorView view() {
-    return {where == sattn::Device::Gpu ? device : host.data(), sattn::DType::BF16, where, shape, {}};
+    return {
+        where == sattn::Device::Gpu ? device : host.data(), sattn::DType::BF16, where, shape, {}};
   }
   std::vector<float> values() {
     if (device)
@@ -112,7 +113,9 @@ int main(int argc, char **argv) {
       std::printf("%-6s key %.16s…  kernels:", name, p->key().c_str());
       for (size_t pos = p->loweredIR().find("sattn.launch \""); pos != std::string::npos;
            pos = p->loweredIR().find("sattn.launch \"", pos + 1))
-        std::printf(" %s", p->loweredIR().substr(pos + 14, p->loweredIR().find('"', pos + 14) - pos - 14).c_str());
+        std::printf(
+            " %s",
+            p->loweredIR().substr(pos + 14, p->loweredIR().find('"', pos + 14) - pos - 14).c_str());
       std::printf("\n");
     }
     std::vector<float> a = o1.values(), b = o2.values();

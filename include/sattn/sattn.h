@@ -73,9 +73,9 @@ struct Specialization {
 };
 
 struct CompileStats {
-  std::string diskCache;        ///< "hit", "miss", "corrupt (recompiled)", "" on CPU
+  std::string diskCache; ///< "hit", "miss", "corrupt (recompiled)", "" on CPU
   double nvrtcMs = 0, totalMs = 0;
-  std::string arch;             ///< e.g. "sm_90a"
+  std::string arch; ///< e.g. "sm_90a"
 };
 
 class Program {

@@ -115,8 +115,7 @@ SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, in
  * `stream` (a CUstream; NULL: the legacy default stream) and returns once
  * the work is queued; a CPU program runs synchronously and ignores it. */
 SATTN_C_API int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs,
-                                  int n_in, const sattn_tensor *outputs, int n_out,
-                                  void *stream);
+                                  int n_in, const sattn_tensor *outputs, int n_out, void *stream);
 
 SATTN_C_API int sattn_program_num_inputs(const sattn_program *program, int *out);
 SATTN_C_API int sattn_program_num_outputs(const sattn_program *program, int *out);

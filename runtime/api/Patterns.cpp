@@ -54,13 +54,13 @@ Variant streaming(const Heads &h, int64_t window, int64_t sinks) {
 Variant topkBlocks(const Heads &h, int64_t pool, int64_t block, int64_t k) {
   Types t(h);
   std::string g = std::to_string(pool), b = std::to_string(block);
-  std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " +
-                       std::to_string(h.heads) + ">";
-  std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " +
-                       std::to_string(h.heads) + ">";
+  std::string scores =
+      "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " + std::to_string(h.heads) + ">";
+  std::string blocks =
+      "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " + std::to_string(h.heads) + ">";
   std::ostringstream os;
-  os << t.signature("topk_blocks", false)
-     << "  %qp = sattn.pool mean %q group " << g << " : " << t.q << " -> " << t.qPooled << "\n"
+  os << t.signature("topk_blocks", false) << "  %qp = sattn.pool mean %q group " << g << " : "
+     << t.q << " -> " << t.qPooled << "\n"
      << "  %kp = sattn.pool mean %k group " << g << " : " << t.kv << " -> " << t.kPooled << "\n"
      << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << g << " : i64, k_group = " << g
      << " : i64, causal} : " << t.qPooled << ", " << t.kPooled << ", " << t.q << ", " << t.kv

@@ -124,11 +124,11 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
     if (impl->device == Device::Gpu) {
       std::vector<gpu::DeviceTensor> args, results;
       for (const TensorView &t : inputs)
-        args.push_back({reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape,
-                        stridesOf(t)});
+        args.push_back(
+            {reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape, stridesOf(t)});
       for (const TensorView &t : outputs)
-        results.push_back({reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape,
-                           stridesOf(t)});
+        results.push_back(
+            {reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape, stridesOf(t)});
       impl->gpu->run(args, results, static_cast<CUstream>(stream));
       return;
     }
@@ -148,9 +148,9 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
                     std::to_string(type.getRank()));
       for (int64_t d = 0; d < type.getRank(); ++d)
         if (!type.isDynamicDim(d) && type.getDimSize(d) != t.shape[size_t(d)])
-          throw Error("input '" + impl->inputNames[i] + "' has " + std::to_string(t.shape[size_t(d)]) +
-                      " in dimension " + std::to_string(d) + ", the variant expects " +
-                      std::to_string(type.getDimSize(d)));
+          throw Error("input '" + impl->inputNames[i] + "' has " +
+                      std::to_string(t.shape[size_t(d)]) + " in dimension " + std::to_string(d) +
+                      ", the variant expects " + std::to_string(type.getDimSize(d)));
       auto host = std::make_shared<ref::Tensor>(t.shape);
       std::vector<int64_t> strides = stridesOf(t);
       for (int64_t e = 0; e < host->numel(); ++e)

@@ -156,8 +156,8 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
       throw Error("code generation failed:\n" + diags.text);
     p->cuda = *cuda;
     try {
-      p->gpu = std::make_unique<gpu::CompiledProgram>(gpu::planFromIR(lowered), p->cuda,
-                                                      impl->disk);
+      p->gpu =
+          std::make_unique<gpu::CompiledProgram>(gpu::planFromIR(lowered), p->cuda, impl->disk);
     } catch (const std::exception &e) {
       throw Error(e.what());
     }

@@ -255,9 +255,8 @@ int sattn_session_destroy(sattn_session *session) {
 }
 
 int sattn_session_device(const sattn_session *session, char *buf, size_t n) {
-  return guarded(__func__, [&] {
-    copyOutExact(deref(session, "session").session->deviceName(), buf, n);
-  });
+  return guarded(__func__,
+                 [&] { copyOutExact(deref(session, "session").session->deviceName(), buf, n); });
 }
 
 int sattn_compile(sattn_session *session, const char *mlir_text, const char *dtype,
@@ -268,23 +267,22 @@ int sattn_compile(sattn_session *session, const char *mlir_text, const char *dty
     sattn::Specialization spec;
     spec.dtype = parseDType(dtype);
     auto p = std::make_unique<sattn_program>();
-    p->program = s.session->compile(sattn::Variant::fromText(needStr(mlir_text, "mlir_text")), spec);
+    p->program =
+        s.session->compile(sattn::Variant::fromText(needStr(mlir_text, "mlir_text")), spec);
     describe(*p);
     *out = p.release();
   });
 }
 
-int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim,
-                       const char *dtype, int64_t a, int64_t b, int64_t c, char *buf, size_t n,
-                       size_t *needed) {
+int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, const char *dtype,
+                       int64_t a, int64_t b, int64_t c, char *buf, size_t n, size_t *needed) {
   return guarded(__func__, [&] {
     std::string nm = needStr(name, "name");
     sattn::patterns::Heads h;
     h.dtype = parseDType(dtype).value_or(sattn::DType::BF16);
     if (heads <= 0 || kv_heads <= 0 || head_dim <= 0)
-      throw ArgError("heads, kv_heads and head_dim must be positive, got " +
-                     std::to_string(heads) + ", " + std::to_string(kv_heads) + ", " +
-                     std::to_string(head_dim));
+      throw ArgError("heads, kv_heads and head_dim must be positive, got " + std::to_string(heads) +
+                     ", " + std::to_string(kv_heads) + ", " + std::to_string(head_dim));
     if (heads % kv_heads)
       throw ArgError("heads (" + std::to_string(heads) + ") must be a multiple of kv_heads (" +
                      std::to_string(kv_heads) + ")");
@@ -314,15 +312,13 @@ int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs, 
 }
 
 int sattn_program_num_inputs(const sattn_program *program, int *out) {
-  return guarded(__func__, [&] {
-    deref(out, "out") = int(deref(program, "program").inputs.size());
-  });
+  return guarded(__func__,
+                 [&] { deref(out, "out") = int(deref(program, "program").inputs.size()); });
 }
 
 int sattn_program_num_outputs(const sattn_program *program, int *out) {
-  return guarded(__func__, [&] {
-    deref(out, "out") = int(deref(program, "program").outputs.size());
-  });
+  return guarded(__func__,
+                 [&] { deref(out, "out") = int(deref(program, "program").outputs.size()); });
 }
 
 int sattn_program_device(const sattn_program *program, int *out) {
@@ -333,15 +329,13 @@ int sattn_program_device(const sattn_program *program, int *out) {
 }
 
 int sattn_program_input_info(const sattn_program *program, int index, sattn_arg_info *out) {
-  return guarded(__func__, [&] {
-    deref(out, "out") = argInfo(deref(program, "program"), index, false);
-  });
+  return guarded(__func__,
+                 [&] { deref(out, "out") = argInfo(deref(program, "program"), index, false); });
 }
 
 int sattn_program_output_info(const sattn_program *program, int index, sattn_arg_info *out) {
-  return guarded(__func__, [&] {
-    deref(out, "out") = argInfo(deref(program, "program"), index, true);
-  });
+  return guarded(__func__,
+                 [&] { deref(out, "out") = argInfo(deref(program, "program"), index, true); });
 }
 
 int sattn_program_input_name(const sattn_program *program, int index, char *buf, size_t n,
@@ -356,23 +350,17 @@ int sattn_program_input_name(const sattn_program *program, int index, char *buf,
 }
 
 int sattn_program_key(const sattn_program *program, char *buf, size_t n) {
-  return guarded(__func__, [&] {
-    copyOutExact(deref(program, "program").program->key(), buf, n);
-  });
+  return guarded(__func__, [&] { copyOutExact(deref(program, "program").program->key(), buf, n); });
 }
 
-int sattn_program_lowered_ir(const sattn_program *program, char *buf, size_t n,
-                             size_t *needed) {
-  return guarded(__func__, [&] {
-    copyOut(deref(program, "program").program->loweredIR(), buf, n, needed);
-  });
+int sattn_program_lowered_ir(const sattn_program *program, char *buf, size_t n, size_t *needed) {
+  return guarded(__func__,
+                 [&] { copyOut(deref(program, "program").program->loweredIR(), buf, n, needed); });
 }
 
-int sattn_program_cuda_source(const sattn_program *program, char *buf, size_t n,
-                              size_t *needed) {
-  return guarded(__func__, [&] {
-    copyOut(deref(program, "program").program->cudaSource(), buf, n, needed);
-  });
+int sattn_program_cuda_source(const sattn_program *program, char *buf, size_t n, size_t *needed) {
+  return guarded(__func__,
+                 [&] { copyOut(deref(program, "program").program->cudaSource(), buf, n, needed); });
 }
 
 int sattn_program_destroy(sattn_program *program) {

@@ -16,24 +16,24 @@
 
 static int failures = 0;
 
-#define CHECK(cond, ...)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                     \
-      fprintf(stderr, __VA_ARGS__);                                                        \
-      fprintf(stderr, "\n");                                                               \
-      ++failures;                                                                          \
-    }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      ++failures;                                                                                  \
+    }                                                                                              \
   } while (0)
 
-#define OK(call)                                                                           \
-  do {                                                                                     \
-    int st_ = (call);                                                                      \
-    if (st_ != SATTN_OK) {                                                                 \
-      fprintf(stderr, "FAIL %s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #call, st_,  \
-              sattn_last_error());                                                         \
-      exit(1);                                                                             \
-    }                                                                                      \
+#define OK(call)                                                                                   \
+  do {                                                                                             \
+    int st_ = (call);                                                                              \
+    if (st_ != SATTN_OK) {                                                                         \
+      fprintf(stderr, "FAIL %s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #call, st_,          \
+              sattn_last_error());                                                                 \
+      exit(1);                                                                                     \
+    }                                                                                              \
   } while (0)
 
 /* The call must fail with a message containing `needle`. */
@@ -45,8 +45,7 @@ static void expect_error(int status, const char *what, const char *needle) {
     return;
   }
   if (!msg || !strstr(msg, needle)) {
-    fprintf(stderr, "FAIL: %s: message \"%s\" lacks \"%s\"\n", what, msg ? msg : "(null)",
-            needle);
+    fprintf(stderr, "FAIL: %s: message \"%s\" lacks \"%s\"\n", what, msg ? msg : "(null)", needle);
     ++failures;
     return;
   }
@@ -115,8 +114,8 @@ int main(void) {
         n_out, device);
   sattn_arg_info info;
   OK(sattn_program_input_info(program, 1, &info));
-  CHECK(info.dtype == SATTN_BF16 && info.ndim == 4 && info.shape[0] == -1 &&
-            info.shape[1] == HKV && info.shape[2] == -1 && info.shape[3] == D,
+  CHECK(info.dtype == SATTN_BF16 && info.ndim == 4 && info.shape[0] == -1 && info.shape[1] == HKV &&
+            info.shape[2] == -1 && info.shape[3] == D,
         "k info dtype %d ndim %d [%lld %lld %lld %lld]", info.dtype, info.ndim,
         (long long)info.shape[0], (long long)info.shape[1], (long long)info.shape[2],
         (long long)info.shape[3]);
@@ -184,8 +183,7 @@ int main(void) {
   sattn_tensor bad[3] = {in[0], in[1], in[2]};
   bad[1].shape = badshape;
   bad[1].strides = NULL;
-  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "wrong head count",
-               "dimension 1");
+  expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "wrong head count", "dimension 1");
   bad[1] = in[1];
   bad[1].ndim = 3;
   bad[1].strides = NULL;
@@ -203,8 +201,7 @@ int main(void) {
   bad[1].shape = NULL;
   expect_error(sattn_program_run(program, bad, 3, out, 1, NULL), "null shape", "NULL shape");
   expect_error(sattn_program_run(NULL, in, 3, out, 1, NULL), "null program", "program is NULL");
-  expect_error(sattn_program_run(program, NULL, 3, out, 1, NULL), "null inputs",
-               "inputs is NULL");
+  expect_error(sattn_program_run(program, NULL, 3, out, 1, NULL), "null inputs", "inputs is NULL");
   expect_error(sattn_compile(session, "func.func @f( {", NULL, &half), "invalid IR",
                "not valid sattn IR");
   CHECK(half == NULL, "a failed compile left a program");
@@ -216,8 +213,8 @@ int main(void) {
   expect_error(sattn_session_create("cpu", NULL, NULL), "null session out", "out is NULL");
   expect_error(sattn_pattern_text("bogus", H, HKV, D, NULL, 0, 0, 0, NULL, 0, &needed),
                "bad pattern", "unknown pattern 'bogus'");
-  expect_error(sattn_pattern_text("dense", 3, 2, D, NULL, 0, 0, 0, NULL, 0, &needed),
-               "bad GQA", "multiple of kv_heads");
+  expect_error(sattn_pattern_text("dense", 3, 2, D, NULL, 0, 0, 0, NULL, 0, &needed), "bad GQA",
+               "multiple of kv_heads");
   expect_error(sattn_pattern_text("dense", H, HKV, D, "int4", 0, 0, 0, NULL, 0, &needed),
                "bad pattern dtype", "unknown dtype 'int4'");
   expect_error(sattn_program_key(program, key, 10), "small key buffer", "65 are needed");

@@ -43,8 +43,8 @@ public:
 
   CpuRunResult run(const std::vector<std::shared_ptr<ref::Tensor>> &args) {
     if (args.size() != func.getNumArguments())
-      throw ref::Error("the variant takes " + std::to_string(func.getNumArguments()) +
-                       " inputs, " + std::to_string(args.size()) + " were given");
+      throw ref::Error("the variant takes " + std::to_string(func.getNumArguments()) + " inputs, " +
+                       std::to_string(args.size()) + " were given");
     for (auto [arg, value] : llvm::zip(func.getArguments(), args))
       values[arg] = Ptr<ref::Tensor>(value);
     CpuRunResult result;
@@ -56,9 +56,9 @@ public:
       }
       auto start = std::chrono::steady_clock::now();
       eval(&op);
-      double ms = std::chrono::duration<double, std::milli>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
+      double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
       result.phaseMs.push_back({op.getName().stripDialect().str(), ms});
     }
     result.selection = selection;
@@ -90,14 +90,14 @@ private:
           auto q = tensor(s.getQ()), k = tensor(s.getK());
           set(s.getResult(),
               ref::blockScores(*tensor(s.getQPooled()), *tensor(s.getKPooled()),
-                               s.getQGroupAttr().getInt(), s.getKGroupAttr().getInt(),
-                               t.getBq(), t.getBk(), q->dim(2), k->dim(2), s.getCausal(),
+                               s.getQGroupAttr().getInt(), s.getKGroupAttr().getInt(), t.getBq(),
+                               t.getBk(), q->dim(2), k->dim(2), s.getCausal(),
                                scaleOf(s.getScale())));
         })
         .Case([&](HeadBudgetOp h) {
-          auto b = ref::headBudget(*get<ref::Scores>(h.getScores()), h.getTau().convertToDouble(),
-                                   forcedOf(h.getForcedAttr()),
-                                   h.getShare() == BudgetShare::flattest);
+          auto b =
+              ref::headBudget(*get<ref::Scores>(h.getScores()), h.getTau().convertToDouble(),
+                              forcedOf(h.getForcedAttr()), h.getShare() == BudgetShare::flattest);
           set(h.getResult(), std::move(b));
           lastBudget = get<ref::Budget>(h.getResult());
         })
@@ -109,12 +109,12 @@ private:
             k = s.getKAttr().getInt();
           int64_t heads = s.getResult().getType().getHeads();
           if (s.getRule() == SelectRule::topk)
-            set(s.getResult(), ref::selectTopK(*scores, budget.get(), k,
-                                               forcedOf(s.getForcedAttr()), heads));
+            set(s.getResult(),
+                ref::selectTopK(*scores, budget.get(), k, forcedOf(s.getForcedAttr()), heads));
           else
-            set(s.getResult(), ref::selectCumulative(*scores, s.getTau()->convertToDouble(),
-                                                     budget.get(), k,
-                                                     forcedOf(s.getForcedAttr()), heads));
+            set(s.getResult(),
+                ref::selectCumulative(*scores, s.getTau()->convertToDouble(), budget.get(), k,
+                                      forcedOf(s.getForcedAttr()), heads));
         })
         .Case([&](StaticBlocksOp s) {
           auto q = tensor(s.getQ()), k = tensor(s.getK());
@@ -124,12 +124,12 @@ private:
                                                t.getBq(), t.getBk(), m));
         })
         .Case([&](UnionOp u) {
-          set(u.getResult(), ref::unite(*get<ref::BlockSet>(u.getLhs()),
-                                        *get<ref::BlockSet>(u.getRhs())));
+          set(u.getResult(),
+              ref::unite(*get<ref::BlockSet>(u.getLhs()), *get<ref::BlockSet>(u.getRhs())));
         })
         .Case([&](IntersectOp u) {
-          set(u.getResult(), ref::intersect(*get<ref::BlockSet>(u.getLhs()),
-                                            *get<ref::BlockSet>(u.getRhs())));
+          set(u.getResult(),
+              ref::intersect(*get<ref::BlockSet>(u.getLhs()), *get<ref::BlockSet>(u.getRhs())));
         })
         .Case([&](ClassifyQueriesOp c) {
           ref::ClassifyParams p;
@@ -152,8 +152,8 @@ private:
           std::optional<ref::Segments> seg;
           if (s.getSegments())
             seg = segmentsOf(*tensor(s.getSegments()));
-          set(s.getResult(), ref::kvSlim(*tensor(s.getQ()), *tensor(s.getK()),
-                                         seg ? &*seg : nullptr, p));
+          set(s.getResult(),
+              ref::kvSlim(*tensor(s.getQ()), *tensor(s.getK()), seg ? &*seg : nullptr, p));
         })
         .Case([&](DecodeAttentionOp d) { evalDecode(d); })
         .Default([&](Operation *other) {
@@ -229,8 +229,7 @@ private:
 
 } // namespace
 
-CpuRunResult runOnCpu(func::FuncOp func,
-                      const std::vector<std::shared_ptr<ref::Tensor>> &args) {
+CpuRunResult runOnCpu(func::FuncOp func, const std::vector<std::shared_ptr<ref::Tensor>> &args) {
   return Interpreter(func).run(args);
 }
 

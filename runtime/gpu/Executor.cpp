@@ -37,8 +37,8 @@ dev::Tensor4 view(const RtValue &v) {
 }
 
 dev::BlockSetView setView(const RtValue &v) {
-  return dev::BlockSetView{reinterpret_cast<int *>(v.p0), reinterpret_cast<int *>(v.p1),
-                           v.B, v.H, v.nQB, v.nKB, v.cap};
+  return dev::BlockSetView{
+      reinterpret_cast<int *>(v.p0), reinterpret_cast<int *>(v.p1), v.B, v.H, v.nQB, v.nKB, v.cap};
 }
 
 const char *elemName(Elem e) {
@@ -57,10 +57,10 @@ const char *elemName(Elem e) {
 
 class Run {
 public:
-  Run(const CompiledProgram &prog, const std::map<std::string, CUfunction> &fns,
-      CUstream stream, RunOptions *opts)
-      : prog(prog), plan(prog.plan()), fns(fns), stream(stream), opts(opts),
-        drv(Driver::get()), vals(plan.values.size()) {}
+  Run(const CompiledProgram &prog, const std::map<std::string, CUfunction> &fns, CUstream stream,
+      RunOptions *opts)
+      : prog(prog), plan(prog.plan()), fns(fns), stream(stream), opts(opts), drv(Driver::get()),
+        vals(plan.values.size()) {}
 
   ~Run() {
     for (CUdeviceptr p : workspace)
@@ -88,8 +88,8 @@ public:
 
   void bindResults(const std::vector<DeviceTensor> &results) {
     if (results.size() != plan.results.size())
-      throw GpuError("the variant returns " + std::to_string(plan.results.size()) +
-                     " tensors, " + std::to_string(results.size()) + " buffers were given");
+      throw GpuError("the variant returns " + std::to_string(plan.results.size()) + " tensors, " +
+                     std::to_string(results.size()) + " buffers were given");
     for (size_t i = 0; i < results.size(); ++i)
       bound[plan.results[i]] = results[i];
   }
@@ -133,7 +133,8 @@ private:
     v.kind = info.kind;
     v.p0 = t.ptr;
     if (info.kind != ValueKind::Tensor4)
-      throw GpuError("input '" + name + "': the GPU runtime binds only [B, H, S, D] tensors so far");
+      throw GpuError("input '" + name +
+                     "': the GPU runtime binds only [B, H, S, D] tensors so far");
     if (t.shape.size() != 4 || t.strides.size() != 4)
       throw GpuError("input '" + name + "' must be rank 4 [B, H, S, D], got rank " +
                      std::to_string(t.shape.size()));
@@ -141,9 +142,10 @@ private:
       throw GpuError("input '" + name + "' is " + elemName(t.elem) + " but the variant expects " +
                      elemName(info.elem));
     if (t.shape[1] != info.heads || t.shape[3] != info.dim)
-      throw GpuError("input '" + name + "' has " + std::to_string(t.shape[1]) + " heads and head dim " +
-                     std::to_string(t.shape[3]) + "; the variant expects " +
-                     std::to_string(info.heads) + " and " + std::to_string(info.dim));
+      throw GpuError("input '" + name + "' has " + std::to_string(t.shape[1]) +
+                     " heads and head dim " + std::to_string(t.shape[3]) +
+                     "; the variant expects " + std::to_string(info.heads) + " and " +
+                     std::to_string(info.dim));
     if (info.seqStatic >= 0 && t.shape[2] != info.seqStatic)
       throw GpuError("input '" + name + "' has length " + std::to_string(t.shape[2]) +
                      "; the variant fixes it to " + std::to_string(info.seqStatic));
@@ -207,22 +209,21 @@ private:
     return v;
   }
 
-  void go(const Launch &l, unsigned gx, unsigned gy, unsigned gz, unsigned threads,
-          unsigned smem, void *params) {
+  void go(const Launch &l, unsigned gx, unsigned gy, unsigned gz, unsigned threads, unsigned smem,
+          void *params) {
     if (gx == 0 || gy == 0 || gz == 0)
       return; // empty problem (e.g. Sq = 0): nothing to launch
     auto it = fns.find(l.kernel);
     if (it == fns.end())
       throw GpuError("internal: kernel " + l.kernel + " missing from the module");
     if (smem > 48 * 1024)
-      drv.check(drv.cuFuncSetAttribute_(it->second,
-                                        CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+      drv.check(drv.cuFuncSetAttribute_(it->second, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                         int(smem)),
                 "raising the shared-memory limit");
     void *args[] = {params};
-    drv.check(drv.cuLaunchKernel_(it->second, gx, gy, gz, threads, 1, 1, smem, stream, args,
-                                  nullptr),
-              ("launching " + l.kernel).c_str());
+    drv.check(
+        drv.cuLaunchKernel_(it->second, gx, gy, gz, threads, 1, 1, smem, stream, args, nullptr),
+        ("launching " + l.kernel).c_str());
   }
 
   void launch(const Launch &l) {
@@ -253,7 +254,8 @@ private:
       if (l.b("HAS_LSE")) {
         p.lse = reinterpret_cast<float *>(lseBuffer(l.results[1], q.B, q.H, q.S));
         RtValue lse;
-        lse.kind = ValueKind::Lse, lse.p0 = CUdeviceptr(p.lse), lse.B = q.B, lse.H = q.H, lse.S = q.S;
+        lse.kind = ValueKind::Lse, lse.p0 = CUdeviceptr(p.lse), lse.B = q.B, lse.H = q.H,
+        lse.S = q.S;
         vals[l.results[1]] = lse;
       }
       go(l, tiles, q.H, q.B, dev::kAttnThreads, 0, &p);
@@ -278,7 +280,14 @@ private:
       s.p0 = alloc(size_t(s.B) * s.H * s.nQB * s.nKB * 4);
       dev::ScoresParams p{reinterpret_cast<const float *>(qp.p0),
                           reinterpret_cast<const float *>(kp.p0),
-                          reinterpret_cast<float *>(s.p0), q.B, qp.S, kp.S, q.S, k.S, s.nQB, s.nKB};
+                          reinterpret_cast<float *>(s.p0),
+                          q.B,
+                          qp.S,
+                          kp.S,
+                          q.S,
+                          k.S,
+                          s.nQB,
+                          s.nKB};
       vals[l.results[0]] = s;
       go(l, s.nQB, s.H, s.B, dev::kScoresThreads, unsigned(s.nKB * 4), &p);
     } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
@@ -362,7 +371,8 @@ private:
       auto idx = download<int>(v.p1, rows * v.cap);
       b.lists.resize(rows);
       for (size_t r = 0; r < rows; ++r)
-        b.lists[r].assign(idx.begin() + r * v.cap, idx.begin() + r * v.cap + std::min(counts[r], v.cap));
+        b.lists[r].assign(idx.begin() + r * v.cap,
+                          idx.begin() + r * v.cap + std::min(counts[r], v.cap));
       (*opts->dump)[key] = b;
       break;
     }
@@ -404,8 +414,7 @@ double msSince(std::chrono::steady_clock::time_point t) {
 
 } // namespace
 
-CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda,
-                                 const cache::DiskCache &cache)
+CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache::DiskCache &cache)
     : p(std::move(plan)) {
   auto start = std::chrono::steady_clock::now();
   Driver &drv = Driver::get();
@@ -419,10 +428,11 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda,
       key,
       [&] {
         auto t = std::chrono::steady_clock::now();
-        std::string bin = nvrtc.compile(cuda, p.name, arch,
-                                        arch.ptxForDriver ? codegen::Emit::Ptx
-                                                          : codegen::Emit::Cubin)
-                              .binary;
+        std::string bin =
+            nvrtc
+                .compile(cuda, p.name, arch,
+                         arch.ptxForDriver ? codegen::Emit::Ptx : codegen::Emit::Cubin)
+                .binary;
         info.compileMs = msSince(t);
         return bin;
       },

@@ -40,13 +40,13 @@ struct Launch {
 };
 
 struct Plan {
-  std::string name;          ///< function name
-  std::string key;           ///< specialisation key (sattn.spec)
-  std::string dtype;         ///< "bf16" | "fp16"
+  std::string name;  ///< function name
+  std::string key;   ///< specialisation key (sattn.spec)
+  std::string dtype; ///< "bf16" | "fp16"
   std::vector<ValueInfo> values;
-  std::vector<int> args;     ///< value ids of the function arguments
+  std::vector<int> args; ///< value ids of the function arguments
   std::vector<std::string> argNames;
-  std::vector<int> results;  ///< value ids returned
+  std::vector<int> results; ///< value ids returned
   std::vector<Launch> launches;
 };
 

@@ -26,8 +26,7 @@
 
 namespace sattn::io {
 
-static_assert(std::numeric_limits<float>::is_iec559 &&
-                  std::numeric_limits<double>::is_iec559,
+static_assert(std::numeric_limits<float>::is_iec559 && std::numeric_limits<double>::is_iec559,
               "sattn::io assumes IEEE 754 float and double");
 
 namespace detail {
@@ -95,8 +94,7 @@ inline uint16_t doubleToHalfBits(double d) {
     // k carries the implicit bit, so adding it to (e+14)<<10 yields the
     // biased exponent e+15; a rounding carry bumps the exponent, and from
     // e = 15 it lands exactly on the infinity pattern 0x7c00.
-    return static_cast<uint16_t>(sign |
-                                 ((static_cast<uint64_t>(e + 14) << 10) + k));
+    return static_cast<uint16_t>(sign | ((static_cast<uint64_t>(e + 14) << 10) + k));
   }
   // Subnormal range: the result is k * 2^-24 with k = m * 2^(e - 52 + 24).
   const unsigned shift = static_cast<unsigned>(28 - e); // >= 43
@@ -108,9 +106,7 @@ inline uint16_t doubleToHalfBits(double d) {
 
 /// Rounds a float to the nearest IEEE binary16 (ties to even) and returns its
 /// bit pattern. Exact widening to double, then doubleToHalfBits.
-inline uint16_t floatToHalfBits(float f) {
-  return doubleToHalfBits(static_cast<double>(f));
-}
+inline uint16_t floatToHalfBits(float f) { return doubleToHalfBits(static_cast<double>(f)); }
 
 /// Converts an IEEE binary16 bit pattern to float; exact for every pattern
 /// (subnormals included). NaN payloads are kept.
@@ -158,8 +154,7 @@ inline float bf16BitsToFloat(uint16_t b) {
 /// (nearest-even). NaN stays NaN, +-inf stays +-inf. The double rounding is
 /// deliberate: it matches data that went through float32 on its way to bf16.
 inline double roundToBf16(double d) {
-  return static_cast<double>(
-      bf16BitsToFloat(floatToBf16Bits(static_cast<float>(d))));
+  return static_cast<double>(bf16BitsToFloat(floatToBf16Bits(static_cast<float>(d))));
 }
 
 } // namespace sattn::io

@@ -162,8 +162,7 @@ public:
       }
       PyValue key = parseValue(0);
       if (key.kind != PyValue::Kind::Str)
-        fail(std::string("dict keys must be strings, found ") +
-             kindName(key.kind));
+        fail(std::string("dict keys must be strings, found ") + kindName(key.kind));
       skipSpace();
       expect(':', "expected ':' after key '" + key.str + "'");
       PyValue value = parseValue(0);
@@ -176,8 +175,7 @@ public:
         continue;
       }
       if (peek() != '}')
-        fail("expected ',' or '}' after the value of '" + entries.back().first +
-             "'");
+        fail("expected ',' or '}' after the value of '" + entries.back().first + "'");
     }
     // numpy pads the dict with spaces and ends it with '\n'; anything else
     // after the dict means the length field or the header is wrong.
@@ -196,21 +194,18 @@ private:
     std::string shown = text.substr(0, 200);
     while (!shown.empty() && (shown.back() == ' ' || shown.back() == '\n'))
       shown.pop_back();
-    failRead(path, "malformed header: " + what + " (at offset " +
-                       std::to_string(pos) + " of header \"" +
-                       escapeBytes(reinterpret_cast<const unsigned char *>(
-                                       shown.data()),
-                                   shown.size()) +
-                       "\"); the file is corrupt or was not written by numpy, "
-                       "re-save it with np.save");
+    failRead(path,
+             "malformed header: " + what + " (at offset " + std::to_string(pos) + " of header \"" +
+                 escapeBytes(reinterpret_cast<const unsigned char *>(shown.data()), shown.size()) +
+                 "\"); the file is corrupt or was not written by numpy, "
+                 "re-save it with np.save");
   }
 
   bool atEnd() const { return pos >= text.size(); }
   char peek() const { return text[pos]; }
 
   void skipSpace() {
-    while (!atEnd() && (peek() == ' ' || peek() == '\t' || peek() == '\n' ||
-                        peek() == '\r'))
+    while (!atEnd() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r'))
       ++pos;
   }
 
@@ -226,8 +221,7 @@ private:
       return false;
     // Reject prefixes of longer identifiers such as "Trueish".
     if (pos + n < text.size() &&
-        (std::isalnum(static_cast<unsigned char>(text[pos + n])) ||
-         text[pos + n] == '_'))
+        (std::isalnum(static_cast<unsigned char>(text[pos + n])) || text[pos + n] == '_'))
       return false;
     pos += n;
     return true;
@@ -268,11 +262,9 @@ private:
           continue;
         }
         if (peek() != close)
-          fail(std::string("expected ',' or '") + close + "' in " +
-               (c == '(' ? "tuple" : "list"));
+          fail(std::string("expected ',' or '") + close + "' in " + (c == '(' ? "tuple" : "list"));
       }
-    } else if (c == '-' || c == '+' ||
-               std::isdigit(static_cast<unsigned char>(c))) {
+    } else if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c))) {
       v.kind = PyValue::Kind::Int;
       v.integer = parseInt();
     } else if (consumeWord("True")) {
@@ -285,8 +277,7 @@ private:
       v.kind = PyValue::Kind::None;
     } else {
       fail(std::string("unexpected character '") +
-           escapeBytes(reinterpret_cast<const unsigned char *>(&text[pos]), 1) +
-           "'");
+           escapeBytes(reinterpret_cast<const unsigned char *>(&text[pos]), 1) + "'");
     }
     return v;
   }
@@ -377,28 +368,23 @@ NpyDtype parseDescr(const std::string &path, const std::string &descr) {
                        " is not supported; save the real and imaginary parts "
                        "as separate float arrays (arr.real, arr.imag)");
   case 'O':
-    failRead(path, "object dtype " + quoted +
-                       " (pickled Python objects) is not supported" +
-                       convertHint);
+    failRead(path,
+             "object dtype " + quoted + " (pickled Python objects) is not supported" + convertHint);
   case 'U':
   case 'S':
   case 'a':
-    failRead(path, "string dtype " + quoted +
-                       " is not supported; sattn reads numeric arrays only");
+    failRead(path, "string dtype " + quoted + " is not supported; sattn reads numeric arrays only");
   case 'M':
   case 'm':
-    failRead(path, "datetime/timedelta dtype " + quoted + " is not supported" +
-                       convertHint);
+    failRead(path, "datetime/timedelta dtype " + quoted + " is not supported" + convertHint);
   case 'V':
     if (size == 2)
-      failRead(path,
-               "void dtype " + quoted +
-                   " is not supported; this is how bfloat16 arrays (e.g. "
-                   "ml_dtypes.bfloat16) are saved, since .npy has no bf16 "
-                   "type: save them as float32 with arr.astype(np.float32) "
-                   "(bf16 -> f32 is exact)");
-    failRead(path, "raw void dtype " + quoted +
-                       " is not supported; save a plain numeric array" +
+      failRead(path, "void dtype " + quoted +
+                         " is not supported; this is how bfloat16 arrays (e.g. "
+                         "ml_dtypes.bfloat16) are saved, since .npy has no bf16 "
+                         "type: save them as float32 with arr.astype(np.float32) "
+                         "(bf16 -> f32 is exact)");
+    failRead(path, "raw void dtype " + quoted + " is not supported; save a plain numeric array" +
                        convertHint);
   default:
     break;
@@ -453,9 +439,8 @@ NpyDtype parseDescr(const std::string &path, const std::string &descr) {
   // little-endian, the byte order of every host sattn runs on.
   if (order == '>' && dtypeItemSize(dtype) > 1) {
     std::string le = "<" + body;
-    failRead(path, "big-endian data (" + quoted +
-                       ") is not supported; convert with arr.astype('" + le +
-                       "') and save again");
+    failRead(path, "big-endian data (" + quoted + ") is not supported; convert with arr.astype('" +
+                       le + "') and save again");
   }
   return dtype;
 }
@@ -512,13 +497,11 @@ std::vector<unsigned char> readAll(const std::string &path) {
   if (std::filesystem::is_directory(path, ec))
     failRead(path, "is a directory, not a .npy file; pass the path of the "
                    "file inside it");
-  std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path.c_str(), "rb"),
-                                           &std::fclose);
+  std::unique_ptr<FILE, int (*)(FILE *)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) {
     int err = errno;
-    std::string hint = err == ENOENT
-                           ? "; check the path (relative paths are resolved "
-                             "from the current directory)"
+    std::string hint = err == ENOENT   ? "; check the path (relative paths are resolved "
+                                         "from the current directory)"
                        : err == EACCES ? "; check the file's permissions"
                                        : "";
     failRead(path, "cannot open: " + errnoText(err) + hint);
@@ -557,13 +540,11 @@ struct TempFileGuard {
 /// Serialises a numpy-compatible header and \p data and installs the file at
 /// \p path atomically.
 void writeNpyBytes(const std::string &path, const std::vector<int64_t> &shape,
-                   const std::string &descr,
-                   const std::vector<unsigned char> &data) {
+                   const std::string &descr, const std::vector<unsigned char> &data) {
   // The same dict text numpy writes (numpy also appends spaces so the header
   // can grow in place; readers do not care).
-  std::string dict = "{'descr': '" + descr +
-                     "', 'fortran_order': False, 'shape': " + shapeText(shape) +
-                     ", }";
+  std::string dict =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shapeText(shape) + ", }";
   // Pad with spaces and a final '\n' so the data starts on a 64-byte
   // boundary; like numpy, pad even when already aligned (1..64 bytes).
   // Version 1.0 always suffices: with at most kMaxDims extents of at most
@@ -595,9 +576,8 @@ void writeNpyBytes(const std::string &path, const std::vector<int64_t> &shape,
   static std::atomic<unsigned> counter{0};
   TempFileGuard guard;
   for (int attempt = 0; attempt < 100 && guard.fd < 0; ++attempt) {
-    fs::path tmp =
-        dir / ("." + target.filename().string() + ".tmp." +
-               std::to_string(::getpid()) + "." + std::to_string(counter++));
+    fs::path tmp = dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()) +
+                          "." + std::to_string(counter++));
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0) {
       guard.fd = fd;
@@ -607,16 +587,14 @@ void writeNpyBytes(const std::string &path, const std::vector<int64_t> &shape,
     int err = errno;
     if (err == EEXIST)
       continue;
-    std::string hint = err == ENOENT
-                           ? "; the directory does not exist, create it first"
+    std::string hint = err == ENOENT   ? "; the directory does not exist, create it first"
                        : err == EACCES ? "; check the directory's permissions"
                                        : "";
-    failWrite(path, "cannot create a temporary file in '" + dir.string() +
-                        "': " + errnoText(err) + hint);
+    failWrite(path,
+              "cannot create a temporary file in '" + dir.string() + "': " + errnoText(err) + hint);
   }
   if (guard.fd < 0)
-    failWrite(path, "cannot create a unique temporary file in '" +
-                        dir.string() + "'");
+    failWrite(path, "cannot create a unique temporary file in '" + dir.string() + "'");
 
   size_t done = 0;
   while (done < bytes.size()) {
@@ -624,8 +602,8 @@ void writeNpyBytes(const std::string &path, const std::vector<int64_t> &shape,
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      failWrite(path, "write to temporary file '" + guard.tmpPath +
-                          "' failed: " + errnoText(errno));
+      failWrite(path,
+                "write to temporary file '" + guard.tmpPath + "' failed: " + errnoText(errno));
     }
     done += static_cast<size_t>(n);
   }
@@ -639,29 +617,25 @@ void writeNpyBytes(const std::string &path, const std::vector<int64_t> &shape,
     failWrite(path, "close failed: " + errnoText(errno));
   if (::rename(guard.tmpPath.c_str(), path.c_str()) != 0) {
     int err = errno;
-    std::string hint =
-        err == EISDIR ? "; the path is a directory, give a file name" : "";
-    failWrite(path, "rename from '" + guard.tmpPath +
-                        "' failed: " + errnoText(err) + hint);
+    std::string hint = err == EISDIR ? "; the path is a directory, give a file name" : "";
+    failWrite(path, "rename from '" + guard.tmpPath + "' failed: " + errnoText(err) + hint);
   }
   guard.committed = true;
 }
 
 /// Checks that \p shape is valid and holds exactly \p count elements.
-void checkWriteShape(const std::string &path, const std::vector<int64_t> &shape,
-                     size_t count, int64_t itemSize) {
+void checkWriteShape(const std::string &path, const std::vector<int64_t> &shape, size_t count,
+                     int64_t itemSize) {
   if (shape.size() > kMaxDims)
     failWrite(path, "shape has " + std::to_string(shape.size()) +
-                        " dimensions, numpy supports at most " +
-                        std::to_string(kMaxDims));
+                        " dimensions, numpy supports at most " + std::to_string(kMaxDims));
   int64_t n = checkedNumel(shape, itemSize);
   if (n < 0)
-    failWrite(path, "invalid shape " + shapeText(shape) +
-                        " (negative extent or too many elements)");
+    failWrite(path,
+              "invalid shape " + shapeText(shape) + " (negative extent or too many elements)");
   if (static_cast<uint64_t>(n) != count)
-    failWrite(path, "shape " + shapeText(shape) + " has " + std::to_string(n) +
-                        " elements but " + std::to_string(count) +
-                        " values were given");
+    failWrite(path, "shape " + shapeText(shape) + " has " + std::to_string(n) + " elements but " +
+                        std::to_string(count) + " values were given");
 }
 
 void storeLE(std::vector<unsigned char> &out, size_t at, uint64_t v, size_t n) {
@@ -733,31 +707,27 @@ NpyArray readNpy(const std::string &path) {
                      ".npz; extract the array you need and save it with "
                      "np.save(path, np.load(npz)['name'])");
     failRead(path, "not an npy file (bad magic: expected \\x93NUMPY, found \"" +
-                       escapeBytes(bytes.data(), std::min<size_t>(size, 8)) +
-                       "\"" + (size == 0 ? ", the file is empty" : "") +
-                       "); save arrays with np.save");
+                       escapeBytes(bytes.data(), std::min<size_t>(size, 8)) + "\"" +
+                       (size == 0 ? ", the file is empty" : "") + "); save arrays with np.save");
   }
   if (size < kMagicLen + 2)
     failRead(path, "truncated: the file ends inside the version bytes");
   const unsigned major = bytes[6], minor = bytes[7];
   if (major < 1 || major > 3 || minor != 0)
-    failRead(path, "unsupported .npy format version " + std::to_string(major) +
-                       "." + std::to_string(minor) +
+    failRead(path, "unsupported .npy format version " + std::to_string(major) + "." +
+                       std::to_string(minor) +
                        " (supported: 1.0, 2.0, 3.0); re-save it with np.save "
                        "from numpy >= 1.17");
   const size_t lenField = major == 1 ? 2 : 4;
   const size_t headerStart = kMagicLen + 2 + lenField;
   if (size < headerStart)
     failRead(path, "truncated: the file ends inside the header length field");
-  const size_t headerLen =
-      static_cast<size_t>(loadLE(bytes.data() + kMagicLen + 2, lenField));
+  const size_t headerLen = static_cast<size_t>(loadLE(bytes.data() + kMagicLen + 2, lenField));
   if (headerLen > size - headerStart)
-    failRead(path, "truncated header: the header length field says " +
-                       std::to_string(headerLen) + " bytes but only " +
-                       std::to_string(size - headerStart) +
+    failRead(path, "truncated header: the header length field says " + std::to_string(headerLen) +
+                       " bytes but only " + std::to_string(size - headerStart) +
                        " follow; the file was cut short");
-  const std::string header(
-      reinterpret_cast<const char *>(bytes.data()) + headerStart, headerLen);
+  const std::string header(reinterpret_cast<const char *>(bytes.data()) + headerStart, headerLen);
 
   HeaderParser parser(path, header);
   auto entries = parser.parseDict();
@@ -774,9 +744,8 @@ NpyArray readNpy(const std::string &path) {
       failRead(path, "malformed header: duplicate key '" + key + "'");
     *slot = &value;
   }
-  for (auto [val, name] :
-       {std::pair{descr, "descr"}, std::pair{fortran, "fortran_order"},
-        std::pair{shapeVal, "shape"}})
+  for (auto [val, name] : {std::pair{descr, "descr"}, std::pair{fortran, "fortran_order"},
+                           std::pair{shapeVal, "shape"}})
     if (!val)
       failRead(path, std::string("malformed header: missing '") + name +
                          "' key; re-save the array with np.save");
@@ -807,8 +776,8 @@ NpyArray readNpy(const std::string &path) {
   }
   for (int64_t d : arr.shape)
     if (d < 0)
-      failRead(path, "malformed header: bad shape tuple " +
-                         shapeText(arr.shape) + ": negative extent");
+      failRead(path,
+               "malformed header: bad shape tuple " + shapeText(arr.shape) + ": negative extent");
 
   arr.dtype = parseDescr(path, descr->str);
   const size_t itemSize = dtypeItemSize(arr.dtype);
@@ -832,18 +801,15 @@ NpyArray readNpy(const std::string &path) {
 
   const uint64_t expected = static_cast<uint64_t>(numel) * itemSize;
   const uint64_t present = size - headerStart - headerLen;
-  const std::string what = "shape " + shapeText(arr.shape) + " of " +
-                           dtypeName(arr.dtype) + " needs " +
-                           std::to_string(expected) + " data bytes";
+  const std::string what = "shape " + shapeText(arr.shape) + " of " + dtypeName(arr.dtype) +
+                           " needs " + std::to_string(expected) + " data bytes";
   if (present < expected)
-    failRead(path, "truncated data: " + what + " but only " +
-                       std::to_string(present) +
+    failRead(path, "truncated data: " + what + " but only " + std::to_string(present) +
                        " are present; the file was cut short (interrupted "
                        "save or incomplete copy?), re-create it");
   if (present > expected)
-    failRead(path, "has " + std::to_string(present - expected) +
-                       " extra bytes after the data (" + what + ", " +
-                       std::to_string(present) +
+    failRead(path, "has " + std::to_string(present - expected) + " extra bytes after the data (" +
+                       what + ", " + std::to_string(present) +
                        " present); the header does not match the data, "
                        "re-save it with np.save");
 
@@ -879,8 +845,7 @@ void writeNpyI32(const std::string &path, const std::vector<int64_t> &shape,
       std::ostringstream os;
       os.precision(17);
       os << v;
-      failWrite(path, "value " + os.str() + " at flat index " +
-                          std::to_string(i) +
+      failWrite(path, "value " + os.str() + " at flat index " + std::to_string(i) +
                           " is not an integer in int32 range");
     }
     storeLE(data, i * 4, static_cast<uint32_t>(static_cast<int32_t>(v)), 4);

@@ -86,20 +86,19 @@ int64_t diagonalKey(int64_t I, int64_t bq, int64_t Sq, int64_t Skv);
 /// Whether key j is allowed for query row i under the token mask.
 bool allowed(const Mask &m, int64_t i, int64_t j, int64_t Sq, int64_t Skv);
 /// Visible blocks of query block I, ascending.
-std::vector<int32_t> visibleBlocks(int64_t I, int64_t bq, int64_t bk, int64_t Sq,
-                                   int64_t Skv, bool causal);
+std::vector<int32_t> visibleBlocks(int64_t I, int64_t bq, int64_t bk, int64_t Sq, int64_t Skv,
+                                   bool causal);
 /// Forced blocks of query block I (∩ visible), ascending.
-std::vector<int32_t> forcedBlocks(const Forced &f, int64_t I, int64_t bq, int64_t bk,
-                                  int64_t Sq, int64_t Skv, bool causal);
+std::vector<int32_t> forcedBlocks(const Forced &f, int64_t I, int64_t bq, int64_t bk, int64_t Sq,
+                                  int64_t Skv, bool causal);
 
 // --- one function per op ----------------------------------------------------
 /// §3. x is [B, H, S, D]; returns [B, H, cdiv(S, group), D].
 Tensor pool(const Tensor &x, int64_t group, PoolKind kind);
 
 /// §4. qp/kp are pooled with granularities cq/ck; Sq/Skv are unpooled lengths.
-Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck,
-                   int64_t bq, int64_t bk, int64_t Sq, int64_t Skv, bool causal,
-                   std::optional<double> scale);
+Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, int64_t bq,
+                   int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale);
 
 /// §7. shareFlattest: result H == 1 holding max over heads.
 Budget headBudget(const Scores &s, double tau, const Forced &forced, bool shareFlattest);
@@ -110,12 +109,11 @@ BlockSet selectTopK(const Scores &s, const Budget *budget, std::optional<int64_t
 
 /// §6, cumulative rule with optional cap (budget or k).
 BlockSet selectCumulative(const Scores &s, double tau, const Budget *cap,
-                          std::optional<int64_t> capK, const Forced &forced,
-                          int64_t outHeads);
+                          std::optional<int64_t> capK, const Forced &forced, int64_t outHeads);
 
 /// §8.
-BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq,
-                      int64_t bk, const Mask &mask);
+BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq, int64_t bk,
+                      const Mask &mask);
 
 /// §9.
 BlockSet unite(const BlockSet &a, const BlockSet &b);
@@ -125,13 +123,11 @@ BlockSet intersect(const BlockSet &a, const BlockSet &b);
 QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams &p);
 
 /// §2.
-AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v,
-                          const BlockSet *blocks, const QuerySet *queries,
-                          const AttentionParams &p);
+AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v, const BlockSet *blocks,
+                          const QuerySet *queries, const AttentionParams &p);
 
 /// §11.
-TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments,
-                const SlimParams &p);
+TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, const SlimParams &p);
 
 /// §12, contiguous cache [B, Hkv, Skv, D].
 AttentionResult decodeAttention(const Tensor &q, const Tensor &k, const Tensor &v,
@@ -169,8 +165,8 @@ void softmaxInPlace(std::vector<double> &logits);
 /// attention() and the §13 metrics agree on what a row attends.
 class KeySets {
 public:
-  KeySets(int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq, int64_t Skv,
-          const BlockSet *blocks, const QuerySet *queries, const AttentionParams &p);
+  KeySets(int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq, int64_t Skv, const BlockSet *blocks,
+          const QuerySet *queries, const AttentionParams &p);
   /// keys[j] (resized to Skv) = whether row i of (b, h) attends key j.
   void row(int64_t b, int64_t h, int64_t i, std::vector<char> &keys) const;
 

@@ -73,11 +73,11 @@ TEST_CASE("static block pattern fused into the kernel", "[gpu]") {
   // block_pattern (not covered by the token mask, so it stays).
   std::string q = "tensor<?x4x?x64xbf16>", k = "tensor<?x2x?x64xbf16>";
   std::string bt = "!sattn.blocks<bq = 32, bk = 32, heads = 4>";
-  std::string ir = "func.func @v(%q: " + q + ", %k: " + k + ", %v: " + k + ") -> " + q + " {\n" +
-                   "  %bs = sattn.static_blocks %q, %k {causal, window = 64 : i64, sinks = 8 : i64} : " +
-                   q + ", " + k + " -> " + bt + "\n  %o = sattn.attention %q, %k, %v blocks %bs : " +
-                   bt + " {causal} : " + q + ", " + k + ", " + k + " -> " + q + "\n  return %o : " + q +
-                   "\n}\n";
+  std::string ir =
+      "func.func @v(%q: " + q + ", %k: " + k + ", %v: " + k + ") -> " + q + " {\n" +
+      "  %bs = sattn.static_blocks %q, %k {causal, window = 64 : i64, sinks = 8 : i64} : " + q +
+      ", " + k + " -> " + bt + "\n  %o = sattn.attention %q, %k, %v blocks %bs : " + bt +
+      " {causal} : " + q + ", " + k + ", " + k + " -> " + q + "\n  return %o : " + q + "\n}\n";
   checkAttention(runBoth(ir, s, seed++));
 }
 
@@ -86,12 +86,14 @@ TEST_CASE("static sets, union and intersection as index lists", "[gpu]") {
   std::string q = "tensor<?x4x?x64xbf16>", k = "tensor<?x2x?x64xbf16>";
   for (const char *op : {"union", "intersect"}) {
     std::string bt = "!sattn.blocks<bq = 64, bk = 32, heads = 2>";
-    std::string ir = "func.func @v(%q: " + q + ", %k: " + k + ", %v: " + k + ") -> " + q + " {\n" +
-                     "  %a = sattn.static_blocks %q, %k {causal, window = 40 : i64} : " + q + ", " + k +
-                     " -> " + bt + "\n  %b = sattn.static_blocks %q, %k {causal, window = 100 : i64, sinks = 32 : i64} : " +
-                     q + ", " + k + " -> " + bt + "\n  %c = sattn." + op + " %a, %b : " + bt +
-                     "\n  %o = sattn.attention %q, %k, %v blocks %c : " + bt + " {causal} : " + q +
-                     ", " + k + ", " + k + " -> " + q + "\n  return %o : " + q + "\n}\n";
+    std::string ir =
+        "func.func @v(%q: " + q + ", %k: " + k + ", %v: " + k + ") -> " + q + " {\n" +
+        "  %a = sattn.static_blocks %q, %k {causal, window = 40 : i64} : " + q + ", " + k + " -> " +
+        bt +
+        "\n  %b = sattn.static_blocks %q, %k {causal, window = 100 : i64, sinks = 32 : i64} : " +
+        q + ", " + k + " -> " + bt + "\n  %c = sattn." + op + " %a, %b : " + bt +
+        "\n  %o = sattn.attention %q, %k, %v blocks %c : " + bt + " {causal} : " + q + ", " + k +
+        ", " + k + " -> " + q + "\n  return %o : " + q + "\n}\n";
     INFO(op);
     Outcome o = runBoth(ir, s, seed++);
     checkAttention(o);
@@ -105,18 +107,21 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
     bool causal;
   };
   const Case cases[] = {
-      {"topk", "k = 3 : i64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64, 64, 8, 333, true},
-      {"topk", "k = 0 : i64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64, 64, 8, 300, true},
+      {"topk", "k = 3 : i64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64, 64, 8, 333,
+       true},
+      {"topk", "k = 0 : i64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64, 64, 8, 300,
+       true},
       {"topk", "k = 6 : i64", 32, 64, 64, 2, 384, true},
       {"topk", "k = 2 : i64, forced = #sattn.forced<local = 2>", 8, 32, 64, 8, 250, false},
-      {"cumulative", "tau = 0.9 : f64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64, 64, 8, 333, true},
+      {"cumulative", "tau = 0.9 : f64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64,
+       64, 8, 333, true},
       {"cumulative", "tau = 0.5 : f64, k = 2 : i64", 16, 64, 32, 2, 300, true},
   };
   for (const Case &c : cases) {
     Shape s{2, 8, 2, c.Sq, c.Sq, 64, "bf16"};
     INFO(c.rule << " " << c.attrs << " set heads " << c.setHeads << " Sq " << c.Sq);
-    Outcome o = runBoth(topkIR(s, c.group, c.bq, c.bk, c.attrs, c.rule, c.setHeads, c.causal), s,
-                        seed++);
+    Outcome o =
+        runBoth(topkIR(s, c.group, c.bq, c.bk, c.attrs, c.rule, c.setHeads, c.causal), s, seed++);
     // Stage 1: scores against the reference (fp32 vs float64).
     const ref::Scores *gs = nullptr;
     const ref::BlockSet *gb = nullptr;
@@ -130,8 +135,8 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
     REQUIRE(gb);
     ref::Tensor qp = ref::pool(*o.inputs[0], c.group, ref::PoolKind::Mean);
     ref::Tensor kp = ref::pool(*o.inputs[1], c.group, ref::PoolKind::Mean);
-    ref::Scores rs = ref::blockScores(qp, kp, c.group, c.group, c.bq, c.bk, c.Sq, c.Sq, c.causal,
-                                      std::nullopt);
+    ref::Scores rs =
+        ref::blockScores(qp, kp, c.group, c.group, c.bq, c.bk, c.Sq, c.Sq, c.causal, std::nullopt);
     ref::Tensor a({int64_t(gs->v.size())}), b({int64_t(rs.v.size())});
     a.data = gs->v, b.data = rs.v;
     double scoreErr = relErr(a, b);
@@ -167,7 +172,8 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
     used.bq = c.bq, used.bk = c.bk;
     ref::AttentionParams p;
     p.mask.causal = c.causal;
-    ref::AttentionResult r = ref::attention(*o.inputs[0], *o.inputs[1], *o.inputs[2], &used, nullptr, p);
+    ref::AttentionResult r =
+        ref::attention(*o.inputs[0], *o.inputs[1], *o.inputs[2], &used, nullptr, p);
     REQUIRE(nanCount(*o.gpu[0]) == 0);
     double err = relErr(*o.gpu[0], r.out);
     INFO("attention rel err " << err);

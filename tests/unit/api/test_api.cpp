@@ -116,7 +116,8 @@ TEST_CASE("the session caches programs; lengths never recompile", "[api]") {
   auto a = s.compile(v);
   auto t0 = std::chrono::steady_clock::now();
   auto b = s.compile(v);
-  double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
   CHECK(a == b);
   INFO("in-memory hit took " << us << " us");
   CHECK(us < 1000);

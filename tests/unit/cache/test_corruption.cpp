@@ -67,7 +67,10 @@ void checkCorruptThenRecovered(const std::function<void(std::string &)> &mutate)
   REQUIRE(again);
   CHECK(o == Outcome::Hit);
   CHECK(*again == kNew);
-  CHECK(cache.getOrCreate(kKey, [&] { ++compiles; return std::string("x"); }) == kNew);
+  CHECK(cache.getOrCreate(kKey, [&] {
+    ++compiles;
+    return std::string("x");
+  }) == kNew);
   CHECK(compiles == 1);
   CHECK(tmpFiles(tmp.sub("c")).empty());
 }
@@ -91,10 +94,9 @@ TEST_CASE("an intact entry is not reported corrupt", "[cache][corrupt]") {
 }
 
 TEST_CASE("a truncated entry is corrupt", "[cache][corrupt]") {
-  size_t cut = GENERATE(size_t(1), size_t(4), kMagicEnd, size_t(10), kKeyLenEnd,
-                        kKeyLenEnd + 5, keyEnd(), keyEnd() + 3, sizeEnd(), sizeEnd() + 16,
-                        headerEnd(), headerEnd() + 1, headerEnd() + 500,
-                        headerEnd() + 999);
+  size_t cut = GENERATE(size_t(1), size_t(4), kMagicEnd, size_t(10), kKeyLenEnd, kKeyLenEnd + 5,
+                        keyEnd(), keyEnd() + 3, sizeEnd(), sizeEnd() + 16, headerEnd(),
+                        headerEnd() + 1, headerEnd() + 500, headerEnd() + 999);
   CAPTURE(cut);
   checkCorruptThenRecovered([&](std::string &b) { b.resize(cut); });
 }
@@ -104,11 +106,11 @@ TEST_CASE("an empty file is corrupt", "[cache][corrupt]") {
 }
 
 TEST_CASE("a flipped byte anywhere is corrupt", "[cache][corrupt]") {
-  size_t at = GENERATE(size_t(0), size_t(7),                  // magic
-                       size_t(8), size_t(11),                 // key length
-                       kKeyLenEnd, keyEnd() - 1,              // key
-                       keyEnd(), sizeEnd() - 1,               // payload size
-                       sizeEnd(), headerEnd() - 1,            // digest
+  size_t at = GENERATE(size_t(0), size_t(7),                               // magic
+                       size_t(8), size_t(11),                              // key length
+                       kKeyLenEnd, keyEnd() - 1,                           // key
+                       keyEnd(), sizeEnd() - 1,                            // payload size
+                       sizeEnd(), headerEnd() - 1,                         // digest
                        headerEnd(), headerEnd() + 500, headerEnd() + 999); // payload
   CAPTURE(at);
   checkCorruptThenRecovered([&](std::string &b) { flip(b, at); });
@@ -141,8 +143,13 @@ TEST_CASE("another key's entry at the path is corrupt", "[cache][corrupt]") {
 
   int compiles = 0;
   o = Outcome::Hit;
-  CHECK(cache.getOrCreate(b, [&] { ++compiles; return std::string("payload of B"); }, &o) ==
-        "payload of B");
+  CHECK(cache.getOrCreate(
+            b,
+            [&] {
+              ++compiles;
+              return std::string("payload of B");
+            },
+            &o) == "payload of B");
   CHECK(compiles == 1);
   CHECK(o == Outcome::Corrupt);
   o = Outcome::Miss;

@@ -28,9 +28,7 @@ TEST_CASE("defaultDir honours SATTN_CACHE_DIR, XDG_CACHE_HOME, HOME in that orde
   xdg.set("/x/cache");
   home.set("/h/user");
 
-  SECTION("SATTN_CACHE_DIR wins, used as is") {
-    CHECK(DiskCache::defaultDir() == "/s/dir");
-  }
+  SECTION("SATTN_CACHE_DIR wins, used as is") { CHECK(DiskCache::defaultDir() == "/s/dir"); }
   SECTION("then XDG_CACHE_HOME/sattn") {
     sattnDir.unset();
     CHECK(DiskCache::defaultDir() == "/x/cache/sattn");

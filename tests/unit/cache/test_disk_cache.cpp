@@ -93,7 +93,10 @@ TEST_CASE("getOrCreate compiles once, then hits", "[cache]") {
   CHECK(DiskCache(tmp.sub("c")).getOrCreate("k", compile) == binaryPayload(300, 7));
   CHECK(compiles == 1);
   // Another key compiles.
-  CHECK(cache.getOrCreate("k2", [&] { ++compiles; return std::string("two"); }) == "two");
+  CHECK(cache.getOrCreate("k2", [&] {
+    ++compiles;
+    return std::string("two");
+  }) == "two");
   CHECK(compiles == 2);
   CHECK(cache.load("k2") == std::optional<std::string>("two"));
   CHECK(tmpFiles(tmp.sub("c")).empty());
@@ -102,8 +105,8 @@ TEST_CASE("getOrCreate compiles once, then hits", "[cache]") {
 TEST_CASE("a compile that throws leaves no entry and can be retried", "[cache]") {
   TempDir tmp;
   DiskCache cache(tmp.sub("c"));
-  CHECK_THROWS_WITH(cache.getOrCreate("k", []() -> std::string { throw std::runtime_error("boom"); }),
-                    "boom");
+  CHECK_THROWS_WITH(
+      cache.getOrCreate("k", []() -> std::string { throw std::runtime_error("boom"); }), "boom");
   Outcome o = Outcome::Hit;
   CHECK_FALSE(cache.load("k", &o));
   CHECK(o == Outcome::Miss);
@@ -143,8 +146,7 @@ TEST_CASE("a directory under a regular file is a CacheError naming it", "[cache]
 
 // A regular file where the directory should be: EEXIST from mkdir must not
 // count as success.
-TEST_CASE("a cache directory that is a regular file is a CacheError naming it",
-          "[cache][errors]") {
+TEST_CASE("a cache directory that is a regular file is a CacheError naming it", "[cache][errors]") {
   TempDir tmp;
   writeFile(tmp.sub("file"), "not a directory");
   DiskCache cache(tmp.sub("file"));

@@ -11,8 +11,8 @@
 
 #include <stdexcept>
 
-using sattn::codegen::Arch;
 using Catch::Matchers::Contains;
+using sattn::codegen::Arch;
 
 namespace {
 using Caps = std::initializer_list<std::pair<int, int>>;
@@ -43,8 +43,8 @@ TEST_CASE("Arch::parse rejects other names, listing the choices", "[arch][errors
   std::string msg = invalidArgument([&] { Arch::parse(bad); });
   REQUIRE_FALSE(msg.empty());
   CHECK_THAT(msg, Contains("unsupported GPU architecture '" + bad + "'"));
-  CHECK_THAT(msg, Contains("sm_90a") && Contains("sm_80") && Contains("sm_86") &&
-                      Contains("sm_89"));
+  CHECK_THAT(msg,
+             Contains("sm_90a") && Contains("sm_80") && Contains("sm_86") && Contains("sm_89"));
 }
 
 TEST_CASE("Arch::forCapability maps compute capabilities", "[arch]") {

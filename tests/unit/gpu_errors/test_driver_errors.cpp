@@ -15,7 +15,8 @@ using sattn::gpu::describeDriverError;
 TEST_CASE("out of memory says what to do", "[errors]") {
   std::string m = describeDriverError(CUDA_ERROR_OUT_OF_MEMORY, "allocating workspace",
                                       "CUDA_ERROR_OUT_OF_MEMORY", "out of memory");
-  CHECK_THAT(m, Catch::StartsWith("allocating workspace: CUDA_ERROR_OUT_OF_MEMORY (out of memory)"));
+  CHECK_THAT(m,
+             Catch::StartsWith("allocating workspace: CUDA_ERROR_OUT_OF_MEMORY (out of memory)"));
   CHECK_THAT(m, Catch::Contains("use smaller inputs"));
 }
 

@@ -57,15 +57,13 @@ TEST_CASE("every half bit pattern round-trips through float", "[dtype][fp16]") {
       REQUIRE(std::isnan(roundToFp16(f)));
     } else {
       if (back != h) {
-        INFO("half bits 0x" << std::hex << i << " -> " << f << " -> 0x"
-                            << back);
+        INFO("half bits 0x" << std::hex << i << " -> " << f << " -> 0x" << back);
         REQUIRE(back == h);
       }
       // Representable values are fixed points of roundToFp16 (sign of zero
       // included).
       const double r = roundToFp16(f);
-      REQUIRE(
-          (r == static_cast<double>(f) || (std::isinf(r) && std::isinf(f))));
+      REQUIRE((r == static_cast<double>(f) || (std::isinf(r) && std::isinf(f))));
       REQUIRE(std::signbit(r) == std::signbit(f));
     }
   }
@@ -91,8 +89,7 @@ TEST_CASE("halfBitsToFloat decodes known patterns", "[dtype][fp16]") {
 TEST_CASE("fp16 rounds ties to even", "[dtype][fp16]") {
   // ulp(1) in half is 2^-10.
   CHECK(roundToFp16(1.0 + std::ldexp(1.0, -11)) == 1.0);
-  CHECK(roundToFp16(1.0 + 3 * std::ldexp(1.0, -11)) ==
-        1.0 + std::ldexp(1.0, -9));
+  CHECK(roundToFp16(1.0 + 3 * std::ldexp(1.0, -11)) == 1.0 + std::ldexp(1.0, -9));
   CHECK(roundToFp16(-(1.0 + std::ldexp(1.0, -11))) == -1.0);
   CHECK(roundToFp16(1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -30)) ==
         1.0 + std::ldexp(1.0, -10));
@@ -105,13 +102,11 @@ TEST_CASE("fp16 rounds ties to even", "[dtype][fp16]") {
   CHECK(floatToHalfBits(0.1f) == 0x2e66);
 }
 
-TEST_CASE("fp16 rounds straight from double (no double rounding)",
-          "[dtype][fp16]") {
+TEST_CASE("fp16 rounds straight from double (no double rounding)", "[dtype][fp16]") {
   // Through float32 this value would first become exactly 1 + 2^-11 (a tie)
   // and then round down to 1; rounded directly it lies above the tie.
   const double d = 1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40);
-  REQUIRE(static_cast<float>(d) ==
-          static_cast<float>(1.0 + std::ldexp(1.0, -11)));
+  REQUIRE(static_cast<float>(d) == static_cast<float>(1.0 + std::ldexp(1.0, -11)));
   CHECK(roundToFp16(d) == 1.0 + std::ldexp(1.0, -10));
   CHECK(doubleToHalfBits(d) == 0x3c01);
 }
@@ -164,8 +159,7 @@ TEST_CASE("fp16 NaN stays NaN", "[dtype][fp16]") {
 }
 
 #if defined(__FLT16_MANT_DIG__) && (defined(__x86_64__) || defined(__aarch64__))
-TEST_CASE("floatToHalfBits agrees with the compiler's _Float16",
-          "[dtype][fp16]") {
+TEST_CASE("floatToHalfBits agrees with the compiler's _Float16", "[dtype][fp16]") {
   // Stride through all float bit patterns (about 1M samples, every exponent)
   // plus every float near the half range with full density.
   auto check = [](uint32_t u) {
@@ -184,8 +178,7 @@ TEST_CASE("floatToHalfBits agrees with the compiler's _Float16",
   for (uint64_t u = 0; u <= 0xffffffffu; u += 4093)
     check(static_cast<uint32_t>(u));
   // [2^-26, 2^16] spans all subnormal/normal half rounding boundaries.
-  for (uint32_t u = bitsOf(std::ldexp(1.0f, -26)); u <= bitsOf(65536.0f);
-       u += 7)
+  for (uint32_t u = bitsOf(std::ldexp(1.0f, -26)); u <= bitsOf(65536.0f); u += 7)
     check(u);
 }
 #endif
@@ -209,11 +202,9 @@ TEST_CASE("every bf16 bit pattern round-trips through float", "[dtype][bf16]") {
 TEST_CASE("bf16 rounds ties to even", "[dtype][bf16]") {
   // ulp(1) in bf16 is 2^-7.
   CHECK(roundToBf16(1.0 + std::ldexp(1.0, -8)) == 1.0);
-  CHECK(roundToBf16(1.0 + 3 * std::ldexp(1.0, -8)) ==
-        1.0 + std::ldexp(1.0, -6));
+  CHECK(roundToBf16(1.0 + 3 * std::ldexp(1.0, -8)) == 1.0 + std::ldexp(1.0, -6));
   CHECK(roundToBf16(-(1.0 + std::ldexp(1.0, -8))) == -1.0);
-  CHECK(roundToBf16(1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -20)) ==
-        1.0 + std::ldexp(1.0, -7));
+  CHECK(roundToBf16(1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -20)) == 1.0 + std::ldexp(1.0, -7));
   CHECK(roundToBf16(1.0 + std::ldexp(1.0, -8) - std::ldexp(1.0, -20)) == 1.0);
   CHECK(floatToBf16Bits(1.0f) == 0x3f80);
   CHECK(floatToBf16Bits(-2.0f) == 0xc000);

@@ -40,8 +40,7 @@ struct TempDir {
   TempDir() {
     static int counter = 0;
     path = fs::temp_directory_path() /
-           ("sattn-io-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(counter++));
+           ("sattn-io-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -52,9 +51,7 @@ struct TempDir {
   TempDir(const TempDir &) = delete;
   TempDir &operator=(const TempDir &) = delete;
 
-  std::string file(const std::string &name) const {
-    return (path / name).string();
-  }
+  std::string file(const std::string &name) const { return (path / name).string(); }
   /// Sorted names of everything in the directory (temp files included).
   std::vector<std::string> entries() const {
     std::vector<std::string> names;
@@ -104,8 +101,8 @@ const std::string kMagic("\x93NUMPY", 6);
 
 /// A complete .npy image with header \p dict padded like numpy does (data
 /// 64-byte aligned, header ending in '\n').
-std::string npyImage(const std::string &dict, const std::string &data,
-                     int major = 1, int minor = 0) {
+std::string npyImage(const std::string &dict, const std::string &data, int major = 1,
+                     int minor = 0) {
   const size_t lenField = major == 1 ? 2 : 4;
   std::string header = dict;
   const size_t total = kMagic.size() + 2 + lenField + header.size() + 1;
@@ -117,12 +114,10 @@ std::string npyImage(const std::string &dict, const std::string &data,
 /// The dict numpy writes for a C-ordered array.
 std::string dictFor(const std::string &descr, const std::string &shape,
                     const std::string &fortran = "False") {
-  return "{'descr': '" + descr + "', 'fortran_order': " + fortran +
-         ", 'shape': " + shape + ", }";
+  return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
 }
 
-std::string writeRaw(const TempDir &dir, const std::string &name,
-                     const std::string &bytes) {
+std::string writeRaw(const TempDir &dir, const std::string &name, const std::string &bytes) {
   std::string p = dir.file(name);
   std::ofstream out(p, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -202,18 +197,8 @@ TEST_CASE("readNpy decodes every supported dtype", "[npy][read]") {
        8,
        f64Bytes({0.1, -1e300, std::numeric_limits<double>::denorm_min()}),
        {0.1, -1e300, std::numeric_limits<double>::denorm_min()}},
-      {"|i1",
-       NpyDtype::Int8,
-       "int8",
-       1,
-       intBytes({-128, 127, 0, -1}, 1),
-       {-128, 127, 0, -1}},
-      {"<i2",
-       NpyDtype::Int16,
-       "int16",
-       2,
-       intBytes({-32768, 32767, -1}, 2),
-       {-32768, 32767, -1}},
+      {"|i1", NpyDtype::Int8, "int8", 1, intBytes({-128, 127, 0, -1}, 1), {-128, 127, 0, -1}},
+      {"<i2", NpyDtype::Int16, "int16", 2, intBytes({-32768, 32767, -1}, 2), {-32768, 32767, -1}},
       {"<i4",
        NpyDtype::Int32,
        "int32",
@@ -226,49 +211,27 @@ TEST_CASE("readNpy decodes every supported dtype", "[npy][read]") {
        8,
        intBytes({-(int64_t{1} << 40), int64_t{1} << 53, -1}, 8),
        {-std::ldexp(1.0, 40), std::ldexp(1.0, 53), -1}},
-      {"|u1",
-       NpyDtype::UInt8,
-       "uint8",
-       1,
-       intBytes({255, 0, 1}, 1),
-       {255, 0, 1}},
-      {"<u2",
-       NpyDtype::UInt16,
-       "uint16",
-       2,
-       intBytes({65535, 7}, 2),
-       {65535, 7}},
-      {"<u4",
-       NpyDtype::UInt32,
-       "uint32",
-       4,
-       intBytes({4294967295LL, 7}, 4),
-       {4294967295.0, 7}},
+      {"|u1", NpyDtype::UInt8, "uint8", 1, intBytes({255, 0, 1}, 1), {255, 0, 1}},
+      {"<u2", NpyDtype::UInt16, "uint16", 2, intBytes({65535, 7}, 2), {65535, 7}},
+      {"<u4", NpyDtype::UInt32, "uint32", 4, intBytes({4294967295LL, 7}, 4), {4294967295.0, 7}},
       {"<u8",
        NpyDtype::UInt64,
        "uint64",
        8,
        le(uint64_t{1} << 63, 8) + le(3, 8),
        {std::ldexp(1.0, 63), 3}},
-      {"|b1",
-       NpyDtype::Bool,
-       "bool",
-       1,
-       intBytes({0, 1, 1, 0}, 1),
-       {0, 1, 1, 0}},
+      {"|b1", NpyDtype::Bool, "bool", 1, intBytes({0, 1, 1, 0}, 1), {0, 1, 1, 0}},
   };
   TempDir dir;
   for (const Case &c : cases) {
     INFO("descr " << c.descr);
     const std::string shape = "(" + std::to_string(c.expect.size()) + ",)";
-    std::string p = writeRaw(dir, c.name + ".npy",
-                             npyImage(dictFor(c.descr, shape), c.data));
+    std::string p = writeRaw(dir, c.name + ".npy", npyImage(dictFor(c.descr, shape), c.data));
     NpyArray a = readNpy(p);
     CHECK(a.dtype == c.dtype);
     CHECK(dtypeName(a.dtype) == c.name);
     CHECK(dtypeItemSize(a.dtype) == c.itemSize);
-    REQUIRE(a.shape ==
-            std::vector<int64_t>{static_cast<int64_t>(c.expect.size())});
+    REQUIRE(a.shape == std::vector<int64_t>{static_cast<int64_t>(c.expect.size())});
     REQUIRE(a.values.size() == c.expect.size());
     for (size_t i = 0; i < c.expect.size(); ++i) {
       INFO("element " << i << ": " << a.values[i] << " vs " << c.expect[i]);
@@ -277,14 +240,12 @@ TEST_CASE("readNpy decodes every supported dtype", "[npy][read]") {
   }
 }
 
-TEST_CASE("readNpy keeps NaN and reads multi-dimensional C order",
-          "[npy][read]") {
+TEST_CASE("readNpy keeps NaN and reads multi-dimensional C order", "[npy][read]") {
   TempDir dir;
-  std::string p = writeRaw(
-      dir, "m.npy",
-      npyImage(
-          dictFor("<f4", "(2, 3)"),
-          f32Bytes({0, 1, 2, 3, std::numeric_limits<float>::quiet_NaN(), 5})));
+  std::string p =
+      writeRaw(dir, "m.npy",
+               npyImage(dictFor("<f4", "(2, 3)"),
+                        f32Bytes({0, 1, 2, 3, std::numeric_limits<float>::quiet_NaN(), 5})));
   NpyArray a = readNpy(p);
   CHECK(a.shape == std::vector<int64_t>{2, 3});
   REQUIRE(a.values.size() == 6);
@@ -295,11 +256,9 @@ TEST_CASE("readNpy keeps NaN and reads multi-dimensional C order",
 
 TEST_CASE("readNpy accepts '>' and '=' on single-byte dtypes", "[npy][read]") {
   TempDir dir;
-  std::string p = writeRaw(
-      dir, "b.npy", npyImage(dictFor(">i1", "(2,)"), intBytes({-3, 4}, 1)));
+  std::string p = writeRaw(dir, "b.npy", npyImage(dictFor(">i1", "(2,)"), intBytes({-3, 4}, 1)));
   CHECK(readNpy(p).values == std::vector<double>{-3, 4});
-  p = writeRaw(dir, "n.npy",
-               npyImage(dictFor("=u1", "(1,)"), intBytes({9}, 1)));
+  p = writeRaw(dir, "n.npy", npyImage(dictFor("=u1", "(1,)"), intBytes({9}, 1)));
   CHECK(readNpy(p).values == std::vector<double>{9});
 }
 
@@ -311,9 +270,8 @@ TEST_CASE("readNpy reads format versions 2.0 and 3.0", "[npy][read]") {
   TempDir dir;
   for (int major : {2, 3}) {
     INFO("version " << major << ".0");
-    std::string p =
-        writeRaw(dir, "v" + std::to_string(major) + ".npy",
-                 npyImage(dictFor("<f8", "(3,)"), f64Bytes({1, 2, 3}), major));
+    std::string p = writeRaw(dir, "v" + std::to_string(major) + ".npy",
+                             npyImage(dictFor("<f8", "(3,)"), f64Bytes({1, 2, 3}), major));
     NpyArray a = readNpy(p);
     CHECK(a.dtype == NpyDtype::Float64);
     CHECK(a.shape == std::vector<int64_t>{3});
@@ -321,8 +279,7 @@ TEST_CASE("readNpy reads format versions 2.0 and 3.0", "[npy][read]") {
   }
 }
 
-TEST_CASE("readNpy accepts the header spellings numpy produces",
-          "[npy][read]") {
+TEST_CASE("readNpy accepts the header spellings numpy produces", "[npy][read]") {
   const std::vector<std::string> dicts = {
       // numpy >= 1.9
       "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
@@ -338,8 +295,7 @@ TEST_CASE("readNpy accepts the header spellings numpy produces",
       // Python 2 era: double quotes and long integers
       "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2L, 3L)}",
       // numpy >= 1.23 leaves room after the dict for the header to grow
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }" +
-          std::string(21, ' '),
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }" + std::string(21, ' '),
   };
   TempDir dir;
   int n = 0;
@@ -355,19 +311,15 @@ TEST_CASE("readNpy accepts the header spellings numpy produces",
 
   SECTION("an unpadded header without newline is accepted") {
     std::string dict = dictFor("<i4", "(2,)");
-    std::string bytes = kMagic + '\x01' + '\x00' + le(dict.size(), 2) + dict +
-                        intBytes({7, -8}, 4);
+    std::string bytes = kMagic + '\x01' + '\x00' + le(dict.size(), 2) + dict + intBytes({7, -8}, 4);
     std::string p = writeRaw(dir, "unpadded.npy", bytes);
     CHECK(readNpy(p).values == std::vector<double>{7, -8});
   }
   SECTION("fortran_order True is accepted when the layout is the same") {
     std::string p =
-        writeRaw(dir, "f1.npy",
-                 npyImage(dictFor("<f4", "(3,)", "True"), f32Bytes({1, 2, 3})));
+        writeRaw(dir, "f1.npy", npyImage(dictFor("<f4", "(3,)", "True"), f32Bytes({1, 2, 3})));
     CHECK(readNpy(p).values == std::vector<double>{1, 2, 3});
-    p = writeRaw(
-        dir, "f2.npy",
-        npyImage(dictFor("<f4", "(1, 3, 1)", "True"), f32Bytes({1, 2, 3})));
+    p = writeRaw(dir, "f2.npy", npyImage(dictFor("<f4", "(1, 3, 1)", "True"), f32Bytes({1, 2, 3})));
     CHECK(readNpy(p).shape == std::vector<int64_t>{1, 3, 1});
   }
 }
@@ -375,8 +327,7 @@ TEST_CASE("readNpy accepts the header spellings numpy produces",
 TEST_CASE("readNpy handles 0-d and empty arrays", "[npy][read]") {
   TempDir dir;
   SECTION("0-d array, shape ()") {
-    std::string p =
-        writeRaw(dir, "s.npy", npyImage(dictFor("<f8", "()"), f64Bytes({2.5})));
+    std::string p = writeRaw(dir, "s.npy", npyImage(dictFor("<f8", "()"), f64Bytes({2.5})));
     NpyArray a = readNpy(p);
     CHECK(a.shape.empty());
     CHECK(a.values == std::vector<double>{2.5});
@@ -384,16 +335,15 @@ TEST_CASE("readNpy handles 0-d and empty arrays", "[npy][read]") {
   SECTION("zero-element arrays") {
     for (const char *shape : {"(0,)", "(2, 0, 3)", "(0, 0)"}) {
       INFO("shape " << shape);
-      std::string p =
-          writeRaw(dir, "e.npy", npyImage(dictFor("<f4", shape), ""));
+      std::string p = writeRaw(dir, "e.npy", npyImage(dictFor("<f4", shape), ""));
       NpyArray a = readNpy(p);
       CHECK(a.values.empty());
       CHECK(a.shape.size() >= 1);
     }
   }
   SECTION("a huge extent times zero is still empty") {
-    std::string p = writeRaw(
-        dir, "z.npy", npyImage(dictFor("<f8", "(0, 9223372036854775807)"), ""));
+    std::string p =
+        writeRaw(dir, "z.npy", npyImage(dictFor("<f8", "(0, 9223372036854775807)"), ""));
     CHECK(readNpy(p).values.empty());
   }
 }
@@ -408,8 +358,7 @@ TEST_CASE("readNpy reports files it cannot open", "[npy][error]") {
     std::string p = dir.file("nope.npy");
     std::string msg = npyErrorOf([&] { readNpy(p); });
     CHECK_THAT(msg, Contains(p) && Contains("cannot open") &&
-                        Contains("No such file or directory") &&
-                        Contains("check the path"));
+                        Contains("No such file or directory") && Contains("check the path"));
   }
   SECTION("directory") {
     std::string msg = npyErrorOf([&] { readNpy(dir.path.string()); });
@@ -418,8 +367,7 @@ TEST_CASE("readNpy reports files it cannot open", "[npy][error]") {
   SECTION("unreadable file") {
     if (::geteuid() == 0)
       return; // root ignores file permissions
-    std::string p = writeRaw(dir, "locked.npy",
-                             npyImage(dictFor("<f4", "(1,)"), f32Bytes({1})));
+    std::string p = writeRaw(dir, "locked.npy", npyImage(dictFor("<f4", "(1,)"), f32Bytes({1})));
     fs::permissions(p, fs::perms::none);
     CHECK_THAT(npyErrorOf([&] { readNpy(p); }),
                Contains("cannot open") && Contains("Permission denied"));
@@ -429,14 +377,11 @@ TEST_CASE("readNpy reports files it cannot open", "[npy][error]") {
 TEST_CASE("readNpy rejects files that are not .npy", "[npy][error]") {
   TempDir dir;
   CHECK_THAT(readError(dir, "hello world, not numpy at all"),
-             Contains("not an npy file") && Contains("bad magic") &&
-                 Contains("hello wo"));
-  CHECK_THAT(readError(dir, ""),
-             Contains("not an npy file") && Contains("the file is empty"));
+             Contains("not an npy file") && Contains("bad magic") && Contains("hello wo"));
+  CHECK_THAT(readError(dir, ""), Contains("not an npy file") && Contains("the file is empty"));
   CHECK_THAT(readError(dir, std::string("PK\x03\x04rest-of-zip", 16)),
              Contains("zip archive") && Contains(".npz"));
-  CHECK_THAT(readError(dir, kMagic + '\x01'),
-             Contains("truncated") && Contains("version bytes"));
+  CHECK_THAT(readError(dir, kMagic + '\x01'), Contains("truncated") && Contains("version bytes"));
   CHECK_THAT(readError(dir, kMagic + '\x01' + '\x00' + '\x10'),
              Contains("truncated") && Contains("header length"));
 }
@@ -456,14 +401,11 @@ TEST_CASE("readNpy rejects unsupported format versions", "[npy][error]") {
 TEST_CASE("readNpy rejects malformed header dicts", "[npy][error]") {
   TempDir dir;
   const std::string data = f32Bytes({1, 2, 3});
-  auto err = [&](const std::string &dict) {
-    return readError(dir, npyImage(dict, data));
-  };
+  auto err = [&](const std::string &dict) { return readError(dir, npyImage(dict, data)); };
 
   SECTION("header length beyond the end of the file") {
     std::string bytes = kMagic + '\x01' + '\x00' + le(500, 2) + "{'descr'";
-    CHECK_THAT(readError(dir, bytes), Contains("truncated header") &&
-                                          Contains("says 500 bytes") &&
+    CHECK_THAT(readError(dir, bytes), Contains("truncated header") && Contains("says 500 bytes") &&
                                           Contains("only 8 follow"));
   }
   SECTION("unterminated dict") {
@@ -484,10 +426,8 @@ TEST_CASE("readNpy rejects malformed header dicts", "[npy][error]") {
                Contains("malformed header") && Contains("must start with '{'"));
   }
   SECTION("missing colon, comma or value") {
-    CHECK_THAT(err("{'descr' '<f4'}"),
-               Contains("expected ':' after key 'descr'"));
-    CHECK_THAT(err("{'descr': '<f4' 'shape': (3,)}"),
-               Contains("expected ',' or '}'"));
+    CHECK_THAT(err("{'descr' '<f4'}"), Contains("expected ':' after key 'descr'"));
+    CHECK_THAT(err("{'descr': '<f4' 'shape': (3,)}"), Contains("expected ',' or '}'"));
     CHECK_THAT(err("{'descr': }"), Contains("unexpected character '}'"));
     CHECK_THAT(err("{'descr': '<f4', 'fortran_order': Falsey, 'shape': (3,)}"),
                Contains("unexpected character 'F'"));
@@ -496,16 +436,11 @@ TEST_CASE("readNpy rejects malformed header dicts", "[npy][error]") {
     CHECK_THAT(err(dictFor("<f4", "(3,)") + " junk"),
                Contains("unexpected text after the closing '}'"));
   }
-  SECTION("non-string key") {
-    CHECK_THAT(err("{1: 2}"), Contains("dict keys must be strings"));
-  }
+  SECTION("non-string key") { CHECK_THAT(err("{1: 2}"), Contains("dict keys must be strings")); }
   SECTION("missing keys") {
-    CHECK_THAT(err("{'fortran_order': False, 'shape': (3,)}"),
-               Contains("missing 'descr'"));
-    CHECK_THAT(err("{'descr': '<f4', 'shape': (3,)}"),
-               Contains("missing 'fortran_order'"));
-    CHECK_THAT(err("{'descr': '<f4', 'fortran_order': False}"),
-               Contains("missing 'shape'"));
+    CHECK_THAT(err("{'fortran_order': False, 'shape': (3,)}"), Contains("missing 'descr'"));
+    CHECK_THAT(err("{'descr': '<f4', 'shape': (3,)}"), Contains("missing 'fortran_order'"));
+    CHECK_THAT(err("{'descr': '<f4', 'fortran_order': False}"), Contains("missing 'shape'"));
   }
   SECTION("unexpected and duplicate keys") {
     CHECK_THAT(err("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), "
@@ -524,36 +459,29 @@ TEST_CASE("readNpy rejects malformed header dicts", "[npy][error]") {
                Contains("empty dtype descriptor"));
   }
   SECTION("bad shape tuples") {
-    CHECK_THAT(err(dictFor("<f4", "[3]")),
-               Contains("bad shape tuple") && Contains("found a list"));
+    CHECK_THAT(err(dictFor("<f4", "[3]")), Contains("bad shape tuple") && Contains("found a list"));
     CHECK_THAT(err(dictFor("<f4", "3")), Contains("bad shape tuple"));
     CHECK_THAT(err(dictFor("<f4", "(3, 'a')")),
                Contains("bad shape tuple") && Contains("found a string"));
     CHECK_THAT(err(dictFor("<f4", "(-3,)")),
-               Contains("bad shape tuple (-3,)") &&
-                   Contains("negative extent"));
-    CHECK_THAT(err(dictFor("<f4", "(99999999999999999999,)")),
-               Contains("does not fit in 64 bits"));
-    CHECK_THAT(err(dictFor("<f4", "(4294967296, 4294967296)")),
-               Contains("overflows 64 bits"));
+               Contains("bad shape tuple (-3,)") && Contains("negative extent"));
+    CHECK_THAT(err(dictFor("<f4", "(99999999999999999999,)")), Contains("does not fit in 64 bits"));
+    CHECK_THAT(err(dictFor("<f4", "(4294967296, 4294967296)")), Contains("overflows 64 bits"));
     // Fits int64 as an element count but not as a byte count.
-    CHECK_THAT(err(dictFor("<f8", "(2305843009213693952,)")),
-               Contains("overflows 64 bits"));
+    CHECK_THAT(err(dictFor("<f8", "(2305843009213693952,)")), Contains("overflows 64 bits"));
   }
 }
 
 TEST_CASE("readNpy rejects data it cannot represent", "[npy][error]") {
   TempDir dir;
   auto err = [&](const std::string &descr, const std::string &data,
-                 const std::string &fortran = "False",
-                 const std::string &shape = "(2,)") {
+                 const std::string &fortran = "False", const std::string &shape = "(2,)") {
     return readError(dir, npyImage(dictFor(descr, shape, fortran), data));
   };
 
   SECTION("big-endian") {
-    CHECK_THAT(err(">f4", std::string(8, '\0')),
-               Contains("big-endian") && Contains("'>f4'") &&
-                   Contains("convert with arr.astype('<f4')"));
+    CHECK_THAT(err(">f4", std::string(8, '\0')), Contains("big-endian") && Contains("'>f4'") &&
+                                                     Contains("convert with arr.astype('<f4')"));
     CHECK_THAT(err(">i8", std::string(16, '\0')),
                Contains("big-endian") && Contains("arr.astype('<i8')"));
   }
@@ -563,8 +491,7 @@ TEST_CASE("readNpy rejects data it cannot represent", "[npy][error]") {
   }
   SECTION("complex") {
     CHECK_THAT(err("<c8", std::string(16, '\0')),
-               Contains("complex dtype '<c8' is not supported") &&
-                   Contains("arr.real"));
+               Contains("complex dtype '<c8' is not supported") && Contains("arr.real"));
     CHECK_THAT(err("<c16", std::string(32, '\0')), Contains("complex dtype"));
   }
   SECTION("object") {
@@ -572,36 +499,28 @@ TEST_CASE("readNpy rejects data it cannot represent", "[npy][error]") {
                Contains("object dtype") && Contains("astype('<f4')"));
   }
   SECTION("strings") {
-    CHECK_THAT(err("<U5", std::string(40, '\0')),
-               Contains("string dtype '<U5'"));
-    CHECK_THAT(err("|S3", std::string(6, '\0')),
-               Contains("string dtype '|S3'"));
+    CHECK_THAT(err("<U5", std::string(40, '\0')), Contains("string dtype '<U5'"));
+    CHECK_THAT(err("|S3", std::string(6, '\0')), Contains("string dtype '|S3'"));
   }
   SECTION("bfloat16 saved as void") {
-    CHECK_THAT(err("|V2", std::string(4, '\0')),
-               Contains("'|V2'") && Contains("bfloat16") &&
-                   Contains(".npy has no bf16") &&
-                   Contains("astype(np.float32)"));
+    CHECK_THAT(err("|V2", std::string(4, '\0')), Contains("'|V2'") && Contains("bfloat16") &&
+                                                     Contains(".npy has no bf16") &&
+                                                     Contains("astype(np.float32)"));
     CHECK_THAT(err("|V8", std::string(16, '\0')), Contains("raw void dtype"));
   }
   SECTION("structured") {
-    CHECK_THAT(
-        readError(dir, npyImage("{'descr': [('a', '<f4'), ('b', '<i4')], "
-                                "'fortran_order': False, 'shape': (2,), }",
-                                std::string(16, '\0'))),
-        Contains("structured (record) dtypes are not supported"));
+    CHECK_THAT(readError(dir, npyImage("{'descr': [('a', '<f4'), ('b', '<i4')], "
+                                       "'fortran_order': False, 'shape': (2,), }",
+                                       std::string(16, '\0'))),
+               Contains("structured (record) dtypes are not supported"));
   }
   SECTION("other dtypes") {
     CHECK_THAT(err("<f16", std::string(32, '\0')),
                Contains("float128") && Contains("astype('<f8')"));
-    CHECK_THAT(err("<M8[ns]", std::string(16, '\0')),
-               Contains("datetime/timedelta dtype"));
-    CHECK_THAT(err("<i3", std::string(6, '\0')),
-               Contains("unsupported dtype '<i3'"));
-    CHECK_THAT(err("<x4", std::string(8, '\0')),
-               Contains("unsupported dtype '<x4'"));
-    CHECK_THAT(err("|b2", std::string(4, '\0')),
-               Contains("unsupported dtype '|b2'"));
+    CHECK_THAT(err("<M8[ns]", std::string(16, '\0')), Contains("datetime/timedelta dtype"));
+    CHECK_THAT(err("<i3", std::string(6, '\0')), Contains("unsupported dtype '<i3'"));
+    CHECK_THAT(err("<x4", std::string(8, '\0')), Contains("unsupported dtype '<x4'"));
+    CHECK_THAT(err("|b2", std::string(4, '\0')), Contains("unsupported dtype '|b2'"));
   }
 }
 
@@ -616,13 +535,10 @@ TEST_CASE("readNpy checks the data length against the shape", "[npy][error]") {
              Contains("truncated data") && Contains("only 0 are present"));
   CHECK_THAT(readError(dir, npyImage(dict, std::string(28, '\0'))),
              Contains("has 4 extra bytes") && Contains("28 present"));
-  CHECK_THAT(
-      readError(dir, npyImage(dictFor("<f8", "()"), std::string(16, '\0'))),
-      Contains("has 8 extra bytes"));
-  CHECK_THAT(readError(dir, npyImage(dictFor("<f4", "(0,)"), "x")),
-             Contains("has 1 extra bytes"));
-  CHECK_THAT(readError(dir, npyImage(dictFor("<f4", "(1152921504606846975,)"),
-                                     "abcd")),
+  CHECK_THAT(readError(dir, npyImage(dictFor("<f8", "()"), std::string(16, '\0'))),
+             Contains("has 8 extra bytes"));
+  CHECK_THAT(readError(dir, npyImage(dictFor("<f4", "(0,)"), "x")), Contains("has 1 extra bytes"));
+  CHECK_THAT(readError(dir, npyImage(dictFor("<f4", "(1152921504606846975,)"), "abcd")),
              Contains("truncated data"));
 }
 
@@ -634,24 +550,20 @@ TEST_CASE("writeNpyF32 writes numpy's layout and reads back", "[npy][write]") {
   TempDir dir;
   const std::string p = dir.file("out.npy");
   const std::vector<double> vals = {
-      0.1,    -2.0, 1e39, -1e39, std::numeric_limits<double>::quiet_NaN(),
-      65504.0};
+      0.1, -2.0, 1e39, -1e39, std::numeric_limits<double>::quiet_NaN(), 65504.0};
   writeNpyF32(p, {2, 3}, vals);
 
   const std::string bytes = readBytes(p);
-  const std::string dict =
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+  const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
   REQUIRE(bytes.size() == 128 + 24);
   CHECK(bytes.substr(0, 8) == kMagic + '\x01' + '\x00');
   CHECK(bytes.substr(8, 2) == le(118, 2));
   CHECK(bytes.substr(10, dict.size()) == dict);
   CHECK(bytes[127] == '\n');
-  CHECK(bytes.substr(10 + dict.size(), 117 - dict.size()) ==
-        std::string(117 - dict.size(), ' '));
-  CHECK(bytes.substr(128) ==
-        f32Bytes({0.1f, -2.0f, std::numeric_limits<float>::infinity(),
-                  -std::numeric_limits<float>::infinity(),
-                  std::numeric_limits<float>::quiet_NaN(), 65504.0f}));
+  CHECK(bytes.substr(10 + dict.size(), 117 - dict.size()) == std::string(117 - dict.size(), ' '));
+  CHECK(bytes.substr(128) == f32Bytes({0.1f, -2.0f, std::numeric_limits<float>::infinity(),
+                                       -std::numeric_limits<float>::infinity(),
+                                       std::numeric_limits<float>::quiet_NaN(), 65504.0f}));
 
   NpyArray a = readNpy(p);
   CHECK(a.dtype == NpyDtype::Float32);
@@ -681,8 +593,7 @@ TEST_CASE("writeNpy handles 0-d, empty and rank-64 shapes", "[npy][write]") {
   TempDir dir;
   SECTION("0-d") {
     writeNpyF32(dir.file("s.npy"), {}, {3.5});
-    CHECK(readBytes(dir.file("s.npy")).find("'shape': (), }") !=
-          std::string::npos);
+    CHECK(readBytes(dir.file("s.npy")).find("'shape': (), }") != std::string::npos);
     NpyArray a = readNpy(dir.file("s.npy"));
     CHECK(a.shape.empty());
     CHECK(a.values == std::vector<double>{3.5});
@@ -703,8 +614,7 @@ TEST_CASE("writeNpy handles 0-d, empty and rank-64 shapes", "[npy][write]") {
   }
 }
 
-TEST_CASE("writeNpy rejects bad arguments before creating anything",
-          "[npy][write][error]") {
+TEST_CASE("writeNpy rejects bad arguments before creating anything", "[npy][write][error]") {
   TempDir dir;
   const std::string p = dir.file("x.npy");
   CHECK_THAT(npyErrorOf([&] {
@@ -712,11 +622,9 @@ TEST_CASE("writeNpy rejects bad arguments before creating anything",
              }),
              Contains(p) && Contains("shape (2, 3) has 6 elements but 5 "
                                      "values were given"));
-  CHECK_THAT(npyErrorOf([&] { writeNpyF32(p, {-1}, {}); }),
-             Contains("invalid shape (-1,)"));
-  CHECK_THAT(
-      npyErrorOf([&] { writeNpyF32(p, std::vector<int64_t>(65, 1), {1}); }),
-      Contains("65 dimensions, numpy supports at most 64"));
+  CHECK_THAT(npyErrorOf([&] { writeNpyF32(p, {-1}, {}); }), Contains("invalid shape (-1,)"));
+  CHECK_THAT(npyErrorOf([&] { writeNpyF32(p, std::vector<int64_t>(65, 1), {1}); }),
+             Contains("65 dimensions, numpy supports at most 64"));
   CHECK_THAT(npyErrorOf([&] {
                writeNpyI32(p, {2}, {1, 1.5});
              }),
@@ -724,9 +632,7 @@ TEST_CASE("writeNpy rejects bad arguments before creating anything",
                       "range"));
   CHECK_THAT(npyErrorOf([&] { writeNpyI32(p, {1}, {2147483648.0}); }),
              Contains("not an integer in int32 range"));
-  CHECK_THAT(npyErrorOf([&] {
-               writeNpyI32(p, {1}, {std::numeric_limits<double>::quiet_NaN()});
-             }),
+  CHECK_THAT(npyErrorOf([&] { writeNpyI32(p, {1}, {std::numeric_limits<double>::quiet_NaN()}); }),
              Contains("not an integer in int32 range"));
   CHECK(dir.entries().empty());
 }
@@ -744,8 +650,7 @@ TEST_CASE("writeNpy is atomic", "[npy][write][atomic]") {
   SECTION("target is a directory: error, no temp file left") {
     fs::create_directory(dir.path / "sub");
     const std::string p = dir.file("sub");
-    CHECK_THAT(npyErrorOf([&] { writeNpyF32(p, {1}, {1}); }),
-               Contains(p) && Contains("rename"));
+    CHECK_THAT(npyErrorOf([&] { writeNpyF32(p, {1}, {1}); }), Contains(p) && Contains("rename"));
     CHECK(dir.entries() == std::vector<std::string>{"sub"});
     CHECK(fs::is_empty(dir.path / "sub"));
   }
@@ -767,9 +672,8 @@ TEST_CASE("writeNpy is atomic", "[npy][write][atomic]") {
     CHECK(dir.entries() == std::vector<std::string>{"a.npy", "b.npy"});
   }
   SECTION("a path without a file name is rejected") {
-    CHECK_THAT(
-        npyErrorOf([&] { writeNpyF32(dir.path.string() + "/", {1}, {1}); }),
-        Contains("no file name"));
+    CHECK_THAT(npyErrorOf([&] { writeNpyF32(dir.path.string() + "/", {1}, {1}); }),
+               Contains("no file name"));
     CHECK(dir.entries().empty());
   }
 }
@@ -800,9 +704,7 @@ TEST_CASE("float16 files agree with Dtype.h", "[npy][dtype]") {
     expect.push_back(halfBitsToFloat(static_cast<uint16_t>(h)));
   }
   std::string p = writeRaw(
-      dir, "h.npy",
-      npyImage(dictFor("<f2", "(" + std::to_string(expect.size()) + ",)"),
-               data));
+      dir, "h.npy", npyImage(dictFor("<f2", "(" + std::to_string(expect.size()) + ",)"), data));
   NpyArray a = readNpy(p);
   REQUIRE(a.values == expect);
   for (double v : a.values)
