@@ -27,6 +27,7 @@ namespace {
 
 const TemplateInfo kTemplates[] = {
     {"attn_fwd", "AttnParams", "kAttnThreads"},
+    {"attn_fwd_mma", "AttnParams", "kAttnMmaThreads", "kAttnMmaMinBlocks"},
     {"pool", "PoolParams", "kPoolThreads"},
     {"block_scores", "ScoresParams", "kScoresThreads"},
     {"select_topk", "SelectParams", "kSelectThreads"},
@@ -57,7 +58,10 @@ public:
     os << "  static constexpr " << type << " " << name << " = " << value << ";\n";
   }
   void kernel(llvm::StringRef name, const TemplateInfo &t, llvm::StringRef cfg) {
-    os << "extern \"C\" __global__ void __launch_bounds__(sattn::dev::" << t.threadsEnum << ")\n"
+    os << "extern \"C\" __global__ void __launch_bounds__(sattn::dev::" << t.threadsEnum;
+    if (t.minBlocksEnum)
+      os << ", sattn::dev::" << t.minBlocksEnum;
+    os << ")\n"
        << name << "(const __grid_constant__ sattn::dev::" << t.paramsType << " p) {\n"
        << "  sattn::dev::" << t.name << "<" << cfg << ">(p);\n}\n";
   }

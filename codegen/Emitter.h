@@ -19,9 +19,10 @@ namespace sattn::codegen {
 
 /// How a device template is launched: its parameter block and CTA size.
 struct TemplateInfo {
-  const char *name;        ///< device template, e.g. "attn_fwd"
-  const char *paramsType;  ///< struct of codegen/device/params.cuh
-  const char *threadsEnum; ///< constant of params.cuh giving blockDim.x
+  const char *name;                    ///< device template, e.g. "attn_fwd"
+  const char *paramsType;              ///< struct of codegen/device/params.cuh
+  const char *threadsEnum;             ///< constant of params.cuh giving blockDim.x
+  const char *minBlocksEnum = nullptr; ///< optional occupancy hint for __launch_bounds__
 };
 
 /// The templates the device library implements, or nullptr.

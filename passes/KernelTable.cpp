@@ -158,7 +158,12 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .s("LAZY", stringifyLazyPolicy(a.getLazy()))
             .i("LAZY_WINDOW", a.getLazyWindowAttr().getInt())
             .i("LAZY_SINKS", a.getLazySinksAttr().getInt());
-        return one("attn_fwd", c);
+        // The tensor-core kernel covers head dims 64 and 128 without query
+        // sets (attn_mma_supported in codegen/device/attention_mma.cuh); the
+        // fp32 kernel handles the rest.
+        int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
+        bool mma = (d == 64 || d == 128) && !a.getQueries();
+        return one(mma ? "attn_fwd_mma" : "attn_fwd", c);
       })
       .Case([&](KvSlimOp s) {
         Consts score(ctx, spec), select(ctx, spec);

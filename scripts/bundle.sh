@@ -21,5 +21,6 @@ cp "$SATTN_BUILD/runtime/capi/libsattn.so" "$out/python/sattn/"
 strip --strip-unneeded "$out/python/sattn/libsattn.so"
 bash "$SATTN_ROOT/runtime/capi/check-exports.sh" "$out/python/sattn/libsattn.so"
 cp "$SATTN_ROOT/tests/python/gpu_torch_check.py" "$out/scripts/"
+mkdir -p "$out/bench" && cp "$SATTN_ROOT"/bench/*.py "$out/bench/"
 bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*
 du -sh "$out"

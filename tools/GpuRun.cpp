@@ -136,7 +136,8 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   }
   if (dumpSelection)
     for (const gpu::Launch &l : plan.launches)
-      if (l.deviceTemplate == "attn_fwd" && l.b("HAS_BLOCKS"))
+      if ((l.deviceTemplate == "attn_fwd" || l.deviceTemplate == "attn_fwd_mma") &&
+          l.b("HAS_BLOCKS"))
         for (const gpu::Launch &producer : plan.launches)
           if (!producer.results.empty() && producer.results[0] == l.operands[3])
             if (auto *b = std::get_if<ref::BlockSet>(&dumps[producer.kernel]))

@@ -12,6 +12,7 @@
 #include "types.cuh"
 #include "masks.cuh"
 #include "attention.cuh"
+#include "attention_mma.cuh"
 #include "estimation.cuh"
 #include "selection.cuh"
 

@@ -10,6 +10,7 @@
 
 #include "codegen/Nvrtc.h"
 #include "codegen/device/params.cuh"
+#include "codegen/device/attention_mma.cuh"
 #include "runtime/gpu/Driver.h"
 
 #include <chrono>
@@ -229,7 +230,9 @@ private:
   void launch(const Launch &l) {
     const std::string &t = l.deviceTemplate;
     auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
-    if (t == "attn_fwd") {
+    if (t == "attn_fwd" || t == "attn_fwd_mma") {
+      bool mma = t == "attn_fwd_mma";
+      int rows = mma ? dev::kAttnMmaRows : dev::kAttnRowsPerCta;
       const RtValue &q = op(0), &k = op(1), &v = op(2);
       if (k.S != v.S)
         throw GpuError("k and v have different lengths (" + std::to_string(k.S) + " and " +
@@ -237,13 +240,13 @@ private:
       dev::AttnParams p{};
       p.q = view(q), p.k = view(k), p.v = view(v);
       size_t next = 3;
-      int tiles = int(cdiv(q.S, dev::kAttnRowsPerCta));
+      int tiles = int(cdiv(q.S, rows));
       if (l.b("HAS_BLOCKS")) {
         const RtValue &bs = op(next++);
         if (bs.Sq != q.S || bs.Skv != k.S)
           throw GpuError("the block set was built for other lengths");
         p.blocks = setView(bs);
-        tiles = bs.nQB * int(cdiv(l.i("SET_BQ"), dev::kAttnRowsPerCta));
+        tiles = bs.nQB * int(cdiv(l.i("SET_BQ"), rows));
       }
       if (l.b("HAS_QUERIES"))
         throw GpuError("query sets on the GPU come with the OmniSparse kernels; run this "
@@ -258,7 +261,11 @@ private:
         lse.S = q.S;
         vals[l.results[1]] = lse;
       }
-      go(l, tiles, q.H, q.B, dev::kAttnThreads, 0, &p);
+      if (mma)
+        go(l, tiles, q.H, q.B, dev::kAttnMmaThreads,
+           unsigned(dev::attn_mma_smem_bytes(int(l.i("HEAD_DIM")))), &p);
+      else
+        go(l, tiles, q.H, q.B, dev::kAttnThreads, 0, &p);
     } else if (t == "pool") {
       const RtValue &in = op(0);
       const ValueInfo &outInfo = plan.values[l.results[0]];

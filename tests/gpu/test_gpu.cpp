@@ -48,6 +48,15 @@ TEST_CASE("dense attention, causal and not, bf16 and fp16, D 64/128", "[gpu]") {
         }
 }
 
+TEST_CASE("head dims 96 and 256 take the fp32 kernel and stay correct", "[gpu]") {
+  for (int D : {96, 256})
+    for (bool causal : {true, false}) {
+      Shape s{2, 4, 2, 150, 211, D, "bf16"};
+      INFO("D=" << D << " causal=" << causal);
+      checkAttention(runBoth(attentionIR(s, causal ? "causal" : "", true), s, seed++));
+    }
+}
+
 TEST_CASE("GQA and MQA ratios, batch > 1", "[gpu]") {
   for (auto [hq, hkv] : {std::pair{8, 8}, {8, 2}, {8, 1}, {6, 3}})
     for (int B : {1, 3}) {

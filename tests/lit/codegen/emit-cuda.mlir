@@ -17,10 +17,11 @@
 // CHECK: static constexpr int OUT_HEADS = 2;
 // CHECK: static constexpr float TAU = 9.000000000e-01f;
 // CHECK: sattn::dev::select_cumulative<k3_select_cumulative_cfg>(p);
-// CHECK-LABEL: struct k4_attn_fwd_cfg {
+// CHECK-LABEL: struct k4_attn_fwd_mma_cfg {
 // CHECK: static constexpr bool HAS_BLOCKS = true;
 // CHECK: static constexpr int SET_HEADS = 2;
-// CHECK: sattn::dev::attn_fwd<k4_attn_fwd_cfg>(p);
+// CHECK: extern "C" __global__ void __launch_bounds__(sattn::dev::kAttnMmaThreads, sattn::dev::kAttnMmaMinBlocks)
+// CHECK: sattn::dev::attn_fwd_mma<k4_attn_fwd_mma_cfg>(p);
 // CHECK-NOT: sattn.launch
 func.func @topk(%q: tensor<?x4x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>) -> tensor<?x4x?x64xf16> {
   %qp = sattn.pool mean %q group 16 : tensor<?x4x?x64xf16> -> tensor<?x4x?x64xf32>
