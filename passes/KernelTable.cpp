@@ -163,6 +163,8 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         // fp32 kernel handles the rest.
         int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
         bool mma = (d == 64 || d == 128) && !a.getQueries();
+        if (mma) // the autotuner's knob; 64 rows is the untuned heuristic
+          c.i("TILE_M", 64);
         return one(mma ? "attn_fwd_mma" : "attn_fwd", c);
       })
       .Case([&](KvSlimOp s) {

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 out="${1:-$SATTN_BUILD/bundle}"
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/examples" "$out/scripts"
-for t in tools/sattn-opt tools/sattn-run tools/sattn-compile tests/gpu/sattn-gpu-tests; do
+for t in tools/sattn-opt tools/sattn-run tools/sattn-compile tools/sattn-tune tests/gpu/sattn-gpu-tests; do
   cp "$SATTN_BUILD/$t" "$out/bin/"
   strip "$out/bin/$(basename "$t")"
 done

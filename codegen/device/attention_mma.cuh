@@ -47,9 +47,10 @@ namespace sattn {
 namespace dev {
 
 /// Launch contract of attn_fwd_mma: blockDim kAttnMmaThreads, grid
-/// (nTiles, Hq, B) with nTiles = cdiv(Sq, kAttnMmaRows), or with a block set
-/// nQB * cdiv(SET_BQ, kAttnMmaRows); dynamic shared memory
-/// attn_mma_smem_bytes(HEAD_DIM) bytes (above 48 KB: raise the limit).
+/// (nTiles, Hq, B) with nTiles = cdiv(Sq, TILE_M), or with a block set
+/// nQB * cdiv(SET_BQ, TILE_M); dynamic shared memory
+/// attn_mma_smem_bytes(HEAD_DIM, TILE_M) bytes (above 48 KB: raise the
+/// limit). TILE_M (query rows per CTA) is the autotuned constant: 64 or 128.
 enum : int {
   kAttnMmaThreads = 128, // 4 warps
   kAttnMmaRowsPerWarp = 16,
@@ -68,11 +69,11 @@ SATTN_MMA_HD constexpr bool attn_mma_supported(int headDim, bool hasQueries) {
 /// when its fragments fit in registers (16 rows per warp: always with 64
 /// rows per CTA), else it has its own region. 69632 B for D = 128, 36864 B
 /// for D = 64.
-SATTN_MMA_HD constexpr int attn_mma_smem_bytes(int headDim) {
+SATTN_MMA_HD constexpr int attn_mma_smem_bytes(int headDim, int tileM = kAttnMmaRows) {
   return (4 * kAttnMmaKeyTile * (headDim + 8) +
-          ((kAttnMmaRows / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32))) * headDim <= 128
+          ((tileM / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32))) * headDim <= 128
                ? 0
-               : kAttnMmaRows * (headDim + 8))) *
+               : tileM * (headDim + 8))) *
          2;
 }
 
@@ -641,7 +642,7 @@ template <class Cfg, int MT> struct Fwd {
 /// Launch: blockDim kAttnMmaThreads, grid (nTiles, Hq, B) as described at
 /// kAttnMmaRows, dynamic smem attn_mma_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ void attn_fwd_mma(const AttnParams &p) {
-  constexpr int MT = kAttnMmaRows / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32));
+  constexpr int MT = Cfg::TILE_M / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32));
   using F = attn_mma_detail::Fwd<Cfg, MT>;
   static_assert(Cfg::DTYPE == DType::bf16 || Cfg::DTYPE == DType::fp16,
                 "attn_fwd_mma: DTYPE must be bf16 or fp16");
@@ -651,9 +652,11 @@ template <class Cfg> __device__ void attn_fwd_mma(const AttnParams &p) {
   static_assert(Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
                 "attn_fwd_mma: HEADS must be a multiple of KV_HEADS");
   static_assert(Cfg::WINDOW >= 0 && Cfg::SINKS >= 0, "attn_fwd_mma: WINDOW and SINKS must be >= 0");
-  static_assert(MT * kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32) == kAttnMmaRows && MT >= 1,
-                "attn_fwd_mma: kAttnMmaRows must be a multiple of 16 rows per warp");
-  static_assert(F::SMEM_BYTES == attn_mma_smem_bytes(Cfg::HEAD_DIM),
+  static_assert(Cfg::TILE_M == 64 || Cfg::TILE_M == 128,
+                "attn_fwd_mma: TILE_M (query rows per CTA) must be 64 or 128");
+  static_assert(MT * kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32) == Cfg::TILE_M && MT >= 1,
+                "attn_fwd_mma: TILE_M must be a multiple of 16 rows per warp");
+  static_assert(F::SMEM_BYTES == attn_mma_smem_bytes(Cfg::HEAD_DIM, Cfg::TILE_M),
                 "attn_fwd_mma: attn_mma_smem_bytes disagrees with the kernel's layout");
   static_assert(!Cfg::HAS_BLOCKS || (Cfg::SET_BQ > 0 && Cfg::SET_BK > 0),
                 "attn_fwd_mma: a block set needs positive SET_BQ and SET_BK");

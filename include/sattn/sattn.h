@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -100,7 +101,21 @@ public:
   explicit Program(std::unique_ptr<Impl> impl);
 
 private:
+  friend class Session;
   std::unique_ptr<Impl> impl;
+};
+
+/// One shape to tune for: batch and sequence lengths (heads come from the variant).
+struct TuneShape {
+  int64_t batch = 1, seqQ = 4096, seqKv = 4096;
+};
+
+/// One timed candidate (or a rejected one, with the reason).
+struct TuneResult {
+  std::string kernel, bucket, config;
+  double ms = 0;        ///< median time of the candidate (0 if rejected)
+  bool chosen = false;  ///< the winner for its bucket, stored in the database
+  std::string rejected; ///< why the candidate was not launched, if it was not
 };
 
 struct SessionOptions {
@@ -121,6 +136,17 @@ public:
   Device device() const;
   /// The GPU's name, or "cpu".
   std::string deviceName() const;
+
+  /// Times every valid configuration of every tunable kernel of the variant
+  /// on each shape (random inputs, CUDA events, median), stores the winners
+  /// in the tuning database under the cache directory, and reports each
+  /// candidate through `progress` as it finishes. Later compiles of the
+  /// variant use the winners for shapes in the same bucket. GPU sessions only.
+  std::vector<TuneResult> tune(const Variant &variant, const std::vector<TuneShape> &shapes,
+                               const Specialization &spec = {},
+                               const std::function<void(const TuneResult &)> &progress = {});
+  /// Where tuning results are stored.
+  std::string tuningDatabase() const;
 
 private:
   struct Impl;

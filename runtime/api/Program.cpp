@@ -10,6 +10,7 @@
 
 #include "runtime/executor/CpuExecutor.h"
 #include "runtime/io/Dtype.h"
+#include "runtime/tune/Tuning.h"
 
 namespace sattn {
 
@@ -129,7 +130,14 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
       for (const TensorView &t : outputs)
         results.push_back(
             {reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape, stridesOf(t)});
-      impl->gpu->run(args, results, static_cast<CUstream>(stream));
+      const gpu::CompiledProgram *program = impl->gpu.get();
+      if (!impl->tuned.empty() && args.size() >= 2 && args[0].shape.size() == 4 &&
+          args[1].shape.size() == 4) {
+        tune::Shape shape{args[0].shape[0] * args[0].shape[1], args[0].shape[2], args[1].shape[2]};
+        if (auto it = impl->tuned.find(tune::bucket(shape)); it != impl->tuned.end())
+          program = it->second.get();
+      }
+      program->run(args, results, static_cast<CUstream>(stream));
       return;
     }
     // CPU: the float64 reference on converted copies. Check everything

@@ -11,6 +11,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <map>
 #include <memory>
 
 namespace sattn {
@@ -21,6 +22,10 @@ struct Program::Impl {
   mlir::OwningOpRef<mlir::ModuleOp> semantic, lowered;
   mlir::func::FuncOp func; ///< the semantic variant (CPU path)
   std::unique_ptr<gpu::CompiledProgram> gpu;
+  /// Autotuned alternatives: shape bucket -> program compiled with the
+  /// bucket's winning configuration (all compiled at compile time, so a new
+  /// length never compiles anything).
+  std::map<std::string, std::shared_ptr<gpu::CompiledProgram>> tuned;
   std::string key, loweredText, cuda;
   std::vector<std::string> inputNames;
   CompileStats stats;

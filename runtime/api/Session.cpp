@@ -12,7 +12,10 @@
 #include "dialect/VariantSignature.h"
 #include "passes/Passes.h"
 #include "runtime/gpu/Driver.h"
+#include "codegen/Nvrtc.h"
 #include "runtime/gpu/PlanFromIR.h"
+#include "runtime/io/Dtype.h"
+#include "runtime/tune/Tuning.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
@@ -24,6 +27,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <algorithm>
 #include <unordered_map>
 
 namespace sattn {
@@ -45,6 +49,8 @@ struct Session::Impl {
   cache::DiskCache disk;
   std::mutex mutex;
   std::unordered_map<std::string, std::shared_ptr<Program>> programs;
+  std::unique_ptr<tune::Database> tuning;
+  std::string arch, toolchain;
 
   explicit Impl(const SessionOptions &o) : disk(o.cacheDir) {
     if (o.device) {
@@ -55,11 +61,28 @@ struct Session::Impl {
     }
     if (device == Device::Gpu) {
       try {
-        gpuName = gpu::Driver::get().name();
+        gpu::Driver &d = gpu::Driver::get();
+        gpuName = d.name();
+        arch = codegen::Arch::forCapability(d.major(), d.minor()).name;
+        toolchain = "nvrtc " + codegen::Nvrtc::get().version() + ", sattn " SATTN_VERSION;
       } catch (const std::exception &e) {
         throw Error(std::string("a GPU session was requested but: ") + e.what());
       }
+      tuning = std::make_unique<tune::Database>(disk.directory() + "/tuning.json");
     }
+  }
+
+  /// The module of `lowered` with launch `kernel` set to `config`, compiled.
+  std::shared_ptr<gpu::CompiledProgram> build(mlir::ModuleOp lowered, const std::string &kernel,
+                                              const tune::Config &config) {
+    mlir::OwningOpRef<mlir::ModuleOp> copy(lowered.clone());
+    mlir::func::FuncOp f = *copy->getOps<mlir::func::FuncOp>().begin();
+    if (!kernel.empty())
+      tune::applyConfig(f, kernel, config);
+    mlir::FailureOr<std::string> cuda = codegen::emitCuda(f);
+    if (mlir::failed(cuda))
+      throw Error("code generation failed for " + tune::describe(config));
+    return std::make_shared<gpu::CompiledProgram>(gpu::planFromIR(f), *cuda, disk);
   }
 
   static bool gpuUsable(std::string *why) {
@@ -99,6 +122,9 @@ std::string print(mlir::Operation *op) {
 } // namespace
 
 Session::Session(SessionOptions options) : impl(std::make_unique<Impl>(options)) {}
+std::string Session::tuningDatabase() const {
+  return impl->tuning ? impl->tuning->path() : std::string();
+}
 Session::~Session() = default;
 Device Session::device() const { return impl->device; }
 std::string Session::deviceName() const { return impl->gpuName; }
@@ -161,6 +187,21 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
     } catch (const std::exception &e) {
       throw Error(e.what());
     }
+    // Compile every tuned configuration now, so running never compiles.
+    try {
+      for (const gpu::Launch &l : p->gpu->plan().launches) {
+        if (tune::candidates(l.deviceTemplate).empty())
+          continue;
+        for (const tune::Entry &e :
+             impl->tuning->lookup(impl->gpuName, impl->arch, impl->toolchain, tune::signature(l)))
+          if (tune::rejectReason(l, e.config).empty())
+            p->tuned[e.bucket] = impl->build(*p->lowered, l.kernel, e.config);
+      }
+    } catch (const Error &) {
+      throw;
+    } catch (const std::exception &e) {
+      throw Error(e.what());
+    }
     const gpu::CompileInfo &ci = p->gpu->compileInfo();
     const char *disk[] = {"hit", "miss", "corrupt (recompiled)"};
     p->stats.diskCache = disk[int(ci.disk)];
@@ -172,6 +213,158 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
   auto program = std::make_shared<Program>(std::move(p));
   impl->programs.emplace(memo, program);
   return program;
+}
+
+} // namespace sattn
+
+//===----------------------------------------------------------------------===//
+// Autotuning
+//===----------------------------------------------------------------------===//
+
+namespace sattn {
+
+namespace {
+
+/// Device memory for one tuning shape, freed on scope exit.
+struct DeviceAlloc {
+  CUdeviceptr ptr = 0;
+  explicit DeviceAlloc(size_t bytes) {
+    gpu::Driver &d = gpu::Driver::get();
+    d.check(d.cuMemAlloc_(&ptr, bytes), "allocating tuning inputs");
+  }
+  ~DeviceAlloc() {
+    if (ptr)
+      gpu::Driver::get().cuMemFree_(ptr);
+  }
+  DeviceAlloc(const DeviceAlloc &) = delete;
+};
+
+std::vector<int64_t> contiguous(const std::vector<int64_t> &shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (int i = int(s.size()) - 2; i >= 0; --i)
+    s[size_t(i)] = s[size_t(i) + 1] * shape[size_t(i) + 1];
+  return s;
+}
+
+/// Median milliseconds of `runOnce` over `reps` CUDA-event timings.
+double medianMs(const std::function<void()> &runOnce, CUstream stream, int warmup, int reps) {
+  gpu::Driver &d = gpu::Driver::get();
+  for (int i = 0; i < warmup; ++i)
+    runOnce();
+  CUevent a, b;
+  d.check(d.cuEventCreate_(&a, CU_EVENT_DEFAULT), "creating a timing event");
+  d.check(d.cuEventCreate_(&b, CU_EVENT_DEFAULT), "creating a timing event");
+  std::vector<float> times;
+  for (int i = 0; i < reps; ++i) {
+    d.check(d.cuEventRecord_(a, stream), "recording an event");
+    runOnce();
+    d.check(d.cuEventRecord_(b, stream), "recording an event");
+    d.check(d.cuEventSynchronize_(b), "waiting for a candidate");
+    float ms = 0;
+    d.check(d.cuEventElapsedTime_(&ms, a, b), "timing a candidate");
+    times.push_back(ms);
+  }
+  d.cuEventDestroy_(a);
+  d.cuEventDestroy_(b);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+} // namespace
+
+std::vector<TuneResult> Session::tune(const Variant &variant, const std::vector<TuneShape> &shapes,
+                                      const Specialization &spec,
+                                      const std::function<void(const TuneResult &)> &progress) {
+  if (impl->device != Device::Gpu)
+    throw Error("tuning times kernels on a GPU; this session runs on the CPU");
+  std::shared_ptr<Program> base = compile(variant, spec);
+  Program::Impl &p = *base->impl;
+  const gpu::Plan &plan = p.gpu->plan();
+  if (plan.args.size() != 3)
+    throw Error("only variants taking q, k, v can be tuned (this one takes " +
+                std::to_string(plan.args.size()) + " inputs)");
+  gpu::Driver &d = gpu::Driver::get();
+  d.makeCurrent();
+  gpu::Elem elem = plan.dtype == "bf16" ? gpu::Elem::BF16 : gpu::Elem::FP16;
+  std::vector<TuneResult> results;
+  auto report = [&](const TuneResult &r) {
+    results.push_back(r);
+    if (progress)
+      progress(r);
+  };
+  try {
+    for (const TuneShape &ts : shapes) {
+      if (ts.batch <= 0 || ts.seqQ <= 0 || ts.seqKv <= 0)
+        throw Error("tuning shapes need positive batch and lengths");
+      const gpu::ValueInfo &qi = plan.values[plan.args[0]], &ki = plan.values[plan.args[1]];
+      std::vector<int64_t> qs{ts.batch, qi.heads, ts.seqQ, qi.dim},
+          ks{ts.batch, ki.heads, ts.seqKv, ki.dim};
+      // Random (never zero) inputs: zeros would time an unrepresentative path.
+      std::vector<std::unique_ptr<DeviceAlloc>> mem;
+      std::vector<gpu::DeviceTensor> args, outs;
+      uint32_t seed = 12345;
+      for (const auto &shape : {qs, ks, ks}) {
+        size_t n = size_t(shape[0] * shape[1] * shape[2] * shape[3]);
+        std::vector<uint16_t> bits(n);
+        for (uint16_t &x : bits) {
+          seed = seed * 1664525u + 1013904223u;
+          float f = float(int32_t(seed >> 8) % 2001 - 1000) / 500.0f; // [-2, 2]
+          x = elem == gpu::Elem::BF16 ? io::floatToBf16Bits(f) : io::floatToHalfBits(f);
+        }
+        mem.push_back(std::make_unique<DeviceAlloc>(n * 2));
+        d.check(d.cuMemcpyHtoDAsync_(mem.back()->ptr, bits.data(), n * 2, nullptr),
+                "uploading tuning inputs");
+        d.check(d.cuStreamSynchronize_(nullptr), "uploading tuning inputs");
+        args.push_back({mem.back()->ptr, elem, shape, contiguous(shape)});
+      }
+      for (int r : plan.results) {
+        const gpu::ValueInfo &ri = plan.values[r];
+        std::vector<int64_t> shape = ri.kind == gpu::ValueKind::Tensor4
+                                         ? qs
+                                         : std::vector<int64_t>{ts.batch, ri.heads, ts.seqQ};
+        size_t n = 1;
+        for (int64_t x : shape)
+          n *= size_t(x);
+        bool t4 = ri.kind == gpu::ValueKind::Tensor4;
+        mem.push_back(std::make_unique<DeviceAlloc>(n * (t4 ? 2 : 4)));
+        outs.push_back({mem.back()->ptr, t4 ? elem : gpu::Elem::F32, shape, contiguous(shape)});
+      }
+      tune::Shape shape{ts.batch * qi.heads, ts.seqQ, ts.seqKv};
+      for (const gpu::Launch &l : plan.launches) {
+        std::vector<tune::Config> space = tune::candidates(l.deviceTemplate);
+        if (space.empty())
+          continue;
+        std::optional<std::pair<tune::Config, double>> best;
+        for (const tune::Config &c : space) {
+          TuneResult r{l.kernel, tune::bucket(shape), tune::describe(c)};
+          r.rejected = tune::rejectReason(l, c);
+          if (r.rejected.empty()) {
+            std::shared_ptr<gpu::CompiledProgram> prog = impl->build(*p.lowered, l.kernel, c);
+            r.ms = medianMs([&] { prog->run(args, outs, nullptr); }, nullptr, 3, 15);
+            if (!best || r.ms < best->second)
+              best = {c, r.ms};
+          }
+          report(r);
+        }
+        if (best) {
+          impl->tuning->record({impl->gpuName, impl->arch, impl->toolchain, tune::signature(l),
+                                tune::bucket(shape), best->first, best->second});
+          TuneResult win{
+              l.kernel, tune::bucket(shape), tune::describe(best->first), best->second, true, ""};
+          report(win);
+        }
+      }
+    }
+    impl->tuning->save();
+  } catch (const Error &) {
+    throw;
+  } catch (const std::exception &e) {
+    throw Error(e.what());
+  }
+  // Later compiles must see the new winners.
+  std::lock_guard<std::mutex> lock(impl->mutex);
+  impl->programs.clear();
+  return results;
 }
 
 } // namespace sattn

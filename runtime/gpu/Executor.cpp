@@ -232,7 +232,7 @@ private:
     auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
     if (t == "attn_fwd" || t == "attn_fwd_mma") {
       bool mma = t == "attn_fwd_mma";
-      int rows = mma ? dev::kAttnMmaRows : dev::kAttnRowsPerCta;
+      int rows = mma ? int(l.i("TILE_M")) : dev::kAttnRowsPerCta;
       const RtValue &q = op(0), &k = op(1), &v = op(2);
       if (k.S != v.S)
         throw GpuError("k and v have different lengths (" + std::to_string(k.S) + " and " +
@@ -263,7 +263,7 @@ private:
       }
       if (mma)
         go(l, tiles, q.H, q.B, dev::kAttnMmaThreads,
-           unsigned(dev::attn_mma_smem_bytes(int(l.i("HEAD_DIM")))), &p);
+           unsigned(dev::attn_mma_smem_bytes(int(l.i("HEAD_DIM")), rows)), &p);
       else
         go(l, tiles, q.H, q.B, dev::kAttnThreads, 0, &p);
     } else if (t == "pool") {

@@ -1,0 +1,197 @@
+//===- Tuning.cpp - autotuning: config spaces, shape buckets, the database -===//
+#include "runtime/tune/Tuning.h"
+
+#include "dialect/SattnDialect.h"
+#include "runtime/cache/DiskCache.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace sattn::tune {
+
+namespace {
+
+/// Every template's knobs, in one table (the heuristic value first).
+const std::map<std::string, std::vector<Config>> &spaces() {
+  static const std::map<std::string, std::vector<Config>> s = {
+      {"attn_fwd_mma", {{{"TILE_M", 64}}, {{"TILE_M", 128}}}},
+  };
+  return s;
+}
+
+int64_t pow2Ceil(int64_t x) {
+  int64_t p = 1;
+  while (p < x)
+    p <<= 1;
+  return p;
+}
+
+std::string constText(const gpu::Const &c) {
+  if (auto *i = std::get_if<int64_t>(&c))
+    return std::to_string(*i);
+  if (auto *d = std::get_if<double>(&c)) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.9g", *d);
+    return buf;
+  }
+  if (auto *b = std::get_if<bool>(&c))
+    return *b ? "true" : "false";
+  return std::get<std::string>(c);
+}
+
+} // namespace
+
+std::vector<Config> candidates(const std::string &deviceTemplate) {
+  auto it = spaces().find(deviceTemplate);
+  return it == spaces().end() ? std::vector<Config>{} : it->second;
+}
+
+std::string rejectReason(const gpu::Launch &launch, const Config &config) {
+  std::vector<Config> space = candidates(launch.deviceTemplate);
+  if (space.empty())
+    return "template " + launch.deviceTemplate + " has no tunable constants";
+  if (std::find(space.begin(), space.end(), config) == space.end())
+    return describe(config) + " is not in the configuration space of " + launch.deviceTemplate;
+  if (launch.deviceTemplate == "attn_fwd_mma") {
+    int64_t tileM = config.at("TILE_M");
+    // A CTA's rows share one block list, so a tile taller than the set's
+    // query blocks would leave warps without rows.
+    if (launch.b("HAS_BLOCKS") && launch.i("SET_BQ") < tileM)
+      return describe(config) + ": tiles of " + std::to_string(tileM) +
+             " rows are taller than the block set's query blocks of " +
+             std::to_string(launch.i("SET_BQ")) + " rows";
+  }
+  return "";
+}
+
+std::string signature(const gpu::Launch &launch) {
+  std::vector<Config> space = candidates(launch.deviceTemplate);
+  std::string text = launch.deviceTemplate;
+  for (const auto &[name, value] : launch.consts) {
+    bool tunable = !space.empty() && space.front().count(name);
+    if (!tunable)
+      text += ";" + name + "=" + constText(value);
+  }
+  return cache::sha256Hex(text).substr(0, 24);
+}
+
+std::string bucket(const Shape &s) {
+  return "bh" + std::to_string(pow2Ceil(s.batchHeads)) + ".q" + std::to_string(pow2Ceil(s.seqQ)) +
+         ".kv" + std::to_string(pow2Ceil(s.seqKv));
+}
+
+std::string describe(const Config &config) {
+  std::string s;
+  for (const auto &[k, v] : config)
+    s += (s.empty() ? "" : ",") + k + "=" + std::to_string(v);
+  return s;
+}
+
+Database::Database(std::string path) : file(std::move(path)) {
+  auto buf = llvm::MemoryBuffer::getFile(file);
+  if (!buf)
+    return; // no database yet
+  llvm::Expected<llvm::json::Value> doc = llvm::json::parse((*buf)->getBuffer());
+  if (!doc) {
+    warning = "tuning database '" + file + "' is not valid JSON (" +
+              llvm::toString(doc.takeError()) + "); ignoring it — delete it or rerun sattn-tune";
+    return;
+  }
+  const llvm::json::Array *list =
+      doc->getAsObject() ? doc->getAsObject()->getArray("entries") : nullptr;
+  if (!list) {
+    warning = "tuning database '" + file + "' has no \"entries\" array; ignoring it";
+    return;
+  }
+  for (const llvm::json::Value &v : *list) {
+    const llvm::json::Object *o = v.getAsObject();
+    if (!o)
+      continue;
+    Entry e;
+    auto str = [&](const char *k, std::string &out) {
+      if (auto s = o->getString(k))
+        out = s->str();
+    };
+    str("gpu", e.gpu), str("arch", e.arch), str("toolchain", e.toolchain);
+    str("signature", e.signature), str("bucket", e.bucket);
+    if (auto ms = o->getNumber("ms"))
+      e.ms = *ms;
+    if (const llvm::json::Object *c = o->getObject("config"))
+      for (const auto &kv : *c)
+        if (auto i = kv.second.getAsInteger())
+          e.config[kv.first.str()] = *i;
+    if (!e.signature.empty() && !e.config.empty())
+      entries.push_back(std::move(e));
+  }
+}
+
+std::vector<Entry> Database::lookup(const std::string &gpu, const std::string &arch,
+                                    const std::string &toolchain, const std::string &sig) const {
+  std::vector<Entry> out;
+  for (const Entry &e : entries)
+    if (e.gpu == gpu && e.arch == arch && e.toolchain == toolchain && e.signature == sig)
+      out.push_back(e);
+  return out;
+}
+
+void Database::record(const Entry &e) {
+  for (Entry &old : entries)
+    if (old.gpu == e.gpu && old.arch == e.arch && old.toolchain == e.toolchain &&
+        old.signature == e.signature && old.bucket == e.bucket) {
+      old = e;
+      return;
+    }
+  entries.push_back(e);
+}
+
+void Database::save() const {
+  llvm::json::Array list;
+  for (const Entry &e : entries) {
+    llvm::json::Object config;
+    for (const auto &[k, v] : e.config)
+      config[k] = v;
+    list.push_back(llvm::json::Object{{"gpu", e.gpu},
+                                      {"arch", e.arch},
+                                      {"toolchain", e.toolchain},
+                                      {"signature", e.signature},
+                                      {"bucket", e.bucket},
+                                      {"config", std::move(config)},
+                                      {"ms", e.ms}});
+  }
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(llvm::json::Object{{"entries", std::move(list)}}));
+  os.flush();
+  std::string tmp = file + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text << "\n";
+    if (!out)
+      throw std::runtime_error("cannot write the tuning database '" + tmp +
+                               "'; set SATTN_CACHE_DIR to a writable directory");
+  }
+  if (std::rename(tmp.c_str(), file.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot replace the tuning database '" + file + "'");
+  }
+}
+
+void applyConfig(mlir::func::FuncOp lowered, const std::string &kernel, const Config &config) {
+  mlir::Builder b(lowered.getContext());
+  lowered.walk([&](LaunchOp launch) {
+    if (launch.getKernel() != kernel)
+      return;
+    mlir::NamedAttrList consts(launch.getConsts());
+    for (const auto &[k, v] : config)
+      consts.set(k, b.getI64IntegerAttr(v));
+    launch.setConstsAttr(consts.getDictionary(lowered.getContext()));
+  });
+}
+
+} // namespace sattn::tune

@@ -1,0 +1,153 @@
+//===- test_tuning.cpp - config spaces, buckets, the tuning database ------===//
+//
+// Everything of the autotuner that needs no GPU: which candidates a
+// template declares, which are rejected and why, signatures that ignore
+// the tuned knob, power-of-two buckets, the JSON database (round trip,
+// lookup, replacement, corrupt files), and that every candidate of the
+// tensor-core kernel compiles with NVRTC.
+//
+//===----------------------------------------------------------------------===//
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include "codegen/Emitter.h"
+#include "codegen/Nvrtc.h"
+#include "passes/Passes.h"
+#include "runtime/gpu/PlanFromIR.h"
+#include "runtime/tune/Tuning.h"
+#include "sattn/sattn.h"
+#include "tools/RegisterSattn.h"
+
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+using namespace sattn;
+using Catch::Matchers::Contains;
+
+namespace {
+
+/// Lowers a variant and returns (module, plan).
+struct Lowered {
+  mlir::MLIRContext ctx;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  gpu::Plan plan;
+  mlir::func::FuncOp func;
+  explicit Lowered(const Variant &v) {
+    mlir::DialectRegistry registry;
+    registerSattnDialects(registry);
+    ctx.appendDialectRegistry(registry);
+    module = mlir::parseSourceString<mlir::ModuleOp>(v.text(), &ctx);
+    REQUIRE(module);
+    mlir::PassManager pm(&ctx);
+    buildLowerToKernelsPipeline(pm, {});
+    REQUIRE(mlir::succeeded(pm.run(*module)));
+    func = *module->getOps<mlir::func::FuncOp>().begin();
+    plan = gpu::planFromIR(func);
+  }
+  const gpu::Launch &attention() const {
+    for (const gpu::Launch &l : plan.launches)
+      if (l.deviceTemplate == "attn_fwd_mma")
+        return l;
+    FAIL("no attn_fwd_mma launch");
+    return plan.launches.front();
+  }
+};
+
+std::string tempPath(const char *name) {
+  return "/tmp/sattn-tune-test-" + std::to_string(::getpid()) + "-" + name;
+}
+
+} // namespace
+
+TEST_CASE("the tensor-core kernel declares its row tiles; others nothing", "[tune]") {
+  auto space = tune::candidates("attn_fwd_mma");
+  REQUIRE(space.size() == 2);
+  CHECK(space[0].at("TILE_M") == 64); // the heuristic comes first
+  CHECK(space[1].at("TILE_M") == 128);
+  CHECK(tune::candidates("pool").empty());
+  CHECK(tune::candidates("attn_fwd").empty());
+}
+
+TEST_CASE("invalid configurations are rejected with a reason", "[tune]") {
+  Lowered dense(patterns::dense({8, 2, 128, DType::BF16}, true));
+  CHECK(tune::rejectReason(dense.attention(), {{"TILE_M", 64}}).empty());
+  CHECK(tune::rejectReason(dense.attention(), {{"TILE_M", 128}}).empty());
+  CHECK_THAT(tune::rejectReason(dense.attention(), {{"TILE_M", 96}}),
+             Contains("not in the configuration space"));
+  // Block sets of 64-row query blocks cannot fill 128-row tiles.
+  Lowered topk(patterns::topkBlocks({8, 2, 64, DType::BF16}, 32, 64, 4));
+  CHECK_THAT(tune::rejectReason(topk.attention(), {{"TILE_M", 128}}),
+             Contains("taller than the block set's query blocks of 64 rows"));
+  CHECK_THAT(tune::rejectReason(topk.plan.launches.front(), {{"TILE_M", 64}}),
+             Contains("has no tunable constants"));
+}
+
+TEST_CASE("signatures ignore the tuned knob and nothing else", "[tune]") {
+  Lowered a(patterns::dense({8, 2, 128, DType::BF16}, true));
+  Lowered b(patterns::dense({8, 2, 128, DType::BF16}, false));
+  gpu::Launch l = a.attention();
+  std::string sig = tune::signature(l);
+  l.consts["TILE_M"] = int64_t(128);
+  CHECK(tune::signature(l) == sig);
+  CHECK(tune::signature(b.attention()) != sig);
+}
+
+TEST_CASE("shapes fall into power-of-two buckets", "[tune]") {
+  CHECK(tune::bucket({32, 16384, 16384}) == "bh32.q16384.kv16384");
+  CHECK(tune::bucket({24, 9000, 1}) == "bh32.q16384.kv1");
+  CHECK(tune::bucket({1, 4096, 4097}) == "bh1.q4096.kv8192");
+}
+
+TEST_CASE("the database round-trips, replaces and filters", "[tune]") {
+  std::string path = tempPath("db.json");
+  std::remove(path.c_str());
+  {
+    tune::Database db(path);
+    CHECK(db.loadWarning().empty());
+    db.record({"H100", "sm_90a", "tc1", "sigA", "bh32.q4096.kv4096", {{"TILE_M", 128}}, 1.5});
+    db.record({"H100", "sm_90a", "tc1", "sigA", "bh32.q16384.kv16384", {{"TILE_M", 64}}, 9.0});
+    db.record({"H100", "sm_90a", "tc1", "sigA", "bh32.q4096.kv4096", {{"TILE_M", 64}}, 1.2});
+    db.record({"A100", "sm_80", "tc1", "sigA", "bh32.q4096.kv4096", {{"TILE_M", 128}}, 3.0});
+    db.save();
+  }
+  tune::Database db(path);
+  auto hits = db.lookup("H100", "sm_90a", "tc1", "sigA");
+  REQUIRE(hits.size() == 2);
+  CHECK(hits[0].config.at("TILE_M") == 64); // replaced, not duplicated
+  CHECK(hits[0].ms == Approx(1.2));
+  CHECK(db.lookup("H100", "sm_90a", "tc2", "sigA").empty()); // other toolchain
+  CHECK(db.lookup("H100", "sm_90a", "tc1", "sigB").empty());
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a corrupt database is reported and ignored", "[tune]") {
+  std::string path = tempPath("bad.json");
+  std::ofstream(path) << "{ not json";
+  tune::Database db(path);
+  CHECK_THAT(db.loadWarning(), Contains("is not valid JSON"));
+  CHECK(db.lookup("H100", "sm_90a", "tc1", "sigA").empty());
+  std::ofstream(path) << "{\"other\": 1}";
+  CHECK_THAT(tune::Database(path).loadWarning(), Contains("no \"entries\" array"));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("every candidate of the tensor-core kernel compiles with NVRTC", "[tune]") {
+  for (int d : {64, 128}) {
+    Lowered v(patterns::dense({8, 2, d, DType::BF16}, true, /*lse=*/true));
+    for (const tune::Config &c : tune::candidates("attn_fwd_mma")) {
+      tune::applyConfig(v.func, v.attention().kernel, c);
+      mlir::FailureOr<std::string> cuda = codegen::emitCuda(v.func);
+      REQUIRE(mlir::succeeded(cuda));
+      INFO("D=" << d << " " << tune::describe(c));
+      CHECK_THAT(*cuda,
+                 Contains("static constexpr int TILE_M = " + std::to_string(c.at("TILE_M"))));
+      codegen::CompileOutput out = codegen::Nvrtc::get().compile(
+          *cuda, "tune_check", codegen::Arch::parse("sm_90a"), codegen::Emit::Ptx);
+      CHECK_THAT(out.binary, Contains(".entry k0_attn_fwd_mma"));
+    }
+  }
+}
