@@ -9,12 +9,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 out="${1:-$SATTN_BUILD/bundle}"
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/examples" "$out/scripts"
-for t in tools/sattn-opt tools/sattn-run tools/sattn-compile tools/sattn-tune tests/gpu/sattn-gpu-tests; do
+for t in tools/sattn-opt tools/sattn-run tools/sattn-compile tools/sattn-tune tests/gpu/sattn-gpu-tests bench/sattn-bench-jit; do
   cp "$SATTN_BUILD/$t" "$out/bin/"
   strip "$out/bin/$(basename "$t")"
 done
 cp "$SATTN_ROOT"/examples/*.mlir "$out/examples/"
-cp "$SATTN_ROOT/scripts/make_npy.py" "$SATTN_ROOT/scripts/bundle-smoke.sh" "$SATTN_ROOT/scripts/bundle-gpu.sh" "$out/scripts/"
+cp "$SATTN_ROOT/scripts/make_npy.py" "$SATTN_ROOT"/scripts/bundle-*.sh "$out/scripts/"
 cp -r "$SATTN_ROOT/python" "$out/python"
 rm -rf "$out/python/build" "$out/python"/*.egg-info
 cp "$SATTN_BUILD/runtime/capi/libsattn.so" "$out/python/sattn/"
