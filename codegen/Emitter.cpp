@@ -28,6 +28,7 @@ namespace {
 const TemplateInfo kTemplates[] = {
     {"attn_fwd", "AttnParams", "kAttnThreads"},
     {"attn_fwd_mma", "AttnParams", "kAttnMmaThreads", "kAttnMmaMinBlocks"},
+    {"attn_fwd_wgmma", "AttnParams", "kAttnWgmmaThreads", "kAttnWgmmaMinBlocks"},
     {"pool", "PoolParams", "kPoolThreads"},
     {"block_scores", "ScoresParams", "kScoresThreads"},
     {"select_topk", "SelectParams", "kSelectThreads"},

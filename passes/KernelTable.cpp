@@ -21,7 +21,7 @@ class Consts {
 public:
   Consts(MLIRContext *ctx, DictionaryAttr spec) : b(ctx) {
     for (NamedAttribute a : spec)
-      if (a.getName() != "key")
+      if (a.getName() != "key" && a.getName() != "arch")
         attrs.append(StringAttr::get(ctx, a.getName().getValue().upper()), a.getValue());
   }
   Consts &i(StringRef n, int64_t v) { return set(n, b.getI64IntegerAttr(v)); }
@@ -158,14 +158,19 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .s("LAZY", stringifyLazyPolicy(a.getLazy()))
             .i("LAZY_WINDOW", a.getLazyWindowAttr().getInt())
             .i("LAZY_SINKS", a.getLazySinksAttr().getInt());
-        // The tensor-core kernel covers head dims 64 and 128 without query
-        // sets (attn_mma_supported in codegen/device/attention_mma.cuh); the
-        // fp32 kernel handles the rest.
+        // The tensor-core kernels cover head dims 64 and 128 without query
+        // sets (attn_wgmma_supported / attn_mma_supported in codegen/device);
+        // the fp32 kernel handles the rest.
         int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
-        bool mma = (d == 64 || d == 128) && !a.getQueries();
-        if (mma) // the autotuner's knob; 64 rows is the untuned heuristic
-          c.i("TILE_M", 64);
-        return one(mma ? "attn_fwd_mma" : "attn_fwd", c);
+        bool tensorCores = (d == 64 || d == 128) && !a.getQueries();
+        if (!tensorCores)
+          return one("attn_fwd", c);
+        // Hopper gets the wgmma kernel; other GPUs the portable mma.sync one,
+        // whose query rows per CTA are the autotuner's knob (64: heuristic).
+        if (llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a")
+          return one("attn_fwd_wgmma", c);
+        c.i("TILE_M", 64);
+        return one("attn_fwd_mma", c);
       })
       .Case([&](KvSlimOp s) {
         Consts score(ctx, spec), select(ctx, spec);

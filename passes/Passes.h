@@ -28,6 +28,9 @@ struct LowerToKernelsOptions : mlir::PassPipelineOptions<LowerToKernelsOptions> 
   Option<int64_t> maxKvBlocks{*this, "max-kv-blocks",
                               llvm::cl::desc("bound on blocks per list (0: ceil(Skv/bk))"),
                               llvm::cl::init(0)};
+  Option<std::string> arch{*this, "arch",
+                           llvm::cl::desc("target GPU architecture (sm_90a, sm_80, ...)"),
+                           llvm::cl::init("sm_90a")};
 };
 
 /// canonicalize → fuse-static-masks → canonicalize → specialize → outline.

@@ -40,8 +40,8 @@ def SattnSpecialize : Pass<"sattn-specialize", "mlir::ModuleOp"> {
     and a SHA-256 of the specialised function as `sattn.spec`:
 
     ```mlir
-    func.func @v(...) attributes {sattn.spec = {dtype = "bf16", head_dim = 128 : i64,
-        heads = 32 : i64, key = "9f2c...", kv_heads = 8 : i64}}
+    func.func @v(...) attributes {sattn.spec = {arch = "sm_90a", dtype = "bf16",
+        head_dim = 128 : i64, heads = 32 : i64, key = "9f2c...", kv_heads = 8 : i64}}
     ```
   }];
   let options = [
@@ -49,6 +49,8 @@ def SattnSpecialize : Pass<"sattn-specialize", "mlir::ModuleOp"> {
            "element type to bind Q/K/V/O to: bf16 or fp16 (empty: keep the IR's)">,
     Option<"maxKvBlocks", "max-kv-blocks", "int64_t", /*default=*/"0",
            "upper bound on blocks per list when the budget is dynamic (0: ceil(Skv/bk))">,
+    Option<"arch", "arch", "std::string", /*default=*/"\"sm_90a\"",
+           "target GPU architecture; selects the kernel family (sm_90a: wgmma)">,
   ];
   let dependentDialects = ["::sattn::SattnDialect"];
 }

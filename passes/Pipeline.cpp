@@ -20,6 +20,7 @@ void buildLowerToKernelsPipeline(OpPassManager &pm, const LowerToKernelsOptions 
   SattnSpecializeOptions spec;
   spec.dtype = options.dtype;
   spec.maxKvBlocks = options.maxKvBlocks;
+  spec.arch = options.arch;
   pm.addPass(createSattnSpecialize(spec));
   pm.addPass(createSattnOutlineKernels());
 }

@@ -82,6 +82,10 @@ struct SattnSpecializePass : sattn::impl::SattnSpecializeBase<SattnSpecializePas
     if (!q)
       return success(); // not a variant (no attention): leave it alone
 
+    static const char *kArchs[] = {"sm_90a", "sm_90", "sm_89", "sm_86", "sm_80"};
+    if (!llvm::is_contained(kArchs, llvm::StringRef(arch)))
+      return func.emitError() << "arch must be one of sm_90a, sm_90, sm_89, sm_86, sm_80, got '"
+                              << arch << "'";
     if (!dtype.empty()) {
       if (dtype != "bf16" && dtype != "fp16")
         return func.emitError() << "dtype must be bf16 or fp16, got '" << dtype << "'";
@@ -113,6 +117,7 @@ struct SattnSpecializePass : sattn::impl::SattnSpecializeBase<SattnSpecializePas
     spec.append("heads", b.getI64IntegerAttr(q->heads));
     spec.append("kv_heads", b.getI64IntegerAttr(k->heads));
     spec.append("head_dim", b.getI64IntegerAttr(q->dim));
+    spec.append("arch", b.getStringAttr(arch));
     spec.append("dtype", b.getStringAttr(elt.isBF16() ? "bf16" : "fp16"));
     spec.append("key", b.getStringAttr(hexDigest(text)));
     func->setAttr("sattn.spec", spec.getDictionary(func.getContext()));

@@ -8,6 +8,7 @@
 #include "tools/GpuRun.h"
 
 #include "codegen/Emitter.h"
+#include "codegen/Nvrtc.h"
 #include "passes/Passes.h"
 #include "runtime/gpu/Driver.h"
 #include "runtime/gpu/PlanFromIR.h"
@@ -52,6 +53,7 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   mlir::PassManager pm(module->getContext());
   LowerToKernelsOptions lo;
   lo.dtype = dtype;
+  lo.arch = codegen::Arch::forCapability(drv.major(), drv.minor()).name;
   buildLowerToKernelsPipeline(pm, lo);
   if (mlir::failed(pm.run(*module)))
     throw ToolError("lowering the variant failed (see the diagnostics above)");
@@ -136,8 +138,7 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   }
   if (dumpSelection)
     for (const gpu::Launch &l : plan.launches)
-      if ((l.deviceTemplate == "attn_fwd" || l.deviceTemplate == "attn_fwd_mma") &&
-          l.b("HAS_BLOCKS"))
+      if (l.deviceTemplate.rfind("attn_fwd", 0) == 0 && l.b("HAS_BLOCKS"))
         for (const gpu::Launch &producer : plan.launches)
           if (!producer.results.empty() && producer.results[0] == l.operands[3])
             if (auto *b = std::get_if<ref::BlockSet>(&dumps[producer.kernel]))

@@ -109,6 +109,7 @@ int run(int argc, char **argv) {
     mlir::PassManager pm(&ctx);
     LowerToKernelsOptions lo;
     lo.dtype = o.dtype;
+    lo.arch = arch.name;
     buildLowerToKernelsPipeline(pm, lo);
     if (mlir::failed(pm.run(*module)))
       throw ToolError("lowering '" + o.file + "' failed (see the diagnostics above)");

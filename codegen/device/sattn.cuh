@@ -13,6 +13,7 @@
 #include "masks.cuh"
 #include "attention.cuh"
 #include "attention_mma.cuh"
+#include "attention_wgmma.cuh"
 #include "estimation.cuh"
 #include "selection.cuh"
 

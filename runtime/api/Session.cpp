@@ -168,6 +168,8 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
   mlir::PassManager pm(p->context.get());
   LowerToKernelsOptions lo;
   lo.maxKvBlocks = spec.maxKvBlocks;
+  if (!impl->arch.empty())
+    lo.arch = impl->arch; // kernels for the GPU this session runs on
   buildLowerToKernelsPipeline(pm, lo);
   if (mlir::failed(pm.run(*p->lowered)))
     throw Error("lowering the variant failed:\n" + diags.text);

@@ -11,6 +11,7 @@
 #include "codegen/Nvrtc.h"
 #include "codegen/device/params.cuh"
 #include "codegen/device/attention_mma.cuh"
+#include "codegen/device/attention_wgmma.cuh"
 #include "runtime/gpu/Driver.h"
 
 #include <chrono>
@@ -230,8 +231,8 @@ private:
   void launch(const Launch &l) {
     const std::string &t = l.deviceTemplate;
     auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
-    if (t == "attn_fwd" || t == "attn_fwd_mma") {
-      bool mma = t == "attn_fwd_mma";
+    if (t == "attn_fwd" || t == "attn_fwd_mma" || t == "attn_fwd_wgmma") {
+      bool mma = t == "attn_fwd_mma", wgmma = t == "attn_fwd_wgmma";
       int rows = mma ? int(l.i("TILE_M")) : dev::kAttnRowsPerCta;
       const RtValue &q = op(0), &k = op(1), &v = op(2);
       if (k.S != v.S)
@@ -261,7 +262,14 @@ private:
         lse.S = q.S;
         vals[l.results[1]] = lse;
       }
-      if (mma)
+      if (wgmma) {
+        bool hb = l.b("HAS_BLOCKS");
+        int bq = int(l.i("SET_BQ")), bk = int(l.i("SET_BK"));
+        int nQB = hb ? vals[l.operands[3]].nQB : 0;
+        go(l, unsigned(dev::attn_wgmma_grid_x(q.S, hb, bq, nQB)), q.H, q.B,
+           unsigned(dev::attn_wgmma_threads(hb, bq)),
+           unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), hb, bq, bk)), &p);
+      } else if (mma)
         go(l, tiles, q.H, q.B, dev::kAttnMmaThreads,
            unsigned(dev::attn_mma_smem_bytes(int(l.i("HEAD_DIM")), rows)), &p);
       else
@@ -428,6 +436,10 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache
   drv.makeCurrent();
   codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   info.arch = arch.name;
+  // Kernel families are chosen for an architecture (wgmma needs sm_90a).
+  if (!p.arch.empty() && p.arch != arch.name && (p.arch == "sm_90a" || arch.name == "sm_90a"))
+    throw GpuError("the variant was specialised for " + p.arch + " but this GPU (" + drv.name() +
+                   ") is " + arch.name + "; lower it again with arch=" + arch.name);
   codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();
   std::string key = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.version() + "\narch " + arch.name +
                     (arch.ptxForDriver ? " ptx" : "") + "\n" + cuda;

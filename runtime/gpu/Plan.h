@@ -43,6 +43,7 @@ struct Plan {
   std::string name;  ///< function name
   std::string key;   ///< specialisation key (sattn.spec)
   std::string dtype; ///< "bf16" | "fp16"
+  std::string arch;  ///< architecture the kernels were chosen for
   std::vector<ValueInfo> values;
   std::vector<int> args; ///< value ids of the function arguments
   std::vector<std::string> argNames;

@@ -72,6 +72,8 @@ Plan planFromIR(func::FuncOp func) {
   plan.name = func.getSymName().str();
   plan.key = llvm::cast<StringAttr>(spec.get("key")).str();
   plan.dtype = llvm::cast<StringAttr>(spec.get("dtype")).str();
+  if (auto arch = spec.getAs<StringAttr>("arch"))
+    plan.arch = arch.str();
   llvm::DenseMap<Value, int> ids;
   auto idOf = [&](Value v) {
     auto [it, inserted] = ids.try_emplace(v, int(plan.values.size()));

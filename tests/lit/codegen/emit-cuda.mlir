@@ -1,4 +1,5 @@
-// RUN: sattn-compile %s --emit=cuda -o %t.cu && FileCheck %s < %t.cu
+// RUN: sattn-compile %s --emit=cuda --arch=sm_80 -o %t.cu && FileCheck %s < %t.cu
+// RUN: sattn-compile %s --emit=cuda --arch=sm_90a -o %t90.cu && FileCheck %s --check-prefix=HOPPER < %t90.cu
 // The emitter writes one config struct and one extern "C" wrapper per
 // launch, instantiating the device template with the launch's constants.
 
@@ -23,6 +24,11 @@
 // CHECK: extern "C" __global__ void __launch_bounds__(sattn::dev::kAttnMmaThreads, sattn::dev::kAttnMmaMinBlocks)
 // CHECK: sattn::dev::attn_fwd_mma<k4_attn_fwd_mma_cfg>(p);
 // CHECK-NOT: sattn.launch
+// Hopper takes the wgmma kernel (no tunable row tile):
+// HOPPER-LABEL: struct k4_attn_fwd_wgmma_cfg {
+// HOPPER-NOT: TILE_M
+// HOPPER: extern "C" __global__ void __launch_bounds__(sattn::dev::kAttnWgmmaThreads, sattn::dev::kAttnWgmmaMinBlocks)
+// HOPPER-NEXT: k4_attn_fwd_wgmma(const __grid_constant__ sattn::dev::AttnParams p) {
 func.func @topk(%q: tensor<?x4x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>) -> tensor<?x4x?x64xf16> {
   %qp = sattn.pool mean %q group 16 : tensor<?x4x?x64xf16> -> tensor<?x4x?x64xf32>
   %kp = sattn.pool mean %k group 16 : tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf32>

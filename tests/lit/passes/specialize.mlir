@@ -4,7 +4,7 @@
 // The facts become sattn.spec; the key is a SHA-256 of the function, so a
 // different dtype gives a different key.
 // CHECK-LABEL: func.func @topk
-// CHECK-SAME: sattn.spec = {dtype = "bf16", head_dim = 64 : i64, heads = 4 : i64, key = "[[KEY:[0-9a-f]{64}]]", kv_heads = 2 : i64}
+// CHECK-SAME: sattn.spec = {arch = "sm_90a", dtype = "bf16", head_dim = 64 : i64, heads = 4 : i64, key = "[[KEY:[0-9a-f]{64}]]", kv_heads = 2 : i64}
 // CHECK: sattn.select_blocks topk {{.*}} {cap = 2 : i64, forced = #sattn.forced<sink = 1, diagonal = true>, k = 2 : i64}
 // CHECK: sattn.select_blocks cumulative
 // CHECK-NOT: cap

@@ -43,7 +43,9 @@ struct Lowered {
     module = mlir::parseSourceString<mlir::ModuleOp>(v.text(), &ctx);
     REQUIRE(module);
     mlir::PassManager pm(&ctx);
-    buildLowerToKernelsPipeline(pm, {});
+    LowerToKernelsOptions options; // the tunable mma.sync kernel: off Hopper
+    options.arch = "sm_80";
+    buildLowerToKernelsPipeline(pm, options);
     REQUIRE(mlir::succeeded(pm.run(*module)));
     func = *module->getOps<mlir::func::FuncOp>().begin();
     plan = gpu::planFromIR(func);
