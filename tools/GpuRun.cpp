@@ -46,14 +46,15 @@ std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &shape) {
 } // namespace
 
 GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
-                      const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection) {
+                      const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection,
+                      const std::string &arch) {
   gpu::Driver &drv = gpu::Driver::get();
   drv.makeCurrent();
   mlir::OwningOpRef<mlir::ModuleOp> module(semantic.clone());
   mlir::PassManager pm(module->getContext());
   LowerToKernelsOptions lo;
   lo.dtype = dtype;
-  lo.arch = codegen::Arch::forCapability(drv.major(), drv.minor()).name;
+  lo.arch = arch.empty() ? codegen::Arch::forCapability(drv.major(), drv.minor()).name : arch;
   buildLowerToKernelsPipeline(pm, lo);
   if (mlir::failed(pm.run(*module)))
     throw ToolError("lowering the variant failed (see the diagnostics above)");

@@ -24,7 +24,10 @@ struct GpuRunResult {
 
 /// Lowers a copy of the variant, compiles it (through the disk cache) and
 /// runs it on the GPU with `args` (already rounded to the variant dtype).
+/// `arch` overrides the kernel family chosen for this GPU (tests use
+/// "sm_80" to run the portable kernels on a Hopper GPU too).
 GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
-                      const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection);
+                      const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection,
+                      const std::string &arch = "");
 
 } // namespace sattn::tools

@@ -436,8 +436,9 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache
   drv.makeCurrent();
   codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   info.arch = arch.name;
-  // Kernel families are chosen for an architecture (wgmma needs sm_90a).
-  if (!p.arch.empty() && p.arch != arch.name && (p.arch == "sm_90a" || arch.name == "sm_90a"))
+  // A plan chosen for sm_90a holds wgmma kernels, which only Hopper runs;
+  // the portable kernels of other plans run on any supported GPU.
+  if (p.arch == "sm_90a" && arch.name != "sm_90a")
     throw GpuError("the variant was specialised for " + p.arch + " but this GPU (" + drv.name() +
                    ") is " + arch.name + "; lower it again with arch=" + arch.name);
   codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();

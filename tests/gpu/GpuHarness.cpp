@@ -15,6 +15,8 @@
 
 namespace sattn::testing {
 
+std::string gTargetArch;
+
 namespace {
 std::string ty(const Shape &s, int h, const std::string &len) {
   return "tensor<?x" + std::to_string(h) + "x" + len + "x" + std::to_string(s.D) + "x" + s.dtype +
@@ -83,7 +85,8 @@ Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed) {
     return t;
   };
   out.inputs = {make(s.Hq, s.Sq), make(s.Hkv, s.Skv), make(s.Hkv, s.Skv)};
-  tools::GpuRunResult g = tools::runOnGpu(*module, s.dtype, out.inputs, /*dumpSelection=*/true);
+  tools::GpuRunResult g =
+      tools::runOnGpu(*module, s.dtype, out.inputs, /*dumpSelection=*/true, gTargetArch);
   out.gpu = g.results;
   out.dumps = std::move(g.dumps);
   CpuRunResult c = runOnCpu(func, out.inputs);

@@ -22,6 +22,10 @@ struct Shape {
   std::string dtype = "bf16";
 };
 
+/// The kernel family tests lower for: "" (this GPU's own) or "sm_80" (the
+/// portable mma.sync kernels, which also run on Hopper).
+extern std::string gTargetArch;
+
 /// `sattn.attention` with the given attribute text ("causal, window = 64 : i64").
 std::string attentionIR(const Shape &s, const std::string &attrs, bool lse);
 

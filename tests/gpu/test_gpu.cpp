@@ -14,6 +14,7 @@
 #include "tests/gpu/GpuHarness.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 using namespace sattn;
@@ -196,5 +197,10 @@ int main(int argc, char **argv) {
     std::printf("skipped: no usable GPU (%s)\n", why.c_str());
     return 77;
   }
+  // SATTN_TEST_ARCH=sm_80 runs every case on the portable (mma.sync)
+  // kernels, which Hopper also runs; by default the GPU's own are used.
+  if (const char *arch = std::getenv("SATTN_TEST_ARCH"))
+    gTargetArch = arch;
+  std::printf("kernels for %s\n", gTargetArch.empty() ? "this GPU" : gTargetArch.c_str());
   return Catch::Session().run(argc, argv);
 }
