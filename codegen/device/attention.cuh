@@ -14,12 +14,15 @@
 // window / sinks bounds of its rows, the listed blocks of a block set, and
 // for lazy rows of a query set a second pass over the lazy policy's keys.
 // Inside a tile every (row, key) is still masked exactly, so the ranges
-// only need to be disjoint supersets of the allowed keys.
+// only need to be disjoint supersets of the allowed keys. Row ranges, mask
+// ranges, block-set runs and the common Cfg checks come from
+// attention_common.cuh (shared with the tensor-core kernels).
 //
 //===----------------------------------------------------------------------===//
 #ifndef SATTN_DEVICE_ATTENTION_CUH
 #define SATTN_DEVICE_ATTENTION_CUH
 
+#include "attention_common.cuh"
 #include "masks.cuh"
 #include "params.cuh"
 #include "types.cuh"
@@ -32,10 +35,8 @@ namespace attn_detail {
 /// the pattern and the op's own mask (semantics §2).
 enum RowMode : int { kRowNone = 0, kRowActive = 1, kRowLazyLocal = 2, kRowLazyZero = 3 };
 
-/// Half-open key range [lo, hi); empty when lo >= hi.
-struct Range {
-  int lo, hi;
-};
+using attn_common::mask_ranges;
+using attn_common::Range;
 
 /// Whether ascending rows[0, n) holds i.
 __device__ __forceinline__ bool sorted_contains(const int *rows, int n, int i) {
@@ -50,18 +51,6 @@ __device__ __forceinline__ bool sorted_contains(const int *rows, int n, int i) {
       hi = mid;
   }
   return false;
-}
-
-/// Two disjoint key ranges that together hold every key that the mask
-/// "j <= i' (causal), j > i' - window (windowed), or j < sinks" can allow to
-/// a row with i' in [ipLo, ipHi]. r[1] is the causal/window span; r[0] the
-/// part of the sinks below it, so no key is visited twice.
-__device__ __forceinline__ void mask_ranges(bool causal, bool windowed, int window, int sinks,
-                                            int ipLo, int ipHi, int Skv, Range (&r)[2]) {
-  int hi = causal ? min(Skv, ipHi + 1) : Skv;
-  int lo = windowed ? max(0, ipLo - window + 1) : 0;
-  r[1] = Range{lo, hi};
-  r[0] = Range{0, windowed ? min(min(sinks, lo), hi) : 0};
 }
 
 template <class Cfg> struct Fwd {
@@ -253,18 +242,12 @@ template <class Cfg> struct Fwd {
     else
       mask_ranges(Cfg::CAUSAL, Cfg::WINDOW > 0, Cfg::WINDOW, Cfg::SINKS, ipLo, ipHi, Skv, mr);
     if constexpr (!LAZY_PASS && Cfg::HAS_BLOCKS) {
-      constexpr int kTilesPerBlock = (Cfg::SET_BQ + kAttnRowsPerCta - 1) / kAttnRowsPerCta;
-      int hb = Cfg::SET_HEADS == Cfg::HEADS ? h : h / G;
-      i64 rowId =
-          (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.blocks.nQB + blockIdx.x / kTilesPerBlock;
+      i64 rowId = attn_common::block_set_row<Cfg, kAttnRowsPerCta>(p, b, h, blockIdx.x);
       int cnt = p.blocks.counts[rowId];
       const int *list = p.blocks.indices + rowId * p.blocks.cap;
-      // Runs of consecutive listed blocks are one contiguous key range.
       for (int x = 0; x < cnt;) {
-        int J = list[x], last = J;
-        while (++x < cnt && list[x] == last + 1)
-          ++last;
-        sweep<false>(J * Cfg::SET_BK, min((last + 1) * Cfg::SET_BK, Skv), mr, busy);
+        Range run = attn_common::block_run<Cfg::SET_BK>(list, x, cnt, Skv);
+        sweep<false>(run.lo, run.hi, mr, busy);
       }
     } else {
       sweep<LAZY_PASS>(0, Skv, mr, busy);
@@ -276,16 +259,7 @@ template <class Cfg> struct Fwd {
     b = blockIdx.z, h = blockIdx.y, hk = h / G;
     Sq = p.q.S, Skv = p.k.S;
     warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int t = blockIdx.x;
-    if constexpr (Cfg::HAS_BLOCKS) {
-      constexpr int kTilesPerBlock = (Cfg::SET_BQ + kAttnRowsPerCta - 1) / kAttnRowsPerCta;
-      int I = t / kTilesPerBlock;
-      row0 = I * Cfg::SET_BQ + kAttnRowsPerCta * (t % kTilesPerBlock);
-      rowEnd = min(min(row0 + kAttnRowsPerCta, (I + 1) * Cfg::SET_BQ), Sq);
-    } else {
-      row0 = t * kAttnRowsPerCta;
-      rowEnd = min(row0 + kAttnRowsPerCta, Sq);
-    }
+    attn_common::cta_rows<Cfg, kAttnRowsPerCta>(blockIdx.x, Sq, row0, rowEnd);
     if (row0 >= rowEnd) // a short last query block: whole CTA leaves together
       return;
     kBase = static_cast<const unsigned short *>(p.k.ptr) + offset(p.k, b, hk, 0, 0);
@@ -344,28 +318,15 @@ template <class Cfg> struct Fwd {
 /// sattn.attention forward; launch contract in the header comment above and
 /// in the runtime's launcher: blockDim kAttnThreads, grid (nTiles, Hq, B).
 template <class Cfg> __device__ void attn_fwd(const AttnParams &p) {
+  static_assert(attn_common::CfgCheck<Cfg>::ok, "attn_fwd: invalid Cfg");
   using F = attn_detail::Fwd<Cfg>;
-  static_assert(Cfg::DTYPE == DType::bf16 || Cfg::DTYPE == DType::fp16,
-                "attn_fwd: DTYPE must be bf16 or fp16");
   static_assert(Cfg::HEAD_DIM % 32 == 0 && Cfg::HEAD_DIM >= 32 && Cfg::HEAD_DIM <= 256,
                 "attn_fwd: HEAD_DIM must be a multiple of 32 in [32, 256] (lanes split it)");
-  static_assert(Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
-                "attn_fwd: HEADS must be a multiple of KV_HEADS");
-  static_assert(Cfg::WINDOW >= 0 && Cfg::SINKS >= 0, "attn_fwd: WINDOW and SINKS must be >= 0");
   static_assert(kAttnThreads % 32 == 0 && kAttnRowsPerCta % (kAttnThreads / 32) == 0,
                 "attn_fwd: every warp must own the same number of rows");
   static_assert(F::TK % 32 == 0, "attn_fwd: key tile must be a multiple of the warp size");
   static_assert(sizeof(typename F::Smem) <= 48 * 1024,
                 "attn_fwd: static shared memory exceeds 48 KB (host passes 0 dynamic bytes)");
-  static_assert(!Cfg::HAS_BLOCKS || (Cfg::SET_BQ > 0 && Cfg::SET_BK > 0),
-                "attn_fwd: a block set needs positive SET_BQ and SET_BK");
-  static_assert(!Cfg::HAS_BLOCKS || Cfg::SET_HEADS == Cfg::HEADS || Cfg::SET_HEADS == Cfg::KV_HEADS,
-                "attn_fwd: a block set is per head (SET_HEADS = HEADS) or per group (= KV_HEADS)");
-  static_assert(!(Cfg::HAS_BLOCKS && Cfg::HAS_PATTERN),
-                "attn_fwd: a block pattern cannot be combined with a block set");
-  static_assert(!Cfg::HAS_PATTERN ||
-                    (Cfg::P_BQ > 0 && Cfg::P_BK > 0 && Cfg::P_WINDOW >= 0 && Cfg::P_SINKS >= 0),
-                "attn_fwd: a block pattern needs P_BQ, P_BK > 0 and P_WINDOW, P_SINKS >= 0");
   static_assert(!Cfg::HAS_QUERIES || (Cfg::LAZY_WINDOW >= 0 && Cfg::LAZY_SINKS >= 0),
                 "attn_fwd: LAZY_WINDOW and LAZY_SINKS must be >= 0");
   __shared__ typename F::Smem sm;

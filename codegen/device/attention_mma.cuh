@@ -23,6 +23,9 @@
 // exact §2 predicate per (row, key). So ranges and tiles only need to be
 // supersets of the allowed keys. One barrier per key tile: the loads of
 // tile n+1 are issued right after it and overlap the math of tile n.
+// Row ranges, key schedule, tile classification, the O / LSE epilogue and
+// the Cfg checks are shared with attn_fwd_wgmma (attention_common.cuh); the
+// PTX wrappers are in ptx.cuh.
 //
 // Measured on one H100 SXM (bf16, B = 1, Hq = 16, S = 8192, cuda events):
 // dense causal D = 128 211 TFLOPS (207 with LSE), non-causal D = 128 240,
@@ -82,98 +85,16 @@ SATTN_MMA_HD constexpr int attn_mma_smem_bytes(int headDim, int tileM = kAttnMma
 
 #if defined(__CUDACC__)
 
+#include "attention_common.cuh"
 #include "masks.cuh"
+#include "ptx.cuh"
 #include "types.cuh"
 
 namespace sattn {
 namespace dev {
 namespace attn_mma_detail {
 
-typedef unsigned int u32;
-typedef unsigned short u16;
-
-/// Shared-memory address (32-bit, .shared window) of a generic pointer.
-__device__ __forceinline__ u32 smem_addr(const void *ptr) {
-  u32 r;
-  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(ptr));
-  return r;
-}
-
-/// 16-byte global -> shared copy; bytes past `srcBytes` (0 or 16) are zero.
-__device__ __forceinline__ void cp_async16(u32 dst, const void *src, int srcBytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() {
-  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-}
-__device__ __forceinline__ void st_shared16(u32 dst, u32 a, u32 b, u32 c, u32 d) {
-  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(dst), "r"(a), "r"(b), "r"(c),
-               "r"(d)
-               : "memory");
-}
-
-__device__ __forceinline__ void ldsm_x4(u32 (&r)[4], u32 addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_t(u32 (&r)[4], u32 addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-/// c += a . b for one m16n8k16 tile (fp32 accumulators).
-template <DType T>
-__device__ __forceinline__ void mma16816(float (&c)[4], const u32 (&a)[4], u32 b0, u32 b1) {
-  if constexpr (T == DType::bf16)
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-/// Two fp32 -> one register of two 16-bit values, `lo` in the low half.
-template <DType T> __device__ __forceinline__ u32 pack2(float lo, float hi) {
-  u32 r;
-  if constexpr (T == DType::bf16)
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  else
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
-}
-
-/// 2^x (MUFU); 2^-inf = +0.
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-/// Half-open key range [lo, hi); empty when lo >= hi.
-struct Range {
-  int lo, hi;
-};
-
-/// Same rule as attn_detail::mask_ranges (attention.cuh): two disjoint key
-/// ranges holding every key the causal / window / sinks mask can allow to a
-/// row with i' in [ipLo, ipHi]; r[0] is the sinks part below r[1].
-__device__ __forceinline__ void mask_ranges(bool causal, bool windowed, int window, int sinks,
-                                            int ipLo, int ipHi, int Skv, Range (&r)[2]) {
-  int hi = causal ? min(Skv, ipHi + 1) : Skv;
-  int lo = windowed ? max(0, ipLo - window + 1) : 0;
-  r[1] = Range{lo, hi};
-  r[0] = Range{0, windowed ? min(min(sinks, lo), hi) : 0};
-}
+using namespace ptx; // cp.async, ldmatrix, mma.sync, pack2, ex2 (ptx.cuh)
 
 template <class Cfg, int MT> struct Fwd {
   static constexpr DType T = Cfg::DTYPE;
@@ -200,10 +121,11 @@ template <class Cfg, int MT> struct Fwd {
   // otherwise the scores are scaled first and the factor is 1.
   static constexpr bool kPos = Cfg::SCALE > 0.f;
   static constexpr float kF = kPos ? kC : 1.f;
-  static constexpr int kPatPairs = 32; // pattern checks beyond this many block pairs: "maybe"
 
   static_assert(!QREG || BM * LDS <= 2 * TILE, "Q must fit in the second K/V stage");
 
+  // p, b, h, hk, Sq, Skv, row0, rowEnd, wr0, wr1, the Q/K/V views and sched
+  // are read and written in place by the attn_common functions.
   const AttnParams &p;
   u32 sbase; // shared address of the dynamic smem
   int b, h, hk, Sq, Skv, row0, rowEnd, warp, lane, tid;
@@ -212,10 +134,7 @@ template <class Cfg, int MT> struct Fwd {
   const u16 *qBase, *kBase, *vBase;
   bool qVec, kVec, vVec; // 16-byte aligned rows: cp.async; else element loads
 
-  // Key schedule (CTA-uniform): runs of listed blocks x the two mask ranges.
-  Range mr0, mr1; // separate members: no run-time index into the object
-  const int *list;
-  int cnt, x, runA, runE, q, jn, jhi;
+  attn_common::KeySchedule sched; // CTA-uniform
 
   // Per-thread state.
   u32 qa[QREG ? MT : 1][QREG ? KD : 1][4];
@@ -261,75 +180,9 @@ template <class Cfg, int MT> struct Fwd {
     load_rows<BN>((2 * s + 1) * TILE, vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, n, vVec);
   }
 
-  // ------------------------------------------------------------- schedule --
-
-  /// Pattern blocks met by rows [r0, r1) x keys [j0, j1): whether any / all
-  /// pairs are admitted. Too many pairs: any = true, all = false.
-  __device__ __forceinline__ void pattern_pairs(int r0, int r1, int j0, int j1, bool &any,
-                                                bool &all) const {
-    any = true, all = true;
-    if constexpr (Cfg::HAS_PATTERN) {
-      int I0 = r0 / Cfg::P_BQ, I1 = (r1 - 1) / Cfg::P_BQ;
-      int J0 = j0 / Cfg::P_BK, J1 = (j1 - 1) / Cfg::P_BK;
-      if ((I1 - I0 + 1) * (J1 - J0 + 1) > kPatPairs) {
-        all = false;
-        return;
-      }
-      any = false;
-      for (int I = I0; I <= I1; ++I)
-        for (int J = J0; J <= J1; ++J) {
-          bool a = pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, I, J, Cfg::P_BQ,
-                                 Cfg::P_BK, Sq, Skv);
-          any |= a;
-          all &= a;
-        }
-    }
-  }
-
-  /// Next non-empty [lo, hi) of (run x mask range); false when done.
-  __device__ __forceinline__ bool next_segment() {
-    for (;;) {
-      if (q < 2) {
-        Range r = q == 0 ? mr0 : mr1;
-        int lo = max(runA, r.lo), hi = min(runE, r.hi);
-        ++q;
-        if (lo < hi) {
-          jn = lo, jhi = hi;
-          return true;
-        }
-        continue;
-      }
-      if constexpr (!Cfg::HAS_BLOCKS) {
-        return false;
-      } else {
-        if (x >= cnt)
-          return false;
-        int J = list[x], last = J;
-        // Runs of consecutive listed blocks are one contiguous key range.
-        while (++x < cnt && list[x] == last + 1)
-          ++last;
-        runA = J * Cfg::SET_BK;
-        runE = min((last + 1) * Cfg::SET_BK, Skv);
-        q = 0;
-      }
-    }
-  }
-
-  /// Next key tile [j0, j1) of the CTA (j1 - j0 <= BN); false when done.
+  /// Next key tile [j0, j1) of the CTA; false when done.
   __device__ __forceinline__ bool next_tile(int &j0, int &j1) {
-    for (;;) {
-      while (jn < jhi) {
-        j0 = jn;
-        j1 = min(jn + BN, jhi);
-        jn = j1;
-        bool any, all;
-        pattern_pairs(row0, rowEnd, j0, j1, any, all);
-        if (any)
-          return true;
-      }
-      if (!next_segment())
-        return false;
-    }
+    return attn_common::next_tile<Cfg, BN>(*this, j0, j1);
   }
 
   // ----------------------------------------------------------------- math --
@@ -347,30 +200,11 @@ template <class Cfg, int MT> struct Fwd {
     return true;
   }
 
-  /// 0: no (row, key) of this warp allowed; 1: all allowed; 2: mixed.
-  __device__ __forceinline__ int classify(int j0, int j1) const {
-    int ipA = wr0 + Skv - Sq, ipB = wr1 - 1 + Skv - Sq;
-    bool any, all;
-    pattern_pairs(wr0, wr1, j0, j1, any, all);
-    if (!any)
-      return 0;
-    if (Cfg::CAUSAL && j0 > ipB)
-      return 0;
-    if (Cfg::WINDOW > 0 && j1 - 1 <= ipA - Cfg::WINDOW && j0 >= Cfg::SINKS)
-      return 0;
-    bool full = all && j1 - j0 == BN;
-    if (Cfg::CAUSAL)
-      full = full && j0 + BN - 1 <= ipA;
-    if (Cfg::WINDOW > 0)
-      full = full && (j0 > ipB - Cfg::WINDOW || j0 + BN - 1 < Cfg::SINKS);
-    return full ? 1 : 2;
-  }
-
   /// One key tile [j0, j1) staged in stage `s`, for this warp's rows.
   __device__ __forceinline__ void compute(int s, int j0, int j1) {
     if (!warpActive)
       return;
-    int kind = classify(j0, j1);
+    int kind = attn_common::classify_tile<Cfg, BN>(*this, j0, j1);
     if (kind == 0)
       return;
     const int g = lane >> 2, t = lane & 3;
@@ -501,10 +335,8 @@ template <class Cfg, int MT> struct Fwd {
   /// Normalises and writes O (and LSE) of this warp's valid rows.
   __device__ __forceinline__ void finish() {
     const int g = lane >> 2, t = lane & 3;
-    u16 *oBase = static_cast<u16 *>(p.o.ptr) + offset(p.o, b, h, 0, 0);
-    const bool oVec = ((reinterpret_cast<unsigned long long>(p.o.ptr) |
-                        static_cast<unsigned long long>(p.o.sb | p.o.sh | p.o.ss) * 2) &
-                       3) == 0;
+    u16 *oBase = attn_common::slice<u16>(p.o, b, h);
+    const bool oVec = attn_common::rows_aligned<4>(p.o);
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -515,24 +347,8 @@ template <class Cfg, int MT> struct Fwd {
         int i = wr0 + mt * 16 + g + hh * 8;
         if (i >= wr1)
           continue;
-        bool empty = !(l > 0.f); // no allowed key (l >= 1 otherwise)
-        float inv = empty ? 0.f : 1.f / l;
-        u16 *orow = oBase + static_cast<i64>(i) * p.o.ss;
-#pragma unroll
-        for (int dn = 0; dn < ND; ++dn) {
-          int d = dn * 8 + 2 * t;
-          float v0 = o[mt][dn][2 * hh] * inv, v1 = o[mt][dn][2 * hh + 1] * inv;
-          if (oVec) {
-            *reinterpret_cast<u32 *>(orow + d) = pack2<T>(v0, v1);
-          } else {
-            store_elem<T>(orow, d, v0);
-            store_elem<T>(orow, d + 1, v1);
-          }
-        }
-        if constexpr (Cfg::HAS_LSE)
-          if (t == 0)
-            p.lse[(static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i] =
-                empty ? neg_inf() : (mrow[mt][hh] + log2f(l)) * 0.6931471805599453f;
+        attn_common::store_row<Cfg>(*this, oBase, oVec, i, t, mrow[mt][hh], l,
+                                    [&](int dn, int e) { return o[mt][dn][2 * hh + e]; });
       }
   }
 
@@ -541,15 +357,7 @@ template <class Cfg, int MT> struct Fwd {
     Sq = p.q.S, Skv = p.k.S;
     tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int tIdx = blockIdx.x;
-    constexpr int kTilesPerBlock = Cfg::HAS_BLOCKS ? (Cfg::SET_BQ + BM - 1) / BM : 1;
-    if constexpr (Cfg::HAS_BLOCKS) {
-      int I = tIdx / kTilesPerBlock;
-      row0 = I * Cfg::SET_BQ + BM * (tIdx % kTilesPerBlock);
-      rowEnd = min(min(row0 + BM, (I + 1) * Cfg::SET_BQ), Sq);
-    } else {
-      row0 = tIdx * BM;
-      rowEnd = min(row0 + BM, Sq);
-    }
+    attn_common::cta_rows<Cfg, BM>(tIdx, Sq, row0, rowEnd);
     if (row0 >= rowEnd) // a short last query block: whole CTA leaves together
       return;
     wr0 = row0 + warp * WR;
@@ -568,36 +376,11 @@ template <class Cfg, int MT> struct Fwd {
           o[mt][dn][e] = 0.f;
     }
 
-    // Key schedule.
-    int ipLo = row0 + Skv - Sq, ipHi = rowEnd - 1 + Skv - Sq;
-    Range mr[2];
-    mask_ranges(Cfg::CAUSAL, Cfg::WINDOW > 0, Cfg::WINDOW, Cfg::SINKS, ipLo, ipHi, Skv, mr);
-    mr0 = mr[0], mr1 = mr[1];
-    jn = 0, jhi = 0;
-    if constexpr (Cfg::HAS_BLOCKS) {
-      int hb = Cfg::SET_HEADS == Cfg::HEADS ? h : h / G;
-      i64 rowId =
-          (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.blocks.nQB + tIdx / kTilesPerBlock;
-      cnt = p.blocks.counts[rowId];
-      list = p.blocks.indices + rowId * p.blocks.cap;
-      x = 0, q = 2, runA = 0, runE = 0; // q = 2: start by reading the first run
-    } else {
-      list = nullptr, cnt = 0, x = 0;
-      q = 0, runA = 0, runE = Skv;
-    }
+    attn_common::schedule_init<Cfg, BM>(*this, tIdx);
 
     int j0 = 0, j1 = 0;
     if (next_tile(j0, j1)) { // CTA-uniform
-      qBase = static_cast<const u16 *>(p.q.ptr) + offset(p.q, b, h, 0, 0);
-      kBase = static_cast<const u16 *>(p.k.ptr) + offset(p.k, b, hk, 0, 0);
-      vBase = static_cast<const u16 *>(p.v.ptr) + offset(p.v, b, hk, 0, 0);
-      auto aligned16 = [](const Tensor4 &t) {
-        return ((reinterpret_cast<unsigned long long>(t.ptr) |
-                 static_cast<unsigned long long>(t.sb | t.sh | t.ss) * 2) &
-                15) == 0;
-      };
-      qVec = aligned16(p.q), kVec = aligned16(p.k), vVec = aligned16(p.v);
-
+      attn_common::bind_qkv(*this);
       load_rows<BM>(QOFF, qBase + static_cast<i64>(row0) * p.q.ss, p.q.ss, rowEnd - row0, qVec);
       load_tile(0, j0, j1);
       cp_async_commit();
@@ -642,33 +425,17 @@ template <class Cfg, int MT> struct Fwd {
 /// Launch: blockDim kAttnMmaThreads, grid (nTiles, Hq, B) as described at
 /// kAttnMmaRows, dynamic smem attn_mma_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ void attn_fwd_mma(const AttnParams &p) {
-  constexpr int MT = Cfg::TILE_M / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32));
-  using F = attn_mma_detail::Fwd<Cfg, MT>;
-  static_assert(Cfg::DTYPE == DType::bf16 || Cfg::DTYPE == DType::fp16,
-                "attn_fwd_mma: DTYPE must be bf16 or fp16");
-  static_assert(Cfg::HEAD_DIM == 64 || Cfg::HEAD_DIM == 128,
-                "attn_fwd_mma: HEAD_DIM must be 64 or 128 (use attn_fwd for other head dims)");
-  static_assert(!Cfg::HAS_QUERIES, "attn_fwd_mma: query sets are not supported (use attn_fwd)");
-  static_assert(Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
-                "attn_fwd_mma: HEADS must be a multiple of KV_HEADS");
-  static_assert(Cfg::WINDOW >= 0 && Cfg::SINKS >= 0, "attn_fwd_mma: WINDOW and SINKS must be >= 0");
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg>::ok, "attn_fwd_mma: invalid Cfg");
   static_assert(Cfg::TILE_M == 64 || Cfg::TILE_M == 128,
                 "attn_fwd_mma: TILE_M (query rows per CTA) must be 64 or 128");
+  constexpr int MT = Cfg::TILE_M / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32));
+  using F = attn_mma_detail::Fwd<Cfg, MT>;
   static_assert(MT * kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32) == Cfg::TILE_M && MT >= 1,
                 "attn_fwd_mma: TILE_M must be a multiple of 16 rows per warp");
   static_assert(F::SMEM_BYTES == attn_mma_smem_bytes(Cfg::HEAD_DIM, Cfg::TILE_M),
                 "attn_fwd_mma: attn_mma_smem_bytes disagrees with the kernel's layout");
-  static_assert(!Cfg::HAS_BLOCKS || (Cfg::SET_BQ > 0 && Cfg::SET_BK > 0),
-                "attn_fwd_mma: a block set needs positive SET_BQ and SET_BK");
-  static_assert(!Cfg::HAS_BLOCKS || Cfg::SET_HEADS == Cfg::HEADS || Cfg::SET_HEADS == Cfg::KV_HEADS,
-                "attn_fwd_mma: a block set is per head (SET_HEADS = HEADS) or per group");
-  static_assert(!(Cfg::HAS_BLOCKS && Cfg::HAS_PATTERN),
-                "attn_fwd_mma: a block pattern cannot be combined with a block set");
-  static_assert(!Cfg::HAS_PATTERN ||
-                    (Cfg::P_BQ > 0 && Cfg::P_BK > 0 && Cfg::P_WINDOW >= 0 && Cfg::P_SINKS >= 0),
-                "attn_fwd_mma: a block pattern needs P_BQ, P_BK > 0 and P_WINDOW, P_SINKS >= 0");
   extern __shared__ __align__(16) unsigned char sattn_mma_smem[];
-  F(p, attn_mma_detail::smem_addr(sattn_mma_smem)).run();
+  F(p, ptx::smem_addr(sattn_mma_smem)).run();
 }
 
 } // namespace dev

@@ -32,7 +32,9 @@
 //
 // Key schedule, tile classification (skip / full / partial per warpgroup),
 // masks, block sets, patterns, LSE, GQA, strides and empty rows are those of
-// attn_fwd_mma. Query sets are not supported (attn_fwd).
+// attn_fwd_mma, from the same code (attention_common.cuh). Query sets are
+// not supported (attn_fwd). The wgmma, descriptor and fence wrappers are in
+// wgmma.cuh.
 //
 // Why no producer warpgroup / TMA: K/V copies by cp.async keep the kernel's
 // only argument the AttnParams block (no host-built tensor maps), accept any
@@ -142,363 +144,17 @@ template <class Cfg> struct AttnWgmmaLaunch {
 
 #if defined(__CUDACC__)
 
+#include "attention_common.cuh"
 #include "masks.cuh"
+#include "ptx.cuh"
 #include "types.cuh"
+#include "wgmma.cuh"
 
 namespace sattn {
 namespace dev {
 namespace attn_wgmma_detail {
 
-typedef unsigned int u32;
-typedef unsigned short u16;
-typedef unsigned long long u64;
-
-/// Shared-memory address (32-bit, .shared window) of a generic pointer.
-__device__ __forceinline__ u32 smem_addr(const void *ptr) {
-  u32 r;
-  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(ptr));
-  return r;
-}
-
-/// 16-byte global -> shared copy; bytes past `srcBytes` (0 or 16) are zero.
-__device__ __forceinline__ void cp_async16(u32 dst, const void *src, int srcBytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() {
-  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-}
-__device__ __forceinline__ void st_shared16(u32 dst, u32 a, u32 b, u32 c, u32 d) {
-  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(dst), "r"(a), "r"(b), "r"(c),
-               "r"(d)
-               : "memory");
-}
-/// Makes this thread's completed generic-proxy shared-memory writes (cp.async
-/// included, after its wait) visible to the async proxy that wgmma reads.
-__device__ __forceinline__ void fence_proxy_async() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
-// wgmma ordering primitives (warpgroup-wide, .sync.aligned).
-__device__ __forceinline__ void wg_fence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wg_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N> __device__ __forceinline__ void wg_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-/// Pins register values at this point (no compiler motion of their reads or
-/// writes across it): used around wgmma issue and wait.
-template <int N> __device__ __forceinline__ void fence_regs(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-    asm volatile("" : "+f"(r[i])::"memory");
-}
-template <int N> __device__ __forceinline__ void fence_regs(u32 (&r)[N][4]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      asm volatile("" : "+r"(r[i][e])::"memory");
-}
-
-/// wgmma shared-memory matrix descriptor, 128-byte swizzle (layout type 1),
-/// base offset 0 (every tile starts on a 1024-byte boundary).
-__device__ __forceinline__ u64 make_desc(u32 addr, u32 lbo, u32 sbo) {
-  return static_cast<u64>((addr & 0x3FFFF) >> 4) | (static_cast<u64>(lbo >> 4) << 16) |
-         (static_cast<u64>(sbo >> 4) << 32) | (1ull << 62);
-}
-
-/// Two fp32 -> one register of two 16-bit values, `lo` in the low half.
-template <DType T> __device__ __forceinline__ u32 pack2(float lo, float hi) {
-  u32 r;
-  if constexpr (T == DType::bf16)
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  else
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
-}
-
-/// 2^x (MUFU); 2^-inf = +0.
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-/// Half-open key range [lo, hi); empty when lo >= hi.
-struct Range {
-  int lo, hi;
-};
-
-/// Two disjoint key ranges holding every key the causal / window / sinks
-/// mask can allow to a row with i' in [ipLo, ipHi] (the rule of
-/// attn_detail::mask_ranges); r[0] is the sinks part below r[1].
-__device__ __forceinline__ void mask_ranges(bool causal, bool windowed, int window, int sinks,
-                                            int ipLo, int ipHi, int Skv, Range (&r)[2]) {
-  int hi = causal ? min(Skv, ipHi + 1) : Skv;
-  int lo = windowed ? max(0, ipLo - window + 1) : 0;
-  r[1] = Range{lo, hi};
-  r[0] = Range{0, windowed ? min(min(sinks, lo), hi) : 0};
-}
-
-/// d[0..32) (+)= A(desc) . B(desc), m64n64k16, both K-major; SD = 0 overwrites d.
-/// SD = 0 binds d as write-only ("=f"): a fresh accumulator, so the previous
-/// tile's softmax writes to d never count as inputs of this wgmma (C7513).
-template <DType T, int SD>
-__device__ __forceinline__ void wgmma_ss_n64(float (&d)[32], u64 da, u64 db) {
-  if constexpr (T == DType::bf16 && SD == 0)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-                 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]),
-                   "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]),
-                   "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]),
-                   "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]),
-                   "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]),
-                   "=f"(d[30]), "=f"(d[31])
-                 : "l"(da), "l"(db), "r"(SD));
-  else if constexpr (T == DType::fp16 && SD == 0)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-                 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]),
-                   "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]),
-                   "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]),
-                   "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]),
-                   "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]),
-                   "=f"(d[30]), "=f"(d[31])
-                 : "l"(da), "l"(db), "r"(SD));
-  else if constexpr (T == DType::bf16 && SD == 1)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-                 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31])
-                 : "l"(da), "l"(db), "r"(SD));
-  else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-                 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31])
-                 : "l"(da), "l"(db), "r"(SD));
-}
-
-/// d[0..32) += A(regs) . B(desc), m64n64k16, B N-major (transposed).
-template <DType T>
-__device__ __forceinline__ void wgmma_rs_n64(float (&d)[32], const u32 (&a)[4], u64 db) {
-  if constexpr (T == DType::bf16)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-                 "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-  else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-                 "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-}
-
-/// d[0..64) (+)= A(desc) . B(desc), m64n128k16, both K-major; SD = 0 overwrites d.
-/// SD = 0 binds d as write-only ("=f"): a fresh accumulator, so the previous
-/// tile's softmax writes to d never count as inputs of this wgmma (C7513).
-template <DType T, int SD>
-__device__ __forceinline__ void wgmma_ss_n128(float (&d)[64], u64 da, u64 db) {
-  if constexpr (T == DType::bf16 && SD == 0)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]),
-                   "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]),
-                   "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]),
-                   "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]),
-                   "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]),
-                   "=f"(d[30]), "=f"(d[31]), "=f"(d[32]), "=f"(d[33]), "=f"(d[34]), "=f"(d[35]),
-                   "=f"(d[36]), "=f"(d[37]), "=f"(d[38]), "=f"(d[39]), "=f"(d[40]), "=f"(d[41]),
-                   "=f"(d[42]), "=f"(d[43]), "=f"(d[44]), "=f"(d[45]), "=f"(d[46]), "=f"(d[47]),
-                   "=f"(d[48]), "=f"(d[49]), "=f"(d[50]), "=f"(d[51]), "=f"(d[52]), "=f"(d[53]),
-                   "=f"(d[54]), "=f"(d[55]), "=f"(d[56]), "=f"(d[57]), "=f"(d[58]), "=f"(d[59]),
-                   "=f"(d[60]), "=f"(d[61]), "=f"(d[62]), "=f"(d[63])
-                 : "l"(da), "l"(db), "r"(SD));
-  else if constexpr (T == DType::fp16 && SD == 0)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]),
-                   "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]),
-                   "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]),
-                   "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]),
-                   "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]),
-                   "=f"(d[30]), "=f"(d[31]), "=f"(d[32]), "=f"(d[33]), "=f"(d[34]), "=f"(d[35]),
-                   "=f"(d[36]), "=f"(d[37]), "=f"(d[38]), "=f"(d[39]), "=f"(d[40]), "=f"(d[41]),
-                   "=f"(d[42]), "=f"(d[43]), "=f"(d[44]), "=f"(d[45]), "=f"(d[46]), "=f"(d[47]),
-                   "=f"(d[48]), "=f"(d[49]), "=f"(d[50]), "=f"(d[51]), "=f"(d[52]), "=f"(d[53]),
-                   "=f"(d[54]), "=f"(d[55]), "=f"(d[56]), "=f"(d[57]), "=f"(d[58]), "=f"(d[59]),
-                   "=f"(d[60]), "=f"(d[61]), "=f"(d[62]), "=f"(d[63])
-                 : "l"(da), "l"(db), "r"(SD));
-  else if constexpr (T == DType::bf16 && SD == 1)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-                   "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),
-                   "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                   "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "l"(da), "l"(db), "r"(SD));
-  else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-                 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-                   "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),
-                   "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                   "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "l"(da), "l"(db), "r"(SD));
-}
-
-/// d[0..64) += A(regs) . B(desc), m64n128k16, B N-major (transposed).
-template <DType T>
-__device__ __forceinline__ void wgmma_rs_n128(float (&d)[64], const u32 (&a)[4], u64 db) {
-  if constexpr (T == DType::bf16)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-                 "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-                   "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),
-                   "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                   "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-  else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-                 "{"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-                 "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                   "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                   "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                   "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-                   "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),
-                   "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                   "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-}
-
-/// d (+)= A . B over one k-step of 16 for N = 64 or 128 (A from smem).
-template <DType T, int N, int SD>
-__device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], u64 da, u64 db) {
-  static_assert(N == 64 || N == 128, "wgmma_ss: N must be 64 or 128");
-  if constexpr (N == 64)
-    wgmma_ss_n64<T, SD>(d, da, db);
-  else
-    wgmma_ss_n128<T, SD>(d, da, db);
-}
-/// d += A . B over one k-step of 16 for N = 64 or 128 (A from registers).
-template <DType T, int N>
-__device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const u32 (&a)[4], u64 db) {
-  static_assert(N == 64 || N == 128, "wgmma_rs: N must be 64 or 128");
-  if constexpr (N == 64)
-    wgmma_rs_n64<T>(d, a, db);
-  else
-    wgmma_rs_n128<T>(d, a, db);
-}
+using namespace ptx; // cp.async, pack2, ex2 (ptx.cuh); wgmma, fences, descriptors (wgmma.cuh)
 
 template <class Cfg> struct Fwd {
   static constexpr DType T = Cfg::DTYPE;
@@ -524,11 +180,12 @@ template <class Cfg> struct Fwd {
   // otherwise the scores are scaled first and the factor is 1.
   static constexpr bool kPos = Cfg::SCALE > 0.f;
   static constexpr float kF = kPos ? kC : 1.f;
-  static constexpr int kPatPairs = 32; // pattern checks beyond this many block pairs: "maybe"
 
   static_assert(Q_WG_BYTES % 1024 == 0 && KV_BYTES % 1024 == 0,
                 "every tile must start on a 1024-byte swizzle period");
 
+  // p, b, h, hk, Sq, Skv, row0, rowEnd, wr0, wr1, the Q/K/V views and sched
+  // are read and written in place by the attn_common functions.
   const AttnParams &p;
   u32 sbase;                                           // 1024-aligned shared address of the tiles
   int b, h, hk, Sq, Skv, row0, rowEnd, tid, wg, wlane; // wlane: thread in warpgroup
@@ -537,10 +194,7 @@ template <class Cfg> struct Fwd {
   const u16 *qBase, *kBase, *vBase;
   bool qVec, kVec, vVec; // 16-byte aligned rows: cp.async; else element loads
 
-  // Key schedule (CTA-uniform): runs of listed blocks x the two mask ranges.
-  Range mr0, mr1;
-  const int *list;
-  int cnt, x, runA, runE, q, jn, jhi;
+  attn_common::KeySchedule sched; // CTA-uniform
 
   // Per-thread state: accumulators, P fragments, row statistics.
   float sc[NS];
@@ -604,97 +258,12 @@ template <class Cfg> struct Fwd {
     load_rows<BN, BN>(v_stage(vs), vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, n, vVec);
   }
 
-  // ------------------------------------------------------------- schedule --
-
-  /// Pattern blocks met by rows [r0, r1) x keys [j0, j1): whether any / all
-  /// pairs are admitted. Too many pairs: any = true, all = false.
-  __device__ __forceinline__ void pattern_pairs(int r0, int r1, int j0, int j1, bool &any,
-                                                bool &all) const {
-    any = true, all = true;
-    if constexpr (Cfg::HAS_PATTERN) {
-      int I0 = r0 / Cfg::P_BQ, I1 = (r1 - 1) / Cfg::P_BQ;
-      int J0 = j0 / Cfg::P_BK, J1 = (j1 - 1) / Cfg::P_BK;
-      if ((I1 - I0 + 1) * (J1 - J0 + 1) > kPatPairs) {
-        all = false;
-        return;
-      }
-      any = false;
-      for (int I = I0; I <= I1; ++I)
-        for (int J = J0; J <= J1; ++J) {
-          bool a = pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, I, J, Cfg::P_BQ,
-                                 Cfg::P_BK, Sq, Skv);
-          any |= a;
-          all &= a;
-        }
-    }
-  }
-
-  /// Next non-empty [lo, hi) of (run x mask range); false when done.
-  __device__ __forceinline__ bool next_segment() {
-    for (;;) {
-      if (q < 2) {
-        Range r = q == 0 ? mr0 : mr1;
-        int lo = max(runA, r.lo), hi = min(runE, r.hi);
-        ++q;
-        if (lo < hi) {
-          jn = lo, jhi = hi;
-          return true;
-        }
-        continue;
-      }
-      if constexpr (!Cfg::HAS_BLOCKS) {
-        return false;
-      } else {
-        if (x >= cnt)
-          return false;
-        int J = list[x], last = J;
-        // Runs of consecutive listed blocks are one contiguous key range.
-        while (++x < cnt && list[x] == last + 1)
-          ++last;
-        runA = J * Cfg::SET_BK;
-        runE = min((last + 1) * Cfg::SET_BK, Skv);
-        q = 0;
-      }
-    }
-  }
-
-  /// Next key tile [j0, j1) of the CTA (j1 - j0 <= BN); false when done.
+  /// Next key tile [j0, j1) of the CTA; false when done.
   __device__ __forceinline__ bool next_tile(int &j0, int &j1) {
-    for (;;) {
-      while (jn < jhi) {
-        j0 = jn;
-        j1 = min(jn + BN, jhi);
-        jn = j1;
-        bool any, all;
-        pattern_pairs(row0, rowEnd, j0, j1, any, all);
-        if (any)
-          return true;
-      }
-      if (!next_segment())
-        return false;
-    }
+    return attn_common::next_tile<Cfg, BN>(*this, j0, j1);
   }
 
   // ----------------------------------------------------------------- math --
-
-  /// 0: no (row, key) of this warpgroup allowed; 1: all allowed; 2: mixed.
-  __device__ __forceinline__ int classify(int j0, int j1) const {
-    int ipA = wr0 + Skv - Sq, ipB = wr1 - 1 + Skv - Sq;
-    bool any, all;
-    pattern_pairs(wr0, wr1, j0, j1, any, all);
-    if (!any)
-      return 0;
-    if (Cfg::CAUSAL && j0 > ipB)
-      return 0;
-    if (Cfg::WINDOW > 0 && j1 - 1 <= ipA - Cfg::WINDOW && j0 >= Cfg::SINKS)
-      return 0;
-    bool full = all && j1 - j0 == BN;
-    if (Cfg::CAUSAL)
-      full = full && j0 + BN - 1 <= ipA;
-    if (Cfg::WINDOW > 0)
-      full = full && (j0 > ipB - Cfg::WINDOW || j0 + BN - 1 < Cfg::SINKS);
-    return full ? 1 : 2;
-  }
 
   /// Issues this warpgroup's wgmma work on the tile in K stage `ks`:
   /// S = Q.K^T, then (PV) the pending O += P.V of the previous tile, as two
@@ -704,7 +273,7 @@ template <class Cfg> struct Fwd {
   /// uniform gets serialized by ptxas (C7518 / C7520). Returns the tile's
   /// kind for this warpgroup (0: skip, 1: full, 2: partial).
   template <bool PV> __device__ __forceinline__ int issue(int ks, int j0, int j1) {
-    int kind = wgActive ? classify(j0, j1) : 0;
+    int kind = wgActive ? attn_common::classify_tile<Cfg, BN>(*this, j0, j1) : 0;
     if constexpr (PV) {
       fence_regs(o);
       fence_regs(pa);
@@ -715,10 +284,7 @@ template <class Cfg> struct Fwd {
       const u64 kd = make_desc(k_stage(ks), 16, 1024);
 #pragma unroll
       for (int kk = 0; kk < KD; ++kk) {
-        // k-step kk: panel kk / 4 of 64 columns, 32-byte step kk % 4 inside
-        // the swizzled 128-byte rows.
-        const u64 qo = static_cast<u64>(((kk >> 2) * (WR * 128) + (kk & 3) * 32) >> 4);
-        const u64 ko = static_cast<u64>(((kk >> 2) * (BN * 128) + (kk & 3) * 32) >> 4);
+        const u64 qo = kstep_offset<WR>(kk), ko = kstep_offset<BN>(kk);
         if (kk == 0)
           wgmma_ss<T, BN, 0>(sc, qd + qo, kd + ko);
         else
@@ -852,10 +418,8 @@ template <class Cfg> struct Fwd {
   /// Normalises and writes O (and LSE) of this warpgroup's valid rows.
   __device__ __forceinline__ void finish() {
     const int w = wlane >> 5, lane = wlane & 31, g = lane >> 2, t = lane & 3;
-    u16 *oBase = static_cast<u16 *>(p.o.ptr) + offset(p.o, b, h, 0, 0);
-    const bool oVec = ((reinterpret_cast<unsigned long long>(p.o.ptr) |
-                        static_cast<unsigned long long>(p.o.sb | p.o.sh | p.o.ss) * 2) &
-                       3) == 0;
+    u16 *oBase = attn_common::slice<u16>(p.o, b, h);
+    const bool oVec = attn_common::rows_aligned<4>(p.o);
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) {
       float l = lrow[hh];
@@ -864,24 +428,8 @@ template <class Cfg> struct Fwd {
       int i = wr0 + w * 16 + g + hh * 8;
       if (i >= wr1)
         continue;
-      bool empty = !(l > 0.f); // no allowed key (l >= 1 otherwise)
-      float inv = empty ? 0.f : 1.f / l;
-      u16 *orow = oBase + static_cast<i64>(i) * p.o.ss;
-#pragma unroll
-      for (int dn = 0; dn < D / 8; ++dn) {
-        int d = dn * 8 + 2 * t;
-        float v0 = o[dn * 4 + 2 * hh] * inv, v1 = o[dn * 4 + 2 * hh + 1] * inv;
-        if (oVec) {
-          *reinterpret_cast<u32 *>(orow + d) = pack2<T>(v0, v1);
-        } else {
-          store_elem<T>(orow, d, v0);
-          store_elem<T>(orow, d + 1, v1);
-        }
-      }
-      if constexpr (Cfg::HAS_LSE)
-        if (t == 0)
-          p.lse[(static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i] =
-              empty ? neg_inf() : (mrow[hh] + log2f(l)) * 0.6931471805599453f;
+      attn_common::store_row<Cfg>(*this, oBase, oVec, i, t, mrow[hh], l,
+                                  [&](int dn, int e) { return o[dn * 4 + 2 * hh + e]; });
     }
   }
 
@@ -893,19 +441,11 @@ template <class Cfg> struct Fwd {
     // descriptors derived from it then live in uniform registers (a per-thread
     // value would need R2UR moves between the wgmmas, which serializes them).
     wg = __shfl_sync(0xffffffffu, tid / 128, 0);
-    constexpr int kTilesPerBlock = Cfg::HAS_BLOCKS ? (Cfg::SET_BQ + BM - 1) / BM : 1;
     // Dense causal: the longest row tiles (largest index) start first.
     const int tIdx = (Cfg::CAUSAL && !Cfg::HAS_BLOCKS)
                          ? static_cast<int>(gridDim.x - 1 - blockIdx.x)
                          : static_cast<int>(blockIdx.x);
-    if constexpr (Cfg::HAS_BLOCKS) {
-      int I = tIdx / kTilesPerBlock;
-      row0 = I * Cfg::SET_BQ + BM * (tIdx % kTilesPerBlock);
-      rowEnd = min(min(row0 + BM, (I + 1) * Cfg::SET_BQ), Sq);
-    } else {
-      row0 = tIdx * BM;
-      rowEnd = min(row0 + BM, Sq);
-    }
+    attn_common::cta_rows<Cfg, BM>(tIdx, Sq, row0, rowEnd);
     if (row0 >= rowEnd) // a short last query block: whole CTA leaves together
       return;
     wr0 = row0 + wg * WR;
@@ -921,36 +461,11 @@ template <class Cfg> struct Fwd {
       o[e] = 0.f;
     // sc is first written by the zero-init wgmma, pa by complete<false>.
 
-    // Key schedule.
-    int ipLo = row0 + Skv - Sq, ipHi = rowEnd - 1 + Skv - Sq;
-    Range mr[2];
-    mask_ranges(Cfg::CAUSAL, Cfg::WINDOW > 0, Cfg::WINDOW, Cfg::SINKS, ipLo, ipHi, Skv, mr);
-    mr0 = mr[0], mr1 = mr[1];
-    jn = 0, jhi = 0;
-    if constexpr (Cfg::HAS_BLOCKS) {
-      int hb = Cfg::SET_HEADS == Cfg::HEADS ? h : h / G;
-      i64 rowId =
-          (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.blocks.nQB + tIdx / kTilesPerBlock;
-      cnt = p.blocks.counts[rowId];
-      list = p.blocks.indices + rowId * p.blocks.cap;
-      x = 0, q = 2, runA = 0, runE = 0; // q = 2: start by reading the first run
-    } else {
-      list = nullptr, cnt = 0, x = 0;
-      q = 0, runA = 0, runE = Skv;
-    }
+    attn_common::schedule_init<Cfg, BM>(*this, tIdx);
 
     int j0 = 0, j1 = 0;
     if (next_tile(j0, j1)) { // CTA-uniform
-      qBase = static_cast<const u16 *>(p.q.ptr) + offset(p.q, b, h, 0, 0);
-      kBase = static_cast<const u16 *>(p.k.ptr) + offset(p.k, b, hk, 0, 0);
-      vBase = static_cast<const u16 *>(p.v.ptr) + offset(p.v, b, hk, 0, 0);
-      auto aligned16 = [](const Tensor4 &t) {
-        return ((reinterpret_cast<unsigned long long>(t.ptr) |
-                 static_cast<unsigned long long>(t.sb | t.sh | t.ss) * 2) &
-                15) == 0;
-      };
-      qVec = aligned16(p.q), kVec = aligned16(p.k), vVec = aligned16(p.v);
-
+      attn_common::bind_qkv(*this);
       load_rows<BM, WR>(sbase, qBase + static_cast<i64>(row0) * p.q.ss, p.q.ss, rowEnd - row0,
                         qVec);
       load_tile(0, 0, j0, j1);
@@ -996,29 +511,12 @@ template <class Cfg> struct Fwd {
 /// described at attn_wgmma_threads / attn_wgmma_grid_x /
 /// attn_wgmma_smem_bytes (or AttnWgmmaLaunch<Cfg>).
 template <class Cfg> __device__ void attn_fwd_wgmma(const AttnParams &p) {
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg>::ok, "attn_fwd_wgmma: invalid Cfg");
   using F = attn_wgmma_detail::Fwd<Cfg>;
-  static_assert(Cfg::DTYPE == DType::bf16 || Cfg::DTYPE == DType::fp16,
-                "attn_fwd_wgmma: DTYPE must be bf16 or fp16");
-  static_assert(Cfg::HEAD_DIM == 64 || Cfg::HEAD_DIM == 128,
-                "attn_fwd_wgmma: HEAD_DIM must be 64 or 128 (use attn_fwd for other head dims)");
-  static_assert(!Cfg::HAS_QUERIES, "attn_fwd_wgmma: query sets are not supported (use attn_fwd)");
-  static_assert(Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
-                "attn_fwd_wgmma: HEADS must be a multiple of KV_HEADS");
-  static_assert(Cfg::WINDOW >= 0 && Cfg::SINKS >= 0,
-                "attn_fwd_wgmma: WINDOW and SINKS must be >= 0");
   static_assert(F::SMEM_BYTES == static_cast<unsigned>(AttnWgmmaLaunch<Cfg>::smem_bytes),
                 "attn_fwd_wgmma: attn_wgmma_smem_bytes disagrees with the kernel's layout");
   static_assert(F::SMEM_BYTES <= 227 * 1024, "attn_fwd_wgmma: too much shared memory");
   static_assert(F::NT <= kAttnWgmmaThreads, "attn_fwd_wgmma: kAttnWgmmaThreads is too small");
-  static_assert(!Cfg::HAS_BLOCKS || (Cfg::SET_BQ > 0 && Cfg::SET_BK > 0),
-                "attn_fwd_wgmma: a block set needs positive SET_BQ and SET_BK");
-  static_assert(!Cfg::HAS_BLOCKS || Cfg::SET_HEADS == Cfg::HEADS || Cfg::SET_HEADS == Cfg::KV_HEADS,
-                "attn_fwd_wgmma: a block set is per head (SET_HEADS = HEADS) or per group");
-  static_assert(!(Cfg::HAS_BLOCKS && Cfg::HAS_PATTERN),
-                "attn_fwd_wgmma: a block pattern cannot be combined with a block set");
-  static_assert(!Cfg::HAS_PATTERN ||
-                    (Cfg::P_BQ > 0 && Cfg::P_BK > 0 && Cfg::P_WINDOW >= 0 && Cfg::P_SINKS >= 0),
-                "attn_fwd_wgmma: a block pattern needs P_BQ, P_BK > 0 and P_WINDOW, P_SINKS >= 0");
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
   // No wgmma on this target (sm_80/86/89, or the portable compute_90 PTX run
   // on Blackwell): the module still compiles, but this kernel must not be
@@ -1028,7 +526,7 @@ template <class Cfg> __device__ void attn_fwd_wgmma(const AttnParams &p) {
   extern __shared__ __align__(16) unsigned char sattn_wgmma_smem[];
   if (blockDim.x != F::NT) // launched with the wrong shape: fail loudly, not silently
     __trap();
-  const attn_wgmma_detail::u32 raw = attn_wgmma_detail::smem_addr(sattn_wgmma_smem);
+  const ptx::u32 raw = ptx::smem_addr(sattn_wgmma_smem);
   F(p, (raw + 1023u) & ~1023u).run();
 #endif
 }
