@@ -10,6 +10,7 @@
 #include "codegen/Emitter.h"
 #include "codegen/Nvrtc.h"
 #include "passes/Passes.h"
+#include "runtime/gpu/DeviceBuffer.h"
 #include "runtime/gpu/Driver.h"
 #include "runtime/gpu/PlanFromIR.h"
 #include "runtime/io/Dtype.h"
@@ -22,26 +23,8 @@ namespace sattn::tools {
 
 namespace {
 
-/// Device memory freed when the run ends.
-struct DeviceBuffer {
-  CUdeviceptr ptr = 0;
-  explicit DeviceBuffer(size_t bytes) {
-    gpu::Driver &d = gpu::Driver::get();
-    d.check(d.cuMemAlloc_(&ptr, bytes ? bytes : 16), "allocating an input buffer");
-  }
-  ~DeviceBuffer() {
-    if (ptr)
-      gpu::Driver::get().cuMemFree_(ptr);
-  }
-  DeviceBuffer(const DeviceBuffer &) = delete;
-};
-
-std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int i = int(shape.size()) - 2; i >= 0; --i)
-    s[size_t(i)] = s[size_t(i) + 1] * shape[size_t(i) + 1];
-  return s;
-}
+using gpu::contiguousStrides;
+using gpu::DeviceBuffer;
 
 } // namespace
 

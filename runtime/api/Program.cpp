@@ -9,6 +9,7 @@
 #include "runtime/api/ProgramImpl.h"
 
 #include "runtime/executor/CpuExecutor.h"
+#include "runtime/gpu/DeviceBuffer.h"
 #include "runtime/io/Dtype.h"
 #include "runtime/tune/Tuning.h"
 
@@ -17,16 +18,12 @@ namespace sattn {
 namespace {
 
 std::vector<int64_t> stridesOf(const TensorView &t) {
-  if (!t.strides.empty()) {
-    if (t.strides.size() != t.shape.size())
-      throw Error("a tensor view has " + std::to_string(t.shape.size()) + " dimensions but " +
-                  std::to_string(t.strides.size()) + " strides");
-    return t.strides;
-  }
-  std::vector<int64_t> s(t.shape.size(), 1);
-  for (int i = int(s.size()) - 2; i >= 0; --i)
-    s[size_t(i)] = s[size_t(i) + 1] * t.shape[size_t(i) + 1];
-  return s;
+  if (t.strides.empty())
+    return gpu::contiguousStrides(t.shape);
+  if (t.strides.size() != t.shape.size())
+    throw Error("a tensor view has " + std::to_string(t.shape.size()) + " dimensions but " +
+                std::to_string(t.strides.size()) + " strides");
+  return t.strides;
 }
 
 gpu::Elem elemOf(DType t) {

@@ -11,6 +11,7 @@
 #include "codegen/Emitter.h"
 #include "dialect/VariantSignature.h"
 #include "passes/Passes.h"
+#include "runtime/gpu/DeviceBuffer.h"
 #include "runtime/gpu/Driver.h"
 #include "codegen/Nvrtc.h"
 #include "runtime/gpu/PlanFromIR.h"
@@ -227,26 +228,8 @@ namespace sattn {
 
 namespace {
 
-/// Device memory for one tuning shape, freed on scope exit.
-struct DeviceAlloc {
-  CUdeviceptr ptr = 0;
-  explicit DeviceAlloc(size_t bytes) {
-    gpu::Driver &d = gpu::Driver::get();
-    d.check(d.cuMemAlloc_(&ptr, bytes), "allocating tuning inputs");
-  }
-  ~DeviceAlloc() {
-    if (ptr)
-      gpu::Driver::get().cuMemFree_(ptr);
-  }
-  DeviceAlloc(const DeviceAlloc &) = delete;
-};
-
-std::vector<int64_t> contiguous(const std::vector<int64_t> &shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int i = int(s.size()) - 2; i >= 0; --i)
-    s[size_t(i)] = s[size_t(i) + 1] * shape[size_t(i) + 1];
-  return s;
-}
+using gpu::contiguousStrides;
+using gpu::DeviceBuffer;
 
 /// Median milliseconds of `runOnce` over `reps` CUDA-event timings.
 double medianMs(const std::function<void()> &runOnce, CUstream stream, int warmup, int reps) {
@@ -302,7 +285,7 @@ std::vector<TuneResult> Session::tune(const Variant &variant, const std::vector<
       std::vector<int64_t> qs{ts.batch, qi.heads, ts.seqQ, qi.dim},
           ks{ts.batch, ki.heads, ts.seqKv, ki.dim};
       // Random (never zero) inputs: zeros would time an unrepresentative path.
-      std::vector<std::unique_ptr<DeviceAlloc>> mem;
+      std::vector<std::unique_ptr<DeviceBuffer>> mem;
       std::vector<gpu::DeviceTensor> args, outs;
       uint32_t seed = 12345;
       for (const auto &shape : {qs, ks, ks}) {
@@ -313,11 +296,11 @@ std::vector<TuneResult> Session::tune(const Variant &variant, const std::vector<
           float f = float(int32_t(seed >> 8) % 2001 - 1000) / 500.0f; // [-2, 2]
           x = elem == gpu::Elem::BF16 ? io::floatToBf16Bits(f) : io::floatToHalfBits(f);
         }
-        mem.push_back(std::make_unique<DeviceAlloc>(n * 2));
+        mem.push_back(std::make_unique<DeviceBuffer>(n * 2, "allocating tuning inputs"));
         d.check(d.cuMemcpyHtoDAsync_(mem.back()->ptr, bits.data(), n * 2, nullptr),
                 "uploading tuning inputs");
         d.check(d.cuStreamSynchronize_(nullptr), "uploading tuning inputs");
-        args.push_back({mem.back()->ptr, elem, shape, contiguous(shape)});
+        args.push_back({mem.back()->ptr, elem, shape, contiguousStrides(shape)});
       }
       for (int r : plan.results) {
         const gpu::ValueInfo &ri = plan.values[r];
@@ -328,8 +311,9 @@ std::vector<TuneResult> Session::tune(const Variant &variant, const std::vector<
         for (int64_t x : shape)
           n *= size_t(x);
         bool t4 = ri.kind == gpu::ValueKind::Tensor4;
-        mem.push_back(std::make_unique<DeviceAlloc>(n * (t4 ? 2 : 4)));
-        outs.push_back({mem.back()->ptr, t4 ? elem : gpu::Elem::F32, shape, contiguous(shape)});
+        mem.push_back(std::make_unique<DeviceBuffer>(n * (t4 ? 2 : 4)));
+        outs.push_back(
+            {mem.back()->ptr, t4 ? elem : gpu::Elem::F32, shape, contiguousStrides(shape)});
       }
       tune::Shape shape{ts.batch * qi.heads, ts.seqQ, ts.seqKv};
       for (const gpu::Launch &l : plan.launches) {
