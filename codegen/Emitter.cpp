@@ -16,6 +16,8 @@
 #include "dialect/SattnDialect.h"
 
 #include "llvm/ADT/StringMap.h"
+
+#include <set>
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -25,18 +27,21 @@ namespace sattn::codegen {
 
 namespace {
 
+// Each module includes only the headers of the templates it instantiates:
+// NVRTC time grows with every header parsed (the cold-compile budget).
 const TemplateInfo kTemplates[] = {
-    {"attn_fwd", "AttnParams", "kAttnThreads"},
-    {"attn_fwd_mma", "AttnParams", "kAttnMmaThreads", "kAttnMmaMinBlocks"},
-    {"attn_fwd_wgmma", "AttnParams", "kAttnWgmmaThreads", "kAttnWgmmaMinBlocks"},
-    {"pool", "PoolParams", "kPoolThreads"},
-    {"block_scores", "ScoresParams", "kScoresThreads"},
-    {"select_topk", "SelectParams", "kSelectThreads"},
-    {"select_cumulative", "SelectParams", "kSelectThreads"},
-    {"head_budget", "SelectParams", "kSelectThreads"},
-    {"static_blocks", "StaticBlocksParams", "kStaticThreads"},
-    {"block_set_union", "SetBinParams", "kSetBinThreads"},
-    {"block_set_intersect", "SetBinParams", "kSetBinThreads"},
+    {"attn_fwd", "AttnParams", "kAttnThreads", "attention.cuh"},
+    {"attn_fwd_mma", "AttnParams", "kAttnMmaThreads", "attention_mma.cuh", "kAttnMmaMinBlocks"},
+    {"attn_fwd_wgmma", "AttnParams", "kAttnWgmmaThreads", "attention_wgmma.cuh",
+     "kAttnWgmmaMinBlocks"},
+    {"pool", "PoolParams", "kPoolThreads", "estimation.cuh"},
+    {"block_scores", "ScoresParams", "kScoresThreads", "estimation.cuh"},
+    {"select_topk", "SelectParams", "kSelectThreads", "selection.cuh"},
+    {"select_cumulative", "SelectParams", "kSelectThreads", "selection.cuh"},
+    {"head_budget", "SelectParams", "kSelectThreads", "selection.cuh"},
+    {"static_blocks", "StaticBlocksParams", "kStaticThreads", "selection.cuh"},
+    {"block_set_union", "SetBinParams", "kSetBinThreads", "selection.cuh"},
+    {"block_set_intersect", "SetBinParams", "kSetBinThreads", "selection.cuh"},
 };
 
 /// String-valued constants become enumerators of these device enums.
@@ -114,7 +119,13 @@ FailureOr<std::string> emitCuda(func::FuncOp func) {
   CudaWriter w(os);
   w.comment("sattn module for @" + func.getSymName() + ", key " +
             llvm::cast<StringAttr>(spec.get("key")).getValue());
-  w.include("sattn.cuh");
+  // Headers first: one include per distinct device header used.
+  std::set<std::string> headers;
+  for (LaunchOp launch : func.getBody().front().getOps<LaunchOp>())
+    if (const TemplateInfo *t = lookupTemplate(launch.getDeviceTemplate()))
+      headers.insert(t->header);
+  for (const std::string &h : headers)
+    w.include(h);
   bool any = false;
   for (Operation &op : func.getBody().front()) {
     auto launch = dyn_cast<LaunchOp>(op);

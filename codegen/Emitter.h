@@ -22,6 +22,7 @@ struct TemplateInfo {
   const char *name;                    ///< device template, e.g. "attn_fwd"
   const char *paramsType;              ///< struct of codegen/device/params.cuh
   const char *threadsEnum;             ///< constant of params.cuh giving blockDim.x
+  const char *header;                  ///< the device header that defines it
   const char *minBlocksEnum = nullptr; ///< optional occupancy hint for __launch_bounds__
 };
 

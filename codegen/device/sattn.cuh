@@ -1,8 +1,10 @@
 //===- sattn.cuh - umbrella header of the device template library ---------===//
 //
-// Included by every generated module. Compiles under NVRTC with no host
-// includes (ThunderKittens-style no-host rule): nothing here may include a
-// standard or toolkit header.
+// Everything at once, for hand-written code and tests. Generated modules
+// include only the headers of the templates they instantiate (each header
+// is self-contained), since NVRTC time grows with every header parsed.
+// Compiles under NVRTC with no host includes (ThunderKittens-style no-host
+// rule): nothing here may include a standard or toolkit header.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SATTN_DEVICE_SATTN_CUH

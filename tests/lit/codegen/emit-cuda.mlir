@@ -4,7 +4,11 @@
 // launch, instantiating the device template with the launch's constants.
 
 // CHECK: // sattn module for @topk, key {{[0-9a-f]+}}
-// CHECK: #include "sattn.cuh"
+// Only the headers of the instantiated templates are included:
+// CHECK-NOT: #include "sattn.cuh"
+// CHECK: #include "attention_mma.cuh"
+// CHECK-NEXT: #include "estimation.cuh"
+// CHECK-NEXT: #include "selection.cuh"
 // CHECK-LABEL: struct k0_pool_cfg {
 // CHECK: static constexpr sattn::dev::DType DTYPE = sattn::dev::DType::fp16;
 // CHECK: static constexpr int GROUP = 16;
@@ -25,6 +29,7 @@
 // CHECK: sattn::dev::attn_fwd_mma<k4_attn_fwd_mma_cfg>(p);
 // CHECK-NOT: sattn.launch
 // Hopper takes the wgmma kernel (no tunable row tile):
+// HOPPER: #include "attention_wgmma.cuh"
 // HOPPER-LABEL: struct k4_attn_fwd_wgmma_cfg {
 // HOPPER-NOT: TILE_M
 // HOPPER: extern "C" __global__ void __launch_bounds__(sattn::dev::kAttnWgmmaThreads, sattn::dev::kAttnWgmmaMinBlocks)
