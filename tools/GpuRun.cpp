@@ -73,22 +73,12 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   std::vector<gpu::DeviceTensor> devResults;
   std::vector<std::vector<int64_t>> shapes;
   for (size_t r = 0; r < plan.results.size(); ++r) {
-    const gpu::ValueInfo &info = plan.values[plan.results[r]];
-    std::vector<int64_t> shape =
-        info.kind == gpu::ValueKind::Tensor4
-            ? std::vector<int64_t>{q.dim(0), info.heads, q.dim(2), info.dim}
-            : std::vector<int64_t>{q.dim(0), info.heads, q.dim(2)};
-    size_t n = 1;
-    for (int64_t s : shape)
-      n *= size_t(s);
-    size_t bytes = n * (info.kind == gpu::ValueKind::Tensor4 ? 2 : 4);
-    buffers.push_back(std::make_unique<DeviceBuffer>(bytes));
-    drv.check(drv.cuMemsetD32Async_(buffers.back()->ptr, 0x7fc07fc0u, (bytes + 3) / 4, stream),
+    devResults.push_back(gpu::allocateResult(plan, r, q.dim(0), q.dim(2), elem, buffers));
+    const gpu::DeviceTensor &t = devResults.back();
+    size_t bytes = size_t(t.strides[0] * t.shape[0]) * (t.elem == gpu::Elem::F32 ? 4 : 2);
+    drv.check(drv.cuMemsetD32Async_(t.ptr, 0x7fc07fc0u, (bytes + 3) / 4, stream),
               "poisoning an output");
-    devResults.push_back({buffers.back()->ptr,
-                          info.kind == gpu::ValueKind::Tensor4 ? elem : gpu::Elem::F32, shape,
-                          contiguousStrides(shape)});
-    shapes.push_back(shape);
+    shapes.push_back(t.shape);
   }
   std::map<std::string, gpu::HostValue> dumps;
   gpu::RunOptions ro;

@@ -302,19 +302,8 @@ std::vector<TuneResult> Session::tune(const Variant &variant, const std::vector<
         d.check(d.cuStreamSynchronize_(nullptr), "uploading tuning inputs");
         args.push_back({mem.back()->ptr, elem, shape, contiguousStrides(shape)});
       }
-      for (int r : plan.results) {
-        const gpu::ValueInfo &ri = plan.values[r];
-        std::vector<int64_t> shape = ri.kind == gpu::ValueKind::Tensor4
-                                         ? qs
-                                         : std::vector<int64_t>{ts.batch, ri.heads, ts.seqQ};
-        size_t n = 1;
-        for (int64_t x : shape)
-          n *= size_t(x);
-        bool t4 = ri.kind == gpu::ValueKind::Tensor4;
-        mem.push_back(std::make_unique<DeviceBuffer>(n * (t4 ? 2 : 4)));
-        outs.push_back(
-            {mem.back()->ptr, t4 ? elem : gpu::Elem::F32, shape, contiguousStrides(shape)});
-      }
+      for (size_t r = 0; r < plan.results.size(); ++r)
+        outs.push_back(gpu::allocateResult(plan, r, ts.batch, ts.seqQ, elem, mem));
       tune::Shape shape{ts.batch * qi.heads, ts.seqQ, ts.seqKv};
       for (const gpu::Launch &l : plan.launches) {
         std::vector<tune::Config> space = tune::candidates(l.deviceTemplate);

@@ -61,7 +61,7 @@ class Run {
 public:
   Run(const CompiledProgram &prog, const std::map<std::string, CUfunction> &fns, CUstream stream,
       RunOptions *opts)
-      : prog(prog), plan(prog.plan()), fns(fns), stream(stream), opts(opts), drv(Driver::get()),
+      : plan(prog.plan()), fns(fns), stream(stream), opts(opts), drv(Driver::get()),
         vals(plan.values.size()) {}
 
   ~Run() {
@@ -368,14 +368,13 @@ private:
 
   void dumpValue(const std::string &kernel, int id) {
     const RtValue &v = vals[id];
-    std::string key = kernel + (id == 0 ? "" : "");
     switch (v.kind) {
     case ValueKind::Scores: {
       ref::Scores s;
       s.B = v.B, s.H = v.H, s.nQB = v.nQB, s.nKB = v.nKB, s.Sq = v.Sq, s.Skv = v.Skv;
       auto host = download<float>(v.p0, size_t(v.B) * v.H * v.nQB * v.nKB);
       s.v.assign(host.begin(), host.end());
-      (*opts->dump)[key] = s;
+      (*opts->dump)[kernel] = s;
       break;
     }
     case ValueKind::Blocks: {
@@ -388,7 +387,7 @@ private:
       for (size_t r = 0; r < rows; ++r)
         b.lists[r].assign(idx.begin() + r * v.cap,
                           idx.begin() + r * v.cap + std::min(counts[r], v.cap));
-      (*opts->dump)[key] = b;
+      (*opts->dump)[kernel] = b;
       break;
     }
     case ValueKind::Budget: {
@@ -396,7 +395,7 @@ private:
       b.B = v.B, b.H = v.H, b.nQB = v.nQB;
       auto host = download<int>(v.p0, size_t(v.B) * v.H * v.nQB);
       b.k.assign(host.begin(), host.end());
-      (*opts->dump)[key] = b;
+      (*opts->dump)[kernel] = b;
       break;
     }
     case ValueKind::Tensor4:
@@ -404,7 +403,7 @@ private:
         ref::Tensor t({v.B, v.H, v.S, v.D});
         auto host = download<float>(v.p0, size_t(t.numel()));
         t.data.assign(host.begin(), host.end());
-        (*opts->dump)[key] = t;
+        (*opts->dump)[kernel] = t;
       }
       break;
     default:
@@ -412,7 +411,6 @@ private:
     }
   }
 
-  const CompiledProgram &prog;
   const Plan &plan;
   const std::map<std::string, CUfunction> &fns;
   CUstream stream;
