@@ -32,8 +32,8 @@ namespace {
 const TemplateInfo kTemplates[] = {
     {"attn_fwd", "AttnParams", "kAttnThreads", "attention.cuh"},
     {"attn_fwd_mma", "AttnParams", "kAttnMmaThreads", "attention_mma.cuh", "kAttnMmaMinBlocks"},
-    {"attn_fwd_wgmma", "AttnParams", "kAttnWgmmaThreads", "attention_wgmma.cuh",
-     "kAttnWgmmaMinBlocks"},
+    {"attn_fwd_wgmma", "AttnParams", "kAttnWgmmaThreads", "attention_wgmma.cuh", nullptr,
+     "AttnWgmmaLaunch"},
     {"pool", "PoolParams", "kPoolThreads", "estimation.cuh"},
     {"block_scores", "ScoresParams", "kScoresThreads", "estimation.cuh"},
     {"select_topk", "SelectParams", "kSelectThreads", "selection.cuh"},
@@ -42,6 +42,7 @@ const TemplateInfo kTemplates[] = {
     {"static_blocks", "StaticBlocksParams", "kStaticThreads", "selection.cuh"},
     {"block_set_union", "SetBinParams", "kSetBinThreads", "selection.cuh"},
     {"block_set_intersect", "SetBinParams", "kSetBinThreads", "selection.cuh"},
+    {"blocks_from_list", "BlocksFromListParams", "kListThreads", "selection.cuh"},
 };
 
 /// String-valued constants become enumerators of these device enums.
@@ -64,9 +65,15 @@ public:
     os << "  static constexpr " << type << " " << name << " = " << value << ";\n";
   }
   void kernel(llvm::StringRef name, const TemplateInfo &t, llvm::StringRef cfg) {
-    os << "extern \"C\" __global__ void __launch_bounds__(sattn::dev::" << t.threadsEnum;
-    if (t.minBlocksEnum)
-      os << ", sattn::dev::" << t.minBlocksEnum;
+    os << "extern \"C\" __global__ void __launch_bounds__(";
+    if (t.launchTrait) {
+      std::string trait = ("sattn::dev::" + llvm::Twine(t.launchTrait) + "<" + cfg + ">").str();
+      os << trait << "::threads, " << trait << "::min_blocks";
+    } else {
+      os << "sattn::dev::" << t.threadsEnum;
+      if (t.minBlocksEnum)
+        os << ", sattn::dev::" << t.minBlocksEnum;
+    }
     os << ")\n"
        << name << "(const __grid_constant__ sattn::dev::" << t.paramsType << " p) {\n"
        << "  sattn::dev::" << t.name << "<" << cfg << ">(p);\n}\n";

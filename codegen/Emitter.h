@@ -24,6 +24,10 @@ struct TemplateInfo {
   const char *threadsEnum;             ///< constant of params.cuh giving blockDim.x
   const char *header;                  ///< the device header that defines it
   const char *minBlocksEnum = nullptr; ///< optional occupancy hint for __launch_bounds__
+  /// When set, __launch_bounds__ comes from this class template of the
+  /// config instead: Trait<cfg>::threads, Trait<cfg>::min_blocks (the CTA
+  /// shape depends on the constants, e.g. attn_fwd_wgmma's consumer count).
+  const char *launchTrait = nullptr;
 };
 
 /// The templates the device library implements, or nullptr.

@@ -40,7 +40,9 @@ def Sattn_BlocksType : Sattn_BlockGridType<"Blocks", "blocks"> {
     For every (batch, head, query block of `bq` rows) a sorted,
     duplicate-free list of KV blocks of `bk` keys, stored as counts plus
     indices. `heads` is the query head count (one list per head) or the KV
-    head count (one list per GQA group).
+    head count (one list per GQA group). As a function argument it binds
+    to a user list, int32 `[B, heads, nQB, cap]` padded with -1 (semantics
+    §14).
   }];
 }
 

@@ -55,6 +55,12 @@ bool scoresCausal(Value scores) {
 
 } // namespace
 
+KernelSpec sattn::blockListKernel(BlocksType t, DictionaryAttr spec) {
+  Consts c(t.getContext(), spec);
+  c.i("BQ", t.getBq()).i("BK", t.getBk()).i("SET_HEADS", t.getHeads());
+  return {"blocks_from_list", c.get()};
+}
+
 FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, DictionaryAttr spec) {
   MLIRContext *ctx = op->getContext();
   auto one = [](StringRef name, Consts &c) {
@@ -167,8 +173,14 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
           return one("attn_fwd", c);
         // Hopper gets the wgmma kernel; other GPUs the portable mma.sync one,
         // whose query rows per CTA are the autotuner's knob (64: heuristic).
-        if (llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a")
+        // Its knob: whether the two consumer warpgroups take turns on the
+        // tensor cores (ping-pong); measured faster at D = 128, slower at
+        // D = 64 (docs/performance.md), the autotuner decides per shape.
+        if (llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a") {
+          bool oneConsumer = a.getBlocks() && bq <= 64; // attn_wgmma_warpgroups == 1
+          c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
           return one("attn_fwd_wgmma", c);
+        }
         c.i("TILE_M", 64);
         return one("attn_fwd_mma", c);
       })

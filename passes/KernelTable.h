@@ -28,4 +28,8 @@ struct KernelSpec {
 mlir::FailureOr<llvm::SmallVector<KernelSpec, 2>> kernelsFor(mlir::Operation *op,
                                                              mlir::DictionaryAttr spec);
 
+/// The kernel that turns a user block list bound to a block-set argument of
+/// type `t` into the normalised counts + indices form (semantics §14).
+KernelSpec blockListKernel(BlocksType t, mlir::DictionaryAttr spec);
+
 } // namespace sattn

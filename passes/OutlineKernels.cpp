@@ -6,13 +6,17 @@
 // does not return, with its size as an expression in the run-time lengths
 // (B, S_<arg>) so the runtime can allocate once per shape.
 //
+// A block-set argument is a user list [B, H, nQB, cap] (semantics §14):
+// every one that is used first goes through a `blocks_from_list` launch,
+// which writes the sorted, duplicate-free counts + indices form every
+// consumer reads; its operands are the list and the q, k that fix Sq, Skv.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/KernelTable.h"
 #include "passes/Passes.h"
 #include "dialect/VariantSignature.h"
 
 #include "mlir/IR/Builders.h"
-#include "llvm/ADT/TypeSwitch.h"
 
 #define DEBUG_TYPE "sattn-outline-kernels"
 
@@ -55,18 +59,7 @@ public:
   }
 
   /// (Sq, Skv) tensors a block set or scores value is defined over.
-  std::pair<Value, Value> qk(Value v) {
-    Operation *def = v.getDefiningOp();
-    if (!def)
-      return {};
-    return TypeSwitch<Operation *, std::pair<Value, Value>>(def)
-        .Case([](ScoresOp s) { return std::pair(s.getQ(), s.getK()); })
-        .Case([](StaticBlocksOp s) { return std::pair(s.getQ(), s.getK()); })
-        .Case([&](SelectBlocksOp s) { return qk(s.getScores()); })
-        .Case([&](HeadBudgetOp s) { return qk(s.getScores()); })
-        .Case<UnionOp, IntersectOp>([&](Operation *u) { return qk(u->getOperand(0)); })
-        .Default([](Operation *) { return std::pair<Value, Value>(); });
-  }
+  std::pair<Value, Value> qk(Value v) { return definingLengths(v); }
 
   /// The byte size of a semantic value, or "" when it is not a workspace kind.
   std::string bytes(Value v) {
@@ -121,6 +114,59 @@ private:
   func::FuncOp func;
 };
 
+/// One entry of the workspace plan.
+struct Buffer {
+  std::string producer;
+  unsigned result;
+  std::string bytes;
+};
+
+/// Inserts a blocks_from_list launch at the top of `func` for every used
+/// block-set argument (one per distinct (q, k) its uses are attended with)
+/// and rewires those uses to its result.
+LogicalResult normaliseListArgs(func::FuncOp func, DictionaryAttr spec, SizeExprs &sizes,
+                                OpBuilder &b, int &counter, SmallVector<Buffer> &plan) {
+  Block &body = func.getBody().front();
+  b.setInsertionPointToStart(&body);
+  for (BlockArgument arg : func.getArguments()) {
+    auto type = llvm::dyn_cast<BlocksType>(arg.getType());
+    if (!type || arg.use_empty())
+      continue;
+    SmallVector<std::pair<std::pair<Value, Value>, SmallVector<OpOperand *>>> groups;
+    // Uses in program order, so launches are numbered deterministically.
+    SmallVector<OpOperand *> ordered;
+    for (OpOperand &use : arg.getUses())
+      ordered.push_back(&use);
+    llvm::stable_sort(ordered, [](OpOperand *a, OpOperand *b) {
+      if (a->getOwner() != b->getOwner())
+        return a->getOwner()->isBeforeInBlock(b->getOwner());
+      return a->getOperandNumber() < b->getOperandNumber();
+    });
+    for (OpOperand *usePtr : ordered) {
+      OpOperand &use = *usePtr;
+      std::pair<Value, Value> qk = blockSetLengths(use);
+      if (!qk.first)
+        return use.getOwner()->emitOpError()
+               << "uses block-set input '" << argName(func, arg.getArgNumber())
+               << "', but no attention consumes the result, so its lengths are unknown";
+      auto it = llvm::find_if(groups, [&](auto &g) { return g.first == qk; });
+      if (it == groups.end())
+        groups.push_back({qk, {}}), it = std::prev(groups.end());
+      it->second.push_back(&use);
+    }
+    KernelSpec k = blockListKernel(type, spec);
+    for (auto &[qk, uses] : groups) {
+      std::string name = "k" + std::to_string(counter++) + "_" + k.deviceTemplate;
+      auto launch = b.create<LaunchOp>(arg.getLoc(), TypeRange{type}, name, k.deviceTemplate,
+                                       k.consts, ValueRange{arg, qk.first, qk.second});
+      for (OpOperand *use : uses)
+        use->set(launch->getResult(0));
+      plan.push_back({name, 0, sizes.bytes(launch->getResult(0))});
+    }
+  }
+  return success();
+}
+
 struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutlineKernelsPass> {
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>())
@@ -137,10 +183,16 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
     if (!spec)
       return func.emitError() << "run sattn-specialize before sattn-outline-kernels "
                                  "(the function has no sattn.spec)";
+    SizeExprs sizes(func);
+
+    SmallVector<Buffer> plan;
+    OpBuilder b(func.getContext());
+    int counter = 0;
+    if (failed(normaliseListArgs(func, spec, sizes, b, counter, plan)))
+      return failure();
 
     // Decide every kernel and buffer size on the intact semantic IR first:
     // both trace producers (a selection asks whether its scores are causal).
-    SizeExprs sizes(func);
     Operation *ret = func.getBody().front().getTerminator();
     struct Item {
       Operation *op;
@@ -160,14 +212,6 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
       items.push_back(std::move(item));
     }
 
-    struct Buffer {
-      std::string producer;
-      unsigned result;
-      std::string bytes;
-    };
-    SmallVector<Buffer> plan;
-    OpBuilder b(func.getContext());
-    int counter = 0;
     for (Item &item : items) {
       Operation &op = *item.op;
       b.setInsertionPoint(&op);

@@ -31,6 +31,16 @@ echo "== 3. inputs: random q [$batch, $hq, $seq, $dim], k/v [$batch, $hkv, $seq,
 python3 "$SATTN_ROOT/scripts/make_npy.py" "$work/q.npy" "$batch,$hq,$seq,$dim" --seed 1
 python3 "$SATTN_ROOT/scripts/make_npy.py" "$work/k.npy" "$batch,$hkv,$seq,$dim" --seed 2
 python3 "$SATTN_ROOT/scripts/make_npy.py" "$work/v.npy" "$batch,$hkv,$seq,$dim" --seed 3
+inputs="q=$work/q.npy,k=$work/k.npy,v=$work/v.npy"
+# A block set given as input (examples/block_mask.mlir): random lists of 8
+# KV blocks per (batch, head, query block), -1 = unused slot (semantics §14).
+if read -r name bq bk sh < <(sed -n 's/.*%[A-Za-z0-9_]*: !sattn.blocks<bq = \([0-9]*\), bk = \([0-9]*\), heads = \([0-9]*\)> {sattn.name = "\([A-Za-z0-9_]*\)"}.*/\4 \1 \2 \3/p' "$variant" | head -1) && [ -n "$name" ]; then
+  nqb=$(( (seq + bq - 1) / bq )) nkb=$(( (seq + bk - 1) / bk ))
+  echo "   $name: random int32 [$batch, $sh, $nqb, 8] lists of KV blocks in [-1, $((nkb - 1))]"
+  python3 "$SATTN_ROOT/scripts/make_npy.py" "$work/$name.npy" "$batch,$sh,$nqb,8" --dtype i4 \
+    --range=-1,$((nkb - 1)) --seed 4
+  inputs="$inputs,$name=$work/$name.npy"
+fi
 
 device=cpu
 if "$bin/sattn-run" --help | grep -q 'device=cpu|gpu' && command -v nvidia-smi >/dev/null \
@@ -43,6 +53,6 @@ if [ "$device" = cpu ]; then
 else
   echo "== 4. run on the GPU"
 fi
-"$bin/sattn-run" "$variant" --device="$device" --inputs "q=$work/q.npy,k=$work/k.npy,v=$work/v.npy" \
+"$bin/sattn-run" "$variant" --device="$device" --inputs "$inputs" \
   --out "$work/o.npy" --check --json --dump-selection "$work/selection"
 echo "wrote $work/o.npy and the selection in $work/selection/"

@@ -2,10 +2,12 @@
 """Writes .npy test inputs without numpy (so the lit suite needs only python3).
 
   make_npy.py OUT.npy SHAPE [--dtype f4] [--seed N] [--fortran] [--truncate N]
-              [--values a,b,c] [--big-endian] [--garbage]
+              [--values a,b,c] [--range LO,HI] [--big-endian] [--garbage]
 
 SHAPE is comma separated (e.g. 1,4,100,64). Values are N(0,1) from a seeded
-generator unless --values gives them (repeated to fill). --truncate drops the
+generator unless --values gives them (repeated to fill); integer dtypes
+draw uniformly from [0, 100), or from [LO, HI] with --range (e.g. a block
+list: --dtype i4 --range=-1,7). --truncate drops the
 last N bytes; --garbage writes bytes that are not an .npy file at all.
 """
 import argparse
@@ -25,6 +27,7 @@ def main():
     ap.add_argument("--big-endian", action="store_true")
     ap.add_argument("--truncate", type=int, default=0)
     ap.add_argument("--values")
+    ap.add_argument("--range")
     ap.add_argument("--garbage", action="store_true")
     a = ap.parse_args()
     if a.garbage:
@@ -41,6 +44,9 @@ def main():
         vals = [base[i % len(base)] for i in range(n)]
     elif a.dtype.startswith("f"):
         vals = [rng.gauss(0.0, 1.0) for _ in range(n)]
+    elif a.range:
+        lo, hi = (int(x) for x in a.range.split(","))
+        vals = [rng.randint(lo, hi) for _ in range(n)]
     else:
         vals = [rng.randrange(0, 100) for _ in range(n)]
     code = CODES[a.dtype]

@@ -57,7 +57,21 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   std::vector<gpu::DeviceTensor> devArgs;
   CUstream stream;
   drv.check(drv.cuStreamCreate_(&stream, CU_STREAM_NON_BLOCKING), "creating a stream");
-  for (const auto &t : args) {
+  for (size_t a = 0; a < args.size(); ++a) {
+    const auto &t = args[a];
+    if (a < plan.args.size() && plan.values[plan.args[a]].kind == gpu::ValueKind::Blocks) {
+      // A user block list (checked on the host by bindInputs): int32 as given.
+      std::vector<int32_t> ints(size_t(t->numel()));
+      for (size_t i = 0; i < ints.size(); ++i)
+        ints[i] = int32_t(t->data[i]);
+      buffers.push_back(std::make_unique<DeviceBuffer>(ints.size() * 4));
+      drv.check(drv.cuMemcpyHtoDAsync_(buffers.back()->ptr, ints.data(), ints.size() * 4, stream),
+                "uploading a block list");
+      drv.check(drv.cuStreamSynchronize_(stream), "uploading a block list");
+      devArgs.push_back(
+          {buffers.back()->ptr, gpu::Elem::I32, t->shape, contiguousStrides(t->shape)});
+      continue;
+    }
     std::vector<uint16_t> bits(size_t(t->numel()));
     for (size_t i = 0; i < bits.size(); ++i)
       bits[i] = elem == gpu::Elem::BF16 ? io::floatToBf16Bits(float(t->data[i]))

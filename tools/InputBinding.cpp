@@ -11,6 +11,7 @@
 #include "dialect/VariantSignature.h"
 #include "runtime/io/Dtype.h"
 #include "runtime/io/Npy.h"
+#include "runtime/reference/Reference.h"
 #include "tools/ToolSupport.h"
 
 #include "mlir/IR/Builders.h"
@@ -54,6 +55,58 @@ bool isPagedCache(func::FuncOp func, BlockArgument arg) {
       if (d.getPageTable() && (d.getK() == arg || d.getV() == arg))
         return true;
   return false;
+}
+
+/// A block-set argument (semantics §14): an integer .npy [B, H, nQB, cap].
+/// Rank, heads and dtype are checked here; the rest needs the lengths of q
+/// and k (checkBlockLists).
+std::shared_ptr<ref::Tensor> bindBlockList(const std::string &name, const std::string &path,
+                                           const io::NpyArray &a, BlocksType bt) {
+  std::string form = "int32 [B, " + std::to_string(bt.getHeads()) +
+                     ", nQB, cap] of KV block indices, -1 for unused slots";
+  if (!isIntDtype(a.dtype))
+    throw ToolError("input '" + name + "' (" + path + ") has dtype " + io::dtypeName(a.dtype) +
+                    "; it is a block set (" + typeStr(bt) + "), so give " + form +
+                    " (e.g. numpy's astype(np.int32))");
+  if (a.shape.size() != 4)
+    throw ToolError("input '" + name + "' (" + path + ") has shape " + shapeStr(a.shape) +
+                    " but a block set (" + typeStr(bt) + ") is given as " + form);
+  if (a.shape[1] != bt.getHeads())
+    throw ToolError("input '" + name + "' (" + path + ") has shape " + shapeStr(a.shape) +
+                    " but the variant declares " + name + " as " + typeStr(bt) +
+                    ": dimension 1 (heads) is " + std::to_string(a.shape[1]) + ", expected " +
+                    std::to_string(bt.getHeads()));
+  auto t = std::make_shared<ref::Tensor>(a.shape);
+  t->data = a.values;
+  return t;
+}
+
+/// Checks every bound block list against the lengths of the q and k that
+/// its attention uses, on the host, for both devices: shape [B, H, nQB,
+/// cap >= 1] and every entry in [-1, nKB) (ref::blockSetFromList's rules).
+void checkBlockLists(func::FuncOp func, const std::map<std::string, std::string> &paths,
+                     const std::vector<std::shared_ptr<ref::Tensor>> &args) {
+  for (BlockArgument arg : func.getArguments()) {
+    auto bt = llvm::dyn_cast<BlocksType>(arg.getType());
+    if (!bt)
+      continue;
+    auto [q, k] = blockSetLengths(arg);
+    auto qa = llvm::dyn_cast_or_null<BlockArgument>(q);
+    auto ka = llvm::dyn_cast_or_null<BlockArgument>(k);
+    if (!qa || !ka)
+      continue; // never attended, or over computed tensors: checked when run
+    const ref::Tensor &qt = *args[qa.getArgNumber()], &kt = *args[ka.getArgNumber()];
+    if (qt.shape.size() != 4 || kt.shape.size() != 4)
+      continue;
+    std::string name = argName(func, arg.getArgNumber());
+    try {
+      ref::blockSetFromList(*args[arg.getArgNumber()],
+                            "input '" + name + "' (" + paths.at(name) + ")", qt.dim(0),
+                            bt.getHeads(), qt.dim(2), kt.dim(2), bt.getBq(), bt.getBk());
+    } catch (const ref::Error &e) {
+      throw ToolError(e.what());
+    }
+  }
 }
 
 } // namespace
@@ -105,6 +158,10 @@ std::vector<std::shared_ptr<ref::Tensor>> bindInputs(func::FuncOp func, const Ru
     } catch (const io::NpyError &e) {
       throw ToolError(std::string("input '") + name + "': " + e.what());
     }
+    if (auto bt = llvm::dyn_cast<BlocksType>(func.getArgument(i).getType())) {
+      args.push_back(bindBlockList(name, path, a, bt));
+      continue;
+    }
     auto type = llvm::dyn_cast<RankedTensorType>(func.getArgument(i).getType());
     if (!type)
       throw ToolError("argument '" + name + "' has type " + typeStr(func.getArgument(i).getType()) +
@@ -154,6 +211,7 @@ std::vector<std::shared_ptr<ref::Tensor>> bindInputs(func::FuncOp func, const Ru
     }
     args.push_back(std::move(t));
   }
+  checkBlockLists(func, paths, args);
   return args;
 }
 

@@ -16,7 +16,9 @@ const char *kRunUsage =
     "         [--device=cpu|gpu] [--dtype=bf16|fp16] [--check] [--lse LSE.npy]\n"
     "         [--param NAME=VALUE ...] [--segments SEG.npy] [--dump-selection DIR] [--json]\n"
     "Runs a sattn variant on .npy inputs (BHSD, float16/32/64) and writes O (and LSE) as "
-    "float32.\n";
+    "float32.\n"
+    "A block-set input (!sattn.blocks argument, e.g. blocks=B.npy) is an integer .npy\n"
+    "[B, H, cdiv(Sq, bq), cap] of KV block indices, -1 for unused slots.\n";
 
 namespace {
 std::pair<std::string, std::string> splitPair(const std::string &s, const std::string &flag) {

@@ -17,7 +17,7 @@ NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 say "== build ($("$NVCC" --version | tail -1))"
 T0=$(date +%s)
 if ! "$NVCC" -std=c++17 -O2 -lineinfo -gencode=arch=compute_90a,code=sm_90a \
-    -I"$ROOT/codegen/device" -Xptxas -v "$HERE/wgmma_check.cu" -o "$BIN/wgmma_check" \
+    -I"$ROOT/codegen/device" -I"$ROOT" -Xptxas -v "$HERE/wgmma_check.cu" -o "$BIN/wgmma_check" -lcuda \
     > "$BIN/build.log" 2>&1; then
   grep -E "error" "$BIN/build.log" | head -30 | tee -a "$LOG"
   say "BUILD FAILED"
@@ -61,17 +61,23 @@ if grep -qE "needs a compute capability|driver version is insufficient|no CUDA-c
 fi
 say "== reference check"
 run 60 --refcheck
-say "== attention tests"
 FAILED_TESTS=()
-for t in $("$BIN/wgmma_check" --list); do
-  run 45 --test "$t" || FAILED_TESTS+=("$t")
-  if grep -q "^TIMEOUT" "$LOG"; then say "a test hung: skipping the remaining tests"; break; fi
+# Both load paths of attn_fwd_wgmma: TMA (default) and the producer's
+# cp.async path (SATTN_NO_TMA=1; misaligned layouts take it in both runs).
+for notma in 0 1; do
+  say "== attention tests (SATTN_NO_TMA=$notma)"
+  for t in $("$BIN/wgmma_check" --list); do
+    SATTN_NO_TMA=$notma run 45 --test "$t" || FAILED_TESTS+=("$t/notma=$notma")
+    if grep -q "^TIMEOUT" "$LOG"; then say "a test hung: skipping the remaining tests"; break 2; fi
+  done
 done
 if grep -q "^TIMEOUT" "$LOG"; then
   say "== bench skipped (hang above)"
 else
-  say "== bench"
+  say "== bench (TMA)"
   run 120 --bench
+  say "== bench (SATTN_NO_TMA=1)"
+  SATTN_NO_TMA=1 run 120 --bench
 fi
 
 # On failures: one memcheck run of the unit kernels (kept short: 60 s cap).
@@ -89,6 +95,7 @@ grep -E "^build:" "$LOG"
 grep -E "^(UNIT|REFCHECK) " "$LOG" | cut -c1-120
 grep -E "^RESULT " "$LOG" | sed 's/^RESULT //' | cut -c1-130
 grep -E "^BENCH " "$LOG" | sed 's/^BENCH //; s/  */ /g'
+grep -E "^BENCH_NOTMA " "$LOG" | sed 's/  */ /g'
 grep -E "^(TIMEOUT|CUDA error|BUILD FAILED)" "$LOG" | head -10
 P=$(grep -cE "^(UNIT|REFCHECK|RESULT) .* pass" "$LOG")
 F=$(grep -cE "^(UNIT|REFCHECK|RESULT) .* FAIL|^TIMEOUT|^CUDA error" "$LOG")

@@ -15,7 +15,9 @@
 #include "masks.cuh"
 #include "attention_mma.cuh"
 #include "attention_wgmma.cuh"
+#include "runtime/gpu/AttnTma.h"
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -36,7 +38,7 @@ typedef unsigned short u16;
   do {                                                                                             \
     cudaError_t e_ = (x);                                                                          \
     if (e_ != cudaSuccess) {                                                                       \
-      printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x);     \
+      printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x);      \
       fflush(stdout);                                                                              \
       exit(2);                                                                                     \
     }                                                                                              \
@@ -74,8 +76,13 @@ struct Cfg {
   static constexpr int WINDOW = W;
 };
 
+/// A config with attn_fwd_wgmma's consumer ping-pong off.
+template <class C> struct NoPingPong : C {
+  static constexpr int PINGPONG = 0;
+};
+
 template <class C>
-__global__ void __launch_bounds__(kAttnWgmmaThreads, kAttnWgmmaMinBlocks)
+__global__ void __launch_bounds__(AttnWgmmaLaunch<C>::threads, AttnWgmmaLaunch<C>::min_blocks)
     k_wgmma(const __grid_constant__ AttnParams p) {
   attn_fwd_wgmma<C>(p);
 }
@@ -103,10 +110,25 @@ struct RtCfg {
 };
 
 template <class C> RtCfg rt_of() {
-  return RtCfg{C::DTYPE == DType::bf16, C::HEAD_DIM, C::HEADS, C::KV_HEADS, C::CAUSAL,
-               C::WINDOW, C::SINKS, C::HAS_LSE, C::HAS_BLOCKS, C::SET_BQ, C::SET_BK,
-               C::SET_HEADS, C::HAS_PATTERN, C::P_BQ, C::P_BK, C::P_CAUSAL, C::P_WINDOW,
-               C::P_SINKS, C::SCALE};
+  return RtCfg{C::DTYPE == DType::bf16,
+               C::HEAD_DIM,
+               C::HEADS,
+               C::KV_HEADS,
+               C::CAUSAL,
+               C::WINDOW,
+               C::SINKS,
+               C::HAS_LSE,
+               C::HAS_BLOCKS,
+               C::SET_BQ,
+               C::SET_BK,
+               C::SET_HEADS,
+               C::HAS_PATTERN,
+               C::P_BQ,
+               C::P_BK,
+               C::P_CAUSAL,
+               C::P_WINDOW,
+               C::P_SINKS,
+               C::SCALE};
 }
 
 typedef std::function<void(const AttnParams &, int nQB, cudaStream_t)> Launcher;
@@ -123,7 +145,16 @@ template <class C> Launcher wg_launcher() {
     dim3 grid(attn_wgmma_grid_x(p.q.S, C::HAS_BLOCKS, C::SET_BQ, nQB), p.q.H, p.q.B);
     if (grid.x == 0)
       return;
-    k_wgmma<C><<<grid, L::threads, L::smem_bytes, s>>>(p);
+    // TMA maps as the runtime builds them; SATTN_NO_TMA=1 forces the
+    // kernel's cp.async path (misaligned views take it anyway).
+    AttnParams pt = p;
+    static const bool noTma = getenv("SATTN_NO_TMA") && atoi(getenv("SATTN_NO_TMA"));
+    if (noTma)
+      pt.tma = 0;
+    else
+      sattn::gpu::bindAttnTma(&cuTensorMapEncodeTiled, pt, C::DTYPE == DType::fp16,
+                              kAttnWgmmaWarpgroupRows, L::key_tile);
+    k_wgmma<C><<<grid, L::threads, L::smem_bytes, s>>>(pt);
   };
 }
 template <class C> Launcher mma_launcher() {
@@ -170,8 +201,8 @@ static std::vector<TestDef> tests() {
   T_("blocks_grp_q256k32_win_d128", B, 128, true, 300, 32, true, true, 256, 32, 2, false);
   T_("blocks_head_q64k128_d128", B, 128, false, 0, 0, false, true, 64, 128, 8, false);
   T_("pattern_d128", B, 128, false, 0, 0, true, false, 0, 0, 0, true);
-  T_("pattern_causal_d64", B, 64, true, 0, 0, true, false, 0, 0, 0, true, 8, 2, 32, 128, true,
-     200, 32);
+  T_("pattern_causal_d64", B, 64, true, 0, 0, true, false, 0, 0, 0, true, 8, 2, 32, 128, true, 200,
+     32);
   T_("fp16_causal_d128", F, 128, true, 0, 0, true, false, 0, 0, 0, false);
   T_("fp16_dense_d64_nolse", F, 64, false, 0, 0, false, false, 0, 0, 0, false);
   T_("fp16_blocks_grp_q64k64_d128", F, 128, true, 0, 0, true, true, 64, 64, 2, false);
@@ -279,9 +310,8 @@ __device__ bool ref_allowed(const RefArgs &a, int b, int h, int i, int j) {
     if (!a.member[idx])
       return false;
   }
-  if (c.pattern &&
-      !pattern_block(c.pCausal, c.pWindow, c.pSinks, i / c.pBq, j / c.pBk, c.pBq, c.pBk, a.Sq,
-                     a.Skv))
+  if (c.pattern && !pattern_block(c.pCausal, c.pWindow, c.pSinks, i / c.pBq, j / c.pBk, c.pBq,
+                                  c.pBk, a.Sq, a.Skv))
     return false;
   return true;
 }
@@ -540,7 +570,7 @@ static void run_ref(Problem &P) {
 static void check_kernel(Problem &P, const Launcher &L, double &err, double &lseErr, int &nan,
                          int &emptyBad, int &padBad, std::string *diag) {
   const RtCfg &c = P.c;
-  CK(cudaMemset(P.dout, 0xff, P.oElems * 2)); // 0xffff: NaN in bf16 and fp16
+  CK(cudaMemset(P.dout, 0xff, P.oElems * 2));                 // 0xffff: NaN in bf16 and fp16
   CK(cudaMemset(P.dlse, 0xff, (size_t)P.B * c.H * P.Sq * 4)); // NaN
   L(P.p, P.nQB, 0);
   CK(cudaGetLastError());
@@ -598,14 +628,14 @@ static void check_kernel(Problem &P, const Launcher &L, double &err, double &lse
   err = den > 0 ? sqrt(num / den) : sqrt(num);
   if (diag && (err > 1e-2 || nan || emptyBad || padBad || lseErr > 1e-2)) {
     char buf[1024];
-    int n = snprintf(buf, sizeof buf, "relerr=%.3g nan=%d emptyBad=%d padBad=%d lseErr=%.3g",
-                     err, nan, emptyBad, padBad, lseErr);
+    int n = snprintf(buf, sizeof buf, "relerr=%.3g nan=%d emptyBad=%d padBad=%d lseErr=%.3g", err,
+                     nan, emptyBad, padBad, lseErr);
     if (firstBad >= 0) {
       long row = firstBad / c.D;
       int d = (int)(firstBad % c.D), i = (int)(row % P.Sq), h = (int)((row / P.Sq) % c.H),
           b = (int)(row / P.Sq / c.H);
-      n += snprintf(buf + n, sizeof buf - n, " first bad (b%d h%d i%d d%d): got %g ref %g", b,
-                    h, i, d, h2f(out[hoff(t, b, h, i, d)], c.bf16), ro[firstBad]);
+      n += snprintf(buf + n, sizeof buf - n, " first bad (b%d h%d i%d d%d): got %g ref %g", b, h, i,
+                    d, h2f(out[hoff(t, b, h, i, d)], c.bf16), ro[firstBad]);
     }
     n += snprintf(buf + n, sizeof buf - n, "\n    maxabs by warp(i%%64/16): %.2g %.2g %.2g %.2g",
                   byWarp[0], byWarp[1], byWarp[2], byWarp[3]);
@@ -624,11 +654,10 @@ static int run_test(const TestDef &T) {
   struct Size {
     int Sq, Skv, layout;
   };
-  std::vector<Size> sizes = {{1, 1, 0},      {1, 77, 0},     {1, 1000, 0},   {77, 1, 0},
-                             {77, 77, 0},    {77, 300, 0},   {77, 1000, 0},  {300, 77, 0},
-                             {300, 300, 0},  {300, 1000, 0}, {1000, 1, 0},   {1000, 300, 0},
-                             {1000, 1000, 0}, {300, 1000, 1}, {1000, 77, 1},  {77, 300, 2},
-                             {300, 1000, 2}};
+  std::vector<Size> sizes = {
+      {1, 1, 0},       {1, 77, 0},     {1, 1000, 0},  {77, 1, 0},     {77, 77, 0},   {77, 300, 0},
+      {77, 1000, 0},   {300, 77, 0},   {300, 300, 0}, {300, 1000, 0}, {1000, 1, 0},  {1000, 300, 0},
+      {1000, 1000, 0}, {300, 1000, 1}, {1000, 77, 1}, {77, 300, 2},   {300, 1000, 2}};
   double worstWg = 0, worstMma = 0, worstWgLse = 0;
   int fails = 0, mmaFails = 0;
   std::string firstDiag;
@@ -718,9 +747,9 @@ __global__ void __launch_bounds__(kAttnWgmmaThreads)
   AttnParams dummy{};
   F f(dummy, sbase);
   f.tid = threadIdx.x, f.wlane = threadIdx.x % 128, f.wg = 0;
-  f.template load_rows<64, 64>(sbase, Q, D, 64, true);
-  f.template load_rows<BN, BN>(f.k_stage(1), K, D, BN, true);
-  f.template load_rows<BN, BN>(f.v_stage(2), V, D, BN - 5, true); // last 5 rows zero-filled
+  f.template load_rows<64, 64>(threadIdx.x, sbase, Q, D, 64, true);
+  f.template load_rows<BN, BN>(threadIdx.x, f.k_stage(1), K, D, BN, true);
+  f.template load_rows<BN, BN>(threadIdx.x, f.v_stage(2), V, D, BN - 5, true); // last 5 rows zero
   cp_async_commit();
   cp_async_wait_all();
   fence_proxy_async();
@@ -746,7 +775,7 @@ __global__ void __launch_bounds__(kAttnWgmmaThreads)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         S[(w * 16 + g + (e >> 1) * 8) * BN + n * 8 + 2 * t + (e & 1)] = f.sc[n * 4 + e];
-    // P fragments straight from P (row-major 64 x BN).
+        // P fragments straight from P (row-major 64 x BN).
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk)
 #pragma unroll
@@ -805,7 +834,7 @@ template <class C> static int unit_one(const char *name) {
   CK(cudaMemset(ds, 0xff, 64 * BN * 4));
   CK(cudaMemset(dout, 0xff, 64 * D * 4));
   CK(cudaFuncSetAttribute(k_unit<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, L::smem_bytes));
-  k_unit<C><<<1, L::threads, L::smem_bytes>>>(dq, dk, dp, dv, ds, dout);
+  k_unit<C><<<1, 128, L::smem_bytes>>>(dq, dk, dp, dv, ds, dout); // one warpgroup
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   std::vector<float> s(64 * BN), o(64 * D);
@@ -931,9 +960,10 @@ static void bench_one(const char *name, int S, u16 *dq, u16 *dk, u16 *dv, u16 *o
   double acc[2];
   CK(cudaMemcpy(acc, dacc, 16, cudaMemcpyDeviceToHost));
   double flops = 4.0 * Bn * H * (double)S * S * D * (C::CAUSAL ? 0.5 : 1.0);
-  printf("BENCH %-18s S=%d H=%d D=%d  wgmma %8.3f ms %6.1f TFLOPS | mma %8.3f ms %6.1f TFLOPS | "
+  const bool noTma = getenv("SATTN_NO_TMA") && atoi(getenv("SATTN_NO_TMA"));
+  printf("%s %-18s S=%d H=%d D=%d  wgmma %8.3f ms %6.1f TFLOPS | mma %8.3f ms %6.1f TFLOPS | "
          "speedup %.2fx | wg-vs-mma relerr %.1e\n",
-         name, S, H, D, twg, flops / twg / 1e9, tmm, flops / tmm / 1e9, tmm / twg,
+         noTma ? "BENCH_NOTMA" : "BENCH", name, S, H, D, twg, flops / twg / 1e9, tmm, flops / tmm / 1e9, tmm / twg,
          sqrt(acc[0] / acc[1]));
   fflush(stdout);
   if (dlse)
@@ -966,19 +996,39 @@ static int bench() {
     CK(cudaMemcpy(dv, h.data(), n * 2, cudaMemcpyHostToDevice));
   }
   const DType B = DType::bf16;
-  bench_one<Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>, Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>("causal_d128", S, dq,
-                                                                          dk, dv, o1, o2, dacc);
-  bench_one<Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>, Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>("noncausal_d128", S,
-                                                                           dq, dk, dv, o1, o2,
-                                                                           dacc);
-  bench_one<Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>, Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>("causal_d64", S, dq,
-                                                                         dk, dv, o1, o2, dacc);
-  bench_one<Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>, Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>("noncausal_d64", S,
-                                                                          dq, dk, dv, o1, o2,
-                                                                          dacc);
-  bench_one<Cfg<B, 128, true, 0, 0, true, false, 0, 0, 0, false, 32, 32>, Cfg<B, 128, true, 0, 0, true, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>("causal_d128_lse", S,
-                                                                         dq, dk, dv, o1, o2,
-                                                                         dacc);
+  bench_one<
+      Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>,
+      Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "causal_d128", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>,
+      Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "noncausal_d128", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>,
+      Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "causal_d64", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>,
+      Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "noncausal_d64", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      Cfg<B, 128, true, 0, 0, true, false, 0, 0, 0, false, 32, 32>,
+      Cfg<B, 128, true, 0, 0, true, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "causal_d128_lse", S, dq, dk, dv, o1, o2, dacc);
+  // The same configs with the consumers' ping-pong turned off (PINGPONG = 0).
+  bench_one<NoPingPong<Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+            Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
+                128>>("causal_d128_nopp", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<NoPingPong<Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+            Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
+                128>>("noncausal_d128_nopp", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<NoPingPong<Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+            Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
+                128>>("causal_d64_nopp", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<NoPingPong<Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+            Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
+                128>>("noncausal_d64_nopp", S, dq, dk, dv, o1, o2, dacc);
   (void)D;
   cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(o1), cudaFree(o2), cudaFree(dacc);
   return 0;

@@ -3,18 +3,22 @@
 // attn_fwd_wgmma<Cfg>: sattn.attention forward on Hopper's warpgroup MMA
 // (wgmma.mma_async), for head dims 64 and 128, bf16 / fp16. Same Cfg
 // constants, launch grid convention and §2 semantics as attn_fwd_mma
-// (attention_mma.cuh); only the matrix core and the tiling differ:
+// (attention_mma.cuh); only the matrix core, the loads and the tiling differ.
 //
-//   CTA        = NWG consumer warpgroups (128 threads each), 64 query rows per
-//                warpgroup, all rows of the CTA in one block-set row. NWG = 2
-//                (128 rows) except with a block set of SET_BQ <= 64 (then 1,
-//                64 rows, two CTAs per SM). No producer warps: every thread
-//                issues its share of the cp.async copies (see "Why" below).
+// Warp-specialised CTA (FlashAttention-3 style):
+//   warpgroup 0   producer: one thread issues TMA tensor loads of Q and of
+//                 every K / V tile into a ring of stages, each completing on
+//                 a "full" mbarrier; it waits on the stage's "empty" mbarrier
+//                 before reusing it. Gives its registers back (setmaxnreg).
+//   warpgroups 1..NWG  consumers, 64 query rows each (NWG = 2, 128 rows,
+//                 except with a block set of SET_BQ <= 64: 1, 64 rows, two
+//                 CTAs per SM). They take the producer's registers.
 //   key tile   = BN keys (128; 64 with a block set of SET_BQ or SET_BK <= 64).
 //   smem       = Q (NWG x 64 rows), K in 2 stages, V in 3 stages, each tile in
-//                the 128-byte-swizzle layout of wgmma: 64-element panels of
-//                the head dim, [panel][row][128 B], 16-byte chunk c of row r
-//                stored at chunk c ^ (r % 8); base rounded up to 1024 B.
+//                the 128-byte-swizzle layout of wgmma that TMA writes:
+//                64-element panels of the head dim, [panel][row][128 B],
+//                16-byte chunk c of row r at chunk c ^ (r % 8); base rounded
+//                up to 1024 B; then the mbarriers.
 //   S = Q.K^T  wgmma m64nBNk16, A = Q and B = K from smem (K-major
 //              descriptors, SBO 1024 B), fp32 accumulators in registers.
 //   softmax    online, log2 domain, fp32, per thread rows g and g + 8 of its
@@ -23,35 +27,36 @@
 //              straight into A fragments, V from smem (N-major descriptor,
 //              LBO = BN * 128 B between 64-wide panels, SBO 1024 B).
 //
-// Per key tile (one __syncthreads): wait for its cp.async group, proxy fence,
-// barrier; each warpgroup issues S_n = Q.K_n^T and then the pending
-// O += P_{n-1}.V_{n-1} (two commit groups); the copies of tile n + 1 are
-// issued; wait_group 1 (S_n ready) -> mask + online softmax of S_n while the
-// tensor cores still run P_{n-1}.V_{n-1}; wait_group 0 -> rescale O, pack P_n.
-// V therefore needs three stages (V_{n-1} is read while V_{n+1} lands).
+// Consumer loop, per key tile n (no CTA-wide barrier anywhere): wait K_n
+// and V_{n-1} full; issue S_n = Q.K_n^T and then the pending
+// O += P_{n-1}.V_{n-1} (two commit groups); wait_group 1 (S_n ready) ->
+// release K_n, mask + online softmax of S_n while the tensor cores still run
+// P_{n-1}.V_{n-1}; wait_group 0 -> release V_{n-1}, rescale O, pack P_n.
+// V_{n-1} is read while V_n and V_{n+1} land, hence three V stages.
+//
+// TMA needs strides that are multiples of 16 bytes (AttnParams::tma = 1 and
+// the three tensor maps, see attn_wgmma_tma_box); otherwise (tma = 0) the
+// producer warpgroup's 128 threads copy the tiles with cp.async (16-byte
+// aligned rows) or element loads, arriving on the same "full" barriers.
+// Keys past a tile's range but inside the box are loaded (TMA boxes have a
+// fixed size) and masked exactly; keys past the sequence end read as zero.
 //
 // Key schedule, tile classification (skip / full / partial per warpgroup),
 // masks, block sets, patterns, LSE, GQA, strides and empty rows are those of
 // attn_fwd_mma, from the same code (attention_common.cuh). Query sets are
-// not supported (attn_fwd). The wgmma, descriptor and fence wrappers are in
-// wgmma.cuh.
-//
-// Why no producer warpgroup / TMA: K/V copies by cp.async keep the kernel's
-// only argument the AttnParams block (no host-built tensor maps), accept any
-// element strides (16-byte-misaligned views fall back to element loads), and
-// avoid mbarrier / setmaxnreg role code; overlapping softmax with the P.V
-// wgmma inside each warpgroup recovers most of what warp specialisation buys.
+// not supported (attn_fwd). The wgmma, descriptor, mbarrier, TMA and fence
+// wrappers are in wgmma.cuh.
 //
 // Keeping ptxas from serializing the wgmma pipeline (warnings C7513 / C7514 /
 // C7518 / C7520, each one puts a wait behind every wgmma):
 //   - every wgmma, fence, commit and wait of the key loop is unconditional;
 //     a skipped tile runs its S product and a fully masked softmax (P = 0);
+//     barrier arrivals between them are predicated, not branched;
 //   - descriptors derive only from warp-uniform values (the warpgroup index
 //     is broadcast with a shuffle), so they live in uniform registers;
 //   - registers a pending wgmma reads (O, P) are written only behind its
 //     wait_group, pinned there with empty asm operands (fence_regs);
 //   - the first S wgmma binds its accumulators write-only ("=f").
-// 150 to 249 registers across configurations (D = 128 about 240), no spills.
 //
 // Host side: everything above the `__CUDACC__` guard is plain C++ that g++
 // can include (launch shape functions below). On targets other than sm_90a
@@ -74,30 +79,52 @@ namespace dev {
 
 /// Launch contract of attn_fwd_wgmma<Cfg> (hasBlocks = Cfg::HAS_BLOCKS,
 /// setBq / setBk = Cfg::SET_BQ / SET_BK, ignored without a block set):
-///   kernel    __launch_bounds__(kAttnWgmmaThreads, kAttnWgmmaMinBlocks)
-///             (the largest CTA; the 128-thread variant still fits two CTAs
-///             per SM under it), compiled for sm_90a (compute capability 9.0)
-///   blockDim  attn_wgmma_threads(hasBlocks, setBq)            (256 or 128)
+///   kernel    __launch_bounds__(attn_wgmma_threads, attn_wgmma_min_blocks)
+///             (AttnWgmmaLaunch<Cfg>::threads / ::min_blocks), compiled for
+///             sm_90a (compute capability 9.0)
+///   blockDim  attn_wgmma_threads(hasBlocks, setBq)            (384 or 256)
 ///   grid      (nTiles, Hq, B), nTiles = cdiv(Sq, rows) with
 ///             rows = attn_wgmma_rows(hasBlocks, setBq), or with a block set
 ///             nQB * cdiv(SET_BQ, rows)       (attn_wgmma_grid_x does both)
 ///   smem      attn_wgmma_smem_bytes(HEAD_DIM, hasBlocks, setBq, setBk)
 ///             dynamic bytes (always above 48 KB: raise the limit)
+///   params    AttnParams with tma = 1 and tq / tk / tv encoded as described
+///             at attn_wgmma_tma_box, or tma = 0
 /// A launch with another blockDim traps.
 enum : int {
-  kAttnWgmmaThreads = 256,      // upper bound of blockDim (__launch_bounds__)
-  kAttnWgmmaMinBlocks = 1,      // second argument of __launch_bounds__
+  kAttnWgmmaThreads = 384,      // largest blockDim: producer + 2 consumer warpgroups
   kAttnWgmmaWarpgroupRows = 64, // query rows per consumer warpgroup
   kAttnWgmmaKStages = 2,
   kAttnWgmmaVStages = 3,
+  kAttnWgmmaProducerRegs = 56, // setmaxnreg of the producer (less spills in its cp.async path)
+  kAttnWgmmaBarrierBytes = 128,
 };
 
 /// Consumer warpgroups per CTA: 1 when a block-set row has <= 64 rows.
 SATTN_WGMMA_HD constexpr int attn_wgmma_warpgroups(bool hasBlocks, int setBq) {
   return hasBlocks && setBq <= 64 ? 1 : 2;
 }
+/// Producer warpgroup + consumers.
 SATTN_WGMMA_HD constexpr int attn_wgmma_threads(bool hasBlocks, int setBq) {
-  return 128 * attn_wgmma_warpgroups(hasBlocks, setBq);
+  return 128 * (attn_wgmma_warpgroups(hasBlocks, setBq) + 1);
+}
+/// CTAs per SM the kernel is compiled for (second __launch_bounds__ value).
+SATTN_WGMMA_HD constexpr int attn_wgmma_min_blocks(bool hasBlocks, int setBq) {
+  return attn_wgmma_warpgroups(hasBlocks, setBq) == 1 ? 2 : 1;
+}
+/// Registers per thread at launch under those bounds (65536 per SM,
+/// multiples of 8), and what each consumer may grow to once the producer
+/// has given kAttnWgmmaProducerRegs back: 168 -> 224 (two consumers),
+/// 128 -> 200 (one consumer, two CTAs per SM).
+SATTN_WGMMA_HD constexpr int attn_wgmma_launch_regs(bool hasBlocks, int setBq) {
+  return 65536 / (attn_wgmma_threads(hasBlocks, setBq) * attn_wgmma_min_blocks(hasBlocks, setBq)) /
+         8 * 8;
+}
+SATTN_WGMMA_HD constexpr int attn_wgmma_consumer_regs(bool hasBlocks, int setBq) {
+  return (attn_wgmma_launch_regs(hasBlocks, setBq) +
+          (attn_wgmma_launch_regs(hasBlocks, setBq) - kAttnWgmmaProducerRegs) /
+              attn_wgmma_warpgroups(hasBlocks, setBq)) /
+         8 * 8;
 }
 SATTN_WGMMA_HD constexpr int attn_wgmma_rows(bool hasBlocks, int setBq) {
   return kAttnWgmmaWarpgroupRows * attn_wgmma_warpgroups(hasBlocks, setBq);
@@ -106,15 +133,23 @@ SATTN_WGMMA_HD constexpr int attn_wgmma_rows(bool hasBlocks, int setBq) {
 SATTN_WGMMA_HD constexpr int attn_wgmma_key_tile(bool hasBlocks, int setBq, int setBk) {
   return hasBlocks && (setBq <= 64 || setBk <= 64) ? 64 : 128;
 }
-/// Dynamic shared memory in bytes: Q, 2 K stages, 3 V stages, plus 1 KB to
-/// round the base up to the 1024-byte swizzle period. Dense: 197632 B for
-/// D = 128, 99328 B for D = 64.
+/// TMA boxes the kernel loads with (tma = 1): the tensor maps describe the
+/// [B, H, S, D] views as 4-d tensors {D, S, H, B} (innermost first; strides
+/// ss, sh, sb in bytes, each a multiple of 16), element type bf16 / fp16,
+/// 128-byte swizzle, zero fill past the ends, box {64, rows, 1, 1} with
+/// rows = kAttnWgmmaWarpgroupRows for tq and attn_wgmma_tma_box for tk / tv.
+SATTN_WGMMA_HD constexpr int attn_wgmma_tma_box(bool hasBlocks, int setBq, int setBk) {
+  return attn_wgmma_key_tile(hasBlocks, setBq, setBk);
+}
+/// Dynamic shared memory in bytes: Q, 2 K stages, 3 V stages, the
+/// mbarriers, plus 1 KB to round the base up to the 1024-byte swizzle
+/// period. Dense: 197760 B for D = 128, 99456 B for D = 64.
 SATTN_WGMMA_HD constexpr int attn_wgmma_smem_bytes(int headDim, bool hasBlocks = false,
                                                    int setBq = 0, int setBk = 0) {
   return (attn_wgmma_rows(hasBlocks, setBq) +
           (kAttnWgmmaKStages + kAttnWgmmaVStages) * attn_wgmma_key_tile(hasBlocks, setBq, setBk)) *
              headDim * 2 +
-         1024;
+         kAttnWgmmaBarrierBytes + 1024;
 }
 /// grid.x of attn_fwd_wgmma (nQB: block-set rows, only with a block set).
 SATTN_WGMMA_HD constexpr int attn_wgmma_grid_x(int Sq, bool hasBlocks, int setBq, int nQB) {
@@ -133,6 +168,7 @@ SATTN_WGMMA_HD constexpr bool attn_wgmma_supported(int headDim, bool hasQueries,
 /// The same shape from a Cfg (device side).
 template <class Cfg> struct AttnWgmmaLaunch {
   static constexpr int threads = attn_wgmma_threads(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
+  static constexpr int min_blocks = attn_wgmma_min_blocks(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
   static constexpr int rows = attn_wgmma_rows(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
   static constexpr int key_tile = attn_wgmma_key_tile(Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK);
   static constexpr int smem_bytes =
@@ -156,24 +192,40 @@ namespace attn_wgmma_detail {
 
 using namespace ptx; // cp.async, pack2, ex2 (ptx.cuh); wgmma, fences, descriptors (wgmma.cuh)
 
+/// Cfg::PINGPONG (0 / 1) when the config declares it, else on: whether the
+/// two consumer warpgroups take turns issuing their wgmma work.
+template <class C, class = void> struct PingPongOf { static constexpr bool value = true; };
+template <class C> struct PingPongOf<C, decltype(void(C::PINGPONG))> {
+  static constexpr bool value = C::PINGPONG != 0;
+};
+
 template <class Cfg> struct Fwd {
   static constexpr DType T = Cfg::DTYPE;
   static constexpr int D = Cfg::HEAD_DIM;
-  static constexpr int NWG = attn_wgmma_warpgroups(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
-  static constexpr int NT = 128 * NWG;
-  static constexpr int WR = kAttnWgmmaWarpgroupRows; // rows per warpgroup
+  static constexpr int NWG = attn_wgmma_warpgroups(Cfg::HAS_BLOCKS, Cfg::SET_BQ); // consumers
+  static constexpr int NT = 128 * (NWG + 1);
+  static constexpr int WR = kAttnWgmmaWarpgroupRows; // rows per consumer warpgroup
   static constexpr int BM = WR * NWG;                // rows per CTA
   static constexpr int BN = attn_wgmma_key_tile(Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK);
+  static constexpr int KS = kAttnWgmmaKStages, VS = kAttnWgmmaVStages;
   static constexpr int KD = D / 16;  // k-steps of Q.K^T over the head dim
   static constexpr int KN = BN / 16; // k-steps of P.V over the keys
   static constexpr int NS = BN / 2;  // S accumulators per thread
   static constexpr int NO = D / 2;   // O accumulators per thread
-  // Shared memory (bytes from the 1024-aligned base): Q, K stages, V stages.
+  static constexpr int PANELS = D / 64;
+  static constexpr int CONSUMER_REGS = attn_wgmma_consumer_regs(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
+  // Ping-pong: consumer wg issues its tile-n work only after the other one
+  // issued its tile n - 1 (named barriers 1 + wg), so one warpgroup's
+  // softmax runs while the other's GEMMs occupy the tensor cores.
+  static constexpr bool PP = NWG == 2 && PingPongOf<Cfg>::value;
+  // Shared memory (bytes from the 1024-aligned base): Q, K stages, V stages,
+  // then the mbarriers: Q full, K full / empty, V full / empty.
   static constexpr u32 Q_WG_BYTES = WR * D * 2; // one warpgroup's Q rows
   static constexpr u32 KV_BYTES = BN * D * 2;   // one K or V stage
   static constexpr u32 K_OFF = NWG * Q_WG_BYTES;
-  static constexpr u32 V_OFF = K_OFF + kAttnWgmmaKStages * KV_BYTES;
-  static constexpr u32 SMEM_BYTES = V_OFF + kAttnWgmmaVStages * KV_BYTES + 1024;
+  static constexpr u32 V_OFF = K_OFF + KS * KV_BYTES;
+  static constexpr u32 BAR_OFF = V_OFF + VS * KV_BYTES;
+  static constexpr u32 SMEM_BYTES = BAR_OFF + kAttnWgmmaBarrierBytes + 1024;
   static constexpr int G = Cfg::HEADS / Cfg::KV_HEADS;
   static constexpr float kC = Cfg::SCALE * 1.4426950408889634f; // scale * log2(e)
   // With a positive scale, max and exp work on raw scores (one FFMA each);
@@ -183,12 +235,15 @@ template <class Cfg> struct Fwd {
 
   static_assert(Q_WG_BYTES % 1024 == 0 && KV_BYTES % 1024 == 0,
                 "every tile must start on a 1024-byte swizzle period");
+  static_assert((1 + 2 * KS + 2 * VS) * 8 <= kAttnWgmmaBarrierBytes, "too many mbarriers");
+  static_assert(CONSUMER_REGS >= 200 && CONSUMER_REGS <= 256 && CONSUMER_REGS % 8 == 0,
+                "consumer register budget out of range");
 
   // p, b, h, hk, Sq, Skv, row0, rowEnd, wr0, wr1, the Q/K/V views and sched
   // are read and written in place by the attn_common functions.
   const AttnParams &p;
   u32 sbase;                                           // 1024-aligned shared address of the tiles
-  int b, h, hk, Sq, Skv, row0, rowEnd, tid, wg, wlane; // wlane: thread in warpgroup
+  int b, h, hk, Sq, Skv, row0, rowEnd, tid, wg, wlane; // wg: consumer index, wlane: thread in it
   int wr0, wr1;                                        // this warpgroup's valid rows [wr0, wr1)
   bool wgActive;
   const u16 *qBase, *kBase, *vBase;
@@ -196,7 +251,7 @@ template <class Cfg> struct Fwd {
 
   attn_common::KeySchedule sched; // CTA-uniform
 
-  // Per-thread state: accumulators, P fragments, row statistics.
+  // Per-thread consumer state: accumulators, P fragments, row statistics.
   float sc[NS];
   float o[NO];
   u32 pa[KN][4];
@@ -205,31 +260,51 @@ template <class Cfg> struct Fwd {
 
   __device__ __forceinline__ Fwd(const AttnParams &p_, u32 sbase_) : p(p_), sbase(sbase_) {}
 
+  // ------------------------------------------------------------- barriers --
+
+  __device__ __forceinline__ u32 bar(int i) const { return sbase + BAR_OFF + 8 * i; }
+  __device__ __forceinline__ u32 q_full() const { return bar(0); }
+  __device__ __forceinline__ u32 k_full(int s) const { return bar(1 + s); }
+  __device__ __forceinline__ u32 k_empty(int s) const { return bar(1 + KS + s); }
+  __device__ __forceinline__ u32 v_full(int s) const { return bar(1 + 2 * KS + s); }
+  __device__ __forceinline__ u32 v_empty(int s) const { return bar(1 + 2 * KS + VS + s); }
+
+  /// One thread: "full" barriers count one arrival (the TMA thread's
+  /// expect_tx) or 128 (each producer thread's copies); "empty" barriers one
+  /// arrival per consumer warp.
+  __device__ __forceinline__ void init_barriers() const {
+    const u32 fullCount = p.tma ? 1u : 128u;
+    mbar_init(q_full(), fullCount);
+#pragma unroll
+    for (int s = 0; s < KS; ++s)
+      mbar_init(k_full(s), fullCount), mbar_init(k_empty(s), 4 * NWG);
+#pragma unroll
+    for (int s = 0; s < VS; ++s)
+      mbar_init(v_full(s), fullCount), mbar_init(v_empty(s), 4 * NWG);
+    fence_mbar_init();
+  }
+
   // ---------------------------------------------------------------- loads --
 
   /// Stages NR rows of D elements from src (row stride ss) at shared address
   /// `dst` in the swizzled layout, R rows per [panel][row] block; rows >=
-  /// valid are zero-filled (no global read).
+  /// valid are zero-filled (no global read). Called by the 128 producer
+  /// threads (t: thread index among them) when TMA is off.
   template <int NR, int R>
-  __device__ __forceinline__ void load_rows(u32 dst, const u16 *src, i64 ss, int valid,
+  __device__ __forceinline__ void load_rows(int t, u32 dst, const u16 *src, i64 ss, int valid,
                                             bool vec) const {
-    constexpr int CPR = D / 8;   // 16-byte chunks per row
-    constexpr int RS = NT / CPR; // rows advanced per step
-    constexpr int PER = NR / RS; // steps
-    static_assert(NT % CPR == 0 && NR % RS == 0 && RS % 8 == 0 && R % RS == 0,
+    constexpr int CPR = D / 8;    // 16-byte chunks per row
+    constexpr int RS = 128 / CPR; // rows advanced per step
+    constexpr int PER = NR / RS;  // steps
+    static_assert(NR % RS == 0 && RS % 8 == 0 && R % RS == 0,
                   "tile chunks must divide evenly among the threads");
-    // An opaque copy of the thread index: the per-thread offsets below are
-    // recomputed at each call instead of being kept live across the key loop
-    // (registers are the scarce resource of this kernel).
-    int t = tid;
-    asm volatile("" : "+r"(t));
     const int r0 = t / CPR, k = t % CPR;
     // Row r0 + s * RS: same r & 7 for every step (RS % 8 == 0), so the same
     // swizzled chunk; panel k / 8 of the [R rows][128 B] block r / R.
     const u32 a0 = dst + (k >> 3) * (R * 128) + (((k & 7) ^ (r0 & 7)) << 4);
     const u16 *g = src + static_cast<i64>(r0) * ss + k * 8;
     const i64 step = static_cast<i64>(RS) * ss;
-#pragma unroll
+#pragma unroll 4
     for (int it = 0; it < PER; ++it, g += step) {
       const int r = r0 + it * RS;
       const u32 a = a0 + (r / R) * (R * D * 2) + (r % R) * 128;
@@ -247,20 +322,84 @@ template <class Cfg> struct Fwd {
     }
   }
 
+  /// The copies of one producer thread are complete: arrive on `full`.
+  __device__ __forceinline__ void copies_arrive(u32 full, bool vec) const {
+    if (vec)
+      cp_async_mbar_arrive(full);
+    else
+      mbar_arrive(full);
+  }
+
   __device__ __forceinline__ u32 k_stage(int n) const { return sbase + K_OFF + n * KV_BYTES; }
   __device__ __forceinline__ u32 v_stage(int n) const { return sbase + V_OFF + n * KV_BYTES; }
 
-  /// K and V of keys [j0, j1) into K stage ks and V stage vs (rows past
-  /// j1 - j0 zero).
-  __device__ __forceinline__ void load_tile(int ks, int vs, int j0, int j1) const {
-    int n = j1 - j0;
-    load_rows<BN, BN>(k_stage(ks), kBase + static_cast<i64>(j0) * p.k.ss, p.k.ss, n, kVec);
-    load_rows<BN, BN>(v_stage(vs), vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, n, vVec);
+  /// TMA of rows [row, row + rows) of the (b, head) slice of `map` into the
+  /// [panel][rows][128 B] tile at dst.
+  template <int ROWS>
+  __device__ __forceinline__ void tma_tile(u32 dst, const TmaDesc &map, int row, int head,
+                                           u32 full) const {
+#pragma unroll
+    for (int pn = 0; pn < PANELS; ++pn)
+      tma_load_4d(dst + pn * (ROWS * 128), &map, pn * 64, row, head, b, full);
   }
 
   /// Next key tile [j0, j1) of the CTA; false when done.
   __device__ __forceinline__ bool next_tile(int &j0, int &j1) {
     return attn_common::next_tile<Cfg, BN>(*this, j0, j1);
+  }
+
+  /// Producer warpgroup (pt: thread 0..127): Q once, then K and V of every
+  /// key tile into the stage rings, in the consumers' order.
+  __device__ __forceinline__ void produce(int pt) {
+    const bool tma = p.tma != 0;
+    if (tma && pt != 0)
+      return; // one thread issues every TMA
+    int j0, j1;
+    if (!next_tile(j0, j1)) // no key tile: no load (the consumers wait for none)
+      return;
+    if (tma) {
+      tma_prefetch_map(&p.tk);
+      tma_prefetch_map(&p.tv);
+      mbar_expect_tx(q_full(), NWG * Q_WG_BYTES);
+#pragma unroll
+      for (int w = 0; w < NWG; ++w)
+        tma_tile<WR>(sbase + w * Q_WG_BYTES, p.tq, row0 + w * WR, h, q_full());
+    } else {
+      attn_common::bind_qkv(*this);
+      load_rows<BM, WR>(pt, sbase, qBase + static_cast<i64>(row0) * p.q.ss, p.q.ss, rowEnd - row0,
+                        qVec);
+      copies_arrive(q_full(), qVec);
+    }
+    int ks = 0, vs = 0;
+    u32 kph = 0, vph = 0;
+    do {
+      // A fresh barrier counts as having completed the phase before its
+      // first: waiting for parity ph ^ 1 passes on the first round.
+      mbar_wait(k_empty(ks), kph ^ 1);
+      if (tma) {
+        mbar_expect_tx(k_full(ks), KV_BYTES);
+        tma_tile<BN>(k_stage(ks), p.tk, j0, hk, k_full(ks));
+      } else {
+        load_rows<BN, BN>(pt, k_stage(ks), kBase + static_cast<i64>(j0) * p.k.ss, p.k.ss, j1 - j0,
+                          kVec);
+        copies_arrive(k_full(ks), kVec);
+      }
+      mbar_wait(v_empty(vs), vph ^ 1);
+      if (tma) {
+        mbar_expect_tx(v_full(vs), KV_BYTES);
+        tma_tile<BN>(v_stage(vs), p.tv, j0, hk, v_full(vs));
+      } else {
+        load_rows<BN, BN>(pt, v_stage(vs), vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, j1 - j0,
+                          vVec);
+        copies_arrive(v_full(vs), vVec);
+      }
+      if (++ks == KS)
+        ks = 0, kph ^= 1;
+      if (++vs == VS)
+        vs = 0, vph ^= 1;
+    } while (next_tile(j0, j1));
+    if (!tma)
+      cp_async_wait_all(); // leave no copy of this thread in flight
   }
 
   // ----------------------------------------------------------------- math --
@@ -308,14 +447,20 @@ template <class Cfg> struct Fwd {
 
   /// Completes the tile issued by issue<PV>(): mask + online softmax of S
   /// (while the tensor cores finish the pending P.V), then O rescale and P
-  /// packing for the next P.V. `vs`: the tile's V stage.
-  template <bool PV> __device__ __forceinline__ void complete(int kind, int vs, int j0, int j1) {
+  /// packing for the next P.V. `kEmpty` / `vEmpty`: the barriers that free
+  /// the tile's K stage (S done) and the pending P.V's V stage (P.V done);
+  /// `vs`: the tile's V stage.
+  template <bool PV>
+  __device__ __forceinline__ void complete(int kind, u32 kEmpty, u32 vEmpty, int vs, int j0,
+                                           int j1) {
     float corr[2];
     if constexpr (PV)
       wg_wait<1>(); // S done; P.V may still run
     else
       wg_wait<0>();
     fence_regs(sc);
+    const bool lead = (wlane & 31) == 0;
+    mbar_arrive_if(kEmpty, lead); // this warp no longer reads the K stage
     {
       const int w = wlane >> 5, lane = wlane & 31, g = lane >> 2, t = lane & 3;
       if constexpr (!kPos) {
@@ -377,8 +522,10 @@ template <class Cfg> struct Fwd {
         lrow[hh] = lrow[hh] * corr[hh] + sum;
       }
     }
-    if constexpr (PV)
+    if constexpr (PV) {
       wg_wait<0>();
+      mbar_arrive_if(vEmpty, lead); // the pending P.V no longer reads its V stage
+    }
     // Pin o and the P values behind the wait: the packing below overwrites
     // the registers the pending P.V reads (ptxas serializes every wgmma,
     // C7513, if a write to them can move above the wait).
@@ -400,8 +547,6 @@ template <class Cfg> struct Fwd {
       pa[kk][2] = pack2<T>(sc[8 * kk + 4], sc[8 * kk + 5]);
       pa[kk][3] = pack2<T>(sc[8 * kk + 6], sc[8 * kk + 7]);
     }
-    // This tile's V stage holds finite values (loaded, zero past the range)
-    // and stays untouched until the next P.V has completed.
     pendV = v_stage(vs);
   }
 
@@ -433,25 +578,25 @@ template <class Cfg> struct Fwd {
     }
   }
 
-  __device__ __forceinline__ void run() {
-    b = blockIdx.z, h = blockIdx.y, hk = h / G;
-    Sq = p.q.S, Skv = p.k.S;
-    tid = threadIdx.x, wlane = tid % 128;
-    // Broadcast so the compiler sees a warp-uniform value: the wgmma
-    // descriptors derived from it then live in uniform registers (a per-thread
-    // value would need R2UR moves between the wgmmas, which serializes them).
-    wg = __shfl_sync(0xffffffffu, tid / 128, 0);
-    // Dense causal: the longest row tiles (largest index) start first.
-    const int tIdx = (Cfg::CAUSAL && !Cfg::HAS_BLOCKS)
-                         ? static_cast<int>(gridDim.x - 1 - blockIdx.x)
-                         : static_cast<int>(blockIdx.x);
-    attn_common::cta_rows<Cfg, BM>(tIdx, Sq, row0, rowEnd);
-    if (row0 >= rowEnd) // a short last query block: whole CTA leaves together
-      return;
+  /// Ping-pong turns (PP): wait for the other warpgroup's previous issue;
+  /// after issuing, let it go. Warpgroup 1 skips its last hand-over, so
+  /// every arrival is matched by a sync (it handed warpgroup 0 the first
+  /// turn).
+  __device__ __forceinline__ void turn_begin() const {
+    if constexpr (PP)
+      named_sync<256>(1 + wg);
+  }
+  __device__ __forceinline__ void turn_end(bool more) const {
+    if constexpr (PP)
+      if (wg == 0 || more)
+        named_arrive<256>(2 - wg);
+  }
+
+  /// Consumer warpgroup `wg` (0 .. NWG-1): its 64 rows over every key tile.
+  __device__ __forceinline__ void consume() {
     wr0 = row0 + wg * WR;
     wr1 = min(wr0 + WR, rowEnd);
     wgActive = wr0 < wr1;
-
     pendV = 0;
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh)
@@ -461,47 +606,75 @@ template <class Cfg> struct Fwd {
       o[e] = 0.f;
     // sc is first written by the zero-init wgmma, pa by complete<false>.
 
-    attn_common::schedule_init<Cfg, BM>(*this, tIdx);
-
     int j0 = 0, j1 = 0;
-    if (next_tile(j0, j1)) { // CTA-uniform
-      attn_common::bind_qkv(*this);
-      load_rows<BM, WR>(sbase, qBase + static_cast<i64>(row0) * p.q.ss, p.q.ss, rowEnd - row0,
-                        qVec);
-      load_tile(0, 0, j0, j1);
-      cp_async_commit();
-
+    if (next_tile(j0, j1)) { // CTA-uniform, as in produce()
       int n0 = 0, n1 = 0;
       bool more = next_tile(n0, n1);
-      cp_async_wait_all();
-      fence_proxy_async(); // this thread's copies -> visible to wgmma
-      __syncthreads();     // Q and tile 0 visible to all
+      if (PP && wg == 1)
+        named_arrive<256>(1); // warpgroup 0 goes first
+      mbar_wait(q_full(), 0);
+      mbar_wait(k_full(0), 0);
+      fence_proxy_async(); // copies by other threads (no-TMA path) -> visible to wgmma
+      turn_begin();
       int kind = issue<false>(0, j0, j1);
-      if (more) {
-        load_tile(1, 1, n0, n1);
-        cp_async_commit();
-      }
-      complete<false>(kind, 0, j0, j1);
-      int ks = 0, vs = 0; // stages of the tile just done
+      turn_end(more);
+      complete<false>(kind, k_empty(0), 0, 0, j0, j1);
+      // Stage and phase of the tile to issue next (K, V) and of the V
+      // stage the pending P.V reads.
+      int ks = 1 % KS, vs = 1 % VS, pvs = 0;
+      u32 kph = KS == 1, vph = VS == 1, pvph = 0;
       while (more) {
-        j0 = n0, j1 = n1, ks ^= 1, vs = vs == kAttnWgmmaVStages - 1 ? 0 : vs + 1;
+        j0 = n0, j1 = n1;
         more = next_tile(n0, n1);
-        cp_async_wait_all();
+        mbar_wait(k_full(ks), kph);
+        mbar_wait(v_full(pvs), pvph);
         fence_proxy_async();
-        // Tile (j0, j1) visible to all; the stages reloaded below (K of the
-        // previous tile, V of the one before) are read by no wgmma any more.
-        __syncthreads();
+        turn_begin();
         kind = issue<true>(ks, j0, j1);
-        if (more) {
-          load_tile(ks ^ 1, vs == kAttnWgmmaVStages - 1 ? 0 : vs + 1, n0, n1);
-          cp_async_commit();
-        }
-        complete<true>(kind, vs, j0, j1);
+        turn_end(more);
+        complete<true>(kind, k_empty(ks), v_empty(pvs), vs, j0, j1);
+        pvs = vs, pvph = vph;
+        if (++ks == KS)
+          ks = 0, kph ^= 1;
+        if (++vs == VS)
+          vs = 0, vph ^= 1;
       }
+      mbar_wait(v_full(pvs), pvph);
+      fence_proxy_async();
       drain();
     }
     if (wgActive)
       finish();
+  }
+
+  __device__ __forceinline__ void run() {
+    b = blockIdx.z, h = blockIdx.y, hk = h / G;
+    Sq = p.q.S, Skv = p.k.S;
+    tid = threadIdx.x;
+    // Dense causal: the longest row tiles (largest index) start first.
+    const int tIdx = (Cfg::CAUSAL && !Cfg::HAS_BLOCKS)
+                         ? static_cast<int>(gridDim.x - 1 - blockIdx.x)
+                         : static_cast<int>(blockIdx.x);
+    attn_common::cta_rows<Cfg, BM>(tIdx, Sq, row0, rowEnd);
+    if (row0 >= rowEnd) // a short last query block: whole CTA leaves together
+      return;
+    if (tid == 0)
+      init_barriers();
+    __syncthreads(); // barriers initialised before anyone uses them
+    attn_common::schedule_init<Cfg, BM>(*this, tIdx);
+    // Broadcast so the compiler sees a warp-uniform value: the wgmma
+    // descriptors derived from it then live in uniform registers (a per-thread
+    // value would need R2UR moves between the wgmmas, which serializes them).
+    const int role = __shfl_sync(0xffffffffu, tid / 128, 0);
+    if (role == 0) {
+      setmaxnreg_dec<kAttnWgmmaProducerRegs>();
+      produce(tid);
+    } else {
+      setmaxnreg_inc<CONSUMER_REGS>();
+      wg = role - 1;
+      wlane = tid % 128;
+      consume();
+    }
   }
 };
 

@@ -36,14 +36,26 @@ struct BlockSetView {
   int B, H, nQB, nKB, cap;
 };
 
+/// An opaque TMA tensor map (CUtensorMap: 128 bytes, 64-byte aligned),
+/// filled on the host by cuTensorMapEncodeTiled.
+struct alignas(64) TmaDesc {
+  unsigned long long raw[16];
+};
+
 /// sattn.attention (attn_fwd). lse is contiguous [B, Hq, Sq] fp32 when the
 /// variant returns it. Query set: counts [B, Hq], rows [B, Hq, Sq].
+/// attn_fwd_wgmma loads Q/K/V by TMA through tq / tk / tv when `tma` is 1
+/// (see attn_wgmma_tma_box in attention_wgmma.cuh for the maps it expects);
+/// with 0 (strides TMA cannot describe) it copies them with cp.async. The
+/// other kernels ignore the three maps.
 struct AttnParams {
   Tensor4 q, k, v, o;
   float *lse;
   BlockSetView blocks;
   int *q_counts;
   int *q_rows;
+  int tma;
+  TmaDesc tq, tk, tv;
 };
 
 /// sattn.pool: in is [B, H, S, D]; out contiguous [B, H, nOut, D] fp32.
@@ -86,6 +98,18 @@ struct SetBinParams {
   BlockSetView a, b, out;
 };
 
+/// blocks_from_list (a block-set argument, semantics §14): the user's list
+/// [B, H, nQB, capIn] int32 with element strides sb, sh, sI and a
+/// contiguous last dimension (-1: unused slot; any order, repeats allowed).
+/// out gets the entries in [0, out.nKB), ascending and duplicate-free;
+/// out.cap >= min(capIn, out.nKB) holds every one.
+struct BlocksFromListParams {
+  const int *list;
+  i64 sb, sh, sI;
+  int capIn;
+  BlockSetView out;
+};
+
 /// Threads per block of each kernel family (host and device agree here).
 enum : int {
   kAttnThreads = 128,
@@ -96,6 +120,7 @@ enum : int {
   kSelectThreads = 32,
   kStaticThreads = 128,
   kSetBinThreads = 128,
+  kListThreads = 128, ///< blocks_from_list: one warp per row, 4 rows per CTA
 };
 
 /// Element types and keyword constants the emitter writes as enumerators.

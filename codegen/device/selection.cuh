@@ -9,6 +9,8 @@
 //   select_cumulative  the shortest prefix holding F with mass >= TAU * total,
 //                      optionally capped at max(K, |F|);
 //   head_budget        the cumulative length itself, per query head.
+// blocks_from_list turns a user list (semantics §14) into the same sorted,
+// duplicate-free form, through a bitmap of the row's KV blocks.
 // One warp handles one row: it builds the row (averaged over a GQA group for
 // per-group results), sorts the visible blocks into `ord` with a bitonic
 // network in shared memory, and writes the kept blocks in ascending order.
@@ -399,6 +401,72 @@ template <class Cfg> __device__ void block_set_union(const SetBinParams &p) {
 template <class Cfg> __device__ void block_set_intersect(const SetBinParams &p) {
   static_assert(selection_detail::SetChecks<Cfg>::ok, "");
   selection_detail::merge_row<false>(p);
+}
+
+//===----------------------------------------------------------------------===//
+// blocks_from_list (§14)
+//===----------------------------------------------------------------------===//
+
+/// A user list to the normalised form every consumer reads: one warp per
+/// row (b, h, I), kListThreads / 32 rows per CTA; grid
+/// (cdiv(nQB, kListThreads / 32), SET_HEADS, B), block kListThreads,
+/// dynamic smem (kListThreads / 32) * cdiv(nKB, 32) * 4 bytes (one bitmap
+/// of nKB bits per row). The warp sets bit J of its bitmap for every entry
+/// J in [0, nKB) — entries outside are dropped: the device cannot report
+/// them without a sync, and blocks past the end hold no keys — then writes
+/// the set bits in ascending order (a warp prefix count over the words).
+/// The result depends neither on the order or repeats of the list nor on
+/// the thread schedule.
+template <class Cfg> __device__ void blocks_from_list(const BlocksFromListParams &p) {
+  static_assert(selection_detail::SetChecks<Cfg>::ok, "");
+  static_assert(kListThreads % 32 == 0 && kListThreads <= 1024,
+                "blocks_from_list: kListThreads must be whole warps");
+  constexpr int kRows = kListThreads / 32;
+  extern __shared__ unsigned sattn_list_bits[];
+  const int lane = threadIdx.x % 32, w = threadIdx.x / 32;
+  const int I = blockIdx.x * kRows + w, h = blockIdx.y, b = blockIdx.z;
+  const BlockSetView &out = p.out;
+  if (I >= out.nQB)
+    return; // whole warp; the warps of a CTA never synchronise with each other
+  const int nKB = out.nKB, nWords = (nKB + 31) / 32;
+  unsigned *bits = sattn_list_bits + w * nWords;
+  for (int x = lane; x < nWords; x += 32)
+    bits[x] = 0u;
+  __syncwarp();
+  const int *src = p.list + b * p.sb + h * p.sh + I * p.sI;
+  for (int s = lane; s < p.capIn; s += 32) {
+    const int J = src[s];
+    if (J >= 0 && J < nKB)
+      atomicOr(&bits[J >> 5], 1u << (J & 31));
+  }
+  __syncwarp();
+  const i64 row = selection_detail::set_row(out, b, h, I);
+  const int cap = out.cap;
+  int *dst = out.indices + row * cap;
+  int n = 0; // set bits in earlier chunks (warp-uniform)
+  for (int x0 = 0; x0 < nWords; x0 += 32) {
+    const int x = x0 + lane;
+    unsigned word = x < nWords ? bits[x] : 0u;
+    const int c = __popc(word);
+    int incl = c;
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, incl, d);
+      if (lane >= d)
+        incl += y;
+    }
+    int pos = n + incl - c;
+    while (word) {
+      const int bit = __ffs(static_cast<int>(word)) - 1;
+      if (pos < cap)
+        dst[pos] = x * 32 + bit;
+      ++pos;
+      word &= word - 1u;
+    }
+    n += __shfl_sync(0xffffffffu, incl, 31);
+  }
+  if (lane == 0)
+    out.counts[row] = min(n, cap);
 }
 
 } // namespace dev

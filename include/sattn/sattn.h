@@ -65,6 +65,12 @@ Variant dense(const Heads &h, bool causal, bool lse = false);
 Variant streaming(const Heads &h, int64_t window, int64_t sinks);
 /// Top-k blocks from mean-pooled scores, keeping the sink and diagonal blocks.
 Variant topkBlocks(const Heads &h, int64_t pool, int64_t block, int64_t k);
+/// Attention over a block set the caller supplies at run time: a fourth
+/// input "blocks", int32 [B, setHeads, cdiv(Sq, block), cap] of KV block
+/// indices (-1: unused slot; docs/semantics.md §14), block x block tiles.
+/// setHeads: heads (one list per query head, the default when 0) or kvHeads
+/// (one per GQA group). Causal (bottom-right) still applies inside blocks.
+Variant blockMask(const Heads &h, int64_t block, bool causal, int64_t setHeads = 0);
 } // namespace patterns
 
 /// Specialisation options (the rest comes from the variant's types).
@@ -85,6 +91,10 @@ public:
   /// Runs on `stream` (a CUstream; nullptr: the default stream) for a GPU
   /// program, synchronously on the host for a CPU one. Inputs bind to the
   /// variant's arguments in order, outputs to its results (O, then LSE).
+  /// A block-set argument takes an I32 view [B, H, nQB, cap] of KV block
+  /// indices, -1 for unused slots (docs/semantics.md §14): the CPU rejects
+  /// entries outside [-1, nKB); the GPU drops them (it cannot read device
+  /// memory without a sync).
   void run(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
            void *stream = nullptr) const;
   Device device() const;

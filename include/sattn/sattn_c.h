@@ -105,13 +105,18 @@ SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, con
  *   "dense_causal"  a = 1 to also return LSE (b, c unused)
  *   "streaming"     a = window, b = sinks (c unused)
  *   "topk_blocks"   a = pooling group, b = block size, c = k blocks kept
+ *   "block_mask"    a = block size, b = 1 for causal, c = heads of the block
+ *                   set (0: heads); a fourth input "blocks" takes the list
  * dtype: NULL, "bf16" or "fp16". Buffer protocol above. */
 SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim,
                                    const char *dtype, int64_t a, int64_t b, int64_t c, char *buf,
                                    size_t n, size_t *needed);
 
 /* Runs the program: inputs bind to the variant's arguments in order (q, k,
- * v, ...), outputs to its results (O, then LSE). A GPU program runs on
+ * v, ...), outputs to its results (O, then LSE). A block-set input
+ * (!sattn.blocks) takes an int32 tensor [B, H, nQB, cap] of KV block indices
+ * per (batch, head, query block), -1 for unused slots (docs/semantics.md
+ * §14); on the GPU, entries outside [0, nKB) are dropped. A GPU program runs on
  * `stream` (a CUstream; NULL: the legacy default stream) and returns once
  * the work is queued; a CPU program runs synchronously and ignores it. */
 SATTN_C_API int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs,

@@ -13,6 +13,10 @@ program (the float64 reference) takes ``numpy`` float16/float32 arrays or CPU
 torch tensors. torch and numpy are imported only by the caller: this package
 imports with neither installed.
 
+A variant may also take a block set as input (``patterns.block_mask``): an
+int32 list of KV blocks per (batch, head, query block), -1 padded, e.g. from
+``sattn.block_list(mask)``.
+
 Arguments are checked here first and wrong ones raise ``ValueError`` naming
 the tensor and what was expected; failures inside the library (invalid IR,
 no GPU, NVRTC errors) raise ``sattn.Error``.
@@ -26,8 +30,8 @@ from collections import namedtuple
 from . import _lib, patterns
 from ._lib import Error
 
-__all__ = ["Session", "Program", "Error", "TensorSpec", "patterns", "library_path",
-           "library_version"]
+__all__ = ["Session", "Program", "Error", "TensorSpec", "patterns", "block_list",
+           "library_path", "library_version"]
 __version__ = "0.1.0"
 
 _check = _lib.check
@@ -115,6 +119,56 @@ class Session:
 
     def __repr__(self):
         return "sattn.Session(%s)" % (self.device_name if self._handle is not None else "closed")
+
+
+def block_list(mask, cap=None):
+    """The block-set input of a boolean block mask: ``mask[..., I, J]`` true keeps KV
+    block J for query block I. Returns int32 ``[..., nQB, cap]`` (same library and
+    device as ``mask``: a torch tensor or a numpy array) listing the kept blocks of
+    every row in ascending order, padded with -1. ``cap`` defaults to the most
+    blocks any row keeps (at least 1); a smaller ``cap`` raises ValueError.
+
+    For a variant from ``patterns.block_mask``, ``mask`` is ``[B, set_heads, nQB,
+    nKB]`` (broadcast a shared ``[nQB, nKB]`` mask with ``expand``)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(mask, torch.Tensor):
+        m = mask.to(torch.bool)
+        nkb = m.shape[-1]
+        most = int(m.sum(-1).max().item()) if m.numel() else 0
+        width = _list_width(most, cap)
+        idx = torch.arange(nkb, device=m.device, dtype=torch.int32).expand(m.shape)
+        key = torch.where(m, idx, idx + nkb).sort(dim=-1).values[..., :width]
+        out = torch.where(key < nkb, key, torch.full_like(key, -1))
+        if width > nkb:
+            pad = torch.full(tuple(m.shape[:-1]) + (width - nkb,), -1, dtype=torch.int32,
+                             device=m.device)
+            out = torch.cat([out, pad], dim=-1)
+        return out.to(torch.int32).contiguous()
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(mask, np.ndarray):
+        m = mask.astype(bool)
+        nkb = m.shape[-1]
+        most = int(m.sum(-1).max()) if m.size else 0
+        width = _list_width(most, cap)
+        idx = np.broadcast_to(np.arange(nkb, dtype=np.int64), m.shape)
+        key = np.sort(np.where(m, idx, idx + nkb), axis=-1)[..., :width]
+        out = np.where(key < nkb, key, -1).astype(np.int32)
+        if width > nkb:
+            out = np.concatenate(
+                [out, np.full(m.shape[:-1] + (width - nkb,), -1, dtype=np.int32)], axis=-1)
+        return np.ascontiguousarray(out)
+    raise TypeError("mask must be a torch.Tensor or a numpy.ndarray, got %s"
+                    % (type(mask).__module__ + "." + type(mask).__name__))
+
+
+def _list_width(most, cap):
+    if cap is None:
+        return max(1, most)
+    if not isinstance(cap, int) or cap < 1:
+        raise ValueError("cap must be a positive int, got %r" % (cap,))
+    if cap < most:
+        raise ValueError("a row of the mask keeps %d blocks but cap is %d" % (most, cap))
+    return cap
 
 
 def _variant_text(variant):
@@ -241,6 +295,12 @@ class Program:
         without synchronising. A CPU program takes numpy float16/float32 arrays
         or CPU torch tensors and runs synchronously. `out` / `lse` are written
         in place when given, else allocated like q (LSE as float32).
+
+        A block-set input (``patterns.block_mask``'s ``blocks``) is int32
+        ``[B, H, nQB, cap]``: torch.int32 on the GPU, numpy.int32 (or a CPU
+        torch.int32 tensor) on the CPU; ``block_list`` builds one from a
+        boolean mask. The CPU rejects entries outside [-1, nKB); the GPU,
+        which cannot read them without a sync, drops them.
         """
         args = (q, k, v) + extra
         if len(args) != len(self._inputs):
@@ -382,8 +442,10 @@ def _view(x, arg, program, output=False):
         if shape and shape[-1] != 1 and strides[-1] != 1:
             raise ValueError("%s must have a contiguous last dimension (stride 1), got strides %s"
                              % (what, list(strides)))
-        if ptr % 16:
-            raise ValueError("%s must be 16-byte aligned (data_ptr %% 16 = %d)" % (what, ptr % 16))
+        align = 4 if code == _lib.I32 else 16
+        if ptr % align:
+            raise ValueError("%s must be %d-byte aligned (data_ptr %% %d = %d)"
+                             % (what, align, align, ptr % align))
     if output and any(s == 0 for s, n in zip(strides, shape) if n > 1):
         raise ValueError("%s has a zero stride (a broadcast view); outputs must not overlap" % what)
     return _View(x, kind, code, _lib.GPU if gpu else _lib.CPU, shape, strides, ptr)

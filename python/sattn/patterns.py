@@ -8,7 +8,7 @@ head dim and dtype are part of the variant.
 
 from . import _lib
 
-__all__ = ["dense", "streaming", "topk_blocks", "topk"]
+__all__ = ["dense", "streaming", "topk_blocks", "topk", "block_mask"]
 
 
 def _text(name, heads, kv_heads, head_dim, dtype, a=0, b=0, c=0):
@@ -42,3 +42,15 @@ def topk_blocks(heads, kv_heads, head_dim, k, block=64, pool=32, dtype="bf16"):
 
 
 topk = topk_blocks
+
+
+def block_mask(heads, kv_heads, head_dim, block=128, causal=False, set_heads=None, dtype="bf16"):
+    """Attention over a block set given at run time: the program takes a fourth input
+    ``blocks``, int32 ``[B, set_heads, ceil(Sq / block), cap]`` listing the KV blocks
+    (``block`` x ``block`` tiles) of every (batch, head, query block), -1 for unused
+    slots; order and repeats do not matter (docs/semantics.md §14). ``set_heads``:
+    ``heads`` (default, one list per query head) or ``kv_heads`` (one per GQA group).
+    ``causal`` still applies inside the chosen blocks. ``sattn.block_list`` builds the
+    input from a boolean block mask."""
+    return _text("block_mask", heads, kv_heads, head_dim, dtype, block, 1 if causal else 0,
+                 set_heads or 0)

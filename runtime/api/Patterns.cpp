@@ -72,4 +72,16 @@ Variant topkBlocks(const Heads &h, int64_t pool, int64_t block, int64_t k) {
   return Variant::fromText(os.str());
 }
 
+Variant blockMask(const Heads &h, int64_t block, bool causal, int64_t setHeads) {
+  Types t(h);
+  std::string b = std::to_string(block);
+  std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b +
+                       ", heads = " + std::to_string(setHeads > 0 ? setHeads : h.heads) + ">";
+  std::string sig = t.signature("block_mask", false);
+  // One more argument, named for the tools and the Python package.
+  sig.insert(sig.find(") -> "), ", %blocks: " + blocks + " {sattn.name = \"blocks\"}");
+  return Variant::fromText(
+      sig + t.attention(" blocks %blocks : " + blocks, causal ? "causal" : "", false));
+}
+
 } // namespace sattn::patterns

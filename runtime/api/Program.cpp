@@ -142,7 +142,26 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
     std::vector<std::shared_ptr<ref::Tensor>> args;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorView &t = inputs[i];
-      auto type = mlir::cast<mlir::RankedTensorType>(impl->func.getArgument(unsigned(i)).getType());
+      mlir::Type argType = impl->func.getArgument(unsigned(i)).getType();
+      if (auto bt = mlir::dyn_cast<BlocksType>(argType)) {
+        // A user block list (semantics §14): int32 [B, H, nQB, cap]; the
+        // executor checks it against q and k when the attention uses it.
+        if (t.dtype != DType::I32 || t.shape.size() != 4 || t.shape[1] != bt.getHeads())
+          throw Error("block-set input '" + impl->inputNames[i] + "' must be an int32 tensor [B, " +
+                      std::to_string(bt.getHeads()) +
+                      ", nQB, cap] of KV block indices (-1 for unused slots)");
+      } else if (!mlir::isa<mlir::RankedTensorType>(argType)) {
+        throw Error("input '" + impl->inputNames[i] + "' has a type the CPU path cannot bind");
+      }
+      auto type = mlir::dyn_cast<mlir::RankedTensorType>(argType);
+      if (!type) {
+        auto host = std::make_shared<ref::Tensor>(t.shape);
+        std::vector<int64_t> strides = stridesOf(t);
+        for (int64_t e = 0; e < host->numel(); ++e)
+          host->data[size_t(e)] = readElem(t, stridedOffset(e, t.shape, strides));
+        args.push_back(host);
+        continue;
+      }
       bool floatArg = mlir::isa<mlir::FloatType>(type.getElementType());
       if (floatArg == (t.dtype == DType::I32))
         throw Error("input '" + impl->inputNames[i] + "' must hold " +

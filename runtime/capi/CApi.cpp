@@ -136,6 +136,13 @@ sattn_arg_info infoOf(mlir::Type t) {
   info.ndim = -1;
   for (int64_t &d : info.shape)
     d = -1;
+  if (auto bt = mlir::dyn_cast<sattn::BlocksType>(t)) {
+    // A block-set argument binds to a user list int32 [B, H, nQB, cap].
+    info.dtype = SATTN_I32;
+    info.ndim = 4;
+    info.shape[1] = bt.getHeads();
+    return info;
+  }
   auto ranked = mlir::dyn_cast<mlir::RankedTensorType>(t);
   if (!ranked || ranked.getRank() > SATTN_MAX_RANK)
     return info;
@@ -296,9 +303,11 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
       text = sattn::patterns::streaming(h, a, b).text();
     else if (nm == "topk_blocks")
       text = sattn::patterns::topkBlocks(h, a, b, c).text();
+    else if (nm == "block_mask")
+      text = sattn::patterns::blockMask(h, a, b != 0, c).text();
     else
       throw ArgError("unknown pattern '" + nm +
-                     "' (expected dense, dense_causal, streaming or topk_blocks)");
+                     "' (expected dense, dense_causal, streaming, topk_blocks or block_mask)");
     copyOut(text, buf, n, needed);
   });
 }

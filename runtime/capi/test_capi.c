@@ -176,6 +176,50 @@ int main(void) {
   printf("dense causal on the CPU: rel err %.3g, %d NaN\n", rel, nans);
   CHECK(nans == 0 && rel < 1e-5, "rel err %g, %d NaN", rel, nans);
 
+  /* A block set given as input: the "block_mask" pattern takes a fourth
+   * input "blocks", int32 [B, set heads, nQB, cap]. Listing every block in
+   * any order with -1 padding gives dense causal attention. */
+  {
+    size_t n = 0;
+    OK(sattn_pattern_text("block_mask", H, HKV, D, NULL, 4, 1, HKV, NULL, 0, &n));
+    char *mask_ir = malloc(n);
+    OK(sattn_pattern_text("block_mask", H, HKV, D, NULL, 4, 1, HKV, mask_ir, n, NULL));
+    sattn_program *masked = NULL;
+    OK(sattn_compile(session, mask_ir, NULL, &masked));
+    free(mask_ir);
+    int n4 = 0;
+    OK(sattn_program_num_inputs(masked, &n4));
+    CHECK(n4 == 4, "block_mask takes %d inputs", n4);
+    OK(sattn_program_input_info(masked, 3, &info));
+    CHECK(info.dtype == SATTN_I32 && info.ndim == 4 && info.shape[0] == -1 &&
+              info.shape[1] == HKV && info.shape[2] == -1 && info.shape[3] == -1,
+          "blocks info dtype %d ndim %d heads %lld", info.dtype, info.ndim,
+          (long long)info.shape[1]);
+    OK(sattn_program_input_name(masked, 3, argname, sizeof argname, NULL));
+    CHECK(strcmp(argname, "blocks") == 0, "input 3 is '%s'", argname);
+    enum { NQB = (SQ + 3) / 4, NKB = (SKV + 3) / 4, CAP = NKB + 1 };
+    int32_t list[B * HKV * NQB * CAP];
+    for (int r = 0; r < B * HKV * NQB; ++r)
+      for (int x = 0; x < CAP; ++x)
+        list[r * CAP + x] = x < NKB ? NKB - 1 - x : -1;
+    int64_t lshape[4] = {B, HKV, NQB, CAP};
+    sattn_tensor in4[4] = {in[0], in[1], in[2], {list, SATTN_I32, SATTN_CPU, 4, lshape, NULL}};
+    for (int i = 0; i < B * H * SQ * D; ++i)
+      o[i] = NAN;
+    OK(sattn_program_run(masked, in4, 4, out, 1, NULL));
+    double mnum = 0, mden = 0;
+    for (int i = 0; i < B * H * SQ * D; ++i) {
+      mnum += (o[i] - ref[i]) * (o[i] - ref[i]);
+      mden += ref[i] * ref[i];
+    }
+    CHECK(sqrt(mnum / mden) < 1e-5, "block_mask with every block: rel err %g", sqrt(mnum / mden));
+    list[0] = NKB;
+    expect_error(sattn_program_run(masked, in4, 4, out, 1, NULL), "block out of range",
+                 "outside the valid range");
+    OK(sattn_program_destroy(masked));
+    printf("block_mask with a user block list on the CPU: ok\n");
+  }
+
   /* Error paths: each returns nonzero with a message naming the problem. */
   expect_error(sattn_program_run(program, in, 2, out, 1, NULL), "two inputs", "takes 3 inputs");
   expect_error(sattn_program_run(program, in, 3, out, 0, NULL), "no outputs", "returns 1");

@@ -9,11 +9,14 @@
 #include "runtime/executor/CpuExecutor.h"
 
 #include "dialect/SattnDialect.h"
+#include "dialect/VariantSignature.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <chrono>
+#include <map>
+#include <tuple>
 #include <variant>
 
 using namespace mlir;
@@ -45,8 +48,14 @@ public:
     if (args.size() != func.getNumArguments())
       throw ref::Error("the variant takes " + std::to_string(func.getNumArguments()) + " inputs, " +
                        std::to_string(args.size()) + " were given");
-    for (auto [arg, value] : llvm::zip(func.getArguments(), args))
-      values[arg] = Ptr<ref::Tensor>(value);
+    for (auto [arg, value] : llvm::zip(func.getArguments(), args)) {
+      // A block-set argument holds a user list (semantics §14); it becomes
+      // a set when an op that knows Sq and Skv first uses it.
+      if (llvm::isa<BlocksType>(arg.getType()))
+        lists[arg] = value;
+      else
+        values[arg] = Ptr<ref::Tensor>(value);
+    }
     CpuRunResult result;
     for (Operation &op : func.getBody().front()) {
       if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -124,12 +133,12 @@ private:
                                                t.getBq(), t.getBk(), m));
         })
         .Case([&](UnionOp u) {
-          set(u.getResult(),
-              ref::unite(*get<ref::BlockSet>(u.getLhs()), *get<ref::BlockSet>(u.getRhs())));
+          auto [a, b] = setOperands(u);
+          set(u.getResult(), ref::unite(*a, *b));
         })
         .Case([&](IntersectOp u) {
-          set(u.getResult(),
-              ref::intersect(*get<ref::BlockSet>(u.getLhs()), *get<ref::BlockSet>(u.getRhs())));
+          auto [a, b] = setOperands(u);
+          set(u.getResult(), ref::intersect(*a, *b));
         })
         .Case([&](ClassifyQueriesOp c) {
           ref::ClassifyParams p;
@@ -171,7 +180,10 @@ private:
     p.lazy = a.getLazy() == LazyPolicy::local ? ref::LazyPolicy::Local : ref::LazyPolicy::Zero;
     p.lazyWindow = a.getLazyWindowAttr().getInt();
     p.lazySinks = a.getLazySinksAttr().getInt();
-    Ptr<ref::BlockSet> blocks = a.getBlocks() ? get<ref::BlockSet>(a.getBlocks()) : nullptr;
+    Ptr<ref::BlockSet> blocks;
+    if (Value bv = a.getBlocks())
+      blocks =
+          lists.count(bv) ? fromList(bv, q->dim(0), q->dim(2), k->dim(2)) : get<ref::BlockSet>(bv);
     if (BlockPatternAttr pat = a.getBlockPatternAttr()) {
       ref::Mask m{pat.getCausal(), pat.getWindow(), pat.getSinks()};
       blocks = std::make_shared<ref::BlockSet>(ref::staticBlocks(
@@ -209,6 +221,46 @@ private:
     selection.decode = true;
   }
 
+  /// The block set of user list `v` (a block-set argument) for batch B and
+  /// lengths Sq x Skv, validated and converted once per geometry.
+  Ptr<ref::BlockSet> fromList(Value v, int64_t B, int64_t Sq, int64_t Skv) {
+    auto key = std::make_tuple(v.getAsOpaquePointer(), B, Sq, Skv);
+    if (auto it = converted.find(key); it != converted.end())
+      return it->second;
+    auto t = llvm::cast<BlocksType>(v.getType());
+    std::string name = "input '" + argName(func, llvm::cast<BlockArgument>(v).getArgNumber()) + "'";
+    auto set = std::make_shared<const ref::BlockSet>(
+        ref::blockSetFromList(*lists.at(v), name, B, t.getHeads(), Sq, Skv, t.getBq(), t.getBk()));
+    converted[key] = set;
+    return set;
+  }
+
+  /// Both operands of a union / intersection as sets. A user list takes its
+  /// lengths from the other operand when that one is computed, else from
+  /// the attention its result reaches (semantics §14).
+  std::pair<Ptr<ref::BlockSet>, Ptr<ref::BlockSet>> setOperands(Operation *op) {
+    Value x[2] = {op->getOperand(0), op->getOperand(1)};
+    Ptr<ref::BlockSet> s[2];
+    for (int i = 0; i < 2; ++i)
+      if (!lists.count(x[i]))
+        s[i] = get<ref::BlockSet>(x[i]);
+    for (int i = 0; i < 2; ++i) {
+      if (s[i])
+        continue;
+      if (const Ptr<ref::BlockSet> &other = s[1 - i]) {
+        s[i] = fromList(x[i], other->B, other->Sq, other->Skv);
+        continue;
+      }
+      auto [q, k] = blockSetLengths(op->getOpOperand(unsigned(i)));
+      if (!q)
+        throw ref::Error("the CPU reference cannot tell the lengths of block-set input '" +
+                         argName(func, llvm::cast<BlockArgument>(x[i]).getArgNumber()) +
+                         "': no attention consumes it");
+      s[i] = fromList(x[i], tensor(q)->dim(0), tensor(q)->dim(2), tensor(k)->dim(2));
+    }
+    return {s[0], s[1]};
+  }
+
   static ref::Segments segmentsOf(const ref::Tensor &t) {
     ref::Segments s;
     s.ranges.resize(static_cast<size_t>(t.dim(0)));
@@ -223,6 +275,8 @@ private:
 
   func::FuncOp func;
   llvm::DenseMap<Value, RtValue> values;
+  llvm::DenseMap<Value, std::shared_ptr<ref::Tensor>> lists; ///< block-set arguments
+  std::map<std::tuple<void *, int64_t, int64_t, int64_t>, Ptr<ref::BlockSet>> converted;
   SelectionInfo selection;
   Ptr<ref::Budget> lastBudget;
 };

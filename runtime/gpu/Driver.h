@@ -24,14 +24,15 @@ struct GpuError : std::runtime_error {
 #define SATTN_DRIVER_FUNCTIONS(X)                                                                  \
   X(cuInit)                                                                                        \
   X(cuDriverGetVersion)                                                                            \
-  X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute)                    \
-      X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent) X(cuModuleLoadData) X(cuModuleUnload)         \
-          X(cuModuleGetFunction) X(cuFuncSetAttribute) X(cuLaunchKernel) X(cuMemAllocAsync)        \
-              X(cuMemFreeAsync) X(cuMemAlloc) X(cuMemFree) X(cuMemcpyHtoDAsync)                    \
-                  X(cuMemcpyDtoHAsync) X(cuMemsetD32Async) X(cuMemGetInfo) X(cuStreamCreate)       \
-                      X(cuStreamDestroy) X(cuStreamSynchronize) X(cuEventCreate) X(cuEventDestroy) \
-                          X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime)             \
-                              X(cuGetErrorName) X(cuGetErrorString)
+  X(cuDeviceGetCount)                                                                              \
+  X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain)            \
+      X(cuCtxSetCurrent) X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction)              \
+          X(cuFuncSetAttribute) X(cuLaunchKernel) X(cuMemAllocAsync) X(cuMemFreeAsync)             \
+              X(cuMemAlloc) X(cuMemFree) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync)                 \
+                  X(cuMemsetD32Async) X(cuMemGetInfo) X(cuStreamCreate) X(cuStreamDestroy)         \
+                      X(cuStreamSynchronize) X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord)   \
+                          X(cuEventSynchronize) X(cuEventElapsedTime) X(cuGetErrorName)            \
+                              X(cuGetErrorString) X(cuTensorMapEncodeTiled)
 
 /// The message for a failed driver call: "<what>: <NAME> (<description>)",
 /// plus what to do for the failures a user can act on (out of memory,

@@ -12,9 +12,12 @@
 #include "codegen/device/params.cuh"
 #include "codegen/device/attention_mma.cuh"
 #include "codegen/device/attention_wgmma.cuh"
+#include "runtime/gpu/AttnTma.h"
 #include "runtime/gpu/Driver.h"
 
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 
 namespace sattn::gpu {
@@ -32,6 +35,10 @@ struct RtValue {
   int B = 0, H = 0, S = 0, D = 0;
   int64_t sb = 0, sh = 0, ss = 0;
   int Sq = 0, Skv = 0, nQB = 0, nKB = 0, cap = 0;
+  /// A user block list bound to a block-set argument (semantics §14):
+  /// [B, H, nQB, cap] int32 at p0 with strides sb, sh, ss, not yet normalised.
+  bool list = false;
+  std::string name; ///< the argument's name, for messages
 };
 
 dev::Tensor4 view(const RtValue &v) {
@@ -73,13 +80,17 @@ public:
     if (args.size() != plan.args.size())
       throw GpuError("the variant takes " + std::to_string(plan.args.size()) + " inputs, " +
                      std::to_string(args.size()) + " were given");
-    for (size_t i = 0; i < args.size(); ++i)
-      vals[plan.args[i]] = tensorValue(args[i], plan.values[plan.args[i]], plan.argNames[i]);
-    // Q/K/V agreement: batch of every rank-4 input, K and V lengths.
+    for (size_t i = 0; i < args.size(); ++i) {
+      const ValueInfo &info = plan.values[plan.args[i]];
+      vals[plan.args[i]] = info.kind == ValueKind::Blocks
+                               ? listValue(args[i], info, plan.argNames[i])
+                               : tensorValue(args[i], info, plan.argNames[i]);
+    }
+    // Q/K/V agreement: batch of every rank-4 input and block list.
     int batch = -1;
     for (size_t i = 0; i < args.size(); ++i) {
       const RtValue &v = vals[plan.args[i]];
-      if (v.kind != ValueKind::Tensor4)
+      if (v.kind != ValueKind::Tensor4 && !v.list)
         continue;
       if (batch >= 0 && v.B != batch)
         throw GpuError("input '" + plan.argNames[i] + "' has batch " + std::to_string(v.B) +
@@ -157,6 +168,41 @@ private:
     if (t.ptr % 16 != 0)
       throw GpuError("input '" + name + "' must be 16-byte aligned");
     v.B = int(t.shape[0]), v.H = int(t.shape[1]), v.S = int(t.shape[2]), v.D = int(t.shape[3]);
+    v.sb = t.strides[0], v.sh = t.strides[1], v.ss = t.strides[2];
+    return v;
+  }
+
+  /// A block-set argument: the user's int32 list [B, H, nQB, cap]. Its
+  /// rows are checked against q where it is normalised (blocks_from_list);
+  /// its entries are not read here (that would need a sync).
+  RtValue listValue(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {
+    std::string what = "block-set input '" + name + "'";
+    std::string form = "an int32 tensor [B, " + std::to_string(info.heads) +
+                       ", nQB, cap] of KV block indices (-1 for unused slots)";
+    if (t.shape.size() != 4 || t.strides.size() != 4)
+      throw GpuError(what + " must be " + form + ", got rank " + std::to_string(t.shape.size()));
+    if (t.elem != Elem::I32)
+      throw GpuError(what + " is " + elemName(t.elem) + "; it must be " + form);
+    if (t.shape[1] != info.heads)
+      throw GpuError(what + " has " + std::to_string(t.shape[1]) +
+                     " heads (dimension 1) but its type !sattn.blocks<..., heads = " +
+                     std::to_string(info.heads) + "> needs " + std::to_string(info.heads) +
+                     "; give one list per (batch, head of the set, query block)");
+    if (t.shape[3] < 1)
+      throw GpuError(what + " has cap " + std::to_string(t.shape[3]) +
+                     " (dimension 3); give at least one slot per row (a row of -1 selects no "
+                     "block)");
+    if (t.shape[3] > 1 && t.strides[3] != 1)
+      throw GpuError(what + " must have a contiguous last dimension (stride 1), got " +
+                     std::to_string(t.strides[3]));
+    if (t.ptr % 4 != 0)
+      throw GpuError(what + " must be 4-byte aligned");
+    for (int64_t d : t.shape)
+      if (d > INT32_MAX)
+        throw GpuError(what + " has a dimension above 2^31 - 1");
+    RtValue v;
+    v.kind = ValueKind::Blocks, v.list = true, v.name = name, v.p0 = t.ptr;
+    v.B = int(t.shape[0]), v.H = int(t.shape[1]), v.nQB = int(t.shape[2]), v.cap = int(t.shape[3]);
     v.sb = t.strides[0], v.sh = t.strides[1], v.ss = t.strides[2];
     return v;
   }
@@ -244,6 +290,9 @@ private:
       int tiles = int(cdiv(q.S, rows));
       if (l.b("HAS_BLOCKS")) {
         const RtValue &bs = op(next++);
+        if (bs.list)
+          throw GpuError("internal: block list '" + bs.name + "' reached " + l.kernel +
+                         " without blocks_from_list");
         if (bs.Sq != q.S || bs.Skv != k.S)
           throw GpuError("the block set was built for other lengths");
         p.blocks = setView(bs);
@@ -265,6 +314,8 @@ private:
       if (wgmma) {
         bool hb = l.b("HAS_BLOCKS");
         int bq = int(l.i("SET_BQ")), bk = int(l.i("SET_BK"));
+        bindAttnTma(drv.cuTensorMapEncodeTiled_, p, plan.dtype == "fp16",
+                    dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(hb, bq, bk));
         int nQB = hb ? vals[l.operands[3]].nQB : 0;
         go(l, unsigned(dev::attn_wgmma_grid_x(q.S, hb, bq, nQB)), q.H, q.B,
            unsigned(dev::attn_wgmma_threads(hb, bq)),
@@ -353,6 +404,39 @@ private:
       dev::SetBinParams p{setView(a), setView(b), setView(out)};
       vals[l.results[0]] = out;
       go(l, out.nQB, out.H, out.B, dev::kSetBinThreads, 0, &p);
+    } else if (t == "blocks_from_list") {
+      const RtValue &list = op(0), &q = op(1), &k = op(2);
+      std::string what = "block-set input '" + list.name + "'";
+      int64_t bq = l.i("BQ"), bk = l.i("BK");
+      int nQB = int(cdiv(q.S, bq));
+      if (!list.list)
+        throw GpuError("internal: " + l.kernel + " expects a block-set argument");
+      if (list.B != q.B)
+        throw GpuError(what + " has batch " + std::to_string(list.B) + " but q has batch " +
+                       std::to_string(q.B));
+      if (list.nQB != nQB)
+        throw GpuError(what + " has " + std::to_string(list.nQB) +
+                       " query-block rows (dimension 2) but q has Sq = " + std::to_string(q.S) +
+                       " rows, i.e. cdiv(" + std::to_string(q.S) + ", " + std::to_string(bq) +
+                       ") = " + std::to_string(nQB) + " query blocks of " + std::to_string(bq) +
+                       "; give shape [B, " + std::to_string(list.H) + ", " + std::to_string(nQB) +
+                       ", cap]");
+      RtValue out = blockSet(plan.values[l.results[0]], q.B, q.S, k.S, list.cap);
+      constexpr int kRows = dev::kListThreads / 32;
+      size_t smem = size_t(kRows) * size_t(cdiv(out.nKB, 32)) * 4;
+      if (smem > 227 * 1024)
+        throw GpuError(what + ": Skv = " + std::to_string(k.S) + " gives " +
+                       std::to_string(out.nKB) + " KV blocks of " + std::to_string(bk) +
+                       ", more than blocks_from_list's shared-memory bitmap holds (" +
+                       std::to_string(227 * 1024 * 8 / kRows) + "); use larger KV blocks");
+      dev::BlocksFromListParams p{reinterpret_cast<const int *>(list.p0),
+                                  list.sb,
+                                  list.sh,
+                                  list.ss,
+                                  list.cap,
+                                  setView(out)};
+      vals[l.results[0]] = out;
+      go(l, unsigned(cdiv(out.nQB, kRows)), out.H, out.B, dev::kListThreads, unsigned(smem), &p);
     } else {
       throw GpuError("device template '" + t + "' has no GPU launcher in this build");
     }

@@ -119,6 +119,14 @@ BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq,
 BlockSet unite(const BlockSet &a, const BlockSet &b);
 BlockSet intersect(const BlockSet &a, const BlockSet &b);
 
+/// §14. The block set of a user list `list` [B, H, nQB, cap] (H the set's
+/// heads, nQB = cdiv(Sq, bq), cap >= 1) of KV block indices, -1 marking an
+/// unused slot; order and repeats do not matter. `name` labels the errors
+/// (e.g. "input 'blocks'"). Throws Error on a wrong shape, a non-integer
+/// entry, or an entry outside [-1, cdiv(Skv, bk)), naming the row.
+BlockSet blockSetFromList(const Tensor &list, const std::string &name, int64_t B, int64_t H,
+                          int64_t Sq, int64_t Skv, int64_t bq, int64_t bk);
+
 /// §10.
 QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams &p);
 

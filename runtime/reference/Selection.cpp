@@ -2,9 +2,10 @@
 //
 // §6 (top-k and cumulative-τ block selection, per head or per KV group), §7
 // (per-head budgets and the flattest-head share), §8 (static block sets from
-// a token mask) and §9 (union and intersection). Every row is decided by the
-// one order of §6 — forced blocks first, then descending score with ties to
-// the lower index — so the rules only differ in how long a prefix they keep.
+// a token mask), §9 (union and intersection) and §14 (block sets given as
+// input, from user lists). Every row is decided by the one order of §6 —
+// forced blocks first, then descending score with ties to the lower index —
+// so the rules only differ in how long a prefix they keep.
 //
 //===----------------------------------------------------------------------===//
 
@@ -333,6 +334,66 @@ BlockSet unite(const BlockSet &a, const BlockSet &b) {
 
 BlockSet intersect(const BlockSet &a, const BlockSet &b) {
   return combine(a, b, [](auto... args) { return std::set_intersection(args...); });
+}
+
+BlockSet blockSetFromList(const Tensor &list, const std::string &name, int64_t B, int64_t H,
+                          int64_t Sq, int64_t Skv, int64_t bq, int64_t bk) {
+  if (bq <= 0 || bk <= 0 || B < 0 || H <= 0 || Sq < 0 || Skv < 0)
+    throw Error(fmt::format("{}: invalid block-set geometry B={} H={} Sq={} Skv={} blocks {}x{}",
+                            name, B, H, Sq, Skv, bq, bk));
+  const int64_t nQB = cdiv(Sq, bq), nKB = cdiv(Skv, bk);
+  const std::string want =
+      fmt::format("[B, H, nQB, cap] = [{}, {}, {}, cap >= 1] (B: the batch of q; H: the {} heads "
+                  "of the block set; nQB = cdiv(Sq, bq) = cdiv({}, {}) = {} query blocks)",
+                  B, H, nQB, H, Sq, bq, nQB);
+  const std::string have = fmt::format("[{}]", fmt::join(list.shape, ", "));
+  const std::string fix = "; give one row of KV block indices per (batch, head, query block), "
+                          "padded with -1";
+  if (list.shape.size() != 4)
+    throw Error(fmt::format("{} has shape {} (rank {}) but must be {}{}", name, have,
+                            list.shape.size(), want, fix));
+  const char *dimNames[] = {"batch", "heads", "query blocks", "cap"};
+  const int64_t expect[] = {B, H, nQB};
+  for (int d = 0; d < 3; ++d)
+    if (list.dim(d) != expect[d])
+      throw Error(fmt::format("{} has shape {} but must be {}: dimension {} ({}) is {}, expected "
+                              "{}{}",
+                              name, have, want, d, dimNames[d], list.dim(d), expect[d], fix));
+  const int64_t cap = list.dim(3);
+  if (cap < 1)
+    throw Error(fmt::format("{} has shape {} but must be {}: dimension 3 (cap) is {}; give at "
+                            "least one slot per row (a row of -1 selects no block)",
+                            name, have, want, cap));
+  if (static_cast<int64_t>(list.data.size()) != list.numel())
+    throw Error(fmt::format("{} holds {} values but its shape {} needs {}", name, list.data.size(),
+                            have, list.numel()));
+
+  BlockSet out;
+  out.B = B, out.H = H, out.nQB = nQB, out.nKB = nKB;
+  out.bq = bq, out.bk = bk, out.Sq = Sq, out.Skv = Skv;
+  out.lists.resize(static_cast<size_t>(B * H * nQB));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t I = 0; I < nQB; ++I) {
+        std::vector<int32_t> &row = out.row(b, h, I);
+        for (int64_t s = 0; s < cap; ++s) {
+          const double x = list.at(b, h, I, s);
+          if (!(x == std::floor(x)) || !(x >= -1) || !(x < static_cast<double>(nKB)))
+            throw Error(fmt::format(
+                "{} row (b={}, h={}, I={}) slot {} holds {}, {} (nKB = cdiv(Skv, bk) = "
+                "cdiv({}, {}) = {} KV blocks; -1 marks an unused slot); list only blocks 0 to {} "
+                "or pad with -1",
+                name, b, h, I, s, x,
+                x == std::floor(x) ? fmt::format("outside the valid range [-1, {}]", nKB - 1)
+                                   : std::string("which is not an integer KV block index"),
+                Skv, bk, nKB, nKB - 1));
+          if (x >= 0)
+            row.push_back(static_cast<int32_t>(x));
+        }
+        std::sort(row.begin(), row.end());
+        row.erase(std::unique(row.begin(), row.end()), row.end());
+      }
+  return out;
 }
 
 } // namespace sattn::ref

@@ -21,6 +21,7 @@ namespace {
 const std::map<std::string, std::vector<Config>> &spaces() {
   static const std::map<std::string, std::vector<Config>> s = {
       {"attn_fwd_mma", {{{"TILE_M", 64}}, {{"TILE_M", 128}}}},
+      {"attn_fwd_wgmma", {{{"PINGPONG", 1}}, {{"PINGPONG", 0}}}},
   };
   return s;
 }
@@ -58,6 +59,10 @@ std::string rejectReason(const gpu::Launch &launch, const Config &config) {
     return "template " + launch.deviceTemplate + " has no tunable constants";
   if (std::find(space.begin(), space.end(), config) == space.end())
     return describe(config) + " is not in the configuration space of " + launch.deviceTemplate;
+  if (launch.deviceTemplate == "attn_fwd_wgmma" && config.at("PINGPONG") != 0 &&
+      launch.b("HAS_BLOCKS") && launch.i("SET_BQ") <= 64)
+    return describe(config) + ": block-set rows of " + std::to_string(launch.i("SET_BQ")) +
+           " queries run one consumer warpgroup per CTA, which has no partner to take turns with";
   if (launch.deviceTemplate == "attn_fwd_mma") {
     int64_t tileM = config.at("TILE_M");
     // A CTA's rows share one block list, so a tile taller than the set's

@@ -66,7 +66,9 @@ std::string topkIR(const Shape &s0, int group, int bq, int bk, const std::string
   return os.str();
 }
 
-Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed) {
+Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed,
+                const std::vector<std::shared_ptr<ref::Tensor>> &extra,
+                const std::vector<std::shared_ptr<ref::Tensor>> &cpuExtra) {
   mlir::DialectRegistry registry;
   registerSattnDialects(registry);
   mlir::MLIRContext ctx(registry);
@@ -85,11 +87,15 @@ Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed) {
     return t;
   };
   out.inputs = {make(s.Hq, s.Sq), make(s.Hkv, s.Skv), make(s.Hkv, s.Skv)};
+  std::vector<std::shared_ptr<ref::Tensor>> gpuArgs = out.inputs, cpuArgs = out.inputs;
+  gpuArgs.insert(gpuArgs.end(), extra.begin(), extra.end());
+  const auto &forCpu = cpuExtra.empty() ? extra : cpuExtra;
+  cpuArgs.insert(cpuArgs.end(), forCpu.begin(), forCpu.end());
   tools::GpuRunResult g =
-      tools::runOnGpu(*module, s.dtype, out.inputs, /*dumpSelection=*/true, gTargetArch);
+      tools::runOnGpu(*module, s.dtype, gpuArgs, /*dumpSelection=*/true, gTargetArch);
   out.gpu = g.results;
   out.dumps = std::move(g.dumps);
-  CpuRunResult c = runOnCpu(func, out.inputs);
+  CpuRunResult c = runOnCpu(func, cpuArgs);
   out.cpu = c.results;
   return out;
 }

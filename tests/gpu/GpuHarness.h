@@ -39,8 +39,13 @@ struct Outcome {
   std::map<std::string, gpu::HostValue> dumps;
 };
 
-/// Runs `ir` on both devices with random N(0,1) inputs (seeded).
-Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed);
+/// Runs `ir` on both devices with random N(0,1) inputs (seeded). `extra`
+/// binds the arguments after q, k, v (e.g. a block list) on the GPU, and on
+/// the CPU too unless `cpuExtra` is given (a list with entries the GPU drops
+/// but the CPU reference would reject).
+Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed,
+                const std::vector<std::shared_ptr<ref::Tensor>> &extra = {},
+                const std::vector<std::shared_ptr<ref::Tensor>> &cpuExtra = {});
 
 /// ‖a − b‖ / ‖b‖ with NaN counted as failure (returns +inf).
 double relErr(const ref::Tensor &a, const ref::Tensor &b);

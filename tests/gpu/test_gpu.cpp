@@ -13,9 +13,11 @@
 
 #include "tests/gpu/GpuHarness.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 
 using namespace sattn;
 using namespace sattn::testing;
@@ -189,6 +191,83 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
     INFO("attention rel err " << err);
     CHECK(err <= 1e-2);
   }
+}
+
+namespace {
+
+/// Causal-or-not attention over a block-set input "blocks" (bq x bk, setHeads).
+std::string listIR(const Shape &s, int bq, int bk, int setHeads, bool causal) {
+  std::string e = s.dtype == "bf16" ? "bf16" : "f16", d = std::to_string(s.D);
+  std::string q = "tensor<?x" + std::to_string(s.Hq) + "x?x" + d + "x" + e + ">";
+  std::string k = "tensor<?x" + std::to_string(s.Hkv) + "x?x" + d + "x" + e + ">";
+  std::string bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " + std::to_string(bk) +
+                   ", heads = " + std::to_string(setHeads) + ">";
+  return "func.func @v(%q: " + q + ", %k: " + k + ", %v: " + k + ", %blocks: " + bt +
+         " {sattn.name = \"blocks\"}) -> " + q + " {\n  %o = sattn.attention %q, %k, %v blocks " +
+         "%blocks : " + bt + " {" + (causal ? "causal" : "") + "} : " + q + ", " + k + ", " + k +
+         " -> " + q + "\n  return %o : " + q + "\n}\n";
+}
+
+} // namespace
+
+TEST_CASE("block sets given as input: blocks_from_list, then attention", "[gpu]") {
+  struct Case {
+    int B, Hq, Hkv, Sq, Skv, D, bq, bk, setHeads;
+    bool causal;
+    const char *dtype;
+  };
+  const Case cases[] = {
+      {2, 8, 2, 333, 333, 64, 64, 64, 2, true, "bf16"},       // odd length, per-group set
+      {2, 8, 2, 200, 333, 128, 32, 64, 8, false, "bf16"},     // per head, Sq < Skv
+      {1, 4, 4, 301, 77, 64, 64, 32, 4, true, "fp16"},        // Sq > Skv: early rows see nothing
+      {2, 8, 1, 1000, 1000, 128, 128, 128, 1, false, "bf16"}, // MQA, one list for all heads
+  };
+  for (const Case &c : cases)
+    for (bool outOfRange : {false, true}) {
+      Shape s{c.B, c.Hq, c.Hkv, c.Sq, c.Skv, c.D, c.dtype};
+      const int nQB = (c.Sq + c.bq - 1) / c.bq, nKB = (c.Skv + c.bk - 1) / c.bk, cap = nKB + 3;
+      INFO("B" << c.B << " H" << c.Hq << "/" << c.Hkv << " Sq" << c.Sq << " Skv" << c.Skv << " D"
+               << c.D << " blocks " << c.bq << "x" << c.bk << " set heads " << c.setHeads
+               << (c.causal ? " causal" : "") << " out-of-range entries " << outOfRange);
+      // Rows: every 5th empty (all -1), every 7th full (every block, reversed),
+      // else ~40% of the blocks, shuffled, with repeats and -1 in between.
+      std::mt19937 rng(seed++);
+      auto list =
+          std::make_shared<ref::Tensor>(std::vector<int64_t>{c.B, c.setHeads, nQB, cap}, -1.0);
+      auto clean = std::make_shared<ref::Tensor>(*list);
+      int row = 0;
+      for (int b = 0; b < c.B; ++b)
+        for (int h = 0; h < c.setHeads; ++h)
+          for (int I = 0; I < nQB; ++I, ++row) {
+            std::vector<int> picks;
+            if (row % 7 == 3)
+              for (int J = nKB - 1; J >= 0; --J)
+                picks.push_back(J);
+            else if (row % 5 != 0)
+              for (int J = 0; J < nKB; ++J)
+                if (rng() % 5 < 2)
+                  picks.push_back(J);
+            std::shuffle(picks.begin(), picks.end(), rng);
+            if (!picks.empty() && int(picks.size()) < cap - 1)
+              picks.insert(picks.begin() + 1, {-1, picks[0]});
+            for (int x = 0; x < int(picks.size()) && x < cap; ++x)
+              list->at(b, h, I, x) = clean->at(b, h, I, x) = picks[size_t(x)];
+            // The device drops entries outside [0, nKB); the host would reject them.
+            if (outOfRange && row % 3 == 1)
+              list->at(b, h, I, cap - 1) = row % 2 ? nKB : -5;
+          }
+      Outcome o = runBoth(listIR(s, c.bq, c.bk, c.setHeads, c.causal), s, seed++, {list}, {clean});
+      checkAttention(o);
+      // The normalised set equals the reference's reading of the clean list.
+      const ref::BlockSet *gb = nullptr;
+      for (auto &[name, v] : o.dumps)
+        if (name.find("blocks_from_list") != std::string::npos)
+          gb = std::get_if<ref::BlockSet>(&v);
+      REQUIRE(gb);
+      ref::BlockSet want =
+          ref::blockSetFromList(*clean, "blocks", c.B, c.setHeads, c.Sq, c.Skv, c.bq, c.bk);
+      CHECK(gb->lists == want.lists);
+    }
 }
 
 int main(int argc, char **argv) {

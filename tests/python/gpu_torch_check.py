@@ -15,6 +15,8 @@ a process that already holds Triton's LLVM, then:
   * runs every call inside ``torch.cuda.stream(s)`` behind a ~50 ms sleep
     kernel on s and synchronises only s: work issued to any other stream
     would finish before the NaN poison that precedes it on s and be caught;
+  * runs a block set given as input (patterns.block_mask with a torch.int32
+    list from sattn.block_list, unsorted with repeats), per head and per group;
   * checks that wrong shapes, dtypes, devices and layouts raise ValueError;
   * runs a tiny Triton kernel before and after sattn is loaded.
 
@@ -260,6 +262,37 @@ def topk_cases():
            int(torch.isnan(out).sum()), ok=err <= 1e-2 and whole > 1e-3)
 
 
+def block_mask_cases():
+    """A block set given as input: a torch.int32 CUDA list from sattn.block_list."""
+    S, block = 1000, 128  # a partial last block
+    nb = -(-S // block)
+    g = torch.Generator().manual_seed(3)
+    m = (torch.rand(nb, nb, generator=g) < 0.3) | torch.eye(nb, dtype=torch.bool)
+    kept = lambda I: set(torch.nonzero(m[I]).flatten().tolist())  # noqa: E731
+    for set_heads, causal in ((8, False), (2, True)):
+        program = session.compile(sattn.patterns.block_mask(8, 2, 128, block=block, causal=causal,
+                                                            set_heads=set_heads))
+        q = make(2, S, 8, 128, torch.bfloat16, "bshd")
+        k = make(2, S, 2, 128, torch.bfloat16, "bshd")
+        v = make(2, S, 2, 128, torch.bfloat16, "bshd")
+        lst = sattn.block_list(m.to(DEV).expand(2, set_heads, nb, nb))
+        lst = torch.cat([lst.flip(-1), lst[..., :1]], dim=-1).contiguous()  # unsorted, repeats
+        out = torch.full((2, 8, S, 128), float("nan"), device=DEV, dtype=torch.bfloat16)
+        program(q, k, v, lst, out=out)
+        torch.cuda.current_stream(DEV).synchronize()
+        ref, _ = reference(q, k, v, causal=causal, block=block, kept=kept)
+        nans = int(torch.isnan(out).sum())
+        err = rel_err(out, ref)
+        record("block_mask input", "set heads %d causal %s S%d" % (set_heads, causal, S), err,
+               nans, ok=nans == 0 and err <= 1e-2)
+    try:
+        program(q, k, v, lst.long())
+    except ValueError as e:
+        record("ValueError: int64 list", "", ok="must be torch.int32" in str(e), note=str(e)[:70])
+    else:
+        record("ValueError: int64 list", "no error raised", ok=False)
+
+
 def error_cases():
     program = session.compile(sattn.patterns.dense(8, 2, 64, causal=True))
     B, S = 1, 128
@@ -295,7 +328,7 @@ def error_cases():
 
 
 for name, fn in (("dense", dense_cases), ("streaming", streaming_cases), ("topk", topk_cases),
-                 ("errors", error_cases)):
+                 ("block_mask", block_mask_cases), ("errors", error_cases)):
     guarded(name, fn)
 
 if triton is not None and triton_before:

@@ -32,7 +32,7 @@
 // HOPPER: #include "attention_wgmma.cuh"
 // HOPPER-LABEL: struct k4_attn_fwd_wgmma_cfg {
 // HOPPER-NOT: TILE_M
-// HOPPER: extern "C" __global__ void __launch_bounds__(sattn::dev::kAttnWgmmaThreads, sattn::dev::kAttnWgmmaMinBlocks)
+// HOPPER: extern "C" __global__ void __launch_bounds__(sattn::dev::AttnWgmmaLaunch<k4_attn_fwd_wgmma_cfg>::threads, sattn::dev::AttnWgmmaLaunch<k4_attn_fwd_wgmma_cfg>::min_blocks)
 // HOPPER-NEXT: k4_attn_fwd_wgmma(const __grid_constant__ sattn::dev::AttnParams p) {
 func.func @topk(%q: tensor<?x4x?x64xf16>, %k: tensor<?x2x?x64xf16>, %v: tensor<?x2x?x64xf16>) -> tensor<?x4x?x64xf16> {
   %qp = sattn.pool mean %q group 16 : tensor<?x4x?x64xf16> -> tensor<?x4x?x64xf32>

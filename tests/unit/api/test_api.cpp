@@ -173,3 +173,109 @@ TEST_CASE("a GPU session without a GPU says so", "[api]") {
     CHECK_THAT(e.what(), Catch::Contains("a GPU session was requested but"));
   }
 }
+
+namespace {
+
+/// A variant whose attention reads a block set: a fourth input "blocks"
+/// (uniting it with a causal window-`w` static set when `unionWindow`), or,
+/// with `staticWindow`, the static set alone (no fourth input).
+std::string listVariant(int setHeads, bool unionWindow, int staticWindow = 0) {
+  std::string q = "tensor<?x4x?x16xbf16>", k = "tensor<?x2x?x16xbf16>";
+  std::string bt = "!sattn.blocks<bq = 8, bk = 16, heads = " + std::to_string(setHeads) + ">";
+  std::string ir = "func.func @v(%q: " + q + ", %k: " + k + ", %v: " + k;
+  if (!staticWindow)
+    ir += ", %blocks: " + bt + " {sattn.name = \"blocks\"}";
+  ir += ") -> " + q + " {\n";
+  std::string use = "%blocks";
+  int w = staticWindow ? staticWindow : 12;
+  if (unionWindow || staticWindow)
+    ir += "  %w = sattn.static_blocks %q, %k {causal, window = " + std::to_string(w) +
+          " : i64} : " + q + ", " + k + " -> " + bt + "\n";
+  if (staticWindow)
+    use = "%w";
+  else if (unionWindow)
+    ir += "  %u = sattn.union %blocks, %w : " + bt + "\n", use = "%u";
+  ir += "  %o = sattn.attention %q, %k, %v blocks " + use + " : " + bt + " {causal} : " + q + ", " +
+        k + ", " + k + " -> " + q + "\n  return %o : " + q + "\n}\n";
+  return ir;
+}
+
+/// Blocks of a causal window-w mask (semantics §8), pair by pair.
+std::vector<int> windowBlocks(int I, int bq, int bk, int Sq, int Skv, int w) {
+  std::vector<int> out;
+  for (int J = 0; J * bk < Skv; ++J) {
+    bool hit = false;
+    for (int i = I * bq; i < std::min((I + 1) * bq, Sq) && !hit; ++i)
+      for (int j = J * bk; j < std::min((J + 1) * bk, Skv) && !hit; ++j) {
+        int ip = i + Skv - Sq;
+        hit = j <= ip && j > ip - w;
+      }
+    if (hit)
+      out.push_back(J);
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a block set given as input equals the computed set it lists (CPU)", "[api]") {
+  Session s(cpu());
+  const int B = 2, Sq = 37, Skv = 45, bq = 8, bk = 16, nQB = 5, w = 20, cap = 6;
+  std::mt19937 rng(8);
+  HostTensor q({B, 4, Sq, 16}, &rng), k({B, 2, Skv, 16}, &rng), v({B, 2, Skv, 16}, &rng);
+  for (int setHeads : {2, 4}) {
+    INFO("set heads " << setHeads);
+    auto withList = s.compile(Variant::fromText(listVariant(setHeads, false)));
+    auto computed = s.compile(Variant::fromText(listVariant(setHeads, false, w)));
+    REQUIRE(withList->inputNames() == std::vector<std::string>{"q", "k", "v", "blocks"});
+    // The window's blocks, reversed, with a repeat and -1 padding.
+    std::vector<int32_t> list(size_t(B * setHeads * nQB * cap), -1);
+    for (int bh = 0; bh < B * setHeads; ++bh)
+      for (int I = 0; I < nQB; ++I) {
+        std::vector<int> row = windowBlocks(I, bq, bk, Sq, Skv, w);
+        int32_t *dst = &list[size_t((bh * nQB + I) * cap)];
+        for (size_t x = 0; x < row.size(); ++x)
+          dst[row.size() - 1 - x] = row[x];
+        dst[cap - 1] = row.front();
+      }
+    TensorView lv{list.data(), DType::I32, Device::Cpu, {B, setHeads, nQB, cap}, {}};
+    HostTensor o1({B, 4, Sq, 16}, nullptr), o2({B, 4, Sq, 16}, nullptr);
+    withList->run({q.view(), k.view(), v.view(), lv}, {o1.view()});
+    computed->run({q.view(), k.view(), v.view()}, {o2.view()});
+    CHECK(o1.data == o2.data);
+
+    // United with the same window: the list's lengths come from the other operand.
+    auto united = s.compile(Variant::fromText(listVariant(setHeads, true)));
+    std::vector<int32_t> none(size_t(B * setHeads * nQB), -1);
+    TensorView nv{none.data(), DType::I32, Device::Cpu, {B, setHeads, nQB, 1}, {}};
+    auto window12 = s.compile(Variant::fromText(listVariant(setHeads, false, 12)));
+    HostTensor o3({B, 4, Sq, 16}, nullptr), o4({B, 4, Sq, 16}, nullptr);
+    united->run({q.view(), k.view(), v.view(), nv}, {o3.view()});
+    window12->run({q.view(), k.view(), v.view()}, {o4.view()});
+    CHECK(o3.data == o4.data);
+  }
+}
+
+TEST_CASE("block-set inputs are checked against the variant (CPU)", "[api]") {
+  Session s(cpu());
+  auto p = s.compile(patterns::blockMask({4, 2, 16, DType::BF16}, 16, true, 2));
+  REQUIRE(p->inputNames() == std::vector<std::string>{"q", "k", "v", "blocks"});
+  std::mt19937 rng(9);
+  HostTensor q({1, 4, 40, 16}, &rng), k({1, 2, 40, 16}, &rng);
+  HostTensor o({1, 4, 40, 16}, nullptr);
+  std::vector<int32_t> list(2 * 3 * 2, 0);
+  TensorView lv{list.data(), DType::I32, Device::Cpu, {1, 2, 3, 2}, {}};
+  p->run({q.view(), k.view(), k.view(), lv}, {o.view()});
+  list[7] = 3; // nKB = 3
+  CHECK_THROWS_WITH(p->run({q.view(), k.view(), k.view(), lv}, {o.view()}),
+                    Catch::Contains("input 'blocks' row (b=0, h=1, I=0) slot 1 holds 3, outside "
+                                    "the valid range [-1, 2]"));
+  TensorView asFloat = q.view();
+  CHECK_THROWS_WITH(p->run({q.view(), k.view(), k.view(), asFloat}, {o.view()}),
+                    Catch::Contains("block-set input 'blocks' must be an int32 tensor [B, 2, nQB, "
+                                    "cap]"));
+  TensorView rows = lv;
+  rows.shape = {1, 2, 2, 3};
+  CHECK_THROWS_WITH(p->run({q.view(), k.view(), k.view(), rows}, {o.view()}),
+                    Catch::Contains("dimension 2 (query blocks) is 2, expected 3"));
+}

@@ -36,15 +36,15 @@ struct Lowered {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   gpu::Plan plan;
   mlir::func::FuncOp func;
-  explicit Lowered(const Variant &v) {
+  explicit Lowered(const Variant &v, const char *arch = "sm_80") {
     mlir::DialectRegistry registry;
     registerSattnDialects(registry);
     ctx.appendDialectRegistry(registry);
     module = mlir::parseSourceString<mlir::ModuleOp>(v.text(), &ctx);
     REQUIRE(module);
     mlir::PassManager pm(&ctx);
-    LowerToKernelsOptions options; // the tunable mma.sync kernel: off Hopper
-    options.arch = "sm_80";
+    LowerToKernelsOptions options; // default: the tunable mma.sync kernel of non-Hopper GPUs
+    options.arch = arch;
     buildLowerToKernelsPipeline(pm, options);
     REQUIRE(mlir::succeeded(pm.run(*module)));
     func = *module->getOps<mlir::func::FuncOp>().begin();
@@ -52,9 +52,9 @@ struct Lowered {
   }
   const gpu::Launch &attention() const {
     for (const gpu::Launch &l : plan.launches)
-      if (l.deviceTemplate == "attn_fwd_mma")
+      if (l.deviceTemplate == "attn_fwd_mma" || l.deviceTemplate == "attn_fwd_wgmma")
         return l;
-    FAIL("no attn_fwd_mma launch");
+    FAIL("no tensor-core attention launch");
     return plan.launches.front();
   }
 };
@@ -72,6 +72,24 @@ TEST_CASE("the tensor-core kernel declares its row tiles; others nothing", "[tun
   CHECK(space[1].at("TILE_M") == 128);
   CHECK(tune::candidates("pool").empty());
   CHECK(tune::candidates("attn_fwd").empty());
+}
+
+TEST_CASE("the Hopper kernel declares its ping-pong knob, heuristic by head dim", "[tune]") {
+  auto space = tune::candidates("attn_fwd_wgmma");
+  REQUIRE(space.size() == 2);
+  CHECK(space[0].at("PINGPONG") == 1);
+  CHECK(space[1].at("PINGPONG") == 0);
+  Lowered d128(patterns::dense({8, 2, 128, DType::BF16}, true), "sm_90a");
+  Lowered d64(patterns::dense({8, 2, 64, DType::BF16}, true), "sm_90a");
+  CHECK(d128.attention().deviceTemplate == "attn_fwd_wgmma");
+  CHECK(d128.attention().i("PINGPONG") == 1);
+  CHECK(d64.attention().i("PINGPONG") == 0);
+  CHECK(tune::rejectReason(d128.attention(), {{"PINGPONG", 0}}).empty());
+  // 64-row block-set rows run one consumer warpgroup: nothing to alternate.
+  Lowered topk(patterns::topkBlocks({8, 2, 64, DType::BF16}, 32, 64, 4), "sm_90a");
+  CHECK_THAT(tune::rejectReason(topk.attention(), {{"PINGPONG", 1}}),
+             Contains("no partner to take turns with"));
+  CHECK(tune::rejectReason(topk.attention(), {{"PINGPONG", 0}}).empty());
 }
 
 TEST_CASE("invalid configurations are rejected with a reason", "[tune]") {
@@ -137,19 +155,21 @@ TEST_CASE("a corrupt database is reported and ignored", "[tune]") {
   std::remove(path.c_str());
 }
 
-TEST_CASE("every candidate of the tensor-core kernel compiles with NVRTC", "[tune]") {
-  for (int d : {64, 128}) {
-    Lowered v(patterns::dense({8, 2, d, DType::BF16}, true, /*lse=*/true));
-    for (const tune::Config &c : tune::candidates("attn_fwd_mma")) {
-      tune::applyConfig(v.func, v.attention().kernel, c);
-      mlir::FailureOr<std::string> cuda = codegen::emitCuda(v.func);
-      REQUIRE(mlir::succeeded(cuda));
-      INFO("D=" << d << " " << tune::describe(c));
-      CHECK_THAT(*cuda,
-                 Contains("static constexpr int TILE_M = " + std::to_string(c.at("TILE_M"))));
-      codegen::CompileOutput out = codegen::Nvrtc::get().compile(
-          *cuda, "tune_check", codegen::Arch::parse("sm_90a"), codegen::Emit::Ptx);
-      CHECK_THAT(out.binary, Contains(".entry k0_attn_fwd_mma"));
+TEST_CASE("every candidate of the tensor-core kernels compiles with NVRTC", "[tune]") {
+  for (const char *arch : {"sm_80", "sm_90a"})
+    for (int d : {64, 128}) {
+      Lowered v(patterns::dense({8, 2, d, DType::BF16}, true, /*lse=*/true), arch);
+      const std::string tmpl = v.attention().deviceTemplate;
+      for (const tune::Config &c : tune::candidates(tmpl)) {
+        tune::applyConfig(v.func, v.attention().kernel, c);
+        mlir::FailureOr<std::string> cuda = codegen::emitCuda(v.func);
+        REQUIRE(mlir::succeeded(cuda));
+        INFO(arch << " D=" << d << " " << tune::describe(c));
+        const auto &[knob, value] = *c.begin();
+        CHECK_THAT(*cuda, Contains("static constexpr int " + knob + " = " + std::to_string(value)));
+        codegen::CompileOutput out = codegen::Nvrtc::get().compile(
+            *cuda, "tune_check", codegen::Arch::parse("sm_90a"), codegen::Emit::Ptx);
+        CHECK_THAT(out.binary, Contains(".entry k0_" + tmpl));
+      }
     }
-  }
 }

@@ -4,7 +4,8 @@
 The list spans every device template and the constants that change code:
 dtype, head dim, GQA ratio, masks, block sets per head and per group,
 fused block patterns, LSE, top-k / cumulative rules, forced blocks, budgets
-shared by the flattest head, pooling kinds, unions and intersections.
+shared by the flattest head, pooling kinds, unions and intersections,
+block sets given as input (blocks_from_list).
 """
 import os
 import sys
@@ -67,6 +68,19 @@ def static_pair(name, op, dt="bf16", d=64, set_heads=2, fused=False):
 }}"""))
 
 
+def user_list(name, dt="bf16", d=64, set_heads=8, causal=True, union=False):
+    """A block set given as input (blocks_from_list), optionally united with a static set."""
+    q, k = tensor(8, d, dt), tensor(2, d, dt)
+    bt = f"!sattn.blocks<bq = 128, bk = 64, heads = {set_heads}>"
+    body = f"  %u = sattn.static_blocks %q, %k {{causal, window = 256 : i64}} : {q}, {k} -> {bt}\n" \
+           f"  %s = sattn.union %bs, %u : {bt}\n" if union else ""
+    use = "%s" if union else "%bs"
+    cases.append((name, f"""func.func @{name}(%q: {q}, %k: {k}, %v: {k}, %bs: {bt} {{sattn.name = "blocks"}}) -> {q} {{
+{body}  %o = sattn.attention %q, %k, %v blocks {use} : {bt} {{{'causal' if causal else ''}}} : {q}, {k}, {k} -> {q}
+  return %o : {q}
+}}"""))
+
+
 for dt in ("bf16", "f16"):
     for d in (64, 128):
         attention(f"dense_causal_{dt}_d{d}", dt, d, lse=True)
@@ -88,6 +102,8 @@ selected("flattest_budget", "topk", "forced = #sattn.forced<sink = 1, diagonal =
 static_pair("static_union", "union")
 static_pair("static_intersect", "intersect", set_heads=8)
 static_pair("static_fused", None, fused=True)
+user_list("user_list_per_group_union", dt="f16", d=128, set_heads=2, union=True)
+user_list("user_list_noncausal", causal=False)
 
 for name, text in cases:
     with open(os.path.join(out, name + ".mlir"), "w") as f:
