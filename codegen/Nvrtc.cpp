@@ -4,6 +4,12 @@
 // say what to install when it is missing. The device library is passed as
 // in-memory headers, so no file of codegen/device/ is needed on disk.
 //
+// Where a compile's time goes (docs/performance.md, "cold compile"): the
+// front end is 4-6 %, libNVVM about half, ptxas the rest, nearly all of it
+// on the attention kernel. NVRTC's precompiled headers would only shave the
+// front end, and only for the second compile in a process (a PCH file is
+// tied to the NVRTC instance that wrote it), so they are not used.
+//
 //===----------------------------------------------------------------------===//
 #include "codegen/Nvrtc.h"
 
@@ -12,9 +18,16 @@
 
 #include <nvrtc.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
+#include <unistd.h>
 #include <vector>
 
 namespace sattn::codegen {
@@ -40,6 +53,43 @@ Arch Arch::forCapability(int major, int minor) {
     return Arch{"sm_89"};
   return Arch{minor >= 6 ? "sm_86" : "sm_80"};
 }
+
+namespace {
+
+/// Options that shape the binary. cacheTag() lists them, so a change here
+/// changes every cache key that is built from it.
+const std::vector<std::string> kCodeOptions = {"-std=c++17", "-lineinfo",
+                                               "--device-as-default-execution-space"};
+
+/// The phases of NVRTC's `-time` report ("file, phase, value, ms" lines).
+std::optional<CompilePhases> readPhases(const std::string &path) {
+  std::ifstream in(path);
+  CompilePhases ph;
+  bool any = false;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) {
+      size_t b = cell.find_first_not_of(" \t\r"), e = cell.find_last_not_of(" \t\r");
+      f.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+    }
+    if (f.size() < 4 || f[3] != "ms")
+      continue;
+    double ms = std::strtod(f[2].c_str(), nullptr);
+    if (f[1] == "CUDA C++ Frontend")
+      ph.frontendMs += ms, any = true;
+    else if (f[1] == "NVVM Optimizer")
+      ph.nvvmMs += ms, any = true;
+    else if (f[1] == "PTX Translation")
+      ph.ptxasMs += ms, any = true;
+  }
+  if (!any)
+    return std::nullopt;
+  return ph;
+}
+
+} // namespace
 
 struct Nvrtc::Impl {
   DynLib lib;
@@ -71,7 +121,14 @@ struct Nvrtc::Impl {
     cubin = lib.get<decltype(cubin)>("nvrtcGetCUBIN");
     destroy = lib.get<decltype(destroy)>("nvrtcDestroyProgram");
     errorString = lib.get<decltype(errorString)>("nvrtcGetErrorString");
+    check(version(&major, &minor), "version query");
   }
+
+  int major = 0, minor = 0;
+  bool atLeast(int ma, int mi) const { return major > ma || (major == ma && minor >= mi); }
+  /// Cleared when this NVRTC rejects --no-cache or -time (neither changes
+  /// the binary, so compiling without them is always right).
+  mutable std::atomic<bool> extraOptions{true};
 
   void check(nvrtcResult r, const char *what) const {
     if (r != NVRTC_SUCCESS)
@@ -87,13 +144,18 @@ Nvrtc &Nvrtc::get() {
 }
 
 std::string Nvrtc::version() const {
-  int major = 0, minor = 0;
-  impl->check(impl->version(&major, &minor), "version query");
-  return std::to_string(major) + "." + std::to_string(minor);
+  return std::to_string(impl->major) + "." + std::to_string(impl->minor);
+}
+
+std::string Nvrtc::cacheTag() const {
+  std::string tag = version();
+  for (const std::string &o : kCodeOptions)
+    tag += " " + o;
+  return tag;
 }
 
 CompileOutput Nvrtc::compile(const std::string &source, const std::string &name, const Arch &arch,
-                             Emit emit) const {
+                             Emit emit, bool timePhases) const {
   std::vector<const char *> headerText, headerNames;
   for (const EmbeddedHeader &h : deviceHeaders()) {
     headerNames.push_back(h.name);
@@ -110,10 +172,43 @@ CompileOutput Nvrtc::compile(const std::string &source, const std::string &name,
   std::string gpu = arch.name;
   if (emit == Emit::Ptx)
     gpu.replace(0, 2, "compute");
-  std::string archOpt = "--gpu-architecture=" + gpu;
-  const char *opts[] = {archOpt.c_str(), "-std=c++17", "-lineinfo",
-                        "--device-as-default-execution-space"};
-  nvrtcResult r = impl->compile(prog, 4, opts);
+  std::vector<std::string> options = {"--gpu-architecture=" + gpu};
+  options.insert(options.end(), kCodeOptions.begin(), kCodeOptions.end());
+  // NVRTC 12.9+ also keeps every program it compiles in the driver's
+  // compute cache (~/.nv/ComputeCache) when a driver is installed. The disk
+  // cache already holds each binary; a second copy costs a write per miss,
+  // fills a cache other CUDA programs share, and makes a cold compile a hit
+  // whenever the same module was compiled on the machine before.
+  bool extra = impl->extraOptions;
+  if (extra && impl->atLeast(12, 9))
+    options.push_back("--no-cache");
+  std::string timeFile;
+  if (extra && timePhases) {
+    const char *tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/sattn-nvrtc-time-XXXXXX";
+    int fd = ::mkstemp(pattern.data());
+    if (fd >= 0) {
+      ::close(fd);
+      timeFile = pattern;
+      options.push_back("-time=" + timeFile);
+    }
+  }
+  std::vector<const char *> opts;
+  for (const std::string &o : options)
+    opts.push_back(o.c_str());
+  auto start = std::chrono::steady_clock::now();
+  nvrtcResult r = impl->compile(prog, static_cast<int>(opts.size()), opts.data());
+  double compileMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::optional<CompilePhases> phases;
+  if (!timeFile.empty()) {
+    phases = readPhases(timeFile);
+    std::remove(timeFile.c_str());
+  }
+  if (r == NVRTC_ERROR_INVALID_OPTION && options.size() > 1 + kCodeOptions.size()) {
+    impl->extraOptions = false; // an older NVRTC: compile without them
+    return compile(source, name, arch, emit, timePhases);
+  }
   size_t logSize = 0;
   impl->check(impl->logSize(prog, &logSize), "log query");
   std::string log(logSize, '\0');
@@ -126,6 +221,8 @@ CompileOutput Nvrtc::compile(const std::string &source, const std::string &name,
                              ":\n" + log);
   CompileOutput out;
   out.log = log;
+  out.compileMs = compileMs;
+  out.phases = phases;
   size_t size = 0;
   if (emit == Emit::Ptx) {
     impl->check(impl->ptxSize(prog, &size), "PTX size");

@@ -4,6 +4,8 @@
 // (design §7): lowers the variant (unless it already is kernel-level IR),
 // emits one CUDA module holding every kernel, and compiles it with NVRTC.
 // Needs no GPU. Errors start with `error:`; OUT is written only on success.
+// `--time` reports on stderr where the compile went: lowering and emission,
+// then NVRTC split into its front end, libNVVM and ptxas.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/DynLib.h"
@@ -16,6 +18,8 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
+#include <cstdio>
 #include <unistd.h>
 
 using namespace sattn;
@@ -25,10 +29,11 @@ namespace {
 
 const char *kUsage =
     "usage: sattn-compile FILE.mlir --emit=cuda|ptx|cubin [--arch=sm_90a|sm_80|...] "
-    "[--dtype=bf16|fp16] -o OUT\n";
+    "[--dtype=bf16|fp16] [--time] -o OUT\n";
 
 struct Options {
   std::string file, out, emit = "ptx", arch = "sm_90a", dtype;
+  bool time = false;
 };
 
 Options parse(int argc, char **argv) {
@@ -53,6 +58,8 @@ Options parse(int argc, char **argv) {
       o.dtype = value("--dtype");
       if (o.dtype != "bf16" && o.dtype != "fp16")
         throw ToolError("--dtype must be bf16 or fp16, got '" + o.dtype + "'");
+    } else if (a == "--time") {
+      o.time = true;
     } else if (a == "-o" || a.rfind("-o=", 0) == 0) {
       o.out = value("-o");
     } else if (a.rfind("-", 0) == 0) {
@@ -89,8 +96,13 @@ void writeAtomically(const std::string &path, const std::string &data) {
     throw ToolError("cannot write '" + path + "': " + ec.message());
 }
 
+double msSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 int run(int argc, char **argv) {
   Options o = parse(argc, argv);
+  auto start = std::chrono::steady_clock::now();
   codegen::Arch arch;
   try {
     arch = codegen::Arch::parse(o.arch);
@@ -123,16 +135,34 @@ int run(int argc, char **argv) {
   mlir::FailureOr<std::string> cuda = codegen::emitCuda(func);
   if (mlir::failed(cuda))
     throw ToolError("code generation failed (see the diagnostics above)");
+  double lowerMs = msSince(start);
+  char line[256];
   if (o.emit == "cuda") {
     writeAtomically(o.out, *cuda);
+    if (o.time) {
+      std::snprintf(line, sizeof line, "time: lower+emit %.1f ms\n", lowerMs);
+      llvm::errs() << line;
+    }
     return 0;
   }
+  codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();
   codegen::CompileOutput compiled =
-      codegen::Nvrtc::get().compile(*cuda, func.getSymName().str(), arch,
-                                    o.emit == "ptx" ? codegen::Emit::Ptx : codegen::Emit::Cubin);
+      nvrtc.compile(*cuda, func.getSymName().str(), arch,
+                    o.emit == "ptx" ? codegen::Emit::Ptx : codegen::Emit::Cubin, o.time);
   if (!compiled.log.empty())
     llvm::errs() << "warning: NVRTC: " << compiled.log << "\n";
   writeAtomically(o.out, compiled.binary);
+  if (o.time) {
+    std::snprintf(line, sizeof line, "time: lower+emit %.1f ms, NVRTC %.1f ms", lowerMs,
+                  compiled.compileMs);
+    llvm::errs() << line;
+    if (const auto &p = compiled.phases) {
+      std::snprintf(line, sizeof line, " (front end %.0f ms, NVVM %.0f ms, ptxas %.0f ms)",
+                    p->frontendMs, p->nvvmMs, p->ptxasMs);
+      llvm::errs() << line;
+    }
+    llvm::errs() << "\n";
+  }
   return 0;
 }
 

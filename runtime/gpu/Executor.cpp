@@ -524,7 +524,7 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache
     throw GpuError("the variant was specialised for " + p.arch + " but this GPU (" + drv.name() +
                    ") is " + arch.name + "; lower it again with arch=" + arch.name);
   codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();
-  std::string key = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.version() + "\narch " + arch.name +
+  std::string key = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.cacheTag() + "\narch " + arch.name +
                     (arch.ptxForDriver ? " ptx" : "") + "\n" + cuda;
   std::string cubin = cache.getOrCreate(
       key,
