@@ -189,11 +189,11 @@ def main():
     session = sattn.Session("gpu")
     # One compiled Flex graph per (S, D, mask kind): keep them all, never fall
     # back to eager flex_attention (which materialises the scores).
-    import torch._dynamo
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 256)
-    if hasattr(torch._dynamo.config, "accumulated_cache_size_limit"):
-        torch._dynamo.config.accumulated_cache_size_limit = max(
-            torch._dynamo.config.accumulated_cache_size_limit, 1024)
+    import torch._dynamo as dynamo
+    dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 256)
+    if hasattr(dynamo.config, "accumulated_cache_size_limit"):
+        dynamo.config.accumulated_cache_size_limit = max(
+            dynamo.config.accumulated_cache_size_limit, 1024)
     flex = torch.compile(flex_attention, dynamic=False) if flex_attention is not None else None
     if flex is None:
         print("note: this torch has no FlexAttention; its columns stay empty", file=sys.stderr)
