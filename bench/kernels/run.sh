@@ -64,10 +64,16 @@ run 60 --refcheck
 FAILED_TESTS=()
 # Both load paths of attn_fwd_wgmma: TMA (default) and the producer's
 # cp.async path (SATTN_NO_TMA=1; misaligned layouts take it in both runs).
-for notma in 0 1; do
-  say "== attention tests (SATTN_NO_TMA=$notma)"
+# A third pass forces 5 persistent CTAs, so each runs many work items.
+# A fourth does the same with static round-robin items instead of the counter.
+for mode in tma notma grid5 static5; do
+  notma=0; grid=0; static=0
+  [ "$mode" = notma ] && notma=1
+  [ "$mode" = grid5 ] && grid=5
+  [ "$mode" = static5 ] && grid=5 && static=1
+  say "== attention tests ($mode)"
   for t in $("$BIN/wgmma_check" --list); do
-    SATTN_NO_TMA=$notma run 45 --test "$t" || FAILED_TESTS+=("$t/notma=$notma")
+    SATTN_NO_TMA=$notma SATTN_WGMMA_GRID=$grid SATTN_WGMMA_STATIC=$static run 45 --test "$t" || FAILED_TESTS+=("$t/$mode")
     if grep -q "^TIMEOUT" "$LOG"; then say "a test hung: skipping the remaining tests"; break 2; fi
   done
 done

@@ -77,9 +77,7 @@ struct Cfg {
 };
 
 /// A config with attn_fwd_wgmma's consumer ping-pong off.
-template <class C> struct NoPingPong : C {
-  static constexpr int PINGPONG = 0;
-};
+template <class C> struct NoPingPong : C { static constexpr int PINGPONG = 0; };
 
 template <class C>
 __global__ void __launch_bounds__(AttnWgmmaLaunch<C>::threads, AttnWgmmaLaunch<C>::min_blocks)
@@ -142,9 +140,26 @@ template <class C> Launcher wg_launcher() {
                               L::smem_bytes));
       attr = true;
     }
-    dim3 grid(attn_wgmma_grid_x(p.q.S, C::HAS_BLOCKS, C::SET_BQ, nQB), p.q.H, p.q.B);
-    if (grid.x == 0)
+    // Persistent grid as the runtime launches it; SATTN_WGMMA_GRID=n forces
+    // n CTAs (a small n makes every CTA run many work items).
+    static int sms = 0;
+    if (!sms)
+      CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    long long items = attn_wgmma_items(p.q.S, C::HAS_BLOCKS, C::SET_BQ, nQB, p.q.H, p.q.B);
+    int g = attn_wgmma_grid(items, sms, C::HAS_BLOCKS, C::SET_BQ);
+    static const int forced = getenv("SATTN_WGMMA_GRID") ? atoi(getenv("SATTN_WGMMA_GRID")) : 0;
+    if (forced > 0 && g > forced)
+      g = forced;
+    if (g == 0)
       return;
+    dim3 grid(g);
+    // Dynamic scheduling needs a zeroed work-item counter per launch;
+    // SATTN_WGMMA_STATIC=1 leaves it null (static round-robin).
+    static int *counter = nullptr;
+    static const bool staticSched =
+        getenv("SATTN_WGMMA_STATIC") && atoi(getenv("SATTN_WGMMA_STATIC"));
+    if (!counter)
+      CK(cudaMalloc(&counter, sizeof(int)));
     // TMA maps as the runtime builds them; SATTN_NO_TMA=1 forces the
     // kernel's cp.async path (misaligned views take it anyway).
     AttnParams pt = p;
@@ -154,6 +169,11 @@ template <class C> Launcher wg_launcher() {
     else
       sattn::gpu::bindAttnTma(&cuTensorMapEncodeTiled, pt, C::DTYPE == DType::fp16,
                               kAttnWgmmaWarpgroupRows, L::key_tile);
+    pt.next_item = nullptr;
+    if (!staticSched) {
+      CK(cudaMemsetAsync(counter, 0, sizeof(int), s));
+      pt.next_item = counter;
+    }
     k_wgmma<C><<<grid, L::threads, L::smem_bytes, s>>>(pt);
   };
 }
@@ -963,8 +983,8 @@ static void bench_one(const char *name, int S, u16 *dq, u16 *dk, u16 *dv, u16 *o
   const bool noTma = getenv("SATTN_NO_TMA") && atoi(getenv("SATTN_NO_TMA"));
   printf("%s %-18s S=%d H=%d D=%d  wgmma %8.3f ms %6.1f TFLOPS | mma %8.3f ms %6.1f TFLOPS | "
          "speedup %.2fx | wg-vs-mma relerr %.1e\n",
-         noTma ? "BENCH_NOTMA" : "BENCH", name, S, H, D, twg, flops / twg / 1e9, tmm, flops / tmm / 1e9, tmm / twg,
-         sqrt(acc[0] / acc[1]));
+         noTma ? "BENCH_NOTMA" : "BENCH", name, S, H, D, twg, flops / twg / 1e9, tmm,
+         flops / tmm / 1e9, tmm / twg, sqrt(acc[0] / acc[1]));
   fflush(stdout);
   if (dlse)
     cudaFree(dlse);
@@ -1017,18 +1037,22 @@ static int bench() {
       Cfg<B, 128, true, 0, 0, true, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
       "causal_d128_lse", S, dq, dk, dv, o1, o2, dacc);
   // The same configs with the consumers' ping-pong turned off (PINGPONG = 0).
-  bench_one<NoPingPong<Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
-            Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
-                128>>("causal_d128_nopp", S, dq, dk, dv, o1, o2, dacc);
-  bench_one<NoPingPong<Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
-            Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
-                128>>("noncausal_d128_nopp", S, dq, dk, dv, o1, o2, dacc);
-  bench_one<NoPingPong<Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
-            Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
-                128>>("causal_d64_nopp", S, dq, dk, dv, o1, o2, dacc);
-  bench_one<NoPingPong<Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
-            Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64,
-                128>>("noncausal_d64_nopp", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      NoPingPong<Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+      Cfg<B, 128, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "causal_d128_nopp", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      NoPingPong<Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+      Cfg<B, 128, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "noncausal_d128_nopp", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      NoPingPong<Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+      Cfg<B, 64, true, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "causal_d64_nopp", S, dq, dk, dv, o1, o2, dacc);
+  bench_one<
+      NoPingPong<Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32>>,
+      Cfg<B, 64, false, 0, 0, false, false, 0, 0, 0, false, 32, 32, 64, 64, true, 256, 64, 128>>(
+      "noncausal_d64_nopp", S, dq, dk, dv, o1, o2, dacc);
   (void)D;
   cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(o1), cudaFree(o2), cudaFree(dacc);
   return 0;

@@ -27,6 +27,16 @@
 //              straight into A fragments, V from smem (N-major descriptor,
 //              LBO = BN * 128 B between 64-wide panels, SBO 1024 B).
 //
+// Persistent CTAs: a work item is one row tile of one (batch, head), in
+// head-major order with a head's longest causal tiles first. The producer
+// takes the next item from an atomic counter (AttnParams::next_item; static
+// round-robin without one) and hands it to the consumers through a
+// two-slot mbarrier ring; stage and phase counters run on across items, so
+// the next item's Q and K/V loads overlap the current item's last tiles and
+// its O epilogue (the consumers free Q after an item's last S product).
+// Taking items in order keeps the items in flight within a narrow window of
+// heads, whose K/V then stay in L2.
+//
 // Consumer loop, per key tile n (no CTA-wide barrier anywhere): wait K_n
 // and V_{n-1} full; issue S_n = Q.K_n^T and then the pending
 // O += P_{n-1}.V_{n-1} (two commit groups); wait_group 1 (S_n ready) ->
@@ -83,9 +93,10 @@ namespace dev {
 ///             (AttnWgmmaLaunch<Cfg>::threads / ::min_blocks), compiled for
 ///             sm_90a (compute capability 9.0)
 ///   blockDim  attn_wgmma_threads(hasBlocks, setBq)            (384 or 256)
-///   grid      (nTiles, Hq, B), nTiles = cdiv(Sq, rows) with
-///             rows = attn_wgmma_rows(hasBlocks, setBq), or with a block set
-///             nQB * cdiv(SET_BQ, rows)       (attn_wgmma_grid_x does both)
+///   grid      (G, 1, 1), any G >= 1: persistent CTAs; CTA c runs the work
+///             items c, c + G, c + 2G, ... of attn_wgmma_items(..) (one item
+///             = one row tile of one (batch, head)). attn_wgmma_grid gives
+///             G = min(items, SMs x CTAs per SM).
 ///   smem      attn_wgmma_smem_bytes(HEAD_DIM, hasBlocks, setBq, setBk)
 ///             dynamic bytes (always above 48 KB: raise the limit)
 ///   params    AttnParams with tma = 1 and tq / tk / tv encoded as described
@@ -96,8 +107,8 @@ enum : int {
   kAttnWgmmaWarpgroupRows = 64, // query rows per consumer warpgroup
   kAttnWgmmaKStages = 2,
   kAttnWgmmaVStages = 3,
-  kAttnWgmmaProducerRegs = 56, // setmaxnreg of the producer (less spills in its cp.async path)
-  kAttnWgmmaBarrierBytes = 128,
+  kAttnWgmmaProducerRegs = 56,  // setmaxnreg of the producer (less spills in its cp.async path)
+  kAttnWgmmaBarrierBytes = 256, // mbarriers and the work-item slots
 };
 
 /// Consumer warpgroups per CTA: 1 when a block-set row has <= 64 rows.
@@ -143,7 +154,7 @@ SATTN_WGMMA_HD constexpr int attn_wgmma_tma_box(bool hasBlocks, int setBq, int s
 }
 /// Dynamic shared memory in bytes: Q, 2 K stages, 3 V stages, the
 /// mbarriers, plus 1 KB to round the base up to the 1024-byte swizzle
-/// period. Dense: 197760 B for D = 128, 99456 B for D = 64.
+/// period. Dense: 197888 B for D = 128, 99584 B for D = 64.
 SATTN_WGMMA_HD constexpr int attn_wgmma_smem_bytes(int headDim, bool hasBlocks = false,
                                                    int setBq = 0, int setBk = 0) {
   return (attn_wgmma_rows(hasBlocks, setBq) +
@@ -151,13 +162,28 @@ SATTN_WGMMA_HD constexpr int attn_wgmma_smem_bytes(int headDim, bool hasBlocks =
              headDim * 2 +
          kAttnWgmmaBarrierBytes + 1024;
 }
-/// grid.x of attn_fwd_wgmma (nQB: block-set rows, only with a block set).
-SATTN_WGMMA_HD constexpr int attn_wgmma_grid_x(int Sq, bool hasBlocks, int setBq, int nQB) {
+/// Row tiles per (batch, head): cdiv(Sq, rows), or with a block set
+/// nQB * cdiv(SET_BQ, rows) (nQB: block-set rows).
+SATTN_WGMMA_HD constexpr int attn_wgmma_tiles(int Sq, bool hasBlocks, int setBq, int nQB) {
   return hasBlocks
              ? nQB * ((setBq + attn_wgmma_rows(hasBlocks, setBq) - 1) /
                       attn_wgmma_rows(hasBlocks, setBq))
              : (Sq + attn_wgmma_rows(hasBlocks, setBq) - 1) / attn_wgmma_rows(hasBlocks, setBq);
 }
+/// Work items of a launch: every row tile of every (batch, head).
+SATTN_WGMMA_HD constexpr long long attn_wgmma_items(int Sq, bool hasBlocks, int setBq, int nQB,
+                                                    int H, int B) {
+  return static_cast<long long>(attn_wgmma_tiles(Sq, hasBlocks, setBq, nQB)) * H * B;
+}
+/// Persistent grid: as many CTAs as fit on the GPU at once (numSMs SMs),
+/// never more than there are items.
+SATTN_WGMMA_HD constexpr int attn_wgmma_grid(long long items, int numSMs, bool hasBlocks,
+                                             int setBq) {
+  return items < static_cast<long long>(numSMs) * attn_wgmma_min_blocks(hasBlocks, setBq)
+             ? static_cast<int>(items)
+             : numSMs * attn_wgmma_min_blocks(hasBlocks, setBq);
+}
+
 /// Whether attn_fwd_wgmma handles this attention: head dim 64 / 128, no
 /// query set, and a Hopper GPU (wgmma exists only on sm_90a; Blackwell runs
 /// the portable compute_90 PTX, which has no wgmma).
@@ -235,7 +261,7 @@ template <class Cfg> struct Fwd {
 
   static_assert(Q_WG_BYTES % 1024 == 0 && KV_BYTES % 1024 == 0,
                 "every tile must start on a 1024-byte swizzle period");
-  static_assert((1 + 2 * KS + 2 * VS) * 8 <= kAttnWgmmaBarrierBytes, "too many mbarriers");
+  static_assert((2 + 2 * KS + 2 * VS + 4 + 2) * 8 <= kAttnWgmmaBarrierBytes, "too many mbarriers");
   static_assert(CONSUMER_REGS >= 200 && CONSUMER_REGS <= 256 && CONSUMER_REGS % 8 == 0,
                 "consumer register budget out of range");
 
@@ -245,6 +271,7 @@ template <class Cfg> struct Fwd {
   u32 sbase;                                           // 1024-aligned shared address of the tiles
   int b, h, hk, Sq, Skv, row0, rowEnd, tid, wg, wlane; // wg: consumer index, wlane: thread in it
   int wr0, wr1;                                        // this warpgroup's valid rows [wr0, wr1)
+  int nT, items;                                       // row tiles per (b, h); work items
   bool wgActive;
   const u16 *qBase, *kBase, *vBase;
   bool qVec, kVec, vVec; // 16-byte aligned rows: cp.async; else element loads
@@ -264,10 +291,17 @@ template <class Cfg> struct Fwd {
 
   __device__ __forceinline__ u32 bar(int i) const { return sbase + BAR_OFF + 8 * i; }
   __device__ __forceinline__ u32 q_full() const { return bar(0); }
-  __device__ __forceinline__ u32 k_full(int s) const { return bar(1 + s); }
-  __device__ __forceinline__ u32 k_empty(int s) const { return bar(1 + KS + s); }
-  __device__ __forceinline__ u32 v_full(int s) const { return bar(1 + 2 * KS + s); }
-  __device__ __forceinline__ u32 v_empty(int s) const { return bar(1 + 2 * KS + VS + s); }
+  __device__ __forceinline__ u32 q_empty() const { return bar(1); }
+  __device__ __forceinline__ u32 k_full(int s) const { return bar(2 + s); }
+  __device__ __forceinline__ u32 k_empty(int s) const { return bar(2 + KS + s); }
+  __device__ __forceinline__ u32 v_full(int s) const { return bar(2 + 2 * KS + s); }
+  __device__ __forceinline__ u32 v_empty(int s) const { return bar(2 + 2 * KS + VS + s); }
+  // Work-item hand-over from the producer to the consumers: two slots, each
+  // a full / empty barrier pair and the item index (-1: no more items).
+  static constexpr int ITEM_BAR = 2 + 2 * KS + 2 * VS;
+  __device__ __forceinline__ u32 item_full(int s) const { return bar(ITEM_BAR + s); }
+  __device__ __forceinline__ u32 item_empty(int s) const { return bar(ITEM_BAR + 2 + s); }
+  __device__ __forceinline__ u32 item_slot(int s) const { return bar(ITEM_BAR + 4) + 4 * s; }
 
   /// One thread: "full" barriers count one arrival (the TMA thread's
   /// expect_tx) or 128 (each producer thread's copies); "empty" barriers one
@@ -275,6 +309,10 @@ template <class Cfg> struct Fwd {
   __device__ __forceinline__ void init_barriers() const {
     const u32 fullCount = p.tma ? 1u : 128u;
     mbar_init(q_full(), fullCount);
+    mbar_init(q_empty(), 4 * NWG);
+#pragma unroll
+    for (int s = 0; s < 2; ++s)
+      mbar_init(item_full(s), 1), mbar_init(item_empty(s), 4 * NWG);
 #pragma unroll
     for (int s = 0; s < KS; ++s)
       mbar_init(k_full(s), fullCount), mbar_init(k_empty(s), 4 * NWG);
@@ -348,56 +386,113 @@ template <class Cfg> struct Fwd {
     return attn_common::next_tile<Cfg, BN>(*this, j0, j1);
   }
 
-  /// Producer warpgroup (pt: thread 0..127): Q once, then K and V of every
-  /// key tile into the stage rings, in the consumers' order.
+  /// Work item i: its (b, h, hk), rows [row0, rowEnd) and the start of its
+  /// key schedule. false when the item has no rows (a short last query
+  /// block of a block-set row).
+  __device__ __forceinline__ bool set_item(int i) {
+    const int hb = i / nT, r = i - hb * nT;
+    h = hb % Cfg::HEADS, b = hb / Cfg::HEADS, hk = h / G;
+    // Dense causal: within a head, the longest row tiles (largest index) first.
+    const int tIdx = (Cfg::CAUSAL && !Cfg::HAS_BLOCKS) ? nT - 1 - r : r;
+    attn_common::cta_rows<Cfg, BM>(tIdx, Sq, row0, rowEnd);
+    if (row0 >= rowEnd)
+      return false;
+    attn_common::schedule_init<Cfg, BM>(*this, tIdx);
+    return true;
+  }
+
+  /// The producer's next work item after `item`: dynamic (an atomic counter,
+  /// items taken in order by whichever CTA is free, so the items in flight
+  /// stay a narrow window of (batch, head)s whose K/V share L2, and the
+  /// longest tiles of a head go first) or static round-robin without a
+  /// counter. Without TMA all 128 producer threads need it: thread 0 reads
+  /// the counter and shares it through a spare slot.
+  __device__ __forceinline__ int fetch_item(int pt, int item) const {
+    if (!p.next_item)
+      return item + gridDim.x;
+    if (p.tma)
+      return gridDim.x + atomicAdd(p.next_item, 1);
+    constexpr int kProducerBar = 3; // named barrier of the producer warpgroup
+    const u32 share = item_slot(2);
+    if (pt == 0)
+      st_shared_s32(share, gridDim.x + atomicAdd(p.next_item, 1));
+    named_sync<128>(kProducerBar);
+    const int next = ld_shared_s32(share);
+    named_sync<128>(kProducerBar); // everyone read it before thread 0 writes again
+    return next;
+  }
+
+  /// Producer warpgroup (pt: thread 0..127): for every work item of the CTA,
+  /// Q (once the consumers released the previous item's Q), then K and V of
+  /// every key tile into the stage rings, in the consumers' order. Stage
+  /// and phase counters run on across items, so the next item's loads
+  /// overlap the current item's last tiles and epilogue.
   __device__ __forceinline__ void produce(int pt) {
     const bool tma = p.tma != 0;
     if (tma && pt != 0)
       return; // one thread issues every TMA
-    int j0, j1;
-    if (!next_tile(j0, j1)) // no key tile: no load (the consumers wait for none)
-      return;
     if (tma) {
+      tma_prefetch_map(&p.tq);
       tma_prefetch_map(&p.tk);
       tma_prefetch_map(&p.tv);
-      mbar_expect_tx(q_full(), NWG * Q_WG_BYTES);
-#pragma unroll
-      for (int w = 0; w < NWG; ++w)
-        tma_tile<WR>(sbase + w * Q_WG_BYTES, p.tq, row0 + w * WR, h, q_full());
-    } else {
-      attn_common::bind_qkv(*this);
-      load_rows<BM, WR>(pt, sbase, qBase + static_cast<i64>(row0) * p.q.ss, p.q.ss, rowEnd - row0,
-                        qVec);
-      copies_arrive(q_full(), qVec);
     }
-    int ks = 0, vs = 0;
-    u32 kph = 0, vph = 0;
-    do {
+    int ks = 0, vs = 0, slot = 0;
+    u32 kph = 0, vph = 0, qph = 0, sph = 0;
+    for (int item = blockIdx.x;; item = fetch_item(pt, item)) {
+      // Hand the item to the consumers (slot reused once they took it).
+      if (pt == 0) {
+        mbar_wait(item_empty(slot), sph ^ 1);
+        st_shared_s32(item_slot(slot), item < items ? item : -1);
+        mbar_arrive(item_full(slot)); // release: the index is visible with it
+      }
+      if (++slot == 2)
+        slot = 0, sph ^= 1;
+      if (item >= items)
+        break;
+      int j0, j1;
+      if (!set_item(item) ||
+          !next_tile(j0, j1)) // no key tile: no load (the consumers wait for none)
+        continue;
       // A fresh barrier counts as having completed the phase before its
       // first: waiting for parity ph ^ 1 passes on the first round.
-      mbar_wait(k_empty(ks), kph ^ 1);
+      mbar_wait(q_empty(), qph ^ 1);
+      qph ^= 1;
       if (tma) {
-        mbar_expect_tx(k_full(ks), KV_BYTES);
-        tma_tile<BN>(k_stage(ks), p.tk, j0, hk, k_full(ks));
+        mbar_expect_tx(q_full(), NWG * Q_WG_BYTES);
+#pragma unroll
+        for (int w = 0; w < NWG; ++w)
+          tma_tile<WR>(sbase + w * Q_WG_BYTES, p.tq, row0 + w * WR, h, q_full());
       } else {
-        load_rows<BN, BN>(pt, k_stage(ks), kBase + static_cast<i64>(j0) * p.k.ss, p.k.ss, j1 - j0,
-                          kVec);
-        copies_arrive(k_full(ks), kVec);
+        attn_common::bind_qkv(*this);
+        load_rows<BM, WR>(pt, sbase, qBase + static_cast<i64>(row0) * p.q.ss, p.q.ss, rowEnd - row0,
+                          qVec);
+        copies_arrive(q_full(), qVec);
       }
-      mbar_wait(v_empty(vs), vph ^ 1);
-      if (tma) {
-        mbar_expect_tx(v_full(vs), KV_BYTES);
-        tma_tile<BN>(v_stage(vs), p.tv, j0, hk, v_full(vs));
-      } else {
-        load_rows<BN, BN>(pt, v_stage(vs), vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, j1 - j0,
-                          vVec);
-        copies_arrive(v_full(vs), vVec);
-      }
-      if (++ks == KS)
-        ks = 0, kph ^= 1;
-      if (++vs == VS)
-        vs = 0, vph ^= 1;
-    } while (next_tile(j0, j1));
+      do {
+        mbar_wait(k_empty(ks), kph ^ 1);
+        if (tma) {
+          mbar_expect_tx(k_full(ks), KV_BYTES);
+          tma_tile<BN>(k_stage(ks), p.tk, j0, hk, k_full(ks));
+        } else {
+          load_rows<BN, BN>(pt, k_stage(ks), kBase + static_cast<i64>(j0) * p.k.ss, p.k.ss, j1 - j0,
+                            kVec);
+          copies_arrive(k_full(ks), kVec);
+        }
+        mbar_wait(v_empty(vs), vph ^ 1);
+        if (tma) {
+          mbar_expect_tx(v_full(vs), KV_BYTES);
+          tma_tile<BN>(v_stage(vs), p.tv, j0, hk, v_full(vs));
+        } else {
+          load_rows<BN, BN>(pt, v_stage(vs), vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, j1 - j0,
+                            vVec);
+          copies_arrive(v_full(vs), vVec);
+        }
+        if (++ks == KS)
+          ks = 0, kph ^= 1;
+        if (++vs == VS)
+          vs = 0, vph ^= 1;
+      } while (next_tile(j0, j1));
+    }
     if (!tma)
       cp_async_wait_all(); // leave no copy of this thread in flight
   }
@@ -449,10 +544,10 @@ template <class Cfg> struct Fwd {
   /// (while the tensor cores finish the pending P.V), then O rescale and P
   /// packing for the next P.V. `kEmpty` / `vEmpty`: the barriers that free
   /// the tile's K stage (S done) and the pending P.V's V stage (P.V done);
-  /// `vs`: the tile's V stage.
+  /// `vs`: the tile's V stage; `last`: the item's last tile (frees Q).
   template <bool PV>
-  __device__ __forceinline__ void complete(int kind, u32 kEmpty, u32 vEmpty, int vs, int j0,
-                                           int j1) {
+  __device__ __forceinline__ void complete(int kind, u32 kEmpty, u32 vEmpty, int vs, int j0, int j1,
+                                           bool last) {
     float corr[2];
     if constexpr (PV)
       wg_wait<1>(); // S done; P.V may still run
@@ -461,6 +556,8 @@ template <class Cfg> struct Fwd {
     fence_regs(sc);
     const bool lead = (wlane & 31) == 0;
     mbar_arrive_if(kEmpty, lead); // this warp no longer reads the K stage
+    // After the item's last S product its Q is free for the next item.
+    mbar_arrive_if(q_empty(), lead && last);
     {
       const int w = wlane >> 5, lane = wlane & 31, g = lane >> 2, t = lane & 3;
       if constexpr (!kPos) {
@@ -578,90 +675,105 @@ template <class Cfg> struct Fwd {
     }
   }
 
-  /// Ping-pong turns (PP): wait for the other warpgroup's previous issue;
-  /// after issuing, let it go. Warpgroup 1 skips its last hand-over, so
-  /// every arrival is matched by a sync (it handed warpgroup 0 the first
-  /// turn).
+  /// Ping-pong turns (PP): a warpgroup waits for the other one's previous
+  /// issue, and lets it go after its own. Warpgroup 1 hands warpgroup 0 the
+  /// first turn at the start; warpgroup 0 takes that extra hand-over back
+  /// at the end (end_turns), so every arrival is matched by a sync.
   __device__ __forceinline__ void turn_begin() const {
     if constexpr (PP)
       named_sync<256>(1 + wg);
   }
-  __device__ __forceinline__ void turn_end(bool more) const {
+  __device__ __forceinline__ void turn_end() const {
     if constexpr (PP)
-      if (wg == 0 || more)
-        named_arrive<256>(2 - wg);
+      named_arrive<256>(2 - wg);
   }
 
-  /// Consumer warpgroup `wg` (0 .. NWG-1): its 64 rows over every key tile.
+  /// Consumer warpgroup `wg` (0 .. NWG-1): its 64 rows of every work item of
+  /// the CTA, over every key tile; stage and phase counters run on across
+  /// items as in produce().
   __device__ __forceinline__ void consume() {
-    wr0 = row0 + wg * WR;
-    wr1 = min(wr0 + WR, rowEnd);
-    wgActive = wr0 < wr1;
-    pendV = 0;
+    if (PP && wg == 1)
+      named_arrive<256>(1); // warpgroup 0 goes first
+    int ks = 0, vs = 0, slot = 0;
+    u32 kph = 0, vph = 0, qph = 0, sph = 0;
+    for (;;) {
+      mbar_wait(item_full(slot), sph);
+      const int item = ld_shared_s32(item_slot(slot));
+      __syncwarp();
+      mbar_arrive_if(item_empty(slot), (wlane & 31) == 0);
+      if (++slot == 2)
+        slot = 0, sph ^= 1;
+      if (item < 0)
+        break;
+      if (!set_item(item))
+        continue;
+      wr0 = row0 + wg * WR;
+      wr1 = min(wr0 + WR, rowEnd);
+      wgActive = wr0 < wr1;
+      pendV = 0;
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh)
-      mrow[hh] = neg_inf(), lrow[hh] = 0.f;
+      for (int hh = 0; hh < 2; ++hh)
+        mrow[hh] = neg_inf(), lrow[hh] = 0.f;
 #pragma unroll
-    for (int e = 0; e < NO; ++e)
-      o[e] = 0.f;
-    // sc is first written by the zero-init wgmma, pa by complete<false>.
+      for (int e = 0; e < NO; ++e)
+        o[e] = 0.f;
+      // sc is first written by the zero-init wgmma, pa by complete<false>.
 
-    int j0 = 0, j1 = 0;
-    if (next_tile(j0, j1)) { // CTA-uniform, as in produce()
-      int n0 = 0, n1 = 0;
-      bool more = next_tile(n0, n1);
-      if (PP && wg == 1)
-        named_arrive<256>(1); // warpgroup 0 goes first
-      mbar_wait(q_full(), 0);
-      mbar_wait(k_full(0), 0);
-      fence_proxy_async(); // copies by other threads (no-TMA path) -> visible to wgmma
-      turn_begin();
-      int kind = issue<false>(0, j0, j1);
-      turn_end(more);
-      complete<false>(kind, k_empty(0), 0, 0, j0, j1);
-      // Stage and phase of the tile to issue next (K, V) and of the V
-      // stage the pending P.V reads.
-      int ks = 1 % KS, vs = 1 % VS, pvs = 0;
-      u32 kph = KS == 1, vph = VS == 1, pvph = 0;
-      while (more) {
-        j0 = n0, j1 = n1;
-        more = next_tile(n0, n1);
+      int j0 = 0, j1 = 0;
+      if (next_tile(j0, j1)) { // the same decision as in produce()
+        int n0 = 0, n1 = 0;
+        bool more = next_tile(n0, n1);
+        mbar_wait(q_full(), qph);
+        qph ^= 1;
         mbar_wait(k_full(ks), kph);
-        mbar_wait(v_full(pvs), pvph);
-        fence_proxy_async();
+        fence_proxy_async(); // copies by other threads (no-TMA path) -> visible to wgmma
         turn_begin();
-        kind = issue<true>(ks, j0, j1);
-        turn_end(more);
-        complete<true>(kind, k_empty(ks), v_empty(pvs), vs, j0, j1);
-        pvs = vs, pvph = vph;
+        int kind = issue<false>(ks, j0, j1);
+        turn_end();
+        complete<false>(kind, k_empty(ks), 0, vs, j0, j1, !more);
+        // Stage and phase of the V stage the pending P.V reads.
+        int pvs = vs;
+        u32 pvph = vph;
         if (++ks == KS)
           ks = 0, kph ^= 1;
         if (++vs == VS)
           vs = 0, vph ^= 1;
+        while (more) {
+          j0 = n0, j1 = n1;
+          more = next_tile(n0, n1);
+          mbar_wait(k_full(ks), kph);
+          mbar_wait(v_full(pvs), pvph);
+          fence_proxy_async();
+          turn_begin();
+          kind = issue<true>(ks, j0, j1);
+          turn_end();
+          complete<true>(kind, k_empty(ks), v_empty(pvs), vs, j0, j1, !more);
+          pvs = vs, pvph = vph;
+          if (++ks == KS)
+            ks = 0, kph ^= 1;
+          if (++vs == VS)
+            vs = 0, vph ^= 1;
+        }
+        mbar_wait(v_full(pvs), pvph);
+        fence_proxy_async();
+        drain();
+        mbar_arrive_if(v_empty(pvs), (wlane & 31) == 0);
       }
-      mbar_wait(v_full(pvs), pvph);
-      fence_proxy_async();
-      drain();
+      if (wgActive)
+        finish();
     }
-    if (wgActive)
-      finish();
+    if (PP && wg == 0)
+      named_sync<256>(1); // warpgroup 1's hand-over after its last issue
   }
 
   __device__ __forceinline__ void run() {
-    b = blockIdx.z, h = blockIdx.y, hk = h / G;
     Sq = p.q.S, Skv = p.k.S;
     tid = threadIdx.x;
-    // Dense causal: the longest row tiles (largest index) start first.
-    const int tIdx = (Cfg::CAUSAL && !Cfg::HAS_BLOCKS)
-                         ? static_cast<int>(gridDim.x - 1 - blockIdx.x)
-                         : static_cast<int>(blockIdx.x);
-    attn_common::cta_rows<Cfg, BM>(tIdx, Sq, row0, rowEnd);
-    if (row0 >= rowEnd) // a short last query block: whole CTA leaves together
-      return;
+    nT = attn_wgmma_tiles(Sq, Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::HAS_BLOCKS ? p.blocks.nQB : 0);
+    items = nT * Cfg::HEADS * p.q.B;
     if (tid == 0)
       init_barriers();
     __syncthreads(); // barriers initialised before anyone uses them
-    attn_common::schedule_init<Cfg, BM>(*this, tIdx);
     // Broadcast so the compiler sees a warp-uniform value: the wgmma
     // descriptors derived from it then live in uniform registers (a per-thread
     // value would need R2UR moves between the wgmmas, which serializes them).
@@ -681,7 +793,7 @@ template <class Cfg> struct Fwd {
 } // namespace attn_wgmma_detail
 
 /// sattn.attention forward on Hopper warpgroup MMA (sm_90a only). Launch as
-/// described at attn_wgmma_threads / attn_wgmma_grid_x /
+/// described at attn_wgmma_threads / attn_wgmma_grid /
 /// attn_wgmma_smem_bytes (or AttnWgmmaLaunch<Cfg>).
 template <class Cfg> __device__ void attn_fwd_wgmma(const AttnParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg>::ok, "attn_fwd_wgmma: invalid Cfg");

@@ -47,7 +47,7 @@ struct alignas(64) TmaDesc {
 /// attn_fwd_wgmma loads Q/K/V by TMA through tq / tk / tv when `tma` is 1
 /// (see attn_wgmma_tma_box in attention_wgmma.cuh for the maps it expects);
 /// with 0 (strides TMA cannot describe) it copies them with cp.async. The
-/// other kernels ignore the three maps.
+/// other kernels ignore the three maps and next_item.
 struct AttnParams {
   Tensor4 q, k, v, o;
   float *lse;
@@ -55,6 +55,9 @@ struct AttnParams {
   int *q_counts;
   int *q_rows;
   int tma;
+  /// attn_fwd_wgmma's work-item counter (one int, zero at launch) for
+  /// dynamic scheduling; null: static round-robin.
+  int *next_item;
   TmaDesc tq, tk, tv;
 };
 

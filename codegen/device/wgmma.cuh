@@ -121,6 +121,15 @@ template <int N> __device__ __forceinline__ void named_arrive(int id) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(N) : "memory");
 }
 
+__device__ __forceinline__ void st_shared_s32(u32 addr, int v) {
+  asm volatile("st.shared.s32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ int ld_shared_s32(u32 addr) {
+  int v;
+  asm volatile("ld.shared.s32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
+  return v;
+}
+
 /// Register budget of the calling warpgroup (warp specialisation): the
 /// producer gives registers back, the consumers take them.
 template <int R> __device__ __forceinline__ void setmaxnreg_dec() {

@@ -41,6 +41,8 @@ Driver::Driver()
         "reading the compute capability");
   check(cuDeviceGetAttribute_(&ccMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev),
         "reading the compute capability");
+  check(cuDeviceGetAttribute_(&smCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev),
+        "querying the number of multiprocessors");
   char buf[256] = {0};
   check(cuDeviceGetName_(buf, sizeof(buf) - 1, dev), "reading the GPU name");
   devName = buf;

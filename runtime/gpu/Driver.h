@@ -25,14 +25,15 @@ struct GpuError : std::runtime_error {
   X(cuInit)                                                                                        \
   X(cuDriverGetVersion)                                                                            \
   X(cuDeviceGetCount)                                                                              \
-  X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain)            \
-      X(cuCtxSetCurrent) X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction)              \
-          X(cuFuncSetAttribute) X(cuLaunchKernel) X(cuMemAllocAsync) X(cuMemFreeAsync)             \
-              X(cuMemAlloc) X(cuMemFree) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync)                 \
-                  X(cuMemsetD32Async) X(cuMemGetInfo) X(cuStreamCreate) X(cuStreamDestroy)         \
-                      X(cuStreamSynchronize) X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord)   \
-                          X(cuEventSynchronize) X(cuEventElapsedTime) X(cuGetErrorName)            \
-                              X(cuGetErrorString) X(cuTensorMapEncodeTiled)
+  X(cuDeviceGet)                                                                                   \
+  X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuCtxSetCurrent)        \
+      X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuFuncSetAttribute)           \
+          X(cuLaunchKernel) X(cuMemAllocAsync) X(cuMemFreeAsync) X(cuMemAlloc) X(cuMemFree)        \
+              X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemsetD32Async) X(cuMemGetInfo)        \
+                  X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize) X(cuEventCreate)     \
+                      X(cuEventDestroy) X(cuEventRecord) X(cuEventSynchronize)                     \
+                          X(cuEventElapsedTime) X(cuGetErrorName) X(cuGetErrorString)              \
+                              X(cuTensorMapEncodeTiled)
 
 /// The message for a failed driver call: "<what>: <NAME> (<description>)",
 /// plus what to do for the failures a user can act on (out of memory,
@@ -57,6 +58,8 @@ public:
   CUcontext context() const { return ctx; }
   int major() const { return ccMajor; }
   int minor() const { return ccMinor; }
+  /// Streaming multiprocessors (sizes persistent grids).
+  int multiprocessors() const { return smCount; }
   const std::string &name() const { return devName; }
   /// Makes sattn's context current on the calling thread.
   void makeCurrent() const;
@@ -66,7 +69,7 @@ private:
   DynLib lib;
   CUdevice dev = 0;
   CUcontext ctx = nullptr;
-  int ccMajor = 0, ccMinor = 0;
+  int ccMajor = 0, ccMinor = 0, smCount = 1;
   std::string devName;
 };
 

@@ -317,7 +317,12 @@ private:
         bindAttnTma(drv.cuTensorMapEncodeTiled_, p, plan.dtype == "fp16",
                     dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(hb, bq, bk));
         int nQB = hb ? vals[l.operands[3]].nQB : 0;
-        go(l, unsigned(dev::attn_wgmma_grid_x(q.S, hb, bq, nQB)), q.H, q.B,
+        long long items = dev::attn_wgmma_items(q.S, hb, bq, nQB, q.H, q.B);
+        // Dynamic work items: a counter zeroed in stream order before the launch.
+        CUdeviceptr counter = alloc(sizeof(int));
+        drv.check(drv.cuMemsetD32Async_(counter, 0, 1, stream), "clearing the work-item counter");
+        p.next_item = reinterpret_cast<int *>(counter);
+        go(l, unsigned(dev::attn_wgmma_grid(items, drv.multiprocessors(), hb, bq)), 1, 1,
            unsigned(dev::attn_wgmma_threads(hb, bq)),
            unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), hb, bq, bk)), &p);
       } else if (mma)
