@@ -173,12 +173,16 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
           return one("attn_fwd", c);
         // Hopper gets the wgmma kernel; other GPUs the portable mma.sync one,
         // whose query rows per CTA are the autotuner's knob (64: heuristic).
-        // Its knob: whether the two consumer warpgroups take turns on the
-        // tensor cores (ping-pong); measured faster at D = 128, slower at
-        // D = 64 (docs/performance.md), the autotuner decides per shape.
+        // Its knobs: whether the two consumer warpgroups take turns on the
+        // tensor cores (ping-pong; measured faster at D = 128, slower at
+        // D = 64, docs/performance.md) and whether CTAs are persistent; the
+        // autotuner decides per shape.
         if (llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a") {
           bool oneConsumer = a.getBlocks() && bq <= 64; // attn_wgmma_warpgroups == 1
           c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
+          // Persistent CTAs (grid = SMs) or one CTA per work item: a host
+          // choice, kept as a constant so the autotuner can pick it per shape.
+          c.i("PERSISTENT", 1);
           return one("attn_fwd_wgmma", c);
         }
         c.i("TILE_M", 64);

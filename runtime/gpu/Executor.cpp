@@ -322,8 +322,10 @@ private:
         CUdeviceptr counter = alloc(sizeof(int));
         drv.check(drv.cuMemsetD32Async_(counter, 0, 1, stream), "clearing the work-item counter");
         p.next_item = reinterpret_cast<int *>(counter);
-        go(l, unsigned(dev::attn_wgmma_grid(items, drv.multiprocessors(), hb, bq)), 1, 1,
-           unsigned(dev::attn_wgmma_threads(hb, bq)),
+        long long grid = l.consts.count("PERSISTENT") && !l.b("PERSISTENT")
+                             ? items // one CTA per item (the counter hands them out in order)
+                             : dev::attn_wgmma_grid(items, drv.multiprocessors(), hb, bq);
+        go(l, unsigned(grid), 1, 1, unsigned(dev::attn_wgmma_threads(hb, bq)),
            unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), hb, bq, bk)), &p);
       } else if (mma)
         go(l, tiles, q.H, q.B, dev::kAttnMmaThreads,

@@ -21,7 +21,11 @@ namespace {
 const std::map<std::string, std::vector<Config>> &spaces() {
   static const std::map<std::string, std::vector<Config>> s = {
       {"attn_fwd_mma", {{{"TILE_M", 64}}, {{"TILE_M", 128}}}},
-      {"attn_fwd_wgmma", {{{"PINGPONG", 1}}, {{"PINGPONG", 0}}}},
+      {"attn_fwd_wgmma",
+       {{{"PINGPONG", 1}, {"PERSISTENT", 1}},
+        {{"PINGPONG", 0}, {"PERSISTENT", 1}},
+        {{"PINGPONG", 1}, {"PERSISTENT", 0}},
+        {{"PINGPONG", 0}, {"PERSISTENT", 0}}}},
   };
   return s;
 }

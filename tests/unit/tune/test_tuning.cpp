@@ -76,20 +76,21 @@ TEST_CASE("the tensor-core kernel declares its row tiles; others nothing", "[tun
 
 TEST_CASE("the Hopper kernel declares its ping-pong knob, heuristic by head dim", "[tune]") {
   auto space = tune::candidates("attn_fwd_wgmma");
-  REQUIRE(space.size() == 2);
-  CHECK(space[0].at("PINGPONG") == 1);
-  CHECK(space[1].at("PINGPONG") == 0);
+  REQUIRE(space.size() == 4);
+  CHECK(space[0] == tune::Config{{"PINGPONG", 1}, {"PERSISTENT", 1}});
+  CHECK(space[3] == tune::Config{{"PINGPONG", 0}, {"PERSISTENT", 0}});
   Lowered d128(patterns::dense({8, 2, 128, DType::BF16}, true), "sm_90a");
   Lowered d64(patterns::dense({8, 2, 64, DType::BF16}, true), "sm_90a");
   CHECK(d128.attention().deviceTemplate == "attn_fwd_wgmma");
   CHECK(d128.attention().i("PINGPONG") == 1);
   CHECK(d64.attention().i("PINGPONG") == 0);
-  CHECK(tune::rejectReason(d128.attention(), {{"PINGPONG", 0}}).empty());
+  CHECK(d128.attention().i("PERSISTENT") == 1);
+  CHECK(tune::rejectReason(d128.attention(), {{"PINGPONG", 0}, {"PERSISTENT", 0}}).empty());
   // 64-row block-set rows run one consumer warpgroup: nothing to alternate.
   Lowered topk(patterns::topkBlocks({8, 2, 64, DType::BF16}, 32, 64, 4), "sm_90a");
-  CHECK_THAT(tune::rejectReason(topk.attention(), {{"PINGPONG", 1}}),
+  CHECK_THAT(tune::rejectReason(topk.attention(), {{"PINGPONG", 1}, {"PERSISTENT", 1}}),
              Contains("no partner to take turns with"));
-  CHECK(tune::rejectReason(topk.attention(), {{"PINGPONG", 0}}).empty());
+  CHECK(tune::rejectReason(topk.attention(), {{"PINGPONG", 0}, {"PERSISTENT", 1}}).empty());
 }
 
 TEST_CASE("invalid configurations are rejected with a reason", "[tune]") {
