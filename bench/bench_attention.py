@@ -50,19 +50,36 @@ DENSITIES = (0.5, 0.2, 0.1, 0.05)
 
 
 def median_ms(fn, reps, warmup=5):
+    """Median GPU time per call. Calls are queued back to back with an event
+    pair around each and one synchronisation at the end (as
+    triton.testing.do_bench does), so every library's per-call host cost
+    overlaps the previous call's kernels instead of being timed as GPU idle
+    time; `host_us` below reports that cost separately."""
     for i in range(warmup):
         fn(i)
     torch.cuda.synchronize()
-    times = []
-    for i in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for _ in range(reps)]
+    for i, (start, end) in enumerate(events):
         start.record()
         fn(i)
         end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    times.sort()
+    torch.cuda.synchronize()
+    times = sorted(start.elapsed_time(end) for start, end in events)
     return times[len(times) // 2]
+
+
+def host_us(fn, reps=200):
+    """Host time per call in microseconds (issue only, GPU work not awaited)."""
+    import time
+    fn(0)
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for i in range(reps):
+        fn(i)
+    elapsed = time.perf_counter() - t
+    torch.cuda.synchronize()
+    return elapsed / reps * 1e6
 
 
 def flops(b, h, s, d, causal):
@@ -222,6 +239,7 @@ def main():
                 row = {"S": s, "D": d, "causal": causal, "H": a.heads, "B": a.batch,
                        "rel_err": err, "flops": flops(a.batch, a.heads, s, d, causal)}
                 row["sattn_ms"] = median_ms(lambda i: prog(*sets[i % a.copies], out=out), a.reps)
+                row["sattn_host_us"] = host_us(lambda i: prog(*sets[i % a.copies], out=out))
                 if not causal:
                     dense_ms = row["sattn_ms"]
                 for name, backend in PEERS.items():
@@ -287,6 +305,10 @@ def main():
         print(line)
     print("ratio = peer time / sattn time (> 1: sattn faster); TFLOPS dense-equivalent "
           "(causal counts half)")
+    hosts = [r["sattn_host_us"] for r in rows]
+    if hosts:
+        print(f"sattn host cost per call (Python -> C ABI -> runtime, issue only): "
+              f"{min(hosts):.0f}-{max(hosts):.0f} us")
     if sparse:
         print()
         print(f"{'S':>6} {'D':>4} {'density':>7} {'sattn ms':>9} {'TF dense':>8} {'TF eff':>7} "

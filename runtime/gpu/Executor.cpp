@@ -322,7 +322,7 @@ private:
         CUdeviceptr counter = alloc(sizeof(int));
         drv.check(drv.cuMemsetD32Async_(counter, 0, 1, stream), "clearing the work-item counter");
         p.next_item = reinterpret_cast<int *>(counter);
-        long long grid = l.consts.count("PERSISTENT") && !l.b("PERSISTENT")
+        long long grid = l.consts.count("PERSISTENT") && l.i("PERSISTENT") == 0
                              ? items // one CTA per item (the counter hands them out in order)
                              : dev::attn_wgmma_grid(items, drv.multiprocessors(), hb, bq);
         go(l, unsigned(grid), 1, 1, unsigned(dev::attn_wgmma_threads(hb, bq)),
