@@ -19,18 +19,7 @@ python3 "$here/scripts/make_npy.py" "$work/v.npy" 2,2,1000,64 --seed 3
 python3 "$here/scripts/make_npy.py" "$work/q2.npy" 1,8,777,64 --seed 4
 python3 "$here/scripts/make_npy.py" "$work/k2.npy" 1,2,777,64 --seed 5
 python3 "$here/scripts/make_npy.py" "$work/v2.npy" 1,2,777,64 --seed 6
-# A block set given as input (examples/block_mask.mlir): random lists of 8 KV
-# blocks per (batch, head, query block), -1 = unused slot. Prints the extra
-# ",NAME=FILE" for --inputs, or nothing when the variant has no such input.
-list_input() { # VARIANT BATCH SEQ TAG
-  local spec name bq bk sh
-  spec="$(sed -n 's/.*%[A-Za-z0-9_]*: !sattn.blocks<bq = \([0-9]*\), bk = \([0-9]*\), heads = \([0-9]*\)> {sattn.name = "\([A-Za-z0-9_]*\)"}.*/\4 \1 \2 \3/p' "$1" | head -1)"
-  [ -n "$spec" ] || return 0
-  read -r name bq bk sh <<<"$spec"
-  python3 "$here/scripts/make_npy.py" "$work/$name$4.npy" "$2,$sh,$(( ($3 + bq - 1) / bq )),8" \
-    --dtype i4 --range=-1,$(( ($3 + bk - 1) / bk - 1 )) --seed 7
-  printf ',%s=%s' "$name" "$work/$name$4.npy"
-}
+. "$here/scripts/bundle-lib.sh" # list_input
 printf '%-16s %-6s %-10s %-10s %-9s %-10s %-9s\n' variant pass rel_err gpu_ms cache nvrtc_ms load_ms
 fail=0
 for f in "$here"/examples/*.mlir; do

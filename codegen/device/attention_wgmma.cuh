@@ -381,6 +381,21 @@ template <class Cfg> struct Fwd {
       tma_load_4d(dst + pn * (ROWS * 128), &map, pn * 64, row, head, b, full);
   }
 
+  /// K or V of keys [j0, j1) into the stage at dst, completing `full`: one
+  /// TMA per head-dim panel, or the producer threads' copies (base, ss, vec:
+  /// the (b, hk) slice, only read without TMA).
+  __device__ __forceinline__ void load_kv(int pt, bool tma, u32 dst, const TmaDesc &map,
+                                          const u16 *base, i64 ss, bool vec, int j0, int j1,
+                                          u32 full) const {
+    if (tma) {
+      mbar_expect_tx(full, KV_BYTES);
+      tma_tile<BN>(dst, map, j0, hk, full);
+    } else {
+      load_rows<BN, BN>(pt, dst, base + static_cast<i64>(j0) * ss, ss, j1 - j0, vec);
+      copies_arrive(full, vec);
+    }
+  }
+
   /// Next key tile [j0, j1) of the CTA; false when done.
   __device__ __forceinline__ bool next_tile(int &j0, int &j1) {
     return attn_common::next_tile<Cfg, BN>(*this, j0, j1);
@@ -470,23 +485,9 @@ template <class Cfg> struct Fwd {
       }
       do {
         mbar_wait(k_empty(ks), kph ^ 1);
-        if (tma) {
-          mbar_expect_tx(k_full(ks), KV_BYTES);
-          tma_tile<BN>(k_stage(ks), p.tk, j0, hk, k_full(ks));
-        } else {
-          load_rows<BN, BN>(pt, k_stage(ks), kBase + static_cast<i64>(j0) * p.k.ss, p.k.ss, j1 - j0,
-                            kVec);
-          copies_arrive(k_full(ks), kVec);
-        }
+        load_kv(pt, tma, k_stage(ks), p.tk, kBase, p.k.ss, kVec, j0, j1, k_full(ks));
         mbar_wait(v_empty(vs), vph ^ 1);
-        if (tma) {
-          mbar_expect_tx(v_full(vs), KV_BYTES);
-          tma_tile<BN>(v_stage(vs), p.tv, j0, hk, v_full(vs));
-        } else {
-          load_rows<BN, BN>(pt, v_stage(vs), vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, j1 - j0,
-                            vVec);
-          copies_arrive(v_full(vs), vVec);
-        }
+        load_kv(pt, tma, v_stage(vs), p.tv, vBase, p.v.ss, vVec, j0, j1, v_full(vs));
         if (++ks == KS)
           ks = 0, kph ^= 1;
         if (++vs == VS)
