@@ -427,7 +427,9 @@ template <class Cfg> struct Fwd {
       return item + gridDim.x;
     if (p.tma)
       return gridDim.x + atomicAdd(p.next_item, 1);
-    constexpr int kProducerBar = 3; // named barrier of the producer warpgroup
+    // Named barrier of the producer warpgroup: above the consumers' ping-pong
+    // ids (1 .. consumer warpgroups).
+    constexpr int kProducerBar = 8;
     const u32 share = item_slot(2);
     if (pt == 0)
       st_shared_s32(share, gridDim.x + atomicAdd(p.next_item, 1));
