@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +72,6 @@ def median_ms(fn, reps, warmup=5):
 
 def host_us(fn, reps=200):
     """Host time per call in microseconds (issue only, GPU work not awaited)."""
-    import time
     fn(0)
     torch.cuda.synchronize()
     t = time.perf_counter()

@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "passes/KernelTable.h"
 
+#include "codegen/device/attention_wgmma.cuh"
+
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
@@ -178,7 +180,7 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         // D = 64, docs/performance.md) and whether CTAs are persistent; the
         // autotuner decides per shape.
         if (llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a") {
-          bool oneConsumer = a.getBlocks() && bq <= 64; // attn_wgmma_warpgroups == 1
+          bool oneConsumer = dev::attn_wgmma_warpgroups(bool(a.getBlocks()), int(bq)) == 1;
           c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host
           // choice, kept as a constant so the autotuner can pick it per shape.

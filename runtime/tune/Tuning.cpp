@@ -1,6 +1,8 @@
 //===- Tuning.cpp - autotuning: config spaces, shape buckets, the database -===//
 #include "runtime/tune/Tuning.h"
 
+#include "codegen/device/attention_wgmma.cuh"
+
 #include "dialect/SattnDialect.h"
 #include "runtime/cache/DiskCache.h"
 
@@ -64,7 +66,7 @@ std::string rejectReason(const gpu::Launch &launch, const Config &config) {
   if (std::find(space.begin(), space.end(), config) == space.end())
     return describe(config) + " is not in the configuration space of " + launch.deviceTemplate;
   if (launch.deviceTemplate == "attn_fwd_wgmma" && config.at("PINGPONG") != 0 &&
-      launch.b("HAS_BLOCKS") && launch.i("SET_BQ") <= 64)
+      dev::attn_wgmma_warpgroups(launch.b("HAS_BLOCKS"), int(launch.i("SET_BQ"))) == 1)
     return describe(config) + ": block-set rows of " + std::to_string(launch.i("SET_BQ")) +
            " queries run one consumer warpgroup per CTA, which has no partner to take turns with";
   if (launch.deviceTemplate == "attn_fwd_mma") {
