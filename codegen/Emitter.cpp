@@ -43,6 +43,10 @@ const TemplateInfo kTemplates[] = {
     {"block_set_union", "SetBinParams", "kSetBinThreads", "selection.cuh"},
     {"block_set_intersect", "SetBinParams", "kSetBinThreads", "selection.cuh"},
     {"blocks_from_list", "BlocksFromListParams", "kListThreads", "selection.cuh"},
+    {"decode_attn", "DecodeParams", "kDecodeThreads", "decode.cuh"},
+    {"kv_slim_lse", "DecodeParams", "kDecodeThreads", "decode.cuh"},
+    {"kv_slim_scores", "SlimScoresParams", "kSlimThreads", "kv_slim.cuh"},
+    {"kv_slim_select", "SlimSelectParams", "kSlimSelectThreads", "kv_slim.cuh"},
 };
 
 /// String-valued constants become enumerators of these device enums.

@@ -191,13 +191,25 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         return one("attn_fwd_mma", c);
       })
       .Case([&](KvSlimOp s) {
-        Consts score(ctx, spec), select(ctx, spec);
+        // Three launches (codegen/device/kv_slim.cuh): the observation rows'
+        // LSE, the per-token scores, the selection.
+        Consts lse(ctx, spec), score(ctx, spec), select(ctx, spec);
+        lse.i("OBSERVE", s.getObserveAttr().getInt())
+            .flag("HAS_LSE", true)
+            .flag("PAGED", false)
+            .flag("HAS_TOKENS", false)
+            .scale(s.getScale(), spec);
         score.i("OBSERVE", s.getObserveAttr().getInt()).scale(s.getScale(), spec);
+        bool seg64 = false;
+        if (Value seg = s.getSegments())
+          seg64 = llvm::cast<RankedTensorType>(seg.getType()).getElementType().isInteger(64);
         select.f("TAU", s.getTau().convertToDouble())
             .i("SINKS", s.getSinksAttr().getInt())
             .i("RECENT", s.getRecentAttr().getInt())
-            .flag("HAS_SEGMENTS", bool(s.getSegments()));
-        return SmallVector<KernelSpec, 2>{{"kv_slim_scores", score.get()},
+            .flag("HAS_SEGMENTS", bool(s.getSegments()))
+            .flag("SEG64", seg64);
+        return SmallVector<KernelSpec, 2>{{"kv_slim_lse", lse.get()},
+                                          {"kv_slim_scores", score.get()},
                                           {"kv_slim_select", select.get()}};
       })
       .Case([&](DecodeAttentionOp d) {

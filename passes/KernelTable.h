@@ -22,8 +22,8 @@ struct KernelSpec {
 };
 
 /// The templates and constants of `op` under the variant facts `spec`
-/// (heads, kv_heads, head_dim, dtype). kv_slim yields two kernels (score,
-/// then select); every other op one. Fails with a diagnostic on `op` for
+/// (heads, kv_heads, head_dim, dtype). kv_slim yields three kernels (LSE of
+/// the observation rows, scores, selection); every other op one. Fails with a diagnostic on `op` for
 /// ops that are not semantic sattn ops.
 mlir::FailureOr<llvm::SmallVector<KernelSpec, 2>> kernelsFor(mlir::Operation *op,
                                                              mlir::DictionaryAttr spec);

@@ -1,6 +1,6 @@
 //===- OutlineKernels.cpp - semantic ops to ordered kernel launches -------===//
 //
-// Design §4.6. Each semantic op becomes one sattn.launch (kv_slim two) in
+// Design §4.6. Each semantic op becomes one sattn.launch (kv_slim three) in
 // program order, naming the device template and constants chosen by
 // KernelTable. The workspace plan lists every launch result the function
 // does not return, with its size as an expression in the run-time lengths
@@ -224,14 +224,20 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
         if (final) {
           results.assign(op.result_type_begin(), op.result_type_end());
         } else {
-          // kv_slim: per-token scores [B, Hkv, Skv] f32 feed the selection.
-          Value k4 = op.getOperand(1);
-          auto kt = llvm::cast<RankedTensorType>(k4.getType());
-          results.push_back(RankedTensorType::get(
-              {kt.getDimSize(0), kt.getDimSize(1), kt.getDimSize(2)}, b.getF32Type()));
+          // kv_slim's intermediates (f32): the observation rows' LSE
+          // [B, Hq, observe] (an upper bound when Sq < observe), then the
+          // per-token scores [B, Hkv, Skv].
+          auto slim = llvm::cast<KvSlimOp>(op);
+          Value src = i == 0 ? slim.getQ() : slim.getK();
+          auto st = llvm::cast<RankedTensorType>(src.getType());
+          int64_t observe = slim.getObserveAttr().getInt();
+          results.push_back(
+              RankedTensorType::get({st.getDimSize(0), st.getDimSize(1),
+                                     i == 0 ? ShapedType::kDynamic : st.getDimSize(2)},
+                                    b.getF32Type()));
           plan.push_back({name, 0,
-                          sizes.batch(k4) + "*" + std::to_string(kt.getDimSize(1)) + "*" +
-                              sizes.length(k4) + "*4"});
+                          sizes.batch(src) + "*" + std::to_string(st.getDimSize(1)) + "*" +
+                              (i == 0 ? std::to_string(observe) : sizes.length(src)) + "*4"});
         }
         last = b.create<LaunchOp>(op.getLoc(), results, name, k.deviceTemplate, k.consts, args);
         if (!final)

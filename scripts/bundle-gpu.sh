@@ -24,6 +24,8 @@ printf '%-16s %-6s %-10s %-10s %-9s %-10s %-9s\n' variant pass rel_err gpu_ms ca
 fail=0
 for f in "$here"/examples/*.mlir; do
   name="$(basename "$f" .mlir)"
+  # Decode variants (a prompt, the cache, decode queries) run below.
+  grep -q 'sattn.name = "prompt"' "$f" && continue
   for pass in cold warm; do
     sfx=""; [ "$pass" = warm ] && sfx=2
     if [ "$pass" = warm ]; then extra="$(list_input "$f" 1 777 2)"; else extra="$(list_input "$f" 2 1000 "")"; fi
@@ -34,6 +36,16 @@ for f in "$here"/examples/*.mlir; do
       "$(get total_ms)" "$(get disk_cache)" "$(get nvrtc_ms)" "$(get load_ms)"
   done
 done
+# OmniSparse decode (32 / 8 heads, D = 128): slim the cache from the prompt's
+# last rows, decode one query per sequence over the kept tokens.
+python3 "$here/scripts/make_npy.py" "$work/dp.npy" 2,32,100,128 --seed 7
+python3 "$here/scripts/make_npy.py" "$work/dk.npy" 2,8,3000,128 --seed 8
+python3 "$here/scripts/make_npy.py" "$work/dv.npy" 2,8,3000,128 --seed 9
+python3 "$here/scripts/make_npy.py" "$work/dq.npy" 2,32,1,128 --seed 10
+json="$("$bin/sattn-run" "$here/examples/omnisparse_decode.mlir" --device=gpu --check --json \
+  --inputs "prompt=$work/dp.npy,k=$work/dk.npy,v=$work/dv.npy,q=$work/dq.npy" --out "$work/od.npy" 2>&1)" \
+  || { fail=1; echo "$json"; }
+echo "omnisparse_decode: $(tr -d '\n' <<<"$json" | head -c 600)"
 rm -rf "$work"
 # Python package on torch CUDA tensors, with torch and triton imported first.
 py_rc=0

@@ -13,3 +13,16 @@ list_input() { # VARIANT BATCH SEQ TAG
     --dtype i4 --range=-1,$(( ($3 + bk - 1) / bk - 1 )) --seed 7
   printf ',%s=%s' "$name" "$work/$name$4.npy"
 }
+
+# A decode variant (examples/omnisparse_decode.mlir: inputs prompt, k, v, q;
+# 32 query / 8 KV heads, D = 128): random inputs with a cache of SEQ tokens,
+# the prompt's last 64 rows and one decode query per sequence. Prints the
+# whole --inputs value, or nothing when the variant takes q, k, v.
+decode_inputs() { # VARIANT BATCH SEQ
+  grep -q 'sattn.name = "prompt"' "$1" || return 0
+  python3 "$here/scripts/make_npy.py" "$work/dp.npy" "$2,32,64,128" --seed 21
+  python3 "$here/scripts/make_npy.py" "$work/dk.npy" "$2,8,$3,128" --seed 22
+  python3 "$here/scripts/make_npy.py" "$work/dv.npy" "$2,8,$3,128" --seed 23
+  python3 "$here/scripts/make_npy.py" "$work/dq.npy" "$2,32,1,128" --seed 24
+  printf 'prompt=%s,k=%s,v=%s,q=%s' "$work/dp.npy" "$work/dk.npy" "$work/dv.npy" "$work/dq.npy"
+}

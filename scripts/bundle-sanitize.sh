@@ -15,11 +15,13 @@ for t in q k v; do
 done
 # A block list for examples/block_mask.mlir (64x64 blocks: 6 rows of 8 slots).
 python3 "$here/scripts/make_npy.py" "$work/blocks.npy" 2,8,6,8 --dtype i4 --range=-1,5 --seed 12
+. "$here/scripts/bundle-lib.sh" # decode_inputs
 fail=0
 for f in "$here"/examples/*.mlir; do
   name="$(basename "$f" .mlir)"
   inputs="q=$work/q.npy,k=$work/k.npy,v=$work/v.npy"
   grep -q 'sattn.name = "blocks"' "$f" && inputs="$inputs,blocks=$work/blocks.npy"
+  dec="$(decode_inputs "$f" 2 333)"; [ -n "$dec" ] && inputs="$dec"
   # Compile once outside the sanitizer (NVRTC under it is slow).
   "$here/bin/sattn-run" "$f" --device=gpu --inputs "$inputs" --out "$work/o.npy" >/dev/null 2>&1
   for tool in memcheck racecheck synccheck; do

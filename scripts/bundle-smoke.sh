@@ -20,7 +20,9 @@ for f in "$here"/examples/*.mlir; do
   if lowered="$("$bin/sattn-opt" "$f" --sattn-lower-to-kernels 2>&1)"; then lower=ok; else lower=FAIL; fail=1; fi
   launches="$(grep -c 'sattn.launch' <<<"$lowered")"
   extra="$(list_input "$f" 2 700 "")"
-  if json="$("$bin/sattn-run" "$f" --inputs "q=$work/q.npy,k=$work/k.npy,v=$work/v.npy$extra" --out "$work/$name.npy" --json 2>&1)"; then
+  inputs="q=$work/q.npy,k=$work/k.npy,v=$work/v.npy$extra"
+  dec="$(decode_inputs "$f" 2 700)"; [ -n "$dec" ] && inputs="$dec"
+  if json="$("$bin/sattn-run" "$f" --inputs "$inputs" --out "$work/$name.npy" --json 2>&1)"; then
     run=ok
   else
     run=FAIL; fail=1; echo "$json"

@@ -21,6 +21,6 @@ cp "$SATTN_BUILD/runtime/capi/libsattn.so" "$out/python/sattn/"
 strip --strip-unneeded "$out/python/sattn/libsattn.so"
 bash "$SATTN_ROOT/runtime/capi/check-exports.sh" "$out/python/sattn/libsattn.so"
 cp "$SATTN_ROOT/tests/python/gpu_torch_check.py" "$out/scripts/"
-mkdir -p "$out/bench" && cp "$SATTN_ROOT"/bench/*.py "$out/bench/"
+mkdir -p "$out/bench/kernels" && cp "$SATTN_ROOT"/bench/*.py "$out/bench/" && cp "$SATTN_ROOT"/bench/kernels/*.py "$out/bench/kernels/"
 bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*
 du -sh "$out"

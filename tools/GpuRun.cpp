@@ -72,6 +72,24 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
           {buffers.back()->ptr, gpu::Elem::I32, t->shape, contiguousStrides(t->shape)});
       continue;
     }
+    if (a < plan.args.size() && plan.values[plan.args[a]].kind == gpu::ValueKind::Ints) {
+      // Page tables, lengths, segments: integers of the declared width.
+      bool wide = plan.values[plan.args[a]].elem == gpu::Elem::I64;
+      std::vector<int64_t> v64(size_t(t->numel()));
+      std::vector<int32_t> v32(size_t(t->numel()));
+      for (size_t i = 0; i < v64.size(); ++i)
+        v64[i] = int64_t(t->data[i]), v32[i] = int32_t(t->data[i]);
+      size_t bytes = v64.size() * (wide ? 8 : 4);
+      buffers.push_back(std::make_unique<DeviceBuffer>(bytes));
+      drv.check(drv.cuMemcpyHtoDAsync_(buffers.back()->ptr,
+                                       wide ? static_cast<const void *>(v64.data()) : v32.data(),
+                                       bytes, stream),
+                "uploading an integer input");
+      drv.check(drv.cuStreamSynchronize_(stream), "uploading an integer input");
+      devArgs.push_back({buffers.back()->ptr, wide ? gpu::Elem::I64 : gpu::Elem::I32, t->shape,
+                         contiguousStrides(t->shape)});
+      continue;
+    }
     std::vector<uint16_t> bits(size_t(t->numel()));
     for (size_t i = 0; i < bits.size(); ++i)
       bits[i] = elem == gpu::Elem::BF16 ? io::floatToBf16Bits(float(t->data[i]))
@@ -82,11 +100,12 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
     drv.check(drv.cuStreamSynchronize_(stream), "uploading an input");
     devArgs.push_back({buffers.back()->ptr, elem, t->shape, contiguousStrides(t->shape)});
   }
-  // Results: O like q, LSE [B, H, Sq] f32. Poisoned so unwritten rows show.
-  const ref::Tensor &q = *args.at(0);
+  // Results: O like the q of the launch writing it, LSE [B, H, Sq] f32.
+  // Poisoned so unwritten rows show.
   std::vector<gpu::DeviceTensor> devResults;
   std::vector<std::vector<int64_t>> shapes;
   for (size_t r = 0; r < plan.results.size(); ++r) {
+    const ref::Tensor &q = *args.at(size_t(plan.resultArg[r]));
     devResults.push_back(gpu::allocateResult(plan, r, q.dim(0), q.dim(2), elem, buffers));
     const gpu::DeviceTensor &t = devResults.back();
     size_t bytes = size_t(t.strides[0] * t.shape[0]) * (t.elem == gpu::Elem::F32 ? 4 : 2);

@@ -113,6 +113,51 @@ struct BlocksFromListParams {
   BlockSetView out;
 };
 
+/// sattn.decode_attention (decode_attn) and kv_slim's first phase
+/// (kv_slim_lse, v and o unused). q, o [B, Hq, Sd, D]; k, v [B, Hkv, Skv,
+/// D], or pages [P, Hkv, page, D] with page_table [B, max_pages] (row
+/// stride pt_sb) and seq_lens [B]. With a token set, tok_counts [B, Hkv]
+/// and tok_idx [B, Hkv, tok_cap] (ascending positions) name the entries.
+/// lse [B, Hq, Sd] or null. With splits > 1: part_o [B, Hkv, row_groups,
+/// splits, 16, D], part_lse [..., 16] (log2) and done [B, Hkv, row_groups]
+/// (zero at launch) carry the split-KV merge.
+struct DecodeParams {
+  Tensor4 q, k, v, o;
+  float *lse;
+  const int *page_table;
+  i64 pt_sb;
+  const int *seq_lens;
+  const int *tok_counts;
+  const int *tok_idx;
+  int tok_cap;
+  int Skv;  ///< cache length (dense, tokens); paged: seq_lens
+  int page; ///< tokens per page (paged)
+  int splits, row_groups;
+  float *part_o;
+  float *part_lse;
+  int *done;
+};
+
+/// kv_slim_scores: q the observation rows [B, Hq, w, D], k [B, Hkv, Skv,
+/// D], lse [B, Hq, w] (natural log) -> score [B, Hkv, Skv].
+struct SlimScoresParams {
+  Tensor4 q, k;
+  const float *lse;
+  float *score;
+};
+
+/// kv_slim_select: score [B, Hkv, Skv]; segments [B, nSeg, 2] int32 or
+/// int64 (element strides seg_sb, seg_sr; pairs contiguous) or null ->
+/// tok_counts [B, Hkv], tok_idx [B, Hkv, Skv] (ascending).
+struct SlimSelectParams {
+  const float *score;
+  const void *segments;
+  i64 seg_sb, seg_sr;
+  int nSeg, Skv;
+  int *tok_counts;
+  int *tok_idx;
+};
+
 /// Threads per block of each kernel family (host and device agree here).
 enum : int {
   kAttnThreads = 128,

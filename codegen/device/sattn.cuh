@@ -21,5 +21,7 @@
 #include "attention_wgmma.cuh"
 #include "estimation.cuh"
 #include "selection.cuh"
+#include "decode.cuh"
+#include "kv_slim.cuh"
 
 #endif // SATTN_DEVICE_SATTN_CUH

@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sattn {
@@ -97,6 +98,12 @@ public:
   /// memory without a sync).
   void run(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
            void *stream = nullptr) const;
+  /// run(), then waits for the kernels and returns the GPU time of each
+  /// launch in order (kernel name, milliseconds; CUDA events around each
+  /// launch). For profiling: it synchronises `stream`. GPU programs only.
+  std::vector<std::pair<std::string, double>> runTimed(const std::vector<TensorView> &inputs,
+                                                       const std::vector<TensorView> &outputs,
+                                                       void *stream = nullptr) const;
   Device device() const;
   /// The JIT cache key (SHA-256 of the specialised variant).
   const std::string &key() const;

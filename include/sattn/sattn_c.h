@@ -122,6 +122,15 @@ SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, in
 SATTN_C_API int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs,
                                   int n_in, const sattn_tensor *outputs, int n_out, void *stream);
 
+/* sattn_program_run, then waits for the kernels and reports the GPU time of
+ * each launch in order (CUDA events around each): up to `cap` values in
+ * `ms`, their count in `*count`, and the kernel names newline-separated in
+ * `names` (buffer protocol; may be NULL). For profiling; GPU programs only. */
+SATTN_C_API int sattn_program_run_timed(const sattn_program *program, const sattn_tensor *inputs,
+                                        int n_in, const sattn_tensor *outputs, int n_out,
+                                        void *stream, double *ms, int cap, int *count, char *names,
+                                        size_t n, size_t *needed);
+
 SATTN_C_API int sattn_program_num_inputs(const sattn_program *program, int *out);
 SATTN_C_API int sattn_program_num_outputs(const sattn_program *program, int *out);
 /* SATTN_CPU or SATTN_GPU. */

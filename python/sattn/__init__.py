@@ -287,6 +287,12 @@ class Program:
             pass
 
     # -- running ------------------------------------------------------------
+    def run_timed(self, *args, out=None, lse=None):
+        """Like calling the program, then waits for the kernels and returns
+        (results, [(kernel name, ms), ...]): the GPU time of each launch from
+        CUDA events around it. For profiling; GPU programs only."""
+        return self._run(args, out, lse, timed=True)
+
     def __call__(self, q, k, v, *extra, out=None, lse=None):
         """Runs the program and returns O, or (O, LSE) when the variant returns LSE.
 
@@ -302,7 +308,9 @@ class Program:
         boolean mask. The CPU rejects entries outside [-1, nKB); the GPU,
         which cannot read them without a sync, drops them.
         """
-        args = (q, k, v) + extra
+        return self._run((q, k, v) + extra, out, lse)
+
+    def _run(self, args, out, lse, timed=False):
         if len(args) != len(self._inputs):
             raise ValueError("the program takes %d inputs (%s), %d were given"
                              % (len(self._inputs), ", ".join(self.input_names), len(args)))
@@ -322,17 +330,19 @@ class Program:
             raise ValueError("k and v must have the same length, got %d and %d"
                              % (byname["k"].shape[2], byname["v"].shape[2]))
 
+        # Results follow the input named q (a decode variant's prompt comes first).
+        like = byname.get("q", qv)
         given = [out, lse] + [None] * max(0, len(self._outputs) - 2)
         results, out_views = [], []
         for i, spec in enumerate(self._outputs):
-            want = spec.resolve(qv.shape)
+            want = spec.resolve(like.shape)
             t = given[i]
             if t is None:
                 t = _allocate(qv, spec, want)
             view = _view(t, spec, self, output=True)
             if view.shape != want:
                 raise ValueError("%s must have shape %s (from q %s), got %s"
-                                 % (spec.name, _fmt(want), _fmt(qv.shape), _fmt(view.shape)))
+                                 % (spec.name, _fmt(want), _fmt(like.shape), _fmt(view.shape)))
             results.append(t)
             out_views.append(view)
 
@@ -342,9 +352,20 @@ class Program:
             stream = torch.cuda.current_stream(qv.obj.device).cuda_stream
         c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
         c_out = (_lib.Tensor * len(out_views))(*[vw.c for vw in out_views])
+        res = results[0] if len(results) == 1 else tuple(results)
+        if timed:
+            cap = 64
+            ms = (ctypes.c_double * cap)()
+            count, needed = ctypes.c_int(0), ctypes.c_size_t(0)
+            names = ctypes.create_string_buffer(4096)
+            _check(self._lib.sattn_program_run_timed(
+                self._h(), c_in, len(views), c_out, len(out_views), stream, ms, cap,
+                ctypes.byref(count), names, len(names), ctypes.byref(needed)))
+            labels = names.value.decode().split("\n") if count.value else []
+            return res, list(zip(labels, ms[:min(count.value, cap)]))
         _check(self._lib.sattn_program_run(self._h(), c_in, len(views), c_out, len(out_views),
                                            stream))
-        return results[0] if len(results) == 1 else tuple(results)
+        return res
 
 
 _TORCH_DTYPES = ("bfloat16", "float16", "float32", "int32")  # by code

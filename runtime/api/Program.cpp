@@ -104,6 +104,12 @@ const std::string &Program::cudaSource() const { return impl->cuda; }
 const CompileStats &Program::stats() const { return impl->stats; }
 const std::vector<std::string> &Program::inputNames() const { return impl->inputNames; }
 
+namespace {
+/// Set by runTimed for the run() it makes on this thread (a Program may be
+/// shared between threads, so this is not program state).
+thread_local std::vector<std::pair<std::string, double>> *tTimed = nullptr;
+} // namespace
+
 void Program::run(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
                   void *stream) const {
   size_t nIn = impl->func.getNumArguments(), nOut = impl->func.getNumResults();
@@ -134,7 +140,11 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
         if (auto it = impl->tuned.find(tune::bucket(shape)); it != impl->tuned.end())
           program = it->second.get();
       }
-      program->run(args, results, static_cast<CUstream>(stream));
+      gpu::RunOptions ro;
+      ro.timePhases = tTimed != nullptr;
+      program->run(args, results, static_cast<CUstream>(stream), &ro);
+      if (tTimed)
+        *tTimed = program->phases();
       return;
     }
     // CPU: the float64 reference on converted copies. Check everything
@@ -206,6 +216,23 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
   } catch (const std::exception &e) {
     throw Error(e.what());
   }
+}
+
+std::vector<std::pair<std::string, double>>
+Program::runTimed(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
+                  void *stream) const {
+  if (impl->device != Device::Gpu)
+    throw Error("runTimed needs a GPU program (per-launch times come from CUDA events)");
+  std::vector<std::pair<std::string, double>> phases;
+  tTimed = &phases; // this thread's next run() records its launches
+  try {
+    run(inputs, outputs, stream);
+  } catch (...) {
+    tTimed = nullptr;
+    throw;
+  }
+  tTimed = nullptr;
+  return phases;
 }
 
 } // namespace sattn

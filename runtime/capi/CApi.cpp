@@ -320,6 +320,25 @@ int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs, 
   });
 }
 
+int sattn_program_run_timed(const sattn_program *program, const sattn_tensor *inputs, int n_in,
+                            const sattn_tensor *outputs, int n_out, void *stream, double *ms,
+                            int cap, int *count, char *names, size_t n, size_t *needed) {
+  return guarded(__func__, [&] {
+    const sattn_program &p = deref(program, "program");
+    auto phases =
+        p.program->runTimed(views(inputs, n_in, "input"), views(outputs, n_out, "output"), stream);
+    deref(count, "count") = int(phases.size());
+    std::string joined;
+    for (size_t i = 0; i < phases.size(); ++i) {
+      if (int(i) < cap && ms)
+        ms[i] = phases[i].second;
+      joined += (i ? "\n" : "") + phases[i].first;
+    }
+    if (names || needed)
+      copyOut(joined, names, n, needed);
+  });
+}
+
 int sattn_program_num_inputs(const sattn_program *program, int *out) {
   return guarded(__func__,
                  [&] { deref(out, "out") = int(deref(program, "program").inputs.size()); });

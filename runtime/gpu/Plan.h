@@ -15,8 +15,9 @@
 
 namespace sattn::gpu {
 
-enum class ValueKind { Tensor4, Lse, Tensor3F32, Scores, Blocks, Budget, Queries, Tokens };
-enum class Elem { BF16, FP16, F32, I32 };
+/// Ints: an integer input of rank 1-3 (page table, lengths, segments).
+enum class ValueKind { Tensor4, Lse, Tensor3F32, Scores, Blocks, Budget, Queries, Tokens, Ints };
+enum class Elem { BF16, FP16, F32, I32, I64 };
 
 struct ValueInfo {
   ValueKind kind;
@@ -48,6 +49,9 @@ struct Plan {
   std::vector<int> args; ///< value ids of the function arguments
   std::vector<std::string> argNames;
   std::vector<int> results; ///< value ids returned
+  /// Per result, the argument whose batch and length (dims 0 and 2) it
+  /// follows: the q of the launch that writes it.
+  std::vector<int> resultArg;
   std::vector<Launch> launches;
 };
 

@@ -20,6 +20,8 @@ Elem elemOf(Type t) {
     return Elem::FP16;
   if (t.isF32())
     return Elem::F32;
+  if (t.isInteger(64))
+    return Elem::I64;
   return Elem::I32;
 }
 
@@ -32,6 +34,8 @@ ValueInfo infoOf(Type t) {
       v.heads = rt.getDimSize(1);
       v.dim = rt.getDimSize(3);
       v.seqStatic = rt.isDynamicDim(2) ? -1 : rt.getDimSize(2);
+    } else if (llvm::isa<IntegerType>(rt.getElementType())) {
+      v.kind = ValueKind::Ints;
     } else if (rt.getRank() == 3 && rt.getElementType().isF32()) {
       v.kind = ValueKind::Lse; // LSE [B, H, S]; kv-slim scores share the shape
       v.heads = rt.getDimSize(1);
@@ -87,8 +91,14 @@ Plan planFromIR(func::FuncOp func) {
   }
   for (Operation &op : func.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      for (Value v : ret.getOperands())
+      for (Value v : ret.getOperands()) {
         plan.results.push_back(idOf(v));
+        int like = 0;
+        if (auto launch = v.getDefiningOp<LaunchOp>(); launch && !launch.getArgs().empty())
+          if (auto arg = llvm::dyn_cast<BlockArgument>(launch.getArgs()[0]))
+            like = int(arg.getArgNumber());
+        plan.resultArg.push_back(like);
+      }
       continue;
     }
     auto launch = dyn_cast<LaunchOp>(op);

@@ -188,28 +188,57 @@ QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams 
   return qs;
 }
 
-TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, const SlimParams &p) {
-  checkQK(q, k, "q", "k");
+namespace {
+void checkSlimParams(const SlimParams &p) {
   if (p.observe < 0 || p.sinks < 0 || p.recent < 0)
     throw Error(fmt::format("kv_slim needs observe, sinks, recent >= 0; got {}, {}, {}", p.observe,
                             p.sinks, p.recent));
   if (!(p.tau >= 0.0 && p.tau <= 1.0))
     throw Error(fmt::format("kv_slim tau={} is out of range [0, 1]", p.tau));
+}
+} // namespace
+
+Tensor kvSlimScores(const Tensor &q, const Tensor &k, const SlimParams &p) {
+  checkQK(q, k, "q", "k");
+  checkSlimParams(p);
   int64_t B = q.dim(0), Hq = q.dim(1), Sq = q.dim(2), Hkv = k.dim(1), Skv = k.dim(2);
   int64_t g = Hq / Hkv;
   double sc = detail::resolveScale(p.scale, q.dim(3));
+  int64_t firstObs = Sq - std::min(p.observe, Sq);
+  Tensor score({B, Hkv, Skv});
+  std::vector<double> prob;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t hk = 0; hk < Hkv; ++hk)
+      for (int64_t h = hk * g; h < (hk + 1) * g; ++h)
+        for (int64_t i = firstObs; i < Sq; ++i) {
+          int64_t ip = i + Skv - Sq;
+          if (ip < 0)
+            continue; // sees no key: contributes no mass
+          prob.assign(static_cast<size_t>(ip + 1), 0.0);
+          for (int64_t j = 0; j <= ip; ++j)
+            prob[static_cast<size_t>(j)] = sc * dot(q, b, h, i, k, b, hk, j);
+          detail::softmaxInPlace(prob);
+          for (int64_t j = 0; j <= ip; ++j)
+            score.data[static_cast<size_t>((b * Hkv + hk) * Skv + j)] +=
+                prob[static_cast<size_t>(j)];
+        }
+  return score;
+}
+
+TokenSet kvSlimSelect(const Tensor &score, const Segments *segments, const SlimParams &p) {
+  checkSlimParams(p);
+  if (score.shape.size() != 3)
+    throw Error("kv_slim scores must be [B, Hkv, Skv]");
+  int64_t B = score.dim(0), Hkv = score.dim(1), Skv = score.dim(2);
   if (segments && static_cast<int64_t>(segments->ranges.size()) != B)
     throw Error(fmt::format("segments list {} batches but q has B={}; give one "
                             "(possibly empty) range list per batch",
                             segments->ranges.size(), B));
-
   TokenSet ts;
   ts.B = B;
   ts.H = Hkv;
   ts.Skv = Skv;
   ts.kept.resize(static_cast<size_t>(B * Hkv));
-  int64_t firstObs = Sq - std::min(p.observe, Sq);
-  std::vector<double> score, prob;
   std::vector<char> inSeg(static_cast<size_t>(Skv));
   for (int64_t b = 0; b < B; ++b) {
     std::fill(inSeg.begin(), inSeg.end(), segments ? 0 : 1);
@@ -223,19 +252,8 @@ TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, cons
           inSeg[static_cast<size_t>(t)] = 1;
       }
     for (int64_t hk = 0; hk < Hkv; ++hk) {
-      score.assign(static_cast<size_t>(Skv), 0.0);
-      for (int64_t h = hk * g; h < (hk + 1) * g; ++h)
-        for (int64_t i = firstObs; i < Sq; ++i) {
-          int64_t ip = i + Skv - Sq;
-          if (ip < 0)
-            continue; // sees no key: contributes no mass
-          prob.assign(static_cast<size_t>(ip + 1), 0.0);
-          for (int64_t j = 0; j <= ip; ++j)
-            prob[static_cast<size_t>(j)] = sc * dot(q, b, h, i, k, b, hk, j);
-          detail::softmaxInPlace(prob);
-          for (int64_t j = 0; j <= ip; ++j)
-            score[static_cast<size_t>(j)] += prob[static_cast<size_t>(j)];
-        }
+      const double *sc = &score.data[static_cast<size_t>((b * Hkv + hk) * Skv)];
+      std::vector<double> s(sc, sc + Skv);
       std::vector<char> keep(static_cast<size_t>(Skv), 0);
       std::vector<int64_t> unforced;
       double sum = 0.0;
@@ -244,20 +262,20 @@ TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, cons
         if (!seg || t < p.sinks || t >= Skv - p.recent) {
           keep[static_cast<size_t>(t)] = 1;
           if (seg)
-            sum += score[static_cast<size_t>(t)];
+            sum += s[static_cast<size_t>(t)];
         } else {
           unforced.push_back(t);
         }
       }
-      sortByScore(unforced, score);
+      sortByScore(unforced, s);
       // The total is summed in the same order as the prefix so that tau = 1
       // reaches it exactly, without dragging in zero-mass tokens.
       double total = sum;
       for (int64_t t : unforced)
-        total += score[static_cast<size_t>(t)];
+        total += s[static_cast<size_t>(t)];
       double target = p.tau * total;
       for (size_t n = 0; n < unforced.size() && sum < target; ++n) {
-        sum += score[static_cast<size_t>(unforced[n])];
+        sum += s[static_cast<size_t>(unforced[n])];
         keep[static_cast<size_t>(unforced[n])] = 1;
       }
       auto &out = ts.kept[static_cast<size_t>(b * Hkv + hk)];
@@ -267,6 +285,16 @@ TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, cons
     }
   }
   return ts;
+}
+
+TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, const SlimParams &p) {
+  checkQK(q, k, "q", "k");
+  checkSlimParams(p);
+  if (segments && static_cast<int64_t>(segments->ranges.size()) != q.dim(0))
+    throw Error(fmt::format("segments list {} batches but q has B={}; give one "
+                            "(possibly empty) range list per batch",
+                            segments->ranges.size(), q.dim(0)));
+  return kvSlimSelect(kvSlimScores(q, k, p), segments, p);
 }
 
 } // namespace sattn::ref

@@ -134,8 +134,13 @@ QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams 
 AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v, const BlockSet *blocks,
                           const QuerySet *queries, const AttentionParams &p);
 
-/// §11.
+/// §11: kvSlimSelect(kvSlimScores(...)).
 TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, const SlimParams &p);
+/// §11, first half: score [B, Hkv, Skv] of every cached token.
+Tensor kvSlimScores(const Tensor &q, const Tensor &k, const SlimParams &p);
+/// §11, second half: the kept tokens given the scores (GPU tests feed the
+/// GPU's own scores here to check its selection exactly).
+TokenSet kvSlimSelect(const Tensor &score, const Segments *segments, const SlimParams &p);
 
 /// §12, contiguous cache [B, Hkv, Skv, D].
 AttentionResult decodeAttention(const Tensor &q, const Tensor &k, const Tensor &v,

@@ -100,6 +100,35 @@ Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed,
   return out;
 }
 
+Outcome runWith(const std::string &ir, const std::string &dtype,
+                const std::vector<std::shared_ptr<ref::Tensor>> &args) {
+  mlir::DialectRegistry registry;
+  registerSattnDialects(registry);
+  mlir::MLIRContext ctx(registry);
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(ir, &ctx);
+  if (!module)
+    throw std::runtime_error("test IR does not parse:\n" + ir);
+  mlir::func::FuncOp func = *module->getOps<mlir::func::FuncOp>().begin();
+  Outcome out;
+  out.inputs = args;
+  tools::GpuRunResult g =
+      tools::runOnGpu(*module, dtype, args, /*dumpSelection=*/true, gTargetArch);
+  out.gpu = g.results;
+  out.dumps = std::move(g.dumps);
+  out.cpu = runOnCpu(func, args).results;
+  return out;
+}
+
+std::shared_ptr<ref::Tensor> randomTensor(const std::vector<int64_t> &shape,
+                                          const std::string &dtype, std::mt19937 &rng,
+                                          double scale) {
+  std::normal_distribution<double> n01(0.0, 1.0);
+  auto t = std::make_shared<ref::Tensor>(shape);
+  for (double &x : t->data)
+    x = dtype == "bf16" ? io::roundToBf16(scale * n01(rng)) : io::roundToFp16(scale * n01(rng));
+  return t;
+}
+
 double relErr(const ref::Tensor &a, const ref::Tensor &b) {
   double num = 0, den = 0;
   for (size_t i = 0; i < a.data.size(); ++i) {

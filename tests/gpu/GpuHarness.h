@@ -11,6 +11,7 @@
 #include "runtime/reference/Reference.h"
 
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,16 @@ struct Outcome {
 Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed,
                 const std::vector<std::shared_ptr<ref::Tensor>> &extra = {},
                 const std::vector<std::shared_ptr<ref::Tensor>> &cpuExtra = {});
+
+/// Runs `ir` on both devices with the given arguments (16-bit inputs must
+/// already be rounded to `dtype`; integer inputs hold integral values).
+Outcome runWith(const std::string &ir, const std::string &dtype,
+                const std::vector<std::shared_ptr<ref::Tensor>> &args);
+
+/// A [shape] tensor of N(0, 1) values rounded to `dtype` ("bf16" / "fp16").
+std::shared_ptr<ref::Tensor> randomTensor(const std::vector<int64_t> &shape,
+                                          const std::string &dtype, std::mt19937 &rng,
+                                          double scale = 1.0);
 
 /// ‖a − b‖ / ‖b‖ with NaN counted as failure (returns +inf).
 double relErr(const ref::Tensor &a, const ref::Tensor &b);

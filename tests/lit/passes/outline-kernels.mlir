@@ -36,13 +36,14 @@ func.func @omni_like(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: t
 
 // -----
 
-// kv_slim is two kernels: exact scores of the observation window, then the
-// per-head selection; the scores buffer is in the workspace.
+// kv_slim is three kernels: the observation rows' LSE, their exact per-token
+// scores, then the per-head selection; LSE and scores are workspace.
 // CHECK-LABEL: func.func @decode_slim
-// CHECK-SAME: {bytes = "B*2*S_k*4", producer = "k0_kv_slim_scores", result = 0 : i64}, {bytes = "B*2*(1+S_k)*4", producer = "k1_kv_slim_select", result = 0 : i64}
-// CHECK: %[[SC:.*]] = sattn.launch "k0_kv_slim_scores" = "kv_slim_scores" {{{.*}}OBSERVE = 64 : i64{{.*}}}(%arg0, %arg1) : ({{.*}}) -> tensor<?x2x?xf32>
-// CHECK: %[[TS:.*]] = sattn.launch "k1_kv_slim_select" = "kv_slim_select" {{{.*}}}(%arg0, %arg1, %[[SC]])
-// CHECK: sattn.launch "k2_decode_attn" = "decode_attn" {{{.*}}HAS_TOKENS = true{{.*}}PAGED = false{{.*}}}(%arg2, %arg1, %arg3, %[[TS]])
+// CHECK-SAME: {bytes = "B*4*64*4", producer = "k0_kv_slim_lse", result = 0 : i64}, {bytes = "B*2*S_k*4", producer = "k1_kv_slim_scores", result = 0 : i64}, {bytes = "B*2*(1+S_k)*4", producer = "k2_kv_slim_select", result = 0 : i64}
+// CHECK: %[[LSE:.*]] = sattn.launch "k0_kv_slim_lse" = "kv_slim_lse" {{{.*}}OBSERVE = 64 : i64{{.*}}}(%arg0, %arg1) : ({{.*}}) -> tensor<?x4x?xf32>
+// CHECK: %[[SC:.*]] = sattn.launch "k1_kv_slim_scores" = "kv_slim_scores" {{{.*}}OBSERVE = 64 : i64{{.*}}}(%arg0, %arg1, %[[LSE]]) : ({{.*}}) -> tensor<?x2x?xf32>
+// CHECK: %[[TS:.*]] = sattn.launch "k2_kv_slim_select" = "kv_slim_select" {{{.*}}}(%arg0, %arg1, %[[LSE]], %[[SC]])
+// CHECK: sattn.launch "k3_decode_attn" = "decode_attn" {{{.*}}HAS_TOKENS = true{{.*}}PAGED = false{{.*}}}(%arg2, %arg1, %arg3, %[[TS]])
 // CHECK-NOT: sattn.kv_slim
 func.func @decode_slim(%qp: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %q: tensor<?x4x1x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> tensor<?x4x1x64xbf16> {
   %ts = sattn.kv_slim %qp, %k : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.tokens<heads = 2>
