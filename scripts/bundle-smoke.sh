@@ -22,7 +22,8 @@ for f in "$here"/examples/*.mlir; do
   extra="$(list_input "$f" 2 700 "")"
   inputs="q=$work/q.npy,k=$work/k.npy,v=$work/v.npy$extra"
   dec="$(decode_inputs "$f" 2 700)"; [ -n "$dec" ] && inputs="$dec"
-  if json="$("$bin/sattn-run" "$f" --inputs "$inputs" --out "$work/$name.npy" --json 2>&1)"; then
+  dev=""; gpu_unsupported "$f" >/dev/null && dev="--device=cpu"
+  if json="$("$bin/sattn-run" "$f" $dev --inputs "$inputs" --out "$work/$name.npy" --json 2>&1)"; then
     run=ok
   else
     run=FAIL; fail=1; echo "$json"

@@ -72,6 +72,33 @@ Variant topkBlocks(const Heads &h, int64_t pool, int64_t block, int64_t k);
 /// setHeads: heads (one list per query head, the default when 0) or kvHeads
 /// (one per GQA group). Causal (bottom-right) still applies inside blocks.
 Variant blockMask(const Heads &h, int64_t block, bool causal, int64_t setHeads = 0);
+
+/// OmniSparse knobs (docs/patterns/omnisparse.md; defaults from design §10).
+struct OmniSparseOptions {
+  int64_t block = 128;   ///< query / KV block of the selection
+  int64_t pool = 64;     ///< mean-pooling group of the block estimate
+  double tau = 0.95;     ///< head budget: estimated mass each head must reach
+  double theta = 0.9;    ///< a row is lazy when its near mass is >= theta
+  int64_t window = 1024; ///< local window of the lazy test and lazy rows
+  int64_t sinks = 64;    ///< sink tokens of the lazy test and lazy rows
+  int64_t keepEvery = 8; ///< every keepEvery-th lazy row stays active
+};
+/// OmniSparse prefill, causal: lazy/active query classification, the
+/// flattest head's budget shared by the heads of a row, each head keeping
+/// its own top blocks (sink and diagonal forced); lazy rows attend to
+/// sinks + the local window.
+Variant omnisparse(const Heads &h, const OmniSparseOptions &o = {});
+
+/// OmniSparse decode slimming knobs (semantics §11; design §10 defaults).
+struct SlimOptions {
+  int64_t observe = 64; ///< prompt rows whose attention scores the cache
+  double tau = 0.95;    ///< mass of the segment's tokens to keep
+  int64_t sinks = 4, recent = 64;
+};
+/// OmniSparse decode: inputs prompt (its last rows suffice), k, v (the
+/// cache), q (one decode row); kv_slim keeps per KV head the tokens the
+/// prompt attends to, decode_attention reads only those. Returns O and LSE.
+Variant omnisparseDecode(const Heads &h, const SlimOptions &o = {});
 } // namespace patterns
 
 /// Specialisation options (the rest comes from the variant's types).

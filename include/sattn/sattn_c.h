@@ -107,6 +107,9 @@ SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, con
  *   "topk_blocks"   a = pooling group, b = block size, c = k blocks kept
  *   "block_mask"    a = block size, b = 1 for causal, c = heads of the block
  *                   set (0: heads); a fourth input "blocks" takes the list
+ *   "omnisparse"    OmniSparse prefill with design §10 defaults (a, b, c unused)
+ *   "omnisparse_decode"  OmniSparse decode slimming, defaults (a, b, c unused);
+ *                   inputs prompt, k, v, q; returns O and LSE
  * dtype: NULL, "bf16" or "fp16". Buffer protocol above. */
 SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim,
                                    const char *dtype, int64_t a, int64_t b, int64_t c, char *buf,

@@ -8,7 +8,8 @@ head dim and dtype are part of the variant.
 
 from . import _lib
 
-__all__ = ["dense", "streaming", "topk_blocks", "topk", "block_mask"]
+__all__ = ["dense", "streaming", "topk_blocks", "topk", "block_mask", "omnisparse",
+           "omnisparse_decode"]
 
 
 def _text(name, heads, kv_heads, head_dim, dtype, a=0, b=0, c=0):
@@ -54,3 +55,18 @@ def block_mask(heads, kv_heads, head_dim, block=128, causal=False, set_heads=Non
     input from a boolean block mask."""
     return _text("block_mask", heads, kv_heads, head_dim, dtype, block, 1 if causal else 0,
                  set_heads or 0)
+
+
+def omnisparse(heads, kv_heads, head_dim, dtype="bf16"):
+    """OmniSparse prefill (causal) with the defaults of docs/patterns/omnisparse.md:
+    lazy/active query rows, the flattest head's block budget shared by the heads
+    of a row, each head's own top blocks; lazy rows attend to sinks + window."""
+    return _text("omnisparse", heads, kv_heads, head_dim, dtype)
+
+
+def omnisparse_decode(heads, kv_heads, head_dim, dtype="bf16"):
+    """OmniSparse decode: inputs prompt, k, v, q (one decode row). kv_slim keeps per
+    KV head the cached tokens the prompt's last 64 rows attend to (tau 0.95, 4
+    sinks, 64 recent); the decode reads only those. Returns O and LSE."""
+    return _text("omnisparse_decode", heads, kv_heads, head_dim, dtype)
+

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "sattn/sattn.h"
 
+#include <cstdio>
 #include <sstream>
 
 namespace sattn::patterns {
@@ -82,6 +83,67 @@ Variant blockMask(const Heads &h, int64_t block, bool causal, int64_t setHeads) 
   sig.insert(sig.find(") -> "), ", %blocks: " + blocks + " {sattn.name = \"blocks\"}");
   return Variant::fromText(
       sig + t.attention(" blocks %blocks : " + blocks, causal ? "causal" : "", false));
+}
+
+namespace {
+/// A double as an MLIR f64 literal (always with a decimal point).
+std::string f64(double x) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.15g", x);
+  std::string s = buf;
+  if (s.find_first_of(".en") == std::string::npos)
+    s += ".0";
+  return s + " : f64";
+}
+std::string i64(int64_t x) { return std::to_string(x) + " : i64"; }
+} // namespace
+
+Variant omnisparse(const Heads &h, const OmniSparseOptions &o) {
+  Types t(h);
+  std::string g = std::to_string(o.pool), b = std::to_string(o.block),
+              heads = std::to_string(h.heads);
+  std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  std::string budget = "!sattn.budget<bq = " + b + ", heads = 1>";
+  std::string queries = "!sattn.queries<heads = " + heads + ">";
+  std::string forced = "#sattn.forced<sink = 1, diagonal = true>";
+  std::ostringstream os;
+  os << t.signature("omnisparse", false) << "  %qp = sattn.pool mean %q group " << g << " : "
+     << t.q << " -> " << t.qPooled << "\n"
+     << "  %kp = sattn.pool mean %k group " << g << " : " << t.kv << " -> " << t.kPooled << "\n"
+     << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << i64(o.pool)
+     << ", k_group = " << i64(o.pool) << ", causal} : " << t.qPooled << ", " << t.kPooled << ", "
+     << t.q << ", " << t.kv << " -> " << scores << "\n"
+     << "  %b = sattn.head_budget flattest %s {tau = " << f64(o.tau) << ", forced = " << forced
+     << "} : " << scores << " -> " << budget << "\n"
+     << "  %bs = sattn.select_blocks topk %s budget %b : " << budget << " {forced = " << forced
+     << "} : " << scores << " -> " << blocks << "\n"
+     << "  %qs = sattn.classify_queries %q, %k {key_group = " << i64(o.pool)
+     << ", window = " << i64(o.window) << ", sinks = " << i64(o.sinks)
+     << ", theta = " << f64(o.theta) << ", keep_every = " << i64(o.keepEvery) << "} : " << t.q
+     << ", " << t.kv << " -> " << queries << "\n"
+     << t.attention(" blocks %bs : " + blocks + " queries %qs : " + queries,
+                    "causal, lazy_window = " + i64(o.window) + ", lazy_sinks = " + i64(o.sinks),
+                    false);
+  return Variant::fromText(os.str());
+}
+
+Variant omnisparseDecode(const Heads &h, const SlimOptions &o) {
+  Types t(h);
+  std::string e = h.dtype == DType::FP16 ? "f16" : "bf16", d = std::to_string(h.headDim);
+  std::string q1 = "tensor<?x" + std::to_string(h.heads) + "x1x" + d + "x" + e + ">";
+  std::string tokens = "!sattn.tokens<heads = " + std::to_string(h.kvHeads) + ">";
+  std::ostringstream os;
+  os << "func.func @omnisparse_decode(%prompt: " << t.q << " {sattn.name = \"prompt\"}, %k: "
+     << t.kv << " {sattn.name = \"k\"}, %v: " << t.kv << " {sattn.name = \"v\"}, %q: " << q1
+     << " {sattn.name = \"q\"}) -> (" << q1 << ", " << t.lse << ") {\n"
+     << "  %ts = sattn.kv_slim %prompt, %k {observe = " << i64(o.observe) << ", tau = " << f64(o.tau)
+     << ", sinks = " << i64(o.sinks) << ", recent = " << i64(o.recent) << "} : " << t.q << ", "
+     << t.kv << " -> " << tokens << "\n"
+     << "  %o, %l = sattn.decode_attention %q, %k, %v tokens %ts : " << tokens << " : " << q1
+     << ", " << t.kv << ", " << t.kv << " -> " << q1 << ", " << t.lse << "\n"
+     << "  return %o, %l : " << q1 << ", " << t.lse << "\n}\n";
+  return Variant::fromText(os.str());
 }
 
 } // namespace sattn::patterns

@@ -305,9 +305,14 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
       text = sattn::patterns::topkBlocks(h, a, b, c).text();
     else if (nm == "block_mask")
       text = sattn::patterns::blockMask(h, a, b != 0, c).text();
+    else if (nm == "omnisparse")
+      text = sattn::patterns::omnisparse(h).text();
+    else if (nm == "omnisparse_decode")
+      text = sattn::patterns::omnisparseDecode(h).text();
     else
       throw ArgError("unknown pattern '" + nm +
-                     "' (expected dense, dense_causal, streaming, topk_blocks or block_mask)");
+                     "' (expected dense, dense_causal, streaming, topk_blocks, block_mask, "
+                     "omnisparse or omnisparse_decode)");
     copyOut(text, buf, n, needed);
   });
 }

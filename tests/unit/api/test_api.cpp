@@ -92,6 +92,50 @@ TEST_CASE("dense causal pattern matches the definition on the CPU", "[api]") {
   CHECK(std::sqrt(num / den) < 1e-2);
 }
 
+namespace {
+/// ‖a − b‖ / ‖b‖ of a float result against a float64 reference.
+double relErr(const std::vector<float> &a, const std::vector<double> &b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (std::isnan(a[i]))
+      return INFINITY;
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return std::sqrt(num / den);
+}
+} // namespace
+
+TEST_CASE("OmniSparse builders: the knobs reach the IR, the limits are dense", "[api]") {
+  Session s(cpu());
+  std::mt19937 rng(5);
+  patterns::Heads h{4, 2, 16, DType::BF16};
+  // Prefill: tau = 1 keeps every block with estimated mass, and lazy rows'
+  // window (1024) covers these 100 keys, so both paths are dense causal.
+  patterns::OmniSparseOptions all;
+  all.theta = 0.5, all.tau = 1.0, all.block = 32, all.pool = 8;
+  std::string text = patterns::omnisparse(h, all).text();
+  CHECK(text.find("theta = 0.5") != std::string::npos);
+  CHECK(text.find("sattn.head_budget flattest") != std::string::npos);
+  HostTensor q({1, 4, 100, 16}, &rng), k({1, 2, 100, 16}, &rng), v({1, 2, 100, 16}, &rng);
+  HostTensor o({1, 4, 100, 16}, nullptr);
+  s.compile(patterns::omnisparse(h, all))->run({q.view(), k.view(), v.view()}, {o.view()});
+  CHECK(relErr(o.data, causalRef(q, k, v)) < 1e-2);
+  // With the defaults a random input takes the sparse path and stays finite.
+  HostTensor o2({1, 4, 100, 16}, nullptr);
+  s.compile(patterns::omnisparse(h))->run({q.view(), k.view(), v.view()}, {o2.view()});
+  for (float x : o2.data)
+    REQUIRE(std::isfinite(x));
+  // Decode: tau = 1 keeps every cached token with mass: the dense decode.
+  patterns::SlimOptions keep;
+  keep.tau = 1.0;
+  auto dec = s.compile(patterns::omnisparseDecode(h, keep));
+  REQUIRE(dec->inputNames() == std::vector<std::string>{"prompt", "k", "v", "q"});
+  HostTensor q1({1, 4, 1, 16}, &rng), od({1, 4, 1, 16}, nullptr), lse({1, 4, 1}, nullptr);
+  dec->run({q.view(), k.view(), v.view(), q1.view()}, {od.view(), lse.view()});
+  CHECK(relErr(od.data, causalRef(q1, k, v)) < 1e-2);
+}
+
 TEST_CASE("strided (BSHD) views give the same result as contiguous ones", "[api]") {
   Session s(cpu());
   auto p = s.compile(patterns::streaming({2, 1, 8, DType::FP16}, 5, 2));
