@@ -108,8 +108,8 @@ Variant omnisparse(const Heads &h, const OmniSparseOptions &o) {
   std::string queries = "!sattn.queries<heads = " + heads + ">";
   std::string forced = "#sattn.forced<sink = 1, diagonal = true>";
   std::ostringstream os;
-  os << t.signature("omnisparse", false) << "  %qp = sattn.pool mean %q group " << g << " : "
-     << t.q << " -> " << t.qPooled << "\n"
+  os << t.signature("omnisparse", false) << "  %qp = sattn.pool mean %q group " << g << " : " << t.q
+     << " -> " << t.qPooled << "\n"
      << "  %kp = sattn.pool mean %k group " << g << " : " << t.kv << " -> " << t.kPooled << "\n"
      << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << i64(o.pool)
      << ", k_group = " << i64(o.pool) << ", causal} : " << t.qPooled << ", " << t.kPooled << ", "
@@ -134,12 +134,13 @@ Variant omnisparseDecode(const Heads &h, const SlimOptions &o) {
   std::string q1 = "tensor<?x" + std::to_string(h.heads) + "x1x" + d + "x" + e + ">";
   std::string tokens = "!sattn.tokens<heads = " + std::to_string(h.kvHeads) + ">";
   std::ostringstream os;
-  os << "func.func @omnisparse_decode(%prompt: " << t.q << " {sattn.name = \"prompt\"}, %k: "
-     << t.kv << " {sattn.name = \"k\"}, %v: " << t.kv << " {sattn.name = \"v\"}, %q: " << q1
-     << " {sattn.name = \"q\"}) -> (" << q1 << ", " << t.lse << ") {\n"
-     << "  %ts = sattn.kv_slim %prompt, %k {observe = " << i64(o.observe) << ", tau = " << f64(o.tau)
-     << ", sinks = " << i64(o.sinks) << ", recent = " << i64(o.recent) << "} : " << t.q << ", "
-     << t.kv << " -> " << tokens << "\n"
+  os << "func.func @omnisparse_decode(%prompt: " << t.q
+     << " {sattn.name = \"prompt\"}, %k: " << t.kv << " {sattn.name = \"k\"}, %v: " << t.kv
+     << " {sattn.name = \"v\"}, %q: " << q1 << " {sattn.name = \"q\"}) -> (" << q1 << ", " << t.lse
+     << ") {\n"
+     << "  %ts = sattn.kv_slim %prompt, %k {observe = " << i64(o.observe)
+     << ", tau = " << f64(o.tau) << ", sinks = " << i64(o.sinks) << ", recent = " << i64(o.recent)
+     << "} : " << t.q << ", " << t.kv << " -> " << tokens << "\n"
      << "  %o, %l = sattn.decode_attention %q, %k, %v tokens %ts : " << tokens << " : " << q1
      << ", " << t.kv << ", " << t.kv << " -> " << q1 << ", " << t.lse << "\n"
      << "  return %o, %l : " << q1 << ", " << t.lse << "\n}\n";

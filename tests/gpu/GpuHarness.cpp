@@ -1,6 +1,8 @@
 //===- GpuHarness.cpp - run a variant on GPU and CPU reference for tests --===//
 #include "tests/gpu/GpuHarness.h"
 
+#include <catch2/catch.hpp>
+
 #include "runtime/executor/CpuExecutor.h"
 #include "runtime/gpu/Driver.h"
 #include "runtime/io/Dtype.h"
@@ -66,9 +68,12 @@ std::string topkIR(const Shape &s0, int group, int bq, int bk, const std::string
   return os.str();
 }
 
-Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed,
-                const std::vector<std::shared_ptr<ref::Tensor>> &extra,
-                const std::vector<std::shared_ptr<ref::Tensor>> &cpuExtra) {
+namespace {
+/// Parses `ir`, runs it on the GPU with `gpuArgs` and on the CPU reference
+/// with `cpuArgs`.
+Outcome runPair(const std::string &ir, const std::string &dtype,
+                const std::vector<std::shared_ptr<ref::Tensor>> &gpuArgs,
+                const std::vector<std::shared_ptr<ref::Tensor>> &cpuArgs) {
   mlir::DialectRegistry registry;
   registerSattnDialects(registry);
   mlir::MLIRContext ctx(registry);
@@ -76,46 +81,37 @@ Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed,
   if (!module)
     throw std::runtime_error("test IR does not parse:\n" + ir);
   mlir::func::FuncOp func = *module->getOps<mlir::func::FuncOp>().begin();
-
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> n01(0.0, 1.0);
   Outcome out;
-  auto make = [&](int h, int len) {
-    auto t = std::make_shared<ref::Tensor>(std::vector<int64_t>{s.B, h, len, s.D});
-    for (double &x : t->data)
-      x = s.dtype == "bf16" ? io::roundToBf16(n01(rng)) : io::roundToFp16(n01(rng));
-    return t;
-  };
-  out.inputs = {make(s.Hq, s.Sq), make(s.Hkv, s.Skv), make(s.Hkv, s.Skv)};
-  std::vector<std::shared_ptr<ref::Tensor>> gpuArgs = out.inputs, cpuArgs = out.inputs;
+  tools::GpuRunResult g =
+      tools::runOnGpu(*module, dtype, gpuArgs, /*dumpSelection=*/true, gTargetArch);
+  out.gpu = g.results;
+  out.dumps = std::move(g.dumps);
+  out.cpu = runOnCpu(func, cpuArgs).results;
+  return out;
+}
+} // namespace
+
+Outcome runBoth(const std::string &ir, const Shape &s, unsigned seed,
+                const std::vector<std::shared_ptr<ref::Tensor>> &extra,
+                const std::vector<std::shared_ptr<ref::Tensor>> &cpuExtra) {
+  std::mt19937 rng(seed);
+  std::vector<std::shared_ptr<ref::Tensor>> inputs = {
+      randomTensor({s.B, s.Hq, s.Sq, s.D}, s.dtype, rng),
+      randomTensor({s.B, s.Hkv, s.Skv, s.D}, s.dtype, rng),
+      randomTensor({s.B, s.Hkv, s.Skv, s.D}, s.dtype, rng)};
+  std::vector<std::shared_ptr<ref::Tensor>> gpuArgs = inputs, cpuArgs = inputs;
   gpuArgs.insert(gpuArgs.end(), extra.begin(), extra.end());
   const auto &forCpu = cpuExtra.empty() ? extra : cpuExtra;
   cpuArgs.insert(cpuArgs.end(), forCpu.begin(), forCpu.end());
-  tools::GpuRunResult g =
-      tools::runOnGpu(*module, s.dtype, gpuArgs, /*dumpSelection=*/true, gTargetArch);
-  out.gpu = g.results;
-  out.dumps = std::move(g.dumps);
-  CpuRunResult c = runOnCpu(func, cpuArgs);
-  out.cpu = c.results;
+  Outcome out = runPair(ir, s.dtype, gpuArgs, cpuArgs);
+  out.inputs = inputs;
   return out;
 }
 
 Outcome runWith(const std::string &ir, const std::string &dtype,
                 const std::vector<std::shared_ptr<ref::Tensor>> &args) {
-  mlir::DialectRegistry registry;
-  registerSattnDialects(registry);
-  mlir::MLIRContext ctx(registry);
-  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(ir, &ctx);
-  if (!module)
-    throw std::runtime_error("test IR does not parse:\n" + ir);
-  mlir::func::FuncOp func = *module->getOps<mlir::func::FuncOp>().begin();
-  Outcome out;
+  Outcome out = runPair(ir, dtype, args, args);
   out.inputs = args;
-  tools::GpuRunResult g =
-      tools::runOnGpu(*module, dtype, args, /*dumpSelection=*/true, gTargetArch);
-  out.gpu = g.results;
-  out.dumps = std::move(g.dumps);
-  out.cpu = runOnCpu(func, args).results;
   return out;
 }
 
@@ -127,6 +123,18 @@ std::shared_ptr<ref::Tensor> randomTensor(const std::vector<int64_t> &shape,
   for (double &x : t->data)
     x = dtype == "bf16" ? io::roundToBf16(scale * n01(rng)) : io::roundToFp16(scale * n01(rng));
   return t;
+}
+
+void checkResults(const Outcome &o, double tol) {
+  REQUIRE(nanCount(*o.gpu[0]) == 0);
+  double err = relErr(*o.gpu[0], *o.cpu[0]);
+  INFO("O rel err " << err);
+  CHECK(err <= tol);
+  if (o.gpu.size() > 1) {
+    double lseErr = relErr(*o.gpu[1], *o.cpu[1]);
+    INFO("LSE rel err " << lseErr);
+    CHECK(lseErr <= 1e-3);
+  }
 }
 
 double relErr(const ref::Tensor &a, const ref::Tensor &b) {

@@ -58,6 +58,10 @@ std::shared_ptr<ref::Tensor> randomTensor(const std::vector<int64_t> &shape,
                                           const std::string &dtype, std::mt19937 &rng,
                                           double scale = 1.0);
 
+/// Catch2 checks of a run: O has no NaN and is within `tol` of the
+/// reference (relative); a returned LSE within 1e-3.
+void checkResults(const Outcome &o, double tol = 1e-2);
+
 /// ‖a − b‖ / ‖b‖ with NaN counted as failure (returns +inf).
 double relErr(const ref::Tensor &a, const ref::Tensor &b);
 int nanCount(const ref::Tensor &t);
