@@ -43,6 +43,7 @@ const TemplateInfo kTemplates[] = {
     {"block_set_union", "SetBinParams", "kSetBinThreads", "selection.cuh"},
     {"block_set_intersect", "SetBinParams", "kSetBinThreads", "selection.cuh"},
     {"blocks_from_list", "BlocksFromListParams", "kListThreads", "selection.cuh"},
+    {"classify_queries", "ClassifyParams", "kClassifyThreads", "classify.cuh"},
     {"decode_attn", "DecodeParams", "kDecodeThreads", "decode.cuh"},
     {"kv_slim_lse", "DecodeParams", "kDecodeThreads", "decode.cuh"},
     {"kv_slim_scores", "SlimScoresParams", "kSlimThreads", "kv_slim.cuh"},

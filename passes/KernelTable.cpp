@@ -130,6 +130,11 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         return one(isa<UnionOp>(u) ? "block_set_union" : "block_set_intersect", c);
       })
       .Case([&](ClassifyQueriesOp q) {
+        // Mean-pool the keys (the `pool` template on operand k), then classify.
+        Consts pool(ctx, spec);
+        pool.i("GROUP", q.getKeyGroupAttr().getInt())
+            .s("KIND", stringifyPoolKind(PoolKind::mean))
+            .i("IN_HEADS", llvm::cast<RankedTensorType>(q.getK().getType()).getDimSize(1));
         Consts c(ctx, spec);
         c.i("KEY_GROUP", q.getKeyGroupAttr().getInt())
             .i("WINDOW", q.getWindowAttr().getInt())
@@ -137,7 +142,7 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .f("THETA", q.getTheta().convertToDouble())
             .i("KEEP_EVERY", q.getKeepEveryAttr().getInt())
             .scale(q.getScale(), spec);
-        return one("classify_queries", c);
+        return SmallVector<KernelSpec, 2>{{"pool", pool.get(), {1}}, {"classify_queries", c.get()}};
       })
       .Case([&](AttentionOp a) {
         Consts c(ctx, spec);

@@ -19,11 +19,15 @@ namespace sattn {
 struct KernelSpec {
   std::string deviceTemplate;
   mlir::DictionaryAttr consts;
+  /// Which of the op's operands the launch takes (empty: all of them, then
+  /// the results of the op's earlier launches).
+  llvm::SmallVector<unsigned, 2> operands = {};
 };
 
 /// The templates and constants of `op` under the variant facts `spec`
 /// (heads, kv_heads, head_dim, dtype). kv_slim yields three kernels (LSE of
-/// the observation rows, scores, selection); every other op one. Fails with a diagnostic on `op` for
+/// the observation rows, scores, selection), classify_queries two (pool
+/// the keys, classify); every other op one. Fails with a diagnostic on `op` for
 /// ops that are not semantic sattn ops.
 mlir::FailureOr<llvm::SmallVector<KernelSpec, 2>> kernelsFor(mlir::Operation *op,
                                                              mlir::DictionaryAttr spec);

@@ -1,6 +1,7 @@
 //===- OutlineKernels.cpp - semantic ops to ordered kernel launches -------===//
 //
-// Design §4.6. Each semantic op becomes one sattn.launch (kv_slim three) in
+// Design §4.6. Each semantic op becomes one sattn.launch (kv_slim three,
+// classify_queries two) in
 // program order, naming the device template and constants chosen by
 // KernelTable. The workspace plan lists every launch result the function
 // does not return, with its size as an expression in the run-time lengths
@@ -220,9 +221,27 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
       for (auto [i, k] : llvm::enumerate(item.kernels)) {
         std::string name = "k" + std::to_string(counter++) + "_" + k.deviceTemplate;
         bool final = i + 1 == item.kernels.size();
+        SmallVector<Value> launchArgs = args;
+        if (!k.operands.empty()) {
+          launchArgs.clear();
+          for (unsigned o : k.operands)
+            launchArgs.push_back(op.getOperand(o));
+        }
         SmallVector<Type> results;
         if (final) {
           results.assign(op.result_type_begin(), op.result_type_end());
+        } else if (auto cq = llvm::dyn_cast<ClassifyQueriesOp>(op)) {
+          // classify_queries: the mean-pooled keys [B, Hkv, cdiv(Skv, c), D] f32.
+          Value k4 = cq.getK();
+          auto kt = llvm::cast<RankedTensorType>(k4.getType());
+          int64_t c = cq.getKeyGroupAttr().getInt();
+          results.push_back(RankedTensorType::get(
+              {kt.getDimSize(0), kt.getDimSize(1), ShapedType::kDynamic, kt.getDimSize(3)},
+              b.getF32Type()));
+          plan.push_back({name, 0,
+                          sizes.batch(k4) + "*" + std::to_string(kt.getDimSize(1)) + "*" +
+                              SizeExprs::cdiv(sizes.length(k4), c) + "*" +
+                              std::to_string(kt.getDimSize(3)) + "*4"});
         } else {
           // kv_slim's intermediates (f32): the observation rows' LSE
           // [B, Hq, observe] (an upper bound when Sq < observe), then the
@@ -239,7 +258,8 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
                           sizes.batch(src) + "*" + std::to_string(st.getDimSize(1)) + "*" +
                               (i == 0 ? std::to_string(observe) : sizes.length(src)) + "*4"});
         }
-        last = b.create<LaunchOp>(op.getLoc(), results, name, k.deviceTemplate, k.consts, args);
+        last =
+            b.create<LaunchOp>(op.getLoc(), results, name, k.deviceTemplate, k.consts, launchArgs);
         if (!final)
           args.push_back(last->getResult(0));
       }

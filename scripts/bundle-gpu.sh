@@ -26,7 +26,6 @@ for f in "$here"/examples/*.mlir; do
   name="$(basename "$f" .mlir)"
   # Decode variants (a prompt, the cache, decode queries) run below.
   grep -q 'sattn.name = "prompt"' "$f" && continue
-  if why="$(gpu_unsupported "$f")"; then echo "$name: $why"; continue; fi
   for pass in cold warm; do
     sfx=""; [ "$pass" = warm ] && sfx=2
     if [ "$pass" = warm ]; then extra="$(list_input "$f" 1 777 2)"; else extra="$(list_input "$f" 2 1000 "")"; fi

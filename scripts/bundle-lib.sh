@@ -26,11 +26,3 @@ decode_inputs() { # VARIANT BATCH SEQ
   python3 "$here/scripts/make_npy.py" "$work/dq.npy" "$2,32,1,128" --seed 24
   printf 'prompt=%s,k=%s,v=%s,q=%s' "$work/dp.npy" "$work/dk.npy" "$work/dv.npy" "$work/dq.npy"
 }
-
-# Prints why a variant cannot run on the GPU in this build (and succeeds),
-# or fails silently when it can: OmniSparse query selection
-# (sattn.classify_queries) has no GPU kernel yet (issue #6).
-gpu_unsupported() { # VARIANT
-  grep -q 'sattn.classify_queries' "$1" || return 1
-  echo "skipped on the GPU: sattn.classify_queries has no GPU kernel yet (CPU reference only)"
-}

@@ -22,8 +22,7 @@ for f in "$here"/examples/*.mlir; do
   extra="$(list_input "$f" 2 700 "")"
   inputs="q=$work/q.npy,k=$work/k.npy,v=$work/v.npy$extra"
   dec="$(decode_inputs "$f" 2 700)"; [ -n "$dec" ] && inputs="$dec"
-  dev=""; gpu_unsupported "$f" >/dev/null && dev="--device=cpu"
-  if json="$("$bin/sattn-run" "$f" $dev --inputs "$inputs" --out "$work/$name.npy" --json 2>&1)"; then
+  if json="$("$bin/sattn-run" "$f" --inputs "$inputs" --out "$work/$name.npy" --json 2>&1)"; then
     run=ok
   else
     run=FAIL; fail=1; echo "$json"

@@ -158,6 +158,20 @@ struct SlimSelectParams {
   int *tok_idx;
 };
 
+/// sattn.classify_queries (classify_queries): q [B, Hq, Sq, D]; kp the
+/// mean-pooled keys [B, Hkv, nG, D] fp32 contiguous; lazy [B, Hq, Sq] and
+/// done [B, Hq] (zero at launch) are workspace; out q_counts [B, Hq],
+/// q_rows [B, Hq, Sq] (active rows ascending).
+struct ClassifyParams {
+  Tensor4 q;
+  const float *kp;
+  int nG, Skv;
+  unsigned char *lazy;
+  int *done;
+  int *q_counts;
+  int *q_rows;
+};
+
 /// Threads per block of each kernel family (host and device agree here).
 enum : int {
   kAttnThreads = 128,

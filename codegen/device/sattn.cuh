@@ -23,5 +23,6 @@
 #include "selection.cuh"
 #include "decode.cuh"
 #include "kv_slim.cuh"
+#include "classify.cuh"
 
 #endif // SATTN_DEVICE_SATTN_CUH

@@ -12,6 +12,7 @@
 #include "codegen/device/params.cuh"
 #include "codegen/device/attention_mma.cuh"
 #include "codegen/device/attention_wgmma.cuh"
+#include "codegen/device/classify.cuh"
 #include "codegen/device/decode.cuh"
 #include "codegen/device/kv_slim.cuh"
 #include "runtime/gpu/AttnTma.h"
@@ -342,9 +343,13 @@ private:
         p.blocks = setView(bs);
         tiles = bs.nQB * int(cdiv(l.i("SET_BQ"), rows));
       }
-      if (l.b("HAS_QUERIES"))
-        throw GpuError("query sets on the GPU come with the OmniSparse kernels; run this "
-                       "variant with --device=cpu for now");
+      if (l.b("HAS_QUERIES")) {
+        const RtValue &qs = op(next++);
+        if (qs.kind != ValueKind::Queries || qs.B != q.B || qs.H != q.H || qs.S != q.S)
+          throw GpuError("the query set was built for other shapes than this attention's q");
+        p.q_counts = reinterpret_cast<int *>(qs.p0);
+        p.q_rows = reinterpret_cast<int *>(qs.p1);
+      }
       RtValue o = outTensor(l.results[0], q, q.H);
       p.o = view(o);
       vals[l.results[0]] = o;
@@ -488,6 +493,29 @@ private:
                                   setView(out)};
       vals[l.results[0]] = out;
       go(l, unsigned(cdiv(out.nQB, kRows)), out.H, out.B, dev::kListThreads, unsigned(smem), &p);
+    } else if (t == "classify_queries") {
+      const RtValue &q = op(0), &k = op(1), &kp = op(2);
+      const int Hq = int(l.i("HEADS"));
+      RtValue qs;
+      qs.kind = ValueKind::Queries, qs.B = q.B, qs.H = Hq, qs.S = q.S;
+      size_t rows = size_t(q.B) * Hq;
+      qs.p0 = alloc(rows * 4);
+      qs.p1 = alloc(rows * std::max(q.S, 1) * 4);
+      CUdeviceptr lazy = alloc(rows * std::max(q.S, 1));
+      CUdeviceptr done = alloc(rows * 4);
+      drv.check(drv.cuMemsetD32Async_(done, 0, rows, stream), "clearing the classify counters");
+      drv.check(drv.cuMemsetD32Async_(qs.p0, 0, rows, stream), "clearing the query counts");
+      dev::ClassifyParams p{view(q),
+                            reinterpret_cast<const float *>(kp.p0),
+                            kp.S,
+                            k.S,
+                            reinterpret_cast<unsigned char *>(lazy),
+                            reinterpret_cast<int *>(done),
+                            reinterpret_cast<int *>(qs.p0),
+                            reinterpret_cast<int *>(qs.p1)};
+      vals[l.results[0]] = qs;
+      go(l, unsigned(cdiv(q.S, dev::kClassifyRows)), unsigned(Hq), unsigned(q.B),
+         dev::kClassifyThreads, 0, &p);
     } else if (t == "decode_attn" || t == "kv_slim_lse") {
       launchDecode(l);
     } else if (t == "kv_slim_scores" || t == "kv_slim_select") {
@@ -698,6 +726,19 @@ private:
       auto host = download<int>(v.p0, size_t(v.B) * v.H * v.nQB);
       b.k.assign(host.begin(), host.end());
       (*opts->dump)[kernel] = b;
+      break;
+    }
+    case ValueKind::Queries: {
+      ref::QuerySet qs;
+      qs.B = v.B, qs.H = v.H, qs.Sq = v.S;
+      size_t rows = size_t(v.B) * v.H;
+      auto counts = download<int>(v.p0, rows);
+      auto idx = download<int>(v.p1, rows * size_t(v.S));
+      qs.active.resize(rows);
+      for (size_t r = 0; r < rows; ++r)
+        qs.active[r].assign(idx.begin() + r * v.S,
+                            idx.begin() + r * v.S + std::min(std::max(counts[r], 0), v.S));
+      (*opts->dump)[kernel] = qs;
       break;
     }
     case ValueKind::Tokens: {

@@ -32,7 +32,8 @@ struct DeviceTensor {
 /// Host copies of intermediate values, keyed by the producing kernel name
 /// (for stage-by-stage tests and --dump-selection).
 using HostValue =
-    std::variant<ref::Tensor, ref::Scores, ref::BlockSet, ref::Budget, ref::TokenSet>;
+    std::variant<ref::Tensor, ref::Scores, ref::BlockSet, ref::Budget, ref::TokenSet,
+                 ref::QuerySet>;
 
 struct RunOptions {
   bool timePhases = false;

@@ -8,14 +8,17 @@
 // CHECK-SAME: {bytes = "B*4*cdiv(S_q,128)*cdiv(S_k,128)*4", producer = "k2_block_scores", result = 0 : i64}
 // CHECK-SAME: {bytes = "B*1*cdiv(S_q,128)*4", producer = "k3_head_budget", result = 0 : i64}
 // CHECK-SAME: {bytes = "B*4*cdiv(S_q,128)*(1+cdiv(S_k,128))*4", producer = "k4_select_topk", result = 0 : i64}
-// CHECK-SAME: {bytes = "B*4*(1+S_q)*4", producer = "k5_classify_queries", result = 0 : i64}
+// CHECK-SAME: {bytes = "B*2*cdiv(S_k,64)*64*4", producer = "k5_pool", result = 0 : i64}
+// CHECK-SAME: {bytes = "B*4*(1+S_q)*4", producer = "k6_classify_queries", result = 0 : i64}
 // CHECK: %[[QP:.*]] = sattn.launch "k0_pool" = "pool" {{{.*}}GROUP = 64 : i64{{.*}}KIND = "mean"
 // CHECK: %[[KP:.*]] = sattn.launch "k1_pool" = "pool"
 // CHECK: %[[S:.*]] = sattn.launch "k2_block_scores" = "block_scores" {BK = 128 : i64, BQ = 128 : i64, CAUSAL = true, {{.*}}SCALE = 1.250000e-01 : f64}(%[[QP]], %[[KP]], %arg0, %arg1)
 // CHECK: %[[B:.*]] = sattn.launch "k3_head_budget" = "head_budget" {{{.*}}CAUSAL = true{{.*}}F_DIAG = true{{.*}}SHARE = "flattest"{{.*}}}(%[[S]])
 // CHECK: %[[BS:.*]] = sattn.launch "k4_select_topk" = "select_topk" {{{.*}}HAS_BUDGET = true{{.*}}K = -1 : i64{{.*}}}(%[[S]], %[[B]])
-// CHECK: %[[QS:.*]] = sattn.launch "k5_classify_queries" = "classify_queries" {{{.*}}THETA = {{[0-9.e+-]+}} : f64
-// CHECK: %[[O:.*]]:2 = sattn.launch "k6_attn_fwd" = "attn_fwd" {{{.*}}HAS_BLOCKS = true, HAS_LSE = true, HAS_PATTERN = false, HAS_QUERIES = true{{.*}}}(%arg0, %arg1, %arg2, %[[BS]], %[[QS]])
+// classify_queries: the keys mean-pooled first (operand k only), then classified.
+// CHECK: %[[KP2:.*]] = sattn.launch "k5_pool" = "pool" {{{.*}}GROUP = 64 : i64, HEADS = 4 : i64, HEAD_DIM = 64 : i64, IN_HEADS = 2 : i64, KIND = "mean"{{.*}}}(%arg1) : (tensor<?x2x?x64xbf16>) -> tensor<?x2x?x64xf32>
+// CHECK: %[[QS:.*]] = sattn.launch "k6_classify_queries" = "classify_queries" {{{.*}}THETA = {{[0-9.e+-]+}} : f64{{.*}}}(%arg0, %arg1, %[[KP2]])
+// CHECK: %[[O:.*]]:2 = sattn.launch "k7_attn_fwd" = "attn_fwd" {{{.*}}HAS_BLOCKS = true, HAS_LSE = true, HAS_PATTERN = false, HAS_QUERIES = true{{.*}}}(%arg0, %arg1, %arg2, %[[BS]], %[[QS]])
 // CHECK-NOT: sattn.attention
 // CHECK-NOT: sattn.select_blocks
 // CHECK: return %[[O]]#0, %[[O]]#1
