@@ -51,29 +51,6 @@ __device__ __forceinline__ void merge(float &m, float &l, float &n, float m2, fl
   m = M;
 }
 
-/// Block-wide exclusive prefix sum of an int (and the total).
-__device__ __forceinline__ int block_scan(int x, int *red, int &total) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-  int inc = x;
-  for (int o = 1; o < 32; o <<= 1) {
-    int y = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o)
-      inc += y;
-  }
-  __syncthreads();
-  if (lane == 31)
-    red[warp] = inc;
-  __syncthreads();
-  int before = 0;
-  total = 0;
-  for (int i = 0; i < nw; ++i) {
-    if (i < warp)
-      before += red[i];
-    total += red[i];
-  }
-  return before + inc - x;
-}
-
 } // namespace classify_detail
 
 /// sattn.classify_queries. Launch: see kClassifyThreads.
@@ -137,7 +114,7 @@ template <class Cfg> __device__ void classify_queries(const ClassifyParams &p) {
   for (int i = lo; i < hi; ++i)
     nLazy += flags[i];
   int lazyTotal, activeTotal;
-  int m = classify_detail::block_scan(nLazy, red, lazyTotal); // lazy rows before this range
+  int m = block_exclusive_scan(nLazy, red, lazyTotal); // lazy rows before this range
   auto active = [&](int i, int &lazySeen) {
     if (!flags[i])
       return true;
@@ -148,7 +125,7 @@ template <class Cfg> __device__ void classify_queries(const ClassifyParams &p) {
   int nActive = 0, seen = m;
   for (int i = lo; i < hi; ++i)
     nActive += active(i, seen);
-  int at = classify_detail::block_scan(nActive, red, activeTotal);
+  int at = block_exclusive_scan(nActive, red, activeTotal);
   int *rows = p.q_rows + bh * Sq;
   seen = m;
   for (int i = lo; i < hi; ++i)

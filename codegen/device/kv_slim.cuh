@@ -184,29 +184,6 @@ __device__ __forceinline__ double block_sum(double x, double *red) {
   return s;
 }
 
-/// Block-wide exclusive prefix sum of an int (and the total).
-__device__ __forceinline__ int block_scan(int x, int *red, int &total) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-  int inc = x;
-  for (int o = 1; o < 32; o <<= 1) {
-    int y = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o)
-      inc += y;
-  }
-  __syncthreads();
-  if (lane == 31)
-    red[warp] = inc;
-  __syncthreads();
-  int before = 0;
-  total = 0;
-  for (int i = 0; i < nw; ++i) {
-    if (i < warp)
-      before += red[i];
-    total += red[i];
-  }
-  return before + inc - x;
-}
-
 template <class Cfg> struct Select {
   static constexpr int NT = kSlimSelectThreads;
   const SlimSelectParams &p;
@@ -292,7 +269,7 @@ template <class Cfg> struct Select {
       for (int t = lo; t < hi; ++t)
         eq += kind(t) == 2 && bits(t) == cut;
       int eqTotal;
-      block_scan(eq, ired, eqTotal);
+      block_exclusive_scan(eq, ired, eqTotal);
       // The tokens equal to the cut, added one at a time as the reference does.
       double v = __uint_as_float(cut);
       long long n = 0;
@@ -311,10 +288,10 @@ template <class Cfg> struct Select {
         ++eq;
     }
     int eqTotal, keptTotal;
-    int eqBefore = block_scan(eq, ired, eqTotal);
+    int eqBefore = block_exclusive_scan(eq, ired, eqTotal);
     long long eqKeep = need - eqBefore;
     eqKeep = eqKeep < 0 ? 0 : (eqKeep > eq ? eq : eqKeep);
-    int at = block_scan(certain + static_cast<int>(eqKeep), ired, keptTotal);
+    int at = block_exclusive_scan(certain + static_cast<int>(eqKeep), ired, keptTotal);
     int *out = p.tok_idx + row * Skv;
     int eqSeen = 0;
     for (int t = lo; t < hi; ++t) {

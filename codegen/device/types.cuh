@@ -52,6 +52,31 @@ __device__ __forceinline__ float warp_max(float x) {
   return x;
 }
 
+/// Block-wide exclusive prefix sum of one int per thread; `total` gets the
+/// block's sum. `red` holds blockDim.x / 32 ints; the leading barrier lets
+/// the previous call's readers finish before it is overwritten.
+__device__ __forceinline__ int block_exclusive_scan(int x, int *red, int &total) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+  int inc = x;
+  for (int o = 1; o < 32; o <<= 1) {
+    int y = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o)
+      inc += y;
+  }
+  __syncthreads();
+  if (lane == 31)
+    red[warp] = inc;
+  __syncthreads();
+  int before = 0;
+  total = 0;
+  for (int i = 0; i < nw; ++i) {
+    if (i < warp)
+      before += red[i];
+    total += red[i];
+  }
+  return before + inc - x;
+}
+
 } // namespace dev
 } // namespace sattn
 

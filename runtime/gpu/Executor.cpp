@@ -696,6 +696,18 @@ private:
     return host;
   }
 
+  /// A query or token set: counts [B, H] and lists [B, H, S] -> host lists.
+  std::vector<std::vector<int32_t>> downloadLists(const RtValue &v) {
+    size_t rows = size_t(v.B) * v.H;
+    auto counts = download<int>(v.p0, rows);
+    auto idx = download<int>(v.p1, rows * size_t(v.S));
+    std::vector<std::vector<int32_t>> out(rows);
+    for (size_t r = 0; r < rows; ++r)
+      out[r].assign(idx.begin() + r * v.S,
+                    idx.begin() + r * v.S + std::min(std::max(counts[r], 0), v.S));
+    return out;
+  }
+
   void dumpValue(const std::string &kernel, int id) {
     const RtValue &v = vals[id];
     switch (v.kind) {
@@ -731,26 +743,14 @@ private:
     case ValueKind::Queries: {
       ref::QuerySet qs;
       qs.B = v.B, qs.H = v.H, qs.Sq = v.S;
-      size_t rows = size_t(v.B) * v.H;
-      auto counts = download<int>(v.p0, rows);
-      auto idx = download<int>(v.p1, rows * size_t(v.S));
-      qs.active.resize(rows);
-      for (size_t r = 0; r < rows; ++r)
-        qs.active[r].assign(idx.begin() + r * v.S,
-                            idx.begin() + r * v.S + std::min(std::max(counts[r], 0), v.S));
+      qs.active = downloadLists(v);
       (*opts->dump)[kernel] = qs;
       break;
     }
     case ValueKind::Tokens: {
       ref::TokenSet ts;
       ts.B = v.B, ts.H = v.H, ts.Skv = v.S;
-      size_t rows = size_t(v.B) * v.H;
-      auto counts = download<int>(v.p0, rows);
-      auto idx = download<int>(v.p1, rows * size_t(v.S));
-      ts.kept.resize(rows);
-      for (size_t r = 0; r < rows; ++r)
-        ts.kept[r].assign(idx.begin() + r * v.S,
-                          idx.begin() + r * v.S + std::min(std::max(counts[r], 0), v.S));
+      ts.kept = downloadLists(v);
       (*opts->dump)[kernel] = ts;
       break;
     }
