@@ -1,0 +1,613 @@
+//===- Run.h - one run of a compiled program (internal to runtime/gpu) ----===//
+//
+// The state of one CompiledProgram::run: the values bound to the plan's
+// value ids (RtValue), the stream-ordered workspace, and one launcher per
+// device template. Each launch's parameter block is filled from its
+// operand values; the grid shapes follow the contract written beside each
+// struct in codegen/device/params.cuh. The attention, estimation and
+// selection launchers are defined here; the OmniSparse ones (decode,
+// kv_slim, classify_queries) in LaunchOmniSparse.cpp.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/gpu/Executor.h"
+
+#include "codegen/device/params.cuh"
+#include "codegen/device/attention_mma.cuh"
+#include "codegen/device/attention_wgmma.cuh"
+#include "runtime/gpu/AttnTma.h"
+#include "runtime/gpu/Driver.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace sattn::gpu::detail {
+
+namespace dev = sattn::dev;
+
+inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// A value during one run.
+struct RtValue {
+  ValueKind kind = ValueKind::Tensor4;
+  CUdeviceptr p0 = 0, p1 = 0; // data (or counts), indices
+  int B = 0, H = 0, S = 0, D = 0;
+  int64_t sb = 0, sh = 0, ss = 0;
+  int Sq = 0, Skv = 0, nQB = 0, nKB = 0, cap = 0;
+  /// A user block list bound to a block-set argument (semantics §14):
+  /// [B, H, nQB, cap] int32 at p0 with strides sb, sh, ss, not yet normalised.
+  bool list = false;
+  std::string name; ///< the argument's name, for messages
+  /// An integer input (ValueKind::Ints): its shape and element strides.
+  std::vector<int64_t> shape, strides;
+  bool i64 = false;
+};
+
+inline dev::Tensor4 view(const RtValue &v) {
+  return dev::Tensor4{reinterpret_cast<void *>(v.p0), v.sb, v.sh, v.ss, v.B, v.H, v.S, v.D};
+}
+
+inline dev::BlockSetView setView(const RtValue &v) {
+  return dev::BlockSetView{
+      reinterpret_cast<int *>(v.p0), reinterpret_cast<int *>(v.p1), v.B, v.H, v.nQB, v.nKB, v.cap};
+}
+
+inline const char *elemName(Elem e) {
+  switch (e) {
+  case Elem::BF16:
+    return "bf16";
+  case Elem::FP16:
+    return "fp16";
+  case Elem::F32:
+    return "f32";
+  case Elem::I32:
+    return "i32";
+  case Elem::I64:
+    return "i64";
+  }
+  return "?";
+}
+
+class Run {
+public:
+  Run(const CompiledProgram &prog, const std::map<std::string, CUfunction> &fns, CUstream stream,
+      RunOptions *opts)
+      : plan(prog.plan()), fns(fns), stream(stream), opts(opts), drv(Driver::get()),
+        vals(plan.values.size()) {}
+
+  ~Run() {
+    for (CUdeviceptr p : workspace)
+      drv.cuMemFreeAsync_(p, stream); // stream-ordered: after the kernels
+  }
+
+  void bindArgs(const std::vector<DeviceTensor> &args) {
+    if (args.size() != plan.args.size())
+      throw GpuError("the variant takes " + std::to_string(plan.args.size()) + " inputs, " +
+                     std::to_string(args.size()) + " were given");
+    for (size_t i = 0; i < args.size(); ++i) {
+      const ValueInfo &info = plan.values[plan.args[i]];
+      vals[plan.args[i]] = info.kind == ValueKind::Blocks
+                               ? listValue(args[i], info, plan.argNames[i])
+                               : tensorValue(args[i], info, plan.argNames[i]);
+    }
+    // Q/K/V agreement: batch of every rank-4 input and block list (a paged
+    // cache's dimension 0 counts pages, not sequences).
+    std::set<int> paged;
+    for (const Launch &l : plan.launches)
+      if (l.deviceTemplate == "decode_attn" && l.b("PAGED"))
+        paged.insert({l.operands[1], l.operands[2]});
+    int batch = -1;
+    for (size_t i = 0; i < args.size(); ++i) {
+      const RtValue &v = vals[plan.args[i]];
+      if ((v.kind != ValueKind::Tensor4 && !v.list) || paged.count(plan.args[i]))
+        continue;
+      if (batch >= 0 && v.B != batch)
+        throw GpuError("input '" + plan.argNames[i] + "' has batch " + std::to_string(v.B) +
+                       " but an earlier input has " + std::to_string(batch));
+      batch = v.B;
+    }
+  }
+
+  void bindResults(const std::vector<DeviceTensor> &results) {
+    if (results.size() != plan.results.size())
+      throw GpuError("the variant returns " + std::to_string(plan.results.size()) + " tensors, " +
+                     std::to_string(results.size()) + " buffers were given");
+    for (size_t i = 0; i < results.size(); ++i)
+      bound[plan.results[i]] = results[i];
+  }
+
+  void execute() {
+    std::vector<CUevent> events;
+    if (opts && opts->timePhases) {
+      events.resize(plan.launches.size() + 1);
+      for (CUevent &e : events)
+        drv.check(drv.cuEventCreate_(&e, CU_EVENT_DEFAULT), "creating a timing event");
+      drv.check(drv.cuEventRecord_(events[0], stream), "recording an event");
+    }
+    for (size_t i = 0; i < plan.launches.size(); ++i) {
+      launch(plan.launches[i]);
+      if (!events.empty())
+        drv.check(drv.cuEventRecord_(events[i + 1], stream), "recording an event");
+    }
+    if (!events.empty()) {
+      drv.check(drv.cuEventSynchronize_(events.back()), "waiting for the kernels");
+      std::vector<std::pair<std::string, double>> phases;
+      for (size_t i = 0; i < plan.launches.size(); ++i) {
+        float ms = 0;
+        drv.check(drv.cuEventElapsedTime_(&ms, events[i], events[i + 1]), "timing a kernel");
+        phases.push_back({plan.launches[i].kernel, ms});
+      }
+      for (CUevent e : events)
+        drv.cuEventDestroy_(e);
+      phasesOut = std::move(phases);
+    }
+    if (opts && opts->dump)
+      for (const Launch &l : plan.launches)
+        for (int r : l.results)
+          dumpValue(l.kernel, r);
+  }
+
+  std::vector<std::pair<std::string, double>> phasesOut;
+
+private:
+  RtValue tensorValue(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {
+    RtValue v;
+    v.kind = info.kind;
+    v.p0 = t.ptr;
+    if (info.kind == ValueKind::Ints)
+      return intsValue(t, info, name);
+    if (info.kind != ValueKind::Tensor4)
+      throw GpuError("input '" + name +
+                     "': the GPU runtime binds only [B, H, S, D] tensors so far");
+    if (t.shape.size() != 4 || t.strides.size() != 4)
+      throw GpuError("input '" + name + "' must be rank 4 [B, H, S, D], got rank " +
+                     std::to_string(t.shape.size()));
+    if (t.elem != info.elem)
+      throw GpuError("input '" + name + "' is " + elemName(t.elem) + " but the variant expects " +
+                     elemName(info.elem));
+    if (t.shape[1] != info.heads || t.shape[3] != info.dim)
+      throw GpuError("input '" + name + "' has " + std::to_string(t.shape[1]) +
+                     " heads and head dim " + std::to_string(t.shape[3]) +
+                     "; the variant expects " + std::to_string(info.heads) + " and " +
+                     std::to_string(info.dim));
+    if (info.seqStatic >= 0 && t.shape[2] != info.seqStatic)
+      throw GpuError("input '" + name + "' has length " + std::to_string(t.shape[2]) +
+                     "; the variant fixes it to " + std::to_string(info.seqStatic));
+    if (t.strides[3] != 1)
+      throw GpuError("input '" + name + "' must have a contiguous last dimension (stride 1), got " +
+                     std::to_string(t.strides[3]));
+    if (t.ptr % 16 != 0)
+      throw GpuError("input '" + name + "' must be 16-byte aligned");
+    v.B = int(t.shape[0]), v.H = int(t.shape[1]), v.S = int(t.shape[2]), v.D = int(t.shape[3]);
+    v.sb = t.strides[0], v.sh = t.strides[1], v.ss = t.strides[2];
+    return v;
+  }
+
+  /// An integer input (page table, lengths, segments): its dtype must be
+  /// the declared one; shape and strides are checked by the launch using it.
+  RtValue intsValue(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {
+    if (t.elem != info.elem)
+      throw GpuError("input '" + name + "' is " + elemName(t.elem) + " but the variant expects " +
+                     elemName(info.elem));
+    if (t.shape.empty() || t.shape.size() > 3 || t.strides.size() != t.shape.size())
+      throw GpuError("input '" + name + "' has rank " + std::to_string(t.shape.size()) +
+                     "; integer inputs have rank 1 to 3");
+    if (t.ptr % (info.elem == Elem::I64 ? 8 : 4) != 0)
+      throw GpuError("input '" + name + "' is not aligned to its element size");
+    for (int64_t d : t.shape)
+      if (d > INT32_MAX)
+        throw GpuError("input '" + name + "' has a dimension above 2^31 - 1");
+    RtValue v;
+    v.kind = ValueKind::Ints, v.name = name, v.p0 = t.ptr;
+    v.shape = t.shape, v.strides = t.strides, v.i64 = info.elem == Elem::I64;
+    v.B = int(t.shape[0]);
+    return v;
+  }
+
+  /// A block-set argument: the user's int32 list [B, H, nQB, cap]. Its
+  /// rows are checked against q where it is normalised (blocks_from_list);
+  /// its entries are not read here (that would need a sync).
+  RtValue listValue(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {
+    std::string what = "block-set input '" + name + "'";
+    std::string form = "an int32 tensor [B, " + std::to_string(info.heads) +
+                       ", nQB, cap] of KV block indices (-1 for unused slots)";
+    if (t.shape.size() != 4 || t.strides.size() != 4)
+      throw GpuError(what + " must be " + form + ", got rank " + std::to_string(t.shape.size()));
+    if (t.elem != Elem::I32)
+      throw GpuError(what + " is " + elemName(t.elem) + "; it must be " + form);
+    if (t.shape[1] != info.heads)
+      throw GpuError(what + " has " + std::to_string(t.shape[1]) +
+                     " heads (dimension 1) but its type !sattn.blocks<..., heads = " +
+                     std::to_string(info.heads) + "> needs " + std::to_string(info.heads) +
+                     "; give one list per (batch, head of the set, query block)");
+    if (t.shape[3] < 1)
+      throw GpuError(what + " has cap " + std::to_string(t.shape[3]) +
+                     " (dimension 3); give at least one slot per row (a row of -1 selects no "
+                     "block)");
+    if (t.shape[3] > 1 && t.strides[3] != 1)
+      throw GpuError(what + " must have a contiguous last dimension (stride 1), got " +
+                     std::to_string(t.strides[3]));
+    if (t.ptr % 4 != 0)
+      throw GpuError(what + " must be 4-byte aligned");
+    for (int64_t d : t.shape)
+      if (d > INT32_MAX)
+        throw GpuError(what + " has a dimension above 2^31 - 1");
+    RtValue v;
+    v.kind = ValueKind::Blocks, v.list = true, v.name = name, v.p0 = t.ptr;
+    v.B = int(t.shape[0]), v.H = int(t.shape[1]), v.nQB = int(t.shape[2]), v.cap = int(t.shape[3]);
+    v.sb = t.strides[0], v.sh = t.strides[1], v.ss = t.strides[2];
+    return v;
+  }
+
+  CUdeviceptr alloc(size_t bytes) {
+    CUdeviceptr p = 0;
+    drv.check(drv.cuMemAllocAsync_(&p, bytes ? bytes : 16, stream), "allocating workspace");
+    workspace.push_back(p);
+    return p;
+  }
+
+  /// The output tensor for result `id`: the caller's buffer when the
+  /// function returns it, else workspace shaped like `like`.
+  RtValue outTensor(int id, const RtValue &like, int heads) {
+    RtValue v = like;
+    v.H = heads;
+    if (auto it = bound.find(id); it != bound.end()) {
+      RtValue user = tensorValue(it->second, plan.values[id], "result");
+      if (user.B != like.B || user.S != like.S)
+        throw GpuError("the result buffer has shape [" + std::to_string(user.B) + ", ., " +
+                       std::to_string(user.S) + ", .]; expected batch " + std::to_string(like.B) +
+                       " and length " + std::to_string(like.S));
+      return user;
+    }
+    v.ss = v.D, v.sh = int64_t(v.S) * v.D, v.sb = int64_t(heads) * v.S * v.D;
+    v.p0 = alloc(size_t(v.B) * heads * v.S * v.D * 2);
+    return v;
+  }
+
+  CUdeviceptr lseBuffer(int id, int B, int H, int S) {
+    if (auto it = bound.find(id); it != bound.end()) {
+      const DeviceTensor &t = it->second;
+      if (t.elem != Elem::F32 || t.shape != std::vector<int64_t>{B, H, S})
+        throw GpuError("the LSE buffer must be f32 [" + std::to_string(B) + ", " +
+                       std::to_string(H) + ", " + std::to_string(S) + "] and contiguous");
+      return t.ptr;
+    }
+    return alloc(size_t(B) * H * S * 4);
+  }
+
+  RtValue blockSet(const ValueInfo &info, int B, int Sq, int Skv, int capConst) {
+    RtValue v;
+    v.kind = ValueKind::Blocks;
+    v.B = B, v.H = int(info.heads), v.Sq = Sq, v.Skv = Skv;
+    v.nQB = int(cdiv(Sq, info.bq)), v.nKB = int(cdiv(Skv, info.bk));
+    v.cap = capConst > 0 ? std::min(capConst, v.nKB) : v.nKB;
+    if (v.cap == 0)
+      v.cap = 1;
+    size_t rows = size_t(B) * v.H * v.nQB;
+    v.p0 = alloc(rows * 4);
+    v.p1 = alloc(rows * v.cap * 4);
+    return v;
+  }
+
+  void go(const Launch &l, unsigned gx, unsigned gy, unsigned gz, unsigned threads, unsigned smem,
+          void *params, bool maxCarveout = false) {
+    if (gx == 0 || gy == 0 || gz == 0)
+      return; // empty problem (e.g. Sq = 0): nothing to launch
+    auto it = fns.find(l.kernel);
+    if (it == fns.end())
+      throw GpuError("internal: kernel " + l.kernel + " missing from the module");
+    if (smem > 48 * 1024)
+      drv.check(drv.cuFuncSetAttribute_(it->second, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                        int(smem)),
+                "raising the shared-memory limit");
+    // Kernels that rely on two CTAs per SM ask for the largest shared-memory
+    // carveout, so the driver's L1/shared split cannot leave room for one.
+    if (maxCarveout)
+      drv.check(drv.cuFuncSetAttribute_(it->second,
+                                        CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100),
+                "setting the shared-memory carveout");
+    void *args[] = {params};
+    drv.check(
+        drv.cuLaunchKernel_(it->second, gx, gy, gz, threads, 1, 1, smem, stream, args, nullptr),
+        ("launching " + l.kernel).c_str());
+  }
+
+  void launch(const Launch &l) {
+    const std::string &t = l.deviceTemplate;
+    auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
+    if (t == "attn_fwd" || t == "attn_fwd_mma" || t == "attn_fwd_wgmma") {
+      bool mma = t == "attn_fwd_mma", wgmma = t == "attn_fwd_wgmma";
+      int rows = mma ? int(l.i("TILE_M")) : dev::kAttnRowsPerCta;
+      const RtValue &q = op(0), &k = op(1), &v = op(2);
+      if (k.S != v.S)
+        throw GpuError("k and v have different lengths (" + std::to_string(k.S) + " and " +
+                       std::to_string(v.S) + ")");
+      dev::AttnParams p{};
+      p.q = view(q), p.k = view(k), p.v = view(v);
+      size_t next = 3;
+      int tiles = int(cdiv(q.S, rows));
+      if (l.b("HAS_BLOCKS")) {
+        const RtValue &bs = op(next++);
+        if (bs.list)
+          throw GpuError("internal: block list '" + bs.name + "' reached " + l.kernel +
+                         " without blocks_from_list");
+        if (bs.Sq != q.S || bs.Skv != k.S)
+          throw GpuError("the block set was built for other lengths");
+        p.blocks = setView(bs);
+        tiles = bs.nQB * int(cdiv(l.i("SET_BQ"), rows));
+      }
+      if (l.b("HAS_QUERIES")) {
+        const RtValue &qs = op(next++);
+        if (qs.kind != ValueKind::Queries || qs.B != q.B || qs.H != q.H || qs.S != q.S)
+          throw GpuError("the query set was built for other shapes than this attention's q");
+        p.q_counts = reinterpret_cast<int *>(qs.p0);
+        p.q_rows = reinterpret_cast<int *>(qs.p1);
+      }
+      RtValue o = outTensor(l.results[0], q, q.H);
+      p.o = view(o);
+      vals[l.results[0]] = o;
+      if (l.b("HAS_LSE")) {
+        p.lse = reinterpret_cast<float *>(lseBuffer(l.results[1], q.B, q.H, q.S));
+        RtValue lse;
+        lse.kind = ValueKind::Lse, lse.p0 = CUdeviceptr(p.lse), lse.B = q.B, lse.H = q.H,
+        lse.S = q.S;
+        vals[l.results[1]] = lse;
+      }
+      if (wgmma) {
+        bool hb = l.b("HAS_BLOCKS");
+        int bq = int(l.i("SET_BQ")), bk = int(l.i("SET_BK"));
+        bindAttnTma(drv.cuTensorMapEncodeTiled_, p, plan.dtype == "fp16",
+                    dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(hb, bq, bk));
+        int nQB = hb ? vals[l.operands[3]].nQB : 0;
+        long long items = dev::attn_wgmma_items(q.S, hb, bq, nQB, q.H, q.B);
+        // Dynamic work items: a counter zeroed in stream order before the launch.
+        CUdeviceptr counter = alloc(sizeof(int));
+        drv.check(drv.cuMemsetD32Async_(counter, 0, 1, stream), "clearing the work-item counter");
+        p.next_item = reinterpret_cast<int *>(counter);
+        long long grid = l.consts.count("PERSISTENT") && l.i("PERSISTENT") == 0
+                             ? items // one CTA per item (the counter hands them out in order)
+                             : dev::attn_wgmma_grid(items, drv.multiprocessors(), hb, bq);
+        go(l, unsigned(grid), 1, 1, unsigned(dev::attn_wgmma_threads(hb, bq)),
+           unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), hb, bq, bk)), &p);
+      } else if (mma)
+        go(l, tiles, q.H, q.B, dev::kAttnMmaThreads,
+           unsigned(dev::attn_mma_smem_bytes(int(l.i("HEAD_DIM")), rows)), &p);
+      else
+        go(l, tiles, q.H, q.B, dev::kAttnThreads, 0, &p);
+    } else if (t == "pool") {
+      const RtValue &in = op(0);
+      const ValueInfo &outInfo = plan.values[l.results[0]];
+      if (in.kind != ValueKind::Tensor4 || outInfo.elem != Elem::F32)
+        throw GpuError("on the GPU, sattn.pool reads Q/K and writes f32 (declare the pooled "
+                       "tensor as f32)");
+      RtValue out = in;
+      out.S = int(cdiv(in.S, l.i("GROUP")));
+      out.ss = out.D, out.sh = int64_t(out.S) * out.D, out.sb = int64_t(out.H) * out.S * out.D;
+      out.p0 = alloc(size_t(out.B) * out.H * out.S * out.D * 4);
+      dev::PoolParams p{view(in), reinterpret_cast<float *>(out.p0), out.S};
+      vals[l.results[0]] = out;
+      go(l, out.S, in.H, in.B, dev::kPoolThreads, 0, &p);
+    } else if (t == "block_scores") {
+      const RtValue &qp = op(0), &kp = op(1), &q = op(2), &k = op(3);
+      RtValue s;
+      s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
+      s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
+      s.p0 = alloc(size_t(s.B) * s.H * s.nQB * s.nKB * 4);
+      dev::ScoresParams p{reinterpret_cast<const float *>(qp.p0),
+                          reinterpret_cast<const float *>(kp.p0),
+                          reinterpret_cast<float *>(s.p0),
+                          q.B,
+                          qp.S,
+                          kp.S,
+                          q.S,
+                          k.S,
+                          s.nQB,
+                          s.nKB};
+      vals[l.results[0]] = s;
+      go(l, s.nQB, s.H, s.B, dev::kScoresThreads, unsigned(s.nKB * 4), &p);
+    } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
+      const RtValue &s = op(0);
+      dev::SelectParams p{};
+      p.scores = reinterpret_cast<const float *>(s.p0);
+      p.B = s.B, p.H = s.H, p.nQB = s.nQB, p.nKB = s.nKB, p.Sq = s.Sq, p.Skv = s.Skv;
+      if (t == "head_budget") {
+        const ValueInfo &bi = plan.values[l.results[0]];
+        RtValue b;
+        b.kind = ValueKind::Budget, b.B = s.B, b.H = int(bi.heads), b.nQB = s.nQB;
+        b.Sq = s.Sq, b.Skv = s.Skv;
+        b.p0 = alloc(size_t(b.B) * b.H * b.nQB * 4);
+        drv.check(drv.cuMemsetD32Async_(b.p0, 0, size_t(b.B) * b.H * b.nQB, stream),
+                  "clearing the budget");
+        p.budget_out = reinterpret_cast<int *>(b.p0);
+        p.k = -1;
+        vals[l.results[0]] = b;
+        go(l, s.nQB, s.H, s.B, dev::kSelectThreads, unsigned(s.nKB * 8), &p);
+        return;
+      }
+      int64_t k = l.i("K");
+      if (k > s.nKB)
+        throw GpuError("budget k=" + std::to_string(k) + " is out of range [0, " +
+                       std::to_string(s.nKB) + "] (ceil(Skv/Bk) with Skv=" + std::to_string(s.Skv) +
+                       ", Bk=" + std::to_string(l.i("BK")) + "); pass a budget between 0 and " +
+                       std::to_string(s.nKB));
+      p.k = int(k);
+      if (l.b("HAS_BUDGET")) {
+        const RtValue &b = op(1);
+        p.budget = reinterpret_cast<const int *>(b.p0);
+        p.budgetHeads = b.H;
+      }
+      RtValue out = blockSet(plan.values[l.results[0]], s.B, s.Sq, s.Skv, int(l.i("CAP")));
+      p.out = setView(out);
+      vals[l.results[0]] = out;
+      go(l, s.nQB, out.H, s.B, dev::kSelectThreads, unsigned(s.nKB * 8), &p);
+    } else if (t == "static_blocks") {
+      const RtValue &q = op(0), &k = op(1);
+      RtValue out = blockSet(plan.values[l.results[0]], q.B, q.S, k.S, 0);
+      dev::StaticBlocksParams p{q.S, k.S, setView(out)};
+      vals[l.results[0]] = out;
+      go(l, out.nQB, out.H, out.B, dev::kStaticThreads, 0, &p);
+    } else if (t == "block_set_union" || t == "block_set_intersect") {
+      const RtValue &a = op(0), &b = op(1);
+      int cap = t == "block_set_union" ? std::min(a.nKB, a.cap + b.cap) : std::min(a.cap, b.cap);
+      RtValue out = blockSet(plan.values[l.results[0]], a.B, a.Sq, a.Skv, cap);
+      dev::SetBinParams p{setView(a), setView(b), setView(out)};
+      vals[l.results[0]] = out;
+      go(l, out.nQB, out.H, out.B, dev::kSetBinThreads, 0, &p);
+    } else if (t == "blocks_from_list") {
+      const RtValue &list = op(0), &q = op(1), &k = op(2);
+      std::string what = "block-set input '" + list.name + "'";
+      int64_t bq = l.i("BQ"), bk = l.i("BK");
+      int nQB = int(cdiv(q.S, bq));
+      if (!list.list)
+        throw GpuError("internal: " + l.kernel + " expects a block-set argument");
+      if (list.B != q.B)
+        throw GpuError(what + " has batch " + std::to_string(list.B) + " but q has batch " +
+                       std::to_string(q.B));
+      if (list.nQB != nQB)
+        throw GpuError(what + " has " + std::to_string(list.nQB) +
+                       " query-block rows (dimension 2) but q has Sq = " + std::to_string(q.S) +
+                       " rows, i.e. cdiv(" + std::to_string(q.S) + ", " + std::to_string(bq) +
+                       ") = " + std::to_string(nQB) + " query blocks of " + std::to_string(bq) +
+                       "; give shape [B, " + std::to_string(list.H) + ", " + std::to_string(nQB) +
+                       ", cap]");
+      RtValue out = blockSet(plan.values[l.results[0]], q.B, q.S, k.S, list.cap);
+      constexpr int kRows = dev::kListThreads / 32;
+      size_t smem = size_t(kRows) * size_t(cdiv(out.nKB, 32)) * 4;
+      if (smem > 227 * 1024)
+        throw GpuError(what + ": Skv = " + std::to_string(k.S) + " gives " +
+                       std::to_string(out.nKB) + " KV blocks of " + std::to_string(bk) +
+                       ", more than blocks_from_list's shared-memory bitmap holds (" +
+                       std::to_string(227 * 1024 * 8 / kRows) + "); use larger KV blocks");
+      dev::BlocksFromListParams p{reinterpret_cast<const int *>(list.p0),
+                                  list.sb,
+                                  list.sh,
+                                  list.ss,
+                                  list.cap,
+                                  setView(out)};
+      vals[l.results[0]] = out;
+      go(l, unsigned(cdiv(out.nQB, kRows)), out.H, out.B, dev::kListThreads, unsigned(smem), &p);
+    } else if (t == "classify_queries") {
+      launchClassify(l);
+    } else if (t == "decode_attn" || t == "kv_slim_lse") {
+      launchDecode(l);
+    } else if (t == "kv_slim_scores" || t == "kv_slim_select") {
+      launchSlim(l);
+    } else {
+      throw GpuError("device template '" + t + "' has no GPU launcher in this build");
+    }
+  }
+
+  // codegen/device/decode.cuh, kv_slim.cuh, classify.cuh launchers
+  // (runtime/gpu/LaunchOmniSparse.cpp).
+  static int64_t decodeSplits(int64_t base, int64_t tiles, int64_t slots);
+  static RtValue observationRows(const RtValue &q, int64_t observe);
+  void launchDecode(const Launch &l);
+  void launchSlim(const Launch &l);
+  void launchClassify(const Launch &l);
+
+  template <typename T> std::vector<T> download(CUdeviceptr p, size_t n) {
+    std::vector<T> host(n);
+    if (n)
+      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), p, n * sizeof(T), stream), "copying back");
+    drv.check(drv.cuStreamSynchronize_(stream), "waiting for the kernels");
+    return host;
+  }
+
+  /// A query or token set: counts [B, H] and lists [B, H, S] -> host lists.
+  std::vector<std::vector<int32_t>> downloadLists(const RtValue &v) {
+    size_t rows = size_t(v.B) * v.H;
+    auto counts = download<int>(v.p0, rows);
+    auto idx = download<int>(v.p1, rows * size_t(v.S));
+    std::vector<std::vector<int32_t>> out(rows);
+    for (size_t r = 0; r < rows; ++r)
+      out[r].assign(idx.begin() + r * v.S,
+                    idx.begin() + r * v.S + std::min(std::max(counts[r], 0), v.S));
+    return out;
+  }
+
+  void dumpValue(const std::string &kernel, int id) {
+    const RtValue &v = vals[id];
+    switch (v.kind) {
+    case ValueKind::Scores: {
+      ref::Scores s;
+      s.B = v.B, s.H = v.H, s.nQB = v.nQB, s.nKB = v.nKB, s.Sq = v.Sq, s.Skv = v.Skv;
+      auto host = download<float>(v.p0, size_t(v.B) * v.H * v.nQB * v.nKB);
+      s.v.assign(host.begin(), host.end());
+      (*opts->dump)[kernel] = s;
+      break;
+    }
+    case ValueKind::Blocks: {
+      ref::BlockSet b;
+      b.B = v.B, b.H = v.H, b.nQB = v.nQB, b.nKB = v.nKB, b.Sq = v.Sq, b.Skv = v.Skv;
+      size_t rows = size_t(v.B) * v.H * v.nQB;
+      auto counts = download<int>(v.p0, rows);
+      auto idx = download<int>(v.p1, rows * v.cap);
+      b.lists.resize(rows);
+      for (size_t r = 0; r < rows; ++r)
+        b.lists[r].assign(idx.begin() + r * v.cap,
+                          idx.begin() + r * v.cap + std::min(counts[r], v.cap));
+      (*opts->dump)[kernel] = b;
+      break;
+    }
+    case ValueKind::Budget: {
+      ref::Budget b;
+      b.B = v.B, b.H = v.H, b.nQB = v.nQB;
+      auto host = download<int>(v.p0, size_t(v.B) * v.H * v.nQB);
+      b.k.assign(host.begin(), host.end());
+      (*opts->dump)[kernel] = b;
+      break;
+    }
+    case ValueKind::Queries: {
+      ref::QuerySet qs;
+      qs.B = v.B, qs.H = v.H, qs.Sq = v.S;
+      qs.active = downloadLists(v);
+      (*opts->dump)[kernel] = qs;
+      break;
+    }
+    case ValueKind::Tokens: {
+      ref::TokenSet ts;
+      ts.B = v.B, ts.H = v.H, ts.Skv = v.S;
+      ts.kept = downloadLists(v);
+      (*opts->dump)[kernel] = ts;
+      break;
+    }
+    case ValueKind::Lse: {
+      ref::Tensor t({v.B, v.H, v.S});
+      auto host = download<float>(v.p0, size_t(t.numel()));
+      t.data.assign(host.begin(), host.end());
+      (*opts->dump)[kernel] = t;
+      break;
+    }
+    case ValueKind::Tensor4:
+      if (plan.values[id].elem == Elem::F32) {
+        ref::Tensor t({v.B, v.H, v.S, v.D});
+        auto host = download<float>(v.p0, size_t(t.numel()));
+        t.data.assign(host.begin(), host.end());
+        (*opts->dump)[kernel] = t;
+      }
+      break;
+    default:
+      break;
+    }
+  }
+
+  const Plan &plan;
+  const std::map<std::string, CUfunction> &fns;
+  CUstream stream;
+  RunOptions *opts;
+  Driver &drv;
+  std::vector<RtValue> vals;
+  std::map<int, DeviceTensor> bound;
+  std::vector<CUdeviceptr> workspace;
+};
+
+} // namespace sattn::gpu::detail
