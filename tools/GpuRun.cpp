@@ -59,27 +59,19 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   drv.check(drv.cuStreamCreate_(&stream, CU_STREAM_NON_BLOCKING), "creating a stream");
   for (size_t a = 0; a < args.size(); ++a) {
     const auto &t = args[a];
-    if (a < plan.args.size() && plan.values[plan.args[a]].kind == gpu::ValueKind::Blocks) {
-      // A user block list (checked on the host by bindInputs): int32 as given.
-      std::vector<int32_t> ints(size_t(t->numel()));
-      for (size_t i = 0; i < ints.size(); ++i)
-        ints[i] = int32_t(t->data[i]);
-      buffers.push_back(std::make_unique<DeviceBuffer>(ints.size() * 4));
-      drv.check(drv.cuMemcpyHtoDAsync_(buffers.back()->ptr, ints.data(), ints.size() * 4, stream),
-                "uploading a block list");
-      drv.check(drv.cuStreamSynchronize_(stream), "uploading a block list");
-      devArgs.push_back(
-          {buffers.back()->ptr, gpu::Elem::I32, t->shape, contiguousStrides(t->shape)});
-      continue;
-    }
-    if (a < plan.args.size() && plan.values[plan.args[a]].kind == gpu::ValueKind::Ints) {
-      // Page tables, lengths, segments: integers of the declared width.
-      bool wide = plan.values[plan.args[a]].elem == gpu::Elem::I64;
-      std::vector<int64_t> v64(size_t(t->numel()));
-      std::vector<int32_t> v32(size_t(t->numel()));
-      for (size_t i = 0; i < v64.size(); ++i)
-        v64[i] = int64_t(t->data[i]), v32[i] = int32_t(t->data[i]);
-      size_t bytes = v64.size() * (wide ? 8 : 4);
+    gpu::ValueKind kind =
+        a < plan.args.size() ? plan.values[plan.args[a]].kind : gpu::ValueKind::Tensor4;
+    if (kind == gpu::ValueKind::Blocks || kind == gpu::ValueKind::Ints) {
+      // Block lists (checked on the host by bindInputs), page tables,
+      // lengths, segments: integers of the declared width, as given.
+      bool wide = kind == gpu::ValueKind::Ints && plan.values[plan.args[a]].elem == gpu::Elem::I64;
+      std::vector<int64_t> v64;
+      std::vector<int32_t> v32;
+      if (wide)
+        v64.assign(t->data.begin(), t->data.end());
+      else
+        v32.assign(t->data.begin(), t->data.end());
+      size_t bytes = size_t(t->numel()) * (wide ? 8 : 4);
       buffers.push_back(std::make_unique<DeviceBuffer>(bytes));
       drv.check(drv.cuMemcpyHtoDAsync_(buffers.back()->ptr,
                                        wide ? static_cast<const void *>(v64.data()) : v32.data(),

@@ -263,12 +263,7 @@ __device__ __forceinline__ int classify_tile(const Cta &c, int j0, int j1) {
 
 // ---------------------------------------------- tensor-core Q/K/V/O views --
 
-/// Whether every row of t starts on a B-byte boundary (16-bit elements).
-template <int B> __device__ __forceinline__ bool rows_aligned(const Tensor4 &t) {
-  return ((reinterpret_cast<unsigned long long>(t.ptr) |
-           static_cast<unsigned long long>(t.sb | t.sh | t.ss) * 2) &
-          (B - 1)) == 0;
-}
+using dev::rows_aligned; // types.cuh
 
 /// The (b, h) slice of a 16-bit tensor (U: const ptx::u16 to read, ptx::u16
 /// to write).

@@ -450,13 +450,8 @@ template <class Cfg, bool WITH_V> struct Decode {
       kBase = static_cast<const u16 *>(p.k.ptr);
       vBase = static_cast<const u16 *>(p.v.ptr);
     }
-    auto aligned = [](const Tensor4 &x) {
-      return ((reinterpret_cast<unsigned long long>(x.ptr) |
-               static_cast<unsigned long long>(x.sb | x.sh | x.ss) * 2) &
-              15) == 0;
-    };
-    kVec = aligned(p.k);
-    vVec = WITH_V && aligned(p.v);
+    kVec = rows_aligned<16>(p.k);
+    vVec = WITH_V && rows_aligned<16>(p.v);
     mrow[0] = mrow[1] = neg_inf();
     lrow[0] = lrow[1] = 0.f;
     if constexpr (WITH_V)

@@ -66,9 +66,7 @@ template <class Cfg> struct Scores {
     float *colsum = reinterpret_cast<float *>(smem + BN * LDS * 2);
     const u16 *kBase = static_cast<const u16 *>(p.k.ptr) + b * p.k.sb + hk * p.k.sh +
                        static_cast<i64>(j0) * p.k.ss;
-    const bool vec = ((reinterpret_cast<unsigned long long>(p.k.ptr) |
-                       static_cast<unsigned long long>(p.k.sb | p.k.sh | p.k.ss) * 2) &
-                      15) == 0;
+    const bool vec = rows_aligned<16>(p.k);
     for (int c = tid; c < BN * CPR; c += NT) {
       int r = c / CPR, k = c % CPR;
       u32 dst = kb + (r * LDS + k * 8) * 2;

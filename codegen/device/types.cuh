@@ -38,6 +38,13 @@ __device__ __forceinline__ i64 offset(const Tensor4 &t, int b, int h, int s, int
   return b * t.sb + h * t.sh + s * t.ss + d;
 }
 
+/// Whether every row of t starts on a B-byte boundary (16-bit elements).
+template <int B> __device__ __forceinline__ bool rows_aligned(const Tensor4 &t) {
+  return ((reinterpret_cast<unsigned long long>(t.ptr) |
+           static_cast<unsigned long long>(t.sb | t.sh | t.ss) * 2) &
+          (B - 1)) == 0;
+}
+
 __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
 
 __device__ __forceinline__ float warp_sum(float x) {
