@@ -7,9 +7,9 @@
 //    estimated mass; the flattest head's count is shared by the heads of the
 //    row, and every head keeps its own top blocks (sink and diagonal forced);
 //  - active rows attend to their head's blocks.
-// On the GPU: estimation kernels, classify_queries, and the attention with
-// lazy rows on the fp32 attn_fwd kernel (the tensor-core kernels do not take
-// query sets yet).
+// On the GPU: estimation kernels, classify_queries (tensor cores), and one
+// attention launch (attn_fwd_wgmma on Hopper) in which active rows are
+// packed 64 per tile over their blocks and lazy rows over sinks + window.
 func.func @omnisparse(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> (tensor<?x8x?x64xbf16>) {
   %qp = sattn.pool mean %q group 64 : tensor<?x8x?x64xbf16> -> tensor<?x8x?x64xf32>
   %kp = sattn.pool mean %k group 64 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>

@@ -171,11 +171,12 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .s("LAZY", stringifyLazyPolicy(a.getLazy()))
             .i("LAZY_WINDOW", a.getLazyWindowAttr().getInt())
             .i("LAZY_SINKS", a.getLazySinksAttr().getInt());
-        // The tensor-core kernels cover head dims 64 and 128 without query
-        // sets (attn_wgmma_supported / attn_mma_supported in codegen/device);
-        // the fp32 kernel handles the rest.
+        // The tensor-core kernels cover head dims 64 and 128, query sets
+        // only on Hopper (attn_wgmma_supported / attn_mma_supported in
+        // codegen/device); the fp32 kernel handles the rest.
         int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
-        bool tensorCores = (d == 64 || d == 128) && !a.getQueries();
+        bool hopper = llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a";
+        bool tensorCores = (d == 64 || d == 128) && (hopper || !a.getQueries());
         if (!tensorCores)
           return one("attn_fwd", c);
         // Hopper gets the wgmma kernel; other GPUs the portable mma.sync one,
@@ -184,8 +185,9 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         // tensor cores (ping-pong; measured faster at D = 128, slower at
         // D = 64, docs/performance.md) and whether CTAs are persistent; the
         // autotuner decides per shape.
-        if (llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a") {
-          bool oneConsumer = dev::attn_wgmma_warpgroups(bool(a.getBlocks()), int(bq)) == 1;
+        if (hopper) {
+          dev::AttnWgmmaShape shape{bool(a.getBlocks()), int(bq), int(bk), bool(a.getQueries())};
+          bool oneConsumer = dev::attn_wgmma_warpgroups(shape) == 1;
           c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host
           // choice, kept as a constant so the autotuner can pick it per shape.

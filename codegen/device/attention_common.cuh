@@ -62,13 +62,13 @@ template <class Cfg> struct CfgCheck {
 };
 
 /// CfgCheck plus what the tensor-core kernels (attn_fwd_mma, attn_fwd_wgmma)
-/// leave to attn_fwd.
-template <class Cfg> struct TensorCoreCfgCheck : CfgCheck<Cfg> {
+/// leave to attn_fwd; QUERY_SETS: whether the kernel takes query sets.
+template <class Cfg, bool QUERY_SETS> struct TensorCoreCfgCheck : CfgCheck<Cfg> {
   static_assert(Cfg::HEAD_DIM == 64 || Cfg::HEAD_DIM == 128,
                 "tensor-core attention: HEAD_DIM must be 64 or 128 (use attn_fwd for other head "
                 "dims)");
-  static_assert(!Cfg::HAS_QUERIES,
-                "tensor-core attention: query sets are not supported (use attn_fwd)");
+  static_assert(QUERY_SETS || !Cfg::HAS_QUERIES,
+                "attn_fwd_mma: query sets are not supported (use attn_fwd or attn_fwd_wgmma)");
 };
 
 // ------------------------------------------------------------ query rows --

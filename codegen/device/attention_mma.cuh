@@ -2,7 +2,7 @@
 //
 // attn_fwd_mma<Cfg>: the FlashAttention-2-style kernel of sattn.attention for
 // head dims 64 and 128 (the scalar attn_fwd of attention.cuh stays the
-// fallback for other head dims and for query sets). Same Cfg constants and
+// fallback for other head dims, and for query sets off Hopper). Same Cfg constants and
 // the same §2 semantics as attn_fwd; it differs only in the tiling:
 //
 //   CTA  = kAttnMmaRows consecutive query rows of one (batch, head), all in
@@ -425,7 +425,7 @@ template <class Cfg, int MT> struct Fwd {
 /// Launch: blockDim kAttnMmaThreads, grid (nTiles, Hq, B) as described at
 /// kAttnMmaRows, dynamic smem attn_mma_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ void attn_fwd_mma(const AttnParams &p) {
-  static_assert(attn_common::TensorCoreCfgCheck<Cfg>::ok, "attn_fwd_mma: invalid Cfg");
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_fwd_mma: invalid Cfg");
   static_assert(Cfg::TILE_M == 64 || Cfg::TILE_M == 128,
                 "attn_fwd_mma: TILE_M (query rows per CTA) must be 64 or 128");
   constexpr int MT = Cfg::TILE_M / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32));

@@ -53,9 +53,20 @@
 //
 // Key schedule, tile classification (skip / full / partial per warpgroup),
 // masks, block sets, patterns, LSE, GQA, strides and empty rows are those of
-// attn_fwd_mma, from the same code (attention_common.cuh). Query sets are
-// not supported (attn_fwd). The wgmma, descriptor, mbarrier, TMA and fence
-// wrappers are in wgmma.cuh.
+// attn_fwd_mma, from the same code (attention_common.cuh). The wgmma,
+// descriptor, mbarrier, TMA and fence wrappers are in wgmma.cuh.
+//
+// Query sets (OmniSparse, Cfg::HAS_QUERIES): rows are packed, so skipped
+// rows cost nothing. The rows of each group (a block-set row, else 128
+// rows) are split into its active rows, then its lazy rows, 64 per work
+// item (one consumer warpgroup, two CTAs per SM, 64-key tiles). The 128
+// producer threads gather the item's Q rows with cp.async (rows listed in
+// shared memory, row_map) while thread 0 still issues the K/V TMAs; O rows
+// are scattered to their places. Active rows attend to the group's block
+// list under the op's mask, lazy rows to the lazy policy's keys (causal,
+// last LAZY_WINDOW keys, first LAZY_SINKS); both in one launch, each mask
+// evaluated at the row's own position. No host synchronisation: the
+// group's part of the query set is found on the device (lower_bound).
 //
 // Keeping ptxas from serializing the wgmma pipeline (warnings C7513 / C7514 /
 // C7518 / C7520, each one puts a wait behind every wgmma):
@@ -87,18 +98,26 @@
 namespace sattn {
 namespace dev {
 
-/// Launch contract of attn_fwd_wgmma<Cfg> (hasBlocks = Cfg::HAS_BLOCKS,
-/// setBq / setBk = Cfg::SET_BQ / SET_BK, ignored without a block set):
-///   kernel    __launch_bounds__(attn_wgmma_threads, attn_wgmma_min_blocks)
+/// What fixes the CTA shape of attn_fwd_wgmma<Cfg>: whether a block set is
+/// given and its query / key block sizes (Cfg::HAS_BLOCKS, SET_BQ, SET_BK;
+/// ignored without one), and whether a query set is (Cfg::HAS_QUERIES).
+struct AttnWgmmaShape {
+  bool blocks;
+  int setBq, setBk;
+  bool queries;
+};
+
+/// Launch contract of attn_fwd_wgmma<Cfg> (s: its AttnWgmmaShape):
+///   kernel    __launch_bounds__(attn_wgmma_threads(s), attn_wgmma_min_blocks(s))
 ///             (AttnWgmmaLaunch<Cfg>::threads / ::min_blocks), compiled for
 ///             sm_90a (compute capability 9.0)
-///   blockDim  attn_wgmma_threads(hasBlocks, setBq)            (384 or 256)
+///   blockDim  attn_wgmma_threads(s)                            (384 or 256)
 ///   grid      (G, 1, 1), any G >= 1: persistent CTAs; CTA c runs the work
 ///             items c, c + G, c + 2G, ... of attn_wgmma_items(..) (one item
 ///             = one row tile of one (batch, head)). attn_wgmma_grid gives
 ///             G = min(items, SMs x CTAs per SM).
-///   smem      attn_wgmma_smem_bytes(HEAD_DIM, hasBlocks, setBq, setBk)
-///             dynamic bytes (always above 48 KB: raise the limit)
+///   smem      attn_wgmma_smem_bytes(HEAD_DIM, s) dynamic bytes (always
+///             above 48 KB: raise the limit)
 ///   params    AttnParams with tma = 1 and tq / tk / tv encoded as described
 ///             at attn_wgmma_tma_box, or tma = 0
 /// A launch with another blockDim traps.
@@ -108,97 +127,106 @@ enum : int {
   kAttnWgmmaKStages = 2,
   kAttnWgmmaVStages = 3,
   kAttnWgmmaProducerRegs = 56,  // setmaxnreg of the producer (less spills in its cp.async path)
-  kAttnWgmmaBarrierBytes = 256, // mbarriers and the work-item slots
+  kAttnWgmmaBarrierBytes = 512, // mbarriers, work-item slots, the gathered rows of a query set
+  kAttnWgmmaQueryGroup = 128,   // query-set row groups without a block set
 };
 
-/// Consumer warpgroups per CTA: 1 when a block-set row has <= 64 rows.
-SATTN_WGMMA_HD constexpr int attn_wgmma_warpgroups(bool hasBlocks, int setBq) {
-  return hasBlocks && setBq <= 64 ? 1 : 2;
+/// Consumer warpgroups per CTA: 1 when a block-set row has <= 64 rows or
+/// with a query set (its row tiles are packed per 64 rows, see
+/// attn_wgmma_tiles), else 2.
+SATTN_WGMMA_HD constexpr int attn_wgmma_warpgroups(AttnWgmmaShape s) {
+  return s.queries || (s.blocks && s.setBq <= 64) ? 1 : 2;
 }
 /// Producer warpgroup + consumers.
-SATTN_WGMMA_HD constexpr int attn_wgmma_threads(bool hasBlocks, int setBq) {
-  return 128 * (attn_wgmma_warpgroups(hasBlocks, setBq) + 1);
+SATTN_WGMMA_HD constexpr int attn_wgmma_threads(AttnWgmmaShape s) {
+  return 128 * (attn_wgmma_warpgroups(s) + 1);
 }
 /// CTAs per SM the kernel is compiled for (second __launch_bounds__ value).
-SATTN_WGMMA_HD constexpr int attn_wgmma_min_blocks(bool hasBlocks, int setBq) {
-  return attn_wgmma_warpgroups(hasBlocks, setBq) == 1 ? 2 : 1;
+SATTN_WGMMA_HD constexpr int attn_wgmma_min_blocks(AttnWgmmaShape s) {
+  return attn_wgmma_warpgroups(s) == 1 ? 2 : 1;
 }
 /// Registers per thread at launch under those bounds (65536 per SM,
 /// multiples of 8), and what each consumer may grow to once the producer
 /// has given kAttnWgmmaProducerRegs back: 168 -> 224 (two consumers),
 /// 128 -> 200 (one consumer, two CTAs per SM).
-SATTN_WGMMA_HD constexpr int attn_wgmma_launch_regs(bool hasBlocks, int setBq) {
-  return 65536 / (attn_wgmma_threads(hasBlocks, setBq) * attn_wgmma_min_blocks(hasBlocks, setBq)) /
+SATTN_WGMMA_HD constexpr int attn_wgmma_launch_regs(AttnWgmmaShape s) {
+  return 65536 / (attn_wgmma_threads(s) * attn_wgmma_min_blocks(s)) / 8 * 8;
+}
+SATTN_WGMMA_HD constexpr int attn_wgmma_consumer_regs(AttnWgmmaShape s) {
+  return (attn_wgmma_launch_regs(s) +
+          (attn_wgmma_launch_regs(s) - kAttnWgmmaProducerRegs) / attn_wgmma_warpgroups(s)) /
          8 * 8;
 }
-SATTN_WGMMA_HD constexpr int attn_wgmma_consumer_regs(bool hasBlocks, int setBq) {
-  return (attn_wgmma_launch_regs(hasBlocks, setBq) +
-          (attn_wgmma_launch_regs(hasBlocks, setBq) - kAttnWgmmaProducerRegs) /
-              attn_wgmma_warpgroups(hasBlocks, setBq)) /
-         8 * 8;
+SATTN_WGMMA_HD constexpr int attn_wgmma_rows(AttnWgmmaShape s) {
+  return kAttnWgmmaWarpgroupRows * attn_wgmma_warpgroups(s);
 }
-SATTN_WGMMA_HD constexpr int attn_wgmma_rows(bool hasBlocks, int setBq) {
-  return kAttnWgmmaWarpgroupRows * attn_wgmma_warpgroups(hasBlocks, setBq);
-}
-/// Keys per pipelined K/V tile.
-SATTN_WGMMA_HD constexpr int attn_wgmma_key_tile(bool hasBlocks, int setBq, int setBk) {
-  return hasBlocks && (setBq <= 64 || setBk <= 64) ? 64 : 128;
+/// Keys per pipelined K/V tile: 64 for one-consumer CTAs (two of them fit
+/// an SM's shared memory), else 128.
+SATTN_WGMMA_HD constexpr int attn_wgmma_key_tile(AttnWgmmaShape s) {
+  return s.queries || (s.blocks && (s.setBq <= 64 || s.setBk <= 64)) ? 64 : 128;
 }
 /// TMA boxes the kernel loads with (tma = 1): the tensor maps describe the
 /// [B, H, S, D] views as 4-d tensors {D, S, H, B} (innermost first; strides
 /// ss, sh, sb in bytes, each a multiple of 16), element type bf16 / fp16,
 /// 128-byte swizzle, zero fill past the ends, box {64, rows, 1, 1} with
 /// rows = kAttnWgmmaWarpgroupRows for tq and attn_wgmma_tma_box for tk / tv.
-SATTN_WGMMA_HD constexpr int attn_wgmma_tma_box(bool hasBlocks, int setBq, int setBk) {
-  return attn_wgmma_key_tile(hasBlocks, setBq, setBk);
-}
+/// With a query set Q rows are gathered by the producer threads (tq unused).
+SATTN_WGMMA_HD constexpr int attn_wgmma_tma_box(AttnWgmmaShape s) { return attn_wgmma_key_tile(s); }
 /// Dynamic shared memory in bytes: Q, 2 K stages, 3 V stages, the
 /// mbarriers, plus 1 KB to round the base up to the 1024-byte swizzle
-/// period. Dense: 197888 B for D = 128, 99584 B for D = 64.
-SATTN_WGMMA_HD constexpr int attn_wgmma_smem_bytes(int headDim, bool hasBlocks = false,
-                                                   int setBq = 0, int setBk = 0) {
-  return (attn_wgmma_rows(hasBlocks, setBq) +
-          (kAttnWgmmaKStages + kAttnWgmmaVStages) * attn_wgmma_key_tile(hasBlocks, setBq, setBk)) *
+/// period. Dense: 198144 B for D = 128, 99840 B for D = 64.
+SATTN_WGMMA_HD constexpr int attn_wgmma_smem_bytes(int headDim, AttnWgmmaShape s) {
+  return (attn_wgmma_rows(s) + (kAttnWgmmaKStages + kAttnWgmmaVStages) * attn_wgmma_key_tile(s)) *
              headDim * 2 +
          kAttnWgmmaBarrierBytes + 1024;
 }
-/// Row tiles per (batch, head): cdiv(Sq, rows), or with a block set
-/// nQB * cdiv(SET_BQ, rows) (nQB: block-set rows).
-SATTN_WGMMA_HD constexpr int attn_wgmma_tiles(int Sq, bool hasBlocks, int setBq, int nQB) {
-  return hasBlocks
-             ? nQB * ((setBq + attn_wgmma_rows(hasBlocks, setBq) - 1) /
-                      attn_wgmma_rows(hasBlocks, setBq))
-             : (Sq + attn_wgmma_rows(hasBlocks, setBq) - 1) / attn_wgmma_rows(hasBlocks, setBq);
+/// Rows per query-set row group: a block-set row (SET_BQ) or
+/// kAttnWgmmaQueryGroup. Each group's active rows are packed into tiles of
+/// 64, then its lazy rows: at most cdiv(group, 64) + 1 tiles.
+SATTN_WGMMA_HD constexpr int attn_wgmma_query_group(AttnWgmmaShape s) {
+  return s.blocks ? s.setBq : kAttnWgmmaQueryGroup;
+}
+SATTN_WGMMA_HD constexpr int attn_wgmma_query_slots(AttnWgmmaShape s) {
+  return (attn_wgmma_query_group(s) + kAttnWgmmaWarpgroupRows - 1) / kAttnWgmmaWarpgroupRows + 1;
+}
+/// Row tiles per (batch, head): cdiv(Sq, rows), with a block set
+/// nQB * cdiv(SET_BQ, rows) (nQB: block-set rows), with a query set
+/// (groups) * attn_wgmma_query_slots (some of them empty at run time).
+SATTN_WGMMA_HD constexpr int attn_wgmma_tiles(int Sq, AttnWgmmaShape s, int nQB) {
+  return s.queries ? (s.blocks ? nQB : (Sq + kAttnWgmmaQueryGroup - 1) / kAttnWgmmaQueryGroup) *
+                         attn_wgmma_query_slots(s)
+         : s.blocks ? nQB * ((s.setBq + attn_wgmma_rows(s) - 1) / attn_wgmma_rows(s))
+                    : (Sq + attn_wgmma_rows(s) - 1) / attn_wgmma_rows(s);
 }
 /// Work items of a launch: every row tile of every (batch, head).
-SATTN_WGMMA_HD constexpr long long attn_wgmma_items(int Sq, bool hasBlocks, int setBq, int nQB,
-                                                    int H, int B) {
-  return static_cast<long long>(attn_wgmma_tiles(Sq, hasBlocks, setBq, nQB)) * H * B;
+SATTN_WGMMA_HD constexpr long long attn_wgmma_items(int Sq, AttnWgmmaShape s, int nQB, int H,
+                                                    int B) {
+  return static_cast<long long>(attn_wgmma_tiles(Sq, s, nQB)) * H * B;
 }
 /// Persistent grid: as many CTAs as fit on the GPU at once (numSMs SMs),
 /// never more than there are items.
-SATTN_WGMMA_HD constexpr int attn_wgmma_grid(long long items, int numSMs, bool hasBlocks,
-                                             int setBq) {
-  return items < static_cast<long long>(numSMs) * attn_wgmma_min_blocks(hasBlocks, setBq)
+SATTN_WGMMA_HD constexpr int attn_wgmma_grid(long long items, int numSMs, AttnWgmmaShape s) {
+  return items < static_cast<long long>(numSMs) * attn_wgmma_min_blocks(s)
              ? static_cast<int>(items)
-             : numSMs * attn_wgmma_min_blocks(hasBlocks, setBq);
+             : numSMs * attn_wgmma_min_blocks(s);
 }
 
-/// Whether attn_fwd_wgmma handles this attention: head dim 64 / 128, no
-/// query set, and a Hopper GPU (wgmma exists only on sm_90a; Blackwell runs
-/// the portable compute_90 PTX, which has no wgmma).
-SATTN_WGMMA_HD constexpr bool attn_wgmma_supported(int headDim, bool hasQueries, int ccMajor = 9) {
-  return ccMajor == 9 && !hasQueries && (headDim == 64 || headDim == 128);
+/// Whether attn_fwd_wgmma handles this attention: head dim 64 / 128 and a
+/// Hopper GPU (wgmma exists only on sm_90a; Blackwell runs the portable
+/// compute_90 PTX, which has no wgmma).
+SATTN_WGMMA_HD constexpr bool attn_wgmma_supported(int headDim, int ccMajor = 9) {
+  return ccMajor == 9 && (headDim == 64 || headDim == 128);
 }
 
 /// The same shape from a Cfg (device side).
 template <class Cfg> struct AttnWgmmaLaunch {
-  static constexpr int threads = attn_wgmma_threads(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
-  static constexpr int min_blocks = attn_wgmma_min_blocks(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
-  static constexpr int rows = attn_wgmma_rows(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
-  static constexpr int key_tile = attn_wgmma_key_tile(Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK);
-  static constexpr int smem_bytes =
-      attn_wgmma_smem_bytes(Cfg::HEAD_DIM, Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK);
+  static constexpr AttnWgmmaShape shape{Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK,
+                                        Cfg::HAS_QUERIES};
+  static constexpr int threads = attn_wgmma_threads(shape);
+  static constexpr int min_blocks = attn_wgmma_min_blocks(shape);
+  static constexpr int rows = attn_wgmma_rows(shape);
+  static constexpr int key_tile = attn_wgmma_key_tile(shape);
+  static constexpr int smem_bytes = attn_wgmma_smem_bytes(Cfg::HEAD_DIM, shape);
 };
 
 } // namespace dev
@@ -228,18 +256,26 @@ template <class C> struct PingPongOf<C, decltype(void(C::PINGPONG))> {
 template <class Cfg> struct Fwd {
   static constexpr DType T = Cfg::DTYPE;
   static constexpr int D = Cfg::HEAD_DIM;
-  static constexpr int NWG = attn_wgmma_warpgroups(Cfg::HAS_BLOCKS, Cfg::SET_BQ); // consumers
+  static constexpr AttnWgmmaShape SHAPE = AttnWgmmaLaunch<Cfg>::shape;
+  static constexpr int NWG = attn_wgmma_warpgroups(SHAPE); // consumers
   static constexpr int NT = 128 * (NWG + 1);
   static constexpr int WR = kAttnWgmmaWarpgroupRows; // rows per consumer warpgroup
   static constexpr int BM = WR * NWG;                // rows per CTA
-  static constexpr int BN = attn_wgmma_key_tile(Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK);
+  static constexpr int BN = attn_wgmma_key_tile(SHAPE);
   static constexpr int KS = kAttnWgmmaKStages, VS = kAttnWgmmaVStages;
   static constexpr int KD = D / 16;  // k-steps of Q.K^T over the head dim
   static constexpr int KN = BN / 16; // k-steps of P.V over the keys
   static constexpr int NS = BN / 2;  // S accumulators per thread
   static constexpr int NO = D / 2;   // O accumulators per thread
   static constexpr int PANELS = D / 64;
-  static constexpr int CONSUMER_REGS = attn_wgmma_consumer_regs(Cfg::HAS_BLOCKS, Cfg::SET_BQ);
+  static constexpr int CONSUMER_REGS = attn_wgmma_consumer_regs(SHAPE);
+  // Query set (QS): items are packed row tiles of one row group (QGR rows:
+  // a block-set row, or kAttnWgmmaQueryGroup), QSLOTS per group: first the
+  // group's active rows 64 at a time, then its lazy rows (see set_item).
+  static constexpr bool QS = Cfg::HAS_QUERIES;
+  static constexpr int QGR = attn_wgmma_query_group(SHAPE);
+  static constexpr int QSLOTS = attn_wgmma_query_slots(SHAPE);
+  static constexpr bool LAZY_LOCAL = QS && Cfg::LAZY == Lazy::local;
   // Ping-pong: consumer wg issues its tile-n work only after the other one
   // issued its tile n - 1 (named barriers 1 + wg), so one warpgroup's
   // softmax runs while the other's GEMMs occupy the tensor cores.
@@ -261,7 +297,7 @@ template <class Cfg> struct Fwd {
 
   static_assert(Q_WG_BYTES % 1024 == 0 && KV_BYTES % 1024 == 0,
                 "every tile must start on a 1024-byte swizzle period");
-  static_assert((2 + 2 * KS + 2 * VS + 4 + 2) * 8 <= kAttnWgmmaBarrierBytes, "too many mbarriers");
+  static_assert(!QS || NWG == 1, "query-set tiles are packed for one consumer warpgroup");
   static_assert(CONSUMER_REGS >= 200 && CONSUMER_REGS <= 256 && CONSUMER_REGS % 8 == 0,
                 "consumer register budget out of range");
 
@@ -277,6 +313,15 @@ template <class Cfg> struct Fwd {
   bool qVec, kVec, vVec; // 16-byte aligned rows: cp.async; else element loads
 
   attn_common::KeySchedule sched; // CTA-uniform
+
+  // Query set (QS only): the item's group starts at row qG0; the (b, h)'s
+  // active rows are qRows[0, count), those of the group qRows[qA, qA + qN).
+  // The item's rows are entries [qFirst, qFirst + qCount) of the group's
+  // active (lazy: its lazy) rows, ascending; row0 / rowEnd span them.
+  const int *qRows;
+  int qG0, qA, qN, qFirst, qCount;
+  bool lazy;
+  int rowI[2]; // consumer: the rows (of the op) of this thread's fragment rows g, g + 8
 
   // Per-thread consumer state: accumulators, P fragments, row statistics.
   float sc[NS];
@@ -301,14 +346,25 @@ template <class Cfg> struct Fwd {
   static constexpr int ITEM_BAR = 2 + 2 * KS + 2 * VS;
   __device__ __forceinline__ u32 item_full(int s) const { return bar(ITEM_BAR + s); }
   __device__ __forceinline__ u32 item_empty(int s) const { return bar(ITEM_BAR + 2 + s); }
-  __device__ __forceinline__ u32 item_slot(int s) const { return bar(ITEM_BAR + 4) + 4 * s; }
+  // Slot 2 is the producer warpgroup's own (fetch_item, locate_rows). With
+  // a query set a slot holds the item and qA, qN, row0, rowEnd.
+  static constexpr int SLOT_BYTES = QS ? 32 : 4;
+  __device__ __forceinline__ u32 item_slot(int s) const {
+    return bar(ITEM_BAR + 4) + SLOT_BYTES * s;
+  }
+  // The producer's gathered-row table of the item in flight (QS): WR rows.
+  static constexpr int ROW_MAP_OFF = 256;
+  __device__ __forceinline__ u32 row_map() const { return sbase + BAR_OFF + ROW_MAP_OFF; }
+  static_assert((ITEM_BAR + 4) * 8 + 3 * SLOT_BYTES <= ROW_MAP_OFF &&
+                    ROW_MAP_OFF + (QS ? WR * 4 : 0) <= kAttnWgmmaBarrierBytes,
+                "mbarriers, slots and the row table overflow kAttnWgmmaBarrierBytes");
 
   /// One thread: "full" barriers count one arrival (the TMA thread's
   /// expect_tx) or 128 (each producer thread's copies); "empty" barriers one
   /// arrival per consumer warp.
   __device__ __forceinline__ void init_barriers() const {
     const u32 fullCount = p.tma ? 1u : 128u;
-    mbar_init(q_full(), fullCount);
+    mbar_init(q_full(), QS ? 128u : fullCount); // gathered Q: every producer thread's copies
     mbar_init(q_empty(), 4 * NWG);
 #pragma unroll
     for (int s = 0; s < 2; ++s)
@@ -360,6 +416,35 @@ template <class Cfg> struct Fwd {
     }
   }
 
+  /// Query set: stages the item's WR gathered Q rows (row r of the tile is
+  /// row row_map()[r] of the (b, h) slice base) at dst, as load_rows does;
+  /// rows >= valid are zero-filled.
+  __device__ __forceinline__ void gather_rows(int t, u32 dst, const u16 *base, i64 ss, int valid,
+                                              bool vec) const {
+    constexpr int CPR = D / 8, RS = 128 / CPR, PER = WR / RS;
+    static_assert(WR % RS == 0 && RS % 8 == 0, "tile chunks must divide evenly among the threads");
+    const int r0 = t / CPR, k = t % CPR;
+    const u32 a0 = dst + (k >> 3) * (WR * 128) + (((k & 7) ^ (r0 & 7)) << 4);
+#pragma unroll
+    for (int it = 0; it < PER; ++it) {
+      const int r = r0 + it * RS;
+      const u32 a = a0 + r * 128;
+      const bool in = r < valid;
+      const u16 *g =
+          base + (in ? static_cast<i64>(ld_shared_s32(row_map() + 4 * r)) * ss : 0) + k * 8;
+      if (vec) {
+        cp_async16(a, g, in ? 16 : 0);
+      } else {
+        u32 w[4] = {0u, 0u, 0u, 0u};
+        if (in)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            w[e] = static_cast<u32>(g[2 * e]) | (static_cast<u32>(g[2 * e + 1]) << 16);
+        st_shared16(a, w[0], w[1], w[2], w[3]);
+      }
+    }
+  }
+
   /// The copies of one producer thread are complete: arrive on `full`.
   __device__ __forceinline__ void copies_arrive(u32 full, bool vec) const {
     if (vec)
@@ -396,15 +481,152 @@ template <class Cfg> struct Fwd {
     }
   }
 
+  /// Kind of key tile [j0, j1) for this warpgroup's rows (0 skip, 1 full,
+  /// 2 partial): attn_common::classify_tile, and for a query set's lazy
+  /// rows the same rules with the lazy policy's causal window and sinks.
+  __device__ __forceinline__ int classify(int j0, int j1) const {
+    if constexpr (QS)
+      if (lazy) {
+        const int ipA = wr0 + Skv - Sq, ipB = wr1 - 1 + Skv - Sq;
+        constexpr int W = Cfg::LAZY_WINDOW, SK = Cfg::LAZY_SINKS;
+        if (j0 > ipB || (j1 - 1 <= ipA - W && j0 >= SK))
+          return 0;
+        const bool full = j1 - j0 == BN && j0 + BN - 1 <= ipA && (j0 > ipB - W || j0 + BN - 1 < SK);
+        return full ? 1 : 2;
+      }
+    return attn_common::classify_tile<Cfg, BN>(*this, j0, j1);
+  }
+
   /// Next key tile [j0, j1) of the CTA; false when done.
   __device__ __forceinline__ bool next_tile(int &j0, int &j1) {
     return attn_common::next_tile<Cfg, BN>(*this, j0, j1);
   }
 
+  // ------------------------------------------------------- query sets --
+  //
+  // A query set's item (b, h, group, slot) packs rows of one row group: its
+  // slot-th tile of 64 active rows, or after those its lazy rows, 64 at a
+  // time (an item past both has no rows). Active rows attend with the op's
+  // mask and the group's block-set row, lazy rows with the lazy policy;
+  // masks are evaluated at each row's own position, and tile skipping uses
+  // the span [row0, rowEnd) of the (ascending) rows, a superset.
+
+  /// Index of the first of ascending a[0, n) that is >= x (n if none).
+  static __device__ __forceinline__ int lower_bound(const int *a, int n, int x) {
+    int lo = 0;
+    while (n > 0) {
+      const int half = n >> 1;
+      if (a[lo + half] < x)
+        lo += half + 1, n -= half + 1;
+      else
+        n = half;
+    }
+    return lo;
+  }
+
+  /// Row (of the op) of the item's m-th row, m < qCount. The m-th lazy
+  /// row of the group is qG0 + m + c, c = the number of active rows below
+  /// it: the k with a_k - qG0 - k <= m (a count that grows with m).
+  __device__ __forceinline__ int tile_row(int m) const {
+    const int *a = qRows + qA;
+    if (!lazy)
+      return a[qFirst + m];
+    const int mm = qFirst + m;
+    int lo = 0, hi = qN;
+    while (lo < hi) {
+      const int mid = (lo + hi) >> 1;
+      if (a[mid] - qG0 - mid <= mm)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return qG0 + mm + lo;
+  }
+
+  /// Query set: (b, h, hk), the group and the tile's part of it (qA and qN
+  /// given), and the key schedule of the rows [row0, rowEnd) (given).
+  /// false when the item has no rows.
+  __device__ __forceinline__ bool set_item_q(int i) {
+    const int hb = i / nT, r = i - hb * nT;
+    h = hb % Cfg::HEADS, b = hb / Cfg::HEADS, hk = h / G;
+    int gI = r / QSLOTS;
+    const int slot = r - gI * QSLOTS;
+    if (Cfg::CAUSAL && !Cfg::HAS_BLOCKS) // later groups have longer rows: first
+      gI = nT / QSLOTS - 1 - gI;
+    qG0 = gI * QGR;
+    qRows = p.q_rows + (static_cast<i64>(b) * Cfg::HEADS + h) * Sq;
+    const int nLazy = min(Sq, qG0 + QGR) - qG0 - qN, actTiles = (qN + WR - 1) / WR;
+    lazy = slot >= actTiles;
+    qFirst = (lazy ? slot - actTiles : slot) * WR;
+    qCount = min(WR, (lazy ? nLazy : qN) - qFirst);
+    if (qCount <= 0)
+      return false;
+    attn_common::KeySchedule &sc_ = sched;
+    attn_common::Range mr[2];
+    const int ipLo = row0 + Skv - Sq, ipHi = rowEnd - 1 + Skv - Sq;
+    sc_.jn = 0, sc_.jhi = 0, sc_.list = nullptr, sc_.cnt = 0, sc_.x = 0;
+    sc_.q = 0, sc_.runA = 0, sc_.runE = Skv;
+    if (lazy) {
+      attn_common::mask_ranges(true, true, Cfg::LAZY_WINDOW, Cfg::LAZY_SINKS, ipLo, ipHi, Skv, mr);
+      if (!LAZY_LOCAL) // Lazy::zero: no key at all
+        sc_.q = 2;
+    } else {
+      attn_common::mask_ranges(Cfg::CAUSAL, Cfg::WINDOW > 0, Cfg::WINDOW, Cfg::SINKS, ipLo, ipHi,
+                               Skv, mr);
+      if constexpr (Cfg::HAS_BLOCKS) {
+        const int hbs = Cfg::SET_HEADS == Cfg::HEADS ? h : hk;
+        const i64 rowId = (static_cast<i64>(b) * Cfg::SET_HEADS + hbs) * p.blocks.nQB + gI;
+        sc_.cnt = p.blocks.counts[rowId];
+        sc_.list = p.blocks.indices + rowId * p.blocks.cap;
+        sc_.q = 2, sc_.runE = 0; // start by reading the first run
+      }
+    }
+    sc_.mr0 = mr[0], sc_.mr1 = mr[1];
+    return true;
+  }
+
+  /// Producer (QS): where item i's rows are. Thread 0 finds the group's
+  /// active rows (qA, qN) and shares them through slot 2; threads < WR
+  /// write the tile's rows to row_map(); all then read row0 / rowEnd.
+  /// Every producer thread calls it (two named barriers).
+  __device__ __forceinline__ void locate_rows(int pt, int i) {
+    constexpr int kProducerBar = 8;
+    const u32 share = item_slot(2);
+    if (pt == 0 && i < items) {
+      const int hb = i / nT, r = i - hb * nT;
+      const int hh = hb % Cfg::HEADS, bb = hb / Cfg::HEADS;
+      int gI = r / QSLOTS;
+      if (Cfg::CAUSAL && !Cfg::HAS_BLOCKS)
+        gI = nT / QSLOTS - 1 - gI;
+      const i64 bh = static_cast<i64>(bb) * Cfg::HEADS + hh;
+      const int *rows = p.q_rows + bh * Sq;
+      const int cnt = p.q_counts[bh];
+      const int a0 = lower_bound(rows, cnt, gI * QGR);
+      const int a1 = a0 + lower_bound(rows + a0, cnt - a0, min(Sq, (gI + 1) * QGR));
+      st_shared_s32(share + 4, a0);
+      st_shared_s32(share + 8, a1 - a0);
+    }
+    named_sync<128>(kProducerBar);
+    if (i >= items)
+      return;
+    qA = ld_shared_s32(share + 4), qN = ld_shared_s32(share + 8);
+    row0 = 0, rowEnd = 1; // set_item_q's schedule is redone below with the span
+    if (!set_item_q(i))
+      return;
+    if (pt < qCount)
+      st_shared_s32(row_map() + 4 * pt, tile_row(pt));
+    named_sync<128>(kProducerBar);
+    row0 = ld_shared_s32(row_map());
+    rowEnd = ld_shared_s32(row_map() + 4 * (qCount - 1)) + 1;
+  }
+
   /// Work item i: its (b, h, hk), rows [row0, rowEnd) and the start of its
   /// key schedule. false when the item has no rows (a short last query
-  /// block of a block-set row).
+  /// block of a block-set row; a query set's empty slot). With a query set
+  /// qA, qN, row0 and rowEnd are set beforehand (locate_rows / the slot).
   __device__ __forceinline__ bool set_item(int i) {
+    if constexpr (QS)
+      return set_item_q(i);
     const int hb = i / nT, r = i - hb * nT;
     h = hb % Cfg::HEADS, b = hb / Cfg::HEADS, hk = h / G;
     // Dense causal: within a head, the longest row tiles (largest index) first.
@@ -425,7 +647,7 @@ template <class Cfg> struct Fwd {
   __device__ __forceinline__ int fetch_item(int pt, int item) const {
     if (!p.next_item)
       return item + gridDim.x;
-    if (p.tma)
+    if (p.tma && !QS) // only thread 0 produces
       return gridDim.x + atomicAdd(p.next_item, 1);
     // Named barrier of the producer warpgroup: above the consumers' ping-pong
     // ids (1 .. consumer warpgroups).
@@ -444,9 +666,11 @@ template <class Cfg> struct Fwd {
   /// every key tile into the stage rings, in the consumers' order. Stage
   /// and phase counters run on across items, so the next item's loads
   /// overlap the current item's last tiles and epilogue.
+  /// With a query set every producer thread stays: they gather Q (thread 0
+  /// alone still issues the K/V TMAs).
   __device__ __forceinline__ void produce(int pt) {
     const bool tma = p.tma != 0;
-    if (tma && pt != 0)
+    if (tma && pt != 0 && !QS)
       return; // one thread issues every TMA
     if (tma) {
       tma_prefetch_map(&p.tq);
@@ -456,10 +680,18 @@ template <class Cfg> struct Fwd {
     int ks = 0, vs = 0, slot = 0;
     u32 kph = 0, vph = 0, qph = 0, sph = 0;
     for (int item = blockIdx.x;; item = fetch_item(pt, item)) {
+      if constexpr (QS)
+        locate_rows(pt, item);
       // Hand the item to the consumers (slot reused once they took it).
       if (pt == 0) {
         mbar_wait(item_empty(slot), sph ^ 1);
         st_shared_s32(item_slot(slot), item < items ? item : -1);
+        if constexpr (QS) {
+          st_shared_s32(item_slot(slot) + 4, qA);
+          st_shared_s32(item_slot(slot) + 8, qN);
+          st_shared_s32(item_slot(slot) + 12, row0);
+          st_shared_s32(item_slot(slot) + 16, rowEnd);
+        }
         mbar_arrive(item_full(slot)); // release: the index is visible with it
       }
       if (++slot == 2)
@@ -474,7 +706,13 @@ template <class Cfg> struct Fwd {
       // first: waiting for parity ph ^ 1 passes on the first round.
       mbar_wait(q_empty(), qph ^ 1);
       qph ^= 1;
-      if (tma) {
+      if constexpr (QS) {
+        attn_common::bind_qkv(*this);
+        gather_rows(pt, sbase, qBase, p.q.ss, qCount, qVec);
+        copies_arrive(q_full(), qVec);
+        if (tma && pt != 0)
+          continue; // thread 0 issues the K/V TMAs
+      } else if (tma) {
         mbar_expect_tx(q_full(), NWG * Q_WG_BYTES);
 #pragma unroll
         for (int w = 0; w < NWG; ++w)
@@ -496,7 +734,7 @@ template <class Cfg> struct Fwd {
           vs = 0, vph ^= 1;
       } while (next_tile(j0, j1));
     }
-    if (!tma)
+    if (!tma || QS)
       cp_async_wait_all(); // leave no copy of this thread in flight
   }
 
@@ -510,7 +748,7 @@ template <class Cfg> struct Fwd {
   /// uniform gets serialized by ptxas (C7518 / C7520). Returns the tile's
   /// kind for this warpgroup (0: skip, 1: full, 2: partial).
   template <bool PV> __device__ __forceinline__ int issue(int ks, int j0, int j1) {
-    int kind = wgActive ? attn_common::classify_tile<Cfg, BN>(*this, j0, j1) : 0;
+    int kind = wgActive ? classify(j0, j1) : 0;
     if constexpr (PV) {
       fence_regs(o);
       fence_regs(pa);
@@ -577,20 +815,26 @@ template <class Cfg> struct Fwd {
           // Row i allows key j iff j < hiEx and (no window, j > loW or
           // j < SINKS) [and the pattern admits (i, j)]: the rule of
           // token_allowed with the range end j1, relative to j0.
-          const int i = wr0 + w * 16 + g + hh * 8, ip = i + Skv - Sq;
-          const int hiEx = kind == 0 ? 0 : (Cfg::CAUSAL ? min(j1, ip + 1) : j1) - j0;
-          const int loW = ip - Cfg::WINDOW - j0, sinkEx = Cfg::SINKS - j0;
+          // A query set's lazy rows: causal, LAZY_WINDOW, LAZY_SINKS, no pattern.
+          bool lz = false;
+          if constexpr (QS)
+            lz = lazy;
+          const int i = QS ? rowI[hh] : wr0 + w * 16 + g + hh * 8, ip = i + Skv - Sq;
+          const int hiEx = kind == 0 ? 0 : (Cfg::CAUSAL || lz ? min(j1, ip + 1) : j1) - j0;
+          const int loW = ip - (lz ? Cfg::LAZY_WINDOW : Cfg::WINDOW) - j0;
+          const int sinkEx = (lz ? Cfg::LAZY_SINKS : Cfg::SINKS) - j0;
 #pragma unroll
           for (int n = 0; n < BN / 8; ++n)
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
               const int jr = n * 8 + 2 * t + e;
               bool ok = jr < hiEx;
-              if (Cfg::WINDOW > 0)
+              if (Cfg::WINDOW > 0 || lz)
                 ok = ok && (jr > loW || jr < sinkEx);
               if constexpr (Cfg::HAS_PATTERN)
-                ok = ok && pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, i / Cfg::P_BQ,
-                                         (j0 + jr) / Cfg::P_BK, Cfg::P_BQ, Cfg::P_BK, Sq, Skv);
+                ok = ok &&
+                     (lz || pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, i / Cfg::P_BQ,
+                                          (j0 + jr) / Cfg::P_BK, Cfg::P_BQ, Cfg::P_BK, Sq, Skv));
               if (!ok)
                 sc[n * 4 + 2 * hh + e] = neg_inf();
             }
@@ -671,8 +915,13 @@ template <class Cfg> struct Fwd {
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       int i = wr0 + w * 16 + g + hh * 8;
-      if (i >= wr1)
+      if constexpr (QS) {
+        if (w * 16 + g + hh * 8 >= qCount)
+          continue;
+        i = rowI[hh];
+      } else if (i >= wr1) {
         continue;
+      }
       attn_common::store_row<Cfg>(*this, oBase, oVec, i, t, mrow[hh], l,
                                   [&](int dn, int e) { return o[dn * 4 + 2 * hh + e]; });
     }
@@ -702,6 +951,10 @@ template <class Cfg> struct Fwd {
     for (;;) {
       mbar_wait(item_full(slot), sph);
       const int item = ld_shared_s32(item_slot(slot));
+      if constexpr (QS) {
+        qA = ld_shared_s32(item_slot(slot) + 4), qN = ld_shared_s32(item_slot(slot) + 8);
+        row0 = ld_shared_s32(item_slot(slot) + 12), rowEnd = ld_shared_s32(item_slot(slot) + 16);
+      }
       __syncwarp();
       mbar_arrive_if(item_empty(slot), (wlane & 31) == 0);
       if (++slot == 2)
@@ -710,9 +963,19 @@ template <class Cfg> struct Fwd {
         break;
       if (!set_item(item))
         continue;
-      wr0 = row0 + wg * WR;
-      wr1 = min(wr0 + WR, rowEnd);
-      wgActive = wr0 < wr1;
+      if constexpr (QS) {
+        // One consumer; tile skipping works on the rows' span, the masks on
+        // each row's own position (a row past qCount copies row0's).
+        wr0 = row0, wr1 = rowEnd, wgActive = true;
+        const int fr = (wlane >> 5) * 16 + ((wlane & 31) >> 2);
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh)
+          rowI[hh] = fr + 8 * hh < qCount ? tile_row(fr + 8 * hh) : row0;
+      } else {
+        wr0 = row0 + wg * WR;
+        wr1 = min(wr0 + WR, rowEnd);
+        wgActive = wr0 < wr1;
+      }
       pendV = 0;
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh)
@@ -772,7 +1035,7 @@ template <class Cfg> struct Fwd {
   __device__ __forceinline__ void run() {
     Sq = p.q.S, Skv = p.k.S;
     tid = threadIdx.x;
-    nT = attn_wgmma_tiles(Sq, Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::HAS_BLOCKS ? p.blocks.nQB : 0);
+    nT = attn_wgmma_tiles(Sq, SHAPE, Cfg::HAS_BLOCKS ? p.blocks.nQB : 0);
     items = nT * Cfg::HEADS * p.q.B;
     if (tid == 0)
       init_barriers();
@@ -799,7 +1062,7 @@ template <class Cfg> struct Fwd {
 /// described at attn_wgmma_threads / attn_wgmma_grid /
 /// attn_wgmma_smem_bytes (or AttnWgmmaLaunch<Cfg>).
 template <class Cfg> __device__ void attn_fwd_wgmma(const AttnParams &p) {
-  static_assert(attn_common::TensorCoreCfgCheck<Cfg>::ok, "attn_fwd_wgmma: invalid Cfg");
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, true>::ok, "attn_fwd_wgmma: invalid Cfg");
   using F = attn_wgmma_detail::Fwd<Cfg>;
   static_assert(F::SMEM_BYTES == static_cast<unsigned>(AttnWgmmaLaunch<Cfg>::smem_bytes),
                 "attn_fwd_wgmma: attn_wgmma_smem_bytes disagrees with the kernel's layout");

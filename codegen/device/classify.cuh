@@ -3,18 +3,24 @@
 // classify_queries<Cfg>: the query set of sattn.classify_queries, from the
 // mean-pooled keys a `pool` launch wrote just before. One launch:
 //
-//   1. every warp takes query rows; per row the lanes walk the visible key
-//      groups (t * KEY_GROUP <= i') with an online softmax that also sums
-//      the near groups (sinks or the local window), so the row's near mass
-//      is near / total without a second pass. The lazy flag goes to a
-//      workspace byte per row.
+//   1. per row an online softmax over the visible key groups
+//      (t * KEY_GROUP <= i') that also sums the near groups (sinks or the
+//      local window), so the row's near mass is near / total without a
+//      second pass. The lazy flag goes to a workspace byte per row.
+//      Head dims that are multiples of 16 (up to 256) use tensor cores:
+//      each warp holds 16 rows of Q as mma.m16n8k16 A fragments, the CTA
+//      stages tiles of pooled keys in shared memory split into two 16-bit
+//      halves (k = hi + lo, hi = k rounded to the input type), and
+//      S = Q.hi^T + Q.lo^T in fp32 keeps the logits within ~1e-5 of fp32
+//      (Q itself is exact in 16 bits). Other head dims: one lane per key
+//      group on CUDA cores.
 //   2. the last CTA of a (batch, head) to finish (an atomic counter, zero at
 //      launch) numbers the lazy rows in order, keeps every KEEP_EVERY-th of
 //      them active, and writes the active rows ascending with their count.
 //
-// fp32 throughout (the reference is float64): a row whose mass sits within
-// ~1e-6 of THETA can classify differently; the GPU tests allow exactly those.
-// First version: CUDA cores, not tensor cores (docs/performance.md).
+// fp32 accumulation (the reference is float64): a row whose mass sits
+// within ~1e-5 of THETA can classify differently; the GPU tests allow
+// exactly those (rows within 1e-4).
 //
 //===----------------------------------------------------------------------===//
 #ifndef SATTN_DEVICE_CLASSIFY_CUH
@@ -26,14 +32,22 @@ namespace sattn {
 namespace dev {
 
 /// Launch contract: blockDim kClassifyThreads, grid (cdiv(Sq,
-/// kClassifyRows), Hq, B), no dynamic shared memory.
-enum : int { kClassifyThreads = 256, kClassifyRows = 32 };
+/// classify_rows(HEAD_DIM)), Hq, B), no dynamic shared memory.
+enum : int { kClassifyThreads = 256 };
+
+/// Whether classify_queries uses tensor cores for this head dim.
+constexpr bool classify_mma(int headDim) { return headDim % 16 == 0 && headDim <= 256; }
+/// Query rows per CTA: 16 per warp (tensor cores) or 4 per warp.
+constexpr int classify_rows(int headDim) {
+  return classify_mma(headDim) ? kClassifyThreads / 2 : kClassifyThreads / 8;
+}
 
 } // namespace dev
 } // namespace sattn
 
 #if defined(__CUDACC__)
 
+#include "ptx.cuh"
 #include "types.cuh"
 
 namespace sattn {
@@ -51,31 +65,149 @@ __device__ __forceinline__ void merge(float &m, float &l, float &n, float m2, fl
   m = M;
 }
 
-} // namespace classify_detail
+/// Whether key group t is near row position ip (sinks or the local window).
+template <class Cfg> __device__ __forceinline__ bool near_group(int t, int ip, int Skv) {
+  return t * Cfg::KEY_GROUP < Cfg::SINKS ||
+         min((t + 1) * Cfg::KEY_GROUP, Skv) - 1 > ip - Cfg::WINDOW;
+}
 
-/// sattn.classify_queries. Launch: see kClassifyThreads.
-template <class Cfg> __device__ void classify_queries(const ClassifyParams &p) {
-  constexpr int D = Cfg::HEAD_DIM, NT = kClassifyThreads, NW = NT / 32;
-  constexpr int G = Cfg::HEADS / Cfg::KV_HEADS, C = Cfg::KEY_GROUP;
-  static_assert(C > 0 && Cfg::WINDOW >= 0 && Cfg::SINKS >= 0 && Cfg::KEEP_EVERY >= 0,
-                "classify_queries: KEY_GROUP > 0 and WINDOW, SINKS, KEEP_EVERY >= 0");
-  __shared__ float qs[NW][D];
-  __shared__ int red[NW];
-  __shared__ int lastFlag;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / G;
-  const int Sq = p.q.S, Skv = p.Skv;
+/// Online update of (m, l, n) with one logit s (-inf: masked).
+__device__ __forceinline__ void add_logit(float &m, float &l, float &n, float s, bool near) {
+  if (s == neg_inf())
+    return;
+  if (s > m) {
+    float a = __expf(m - s);
+    l *= a, n *= a, m = s;
+  }
+  float e = __expf(s - m);
+  l += e;
+  n += near ? e : 0.f;
+}
+
+/// Step 1 on tensor cores: rows [r0, r1) of (b, h), 16 per warp; the
+/// lazy flag of each. See the file comment.
+template <class Cfg>
+__device__ __forceinline__ void classify_rows_mma(const ClassifyParams &p, int b, int h, int r0,
+                                                  int r1, unsigned char *lazy) {
+  using namespace ptx;
+  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kClassifyThreads, NW = NT / 32;
+  constexpr int NK = D <= 128 ? 64 : 32; // pooled keys per tile (static smem <= 48 KB)
+  constexpr int LD = D + 8;              // padded row (16 B): conflict-free ldmatrix
+  constexpr DType T = Cfg::DTYPE;
+  __shared__ __align__(16) unsigned short khi[NK * LD], klo[NK * LD];
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
+  const int hk = h / (Cfg::HEADS / Cfg::KV_HEADS), Sq = p.q.S, Skv = p.Skv;
   const float *kp = p.kp + (static_cast<i64>(b) * Cfg::KV_HEADS + hk) * p.nG * D;
-  const i64 bh = static_cast<i64>(b) * Cfg::HEADS + h;
-  unsigned char *lazy = p.lazy + bh * Sq;
+  // This warp's rows and their A fragments (zero past the end).
+  const int wr = r0 + warp * 16;
+  u32 qa[KD][4];
+#pragma unroll
+  for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int i = wr + g + (e & 1) * 8, d = kk * 16 + 2 * tq + (e >> 1) * 8;
+      float x0 = 0.f, x1 = 0.f;
+      if (i < r1) {
+        x0 = load_elem<T>(p.q.ptr, offset(p.q, b, h, i, d));
+        x1 = load_elem<T>(p.q.ptr, offset(p.q, b, h, i, d + 1));
+      }
+      qa[kk][e] = pack2<T>(x0, x1);
+    }
+  int ip[2], vis[2];
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    ip[hh] = wr + g + 8 * hh + Skv - Sq;
+    vis[hh] = wr + g + 8 * hh >= r1 || ip[hh] < 0 ? 0 : min(p.nG, ip[hh] / Cfg::KEY_GROUP + 1);
+  }
+  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.f, 0.f}, n[2] = {0.f, 0.f};
+  // Key groups any row of the CTA sees (rows ascending: the last one's).
+  const int ipLast = r1 - 1 + Skv - Sq;
+  const int tEnd = ipLast < 0 ? 0 : min(p.nG, ipLast / Cfg::KEY_GROUP + 1);
+  for (int t0 = 0; t0 < tEnd; t0 += NK) {
+    __syncthreads(); // the previous tile is consumed
+    for (int x = tid; x < NK * D / 4; x += NT) {
+      const int r = x / (D / 4), c = (x % (D / 4)) * 4;
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (t0 + r < tEnd)
+        v = *reinterpret_cast<const float4 *>(kp + static_cast<i64>(t0 + r) * D + c);
+      const float f[4] = {v.x, v.y, v.z, v.w};
+      u32 hi[2], lo[2];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        hi[e] = pack2<T>(f[2 * e], f[2 * e + 1]);
+        const unsigned short b0 = hi[e] & 0xffffu, b1 = hi[e] >> 16;
+        const float h0 = load_elem<T>(&b0, 0), h1 = load_elem<T>(&b1, 0);
+        lo[e] = pack2<T>(f[2 * e] - h0, f[2 * e + 1] - h1);
+      }
+      *reinterpret_cast<uint2 *>(&khi[r * LD + c]) = make_uint2(hi[0], hi[1]);
+      *reinterpret_cast<uint2 *>(&klo[r * LD + c]) = make_uint2(lo[0], lo[1]);
+    }
+    __syncthreads();
+    // No row of this warp sees this tile (nor, rows ascending, the rest).
+    if (__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]))
+      continue;
+    float acc[NK / 8][4];
+#pragma unroll
+    for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        acc[j][e] = 0.f;
+    const int lr = lane & 7, mat = lane >> 3;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+      for (int j = 0; j < NK / 8; j += 2) {
+        // Matrices: (n-tile j, dims lo / hi 8), (n-tile j + 1, lo / hi).
+        const int key = (j + (mat >> 1)) * 8 + lr, dim = kk * 16 + (mat & 1) * 8;
+        u32 bh[4], bl[4];
+        ldsm_x4(bh, smem_addr(&khi[key * LD + dim]));
+        ldsm_x4(bl, smem_addr(&klo[key * LD + dim]));
+        mma16816<T>(acc[j], qa[kk], bh[0], bh[1]);
+        mma16816<T>(acc[j], qa[kk], bl[0], bl[1]);
+        mma16816<T>(acc[j + 1], qa[kk], bh[2], bh[3]);
+        mma16816<T>(acc[j + 1], qa[kk], bl[2], bl[3]);
+      }
+#pragma unroll
+    for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hh = e >> 1, t = t0 + j * 8 + 2 * tq + (e & 1);
+        const float s = t < vis[hh] ? acc[j][e] * static_cast<float>(Cfg::SCALE) : neg_inf();
+        add_logit(m[hh], l[hh], n[hh], s, near_group<Cfg>(t, ip[hh], Skv));
+      }
+  }
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    for (int o = 1; o < 4; o <<= 1) {
+      float m2 = __shfl_xor_sync(0xffffffffu, m[hh], o),
+            l2 = __shfl_xor_sync(0xffffffffu, l[hh], o),
+            n2 = __shfl_xor_sync(0xffffffffu, n[hh], o);
+      classify_detail::merge(m[hh], l[hh], n[hh], m2, l2, n2);
+    }
+    const int i = wr + g + 8 * hh;
+    if (tq == 0 && i < r1) {
+      float mass = l[hh] > 0.f ? n[hh] / l[hh] : 0.f;
+      lazy[i] = mass >= static_cast<float>(Cfg::THETA) ? 1 : 0;
+    }
+  }
+}
 
-  const int r0 = blockIdx.x * kClassifyRows, r1 = min(Sq, r0 + kClassifyRows);
+/// Step 1 on CUDA cores (head dims that are not multiples of 16, or > 256):
+/// a warp per row, a lane per key group.
+template <class Cfg>
+__device__ __forceinline__ void classify_rows_simt(const ClassifyParams &p, int b, int h, int r0,
+                                                   int r1, unsigned char *lazy) {
+  constexpr int D = Cfg::HEAD_DIM, NW = kClassifyThreads / 32;
+  __shared__ float qs[NW][D];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int hk = h / (Cfg::HEADS / Cfg::KV_HEADS), Sq = p.q.S, Skv = p.Skv;
+  const float *kp = p.kp + (static_cast<i64>(b) * Cfg::KV_HEADS + hk) * p.nG * D;
   for (int i = r0 + warp; i < r1; i += NW) {
     for (int d = lane; d < D; d += 32)
       qs[warp][d] = load_elem<Cfg::DTYPE>(p.q.ptr, offset(p.q, b, h, i, d));
     __syncwarp();
     const int ip = i + Skv - Sq;
-    const int vis = ip < 0 ? 0 : min(p.nG, ip / C + 1);
+    const int vis = ip < 0 ? 0 : min(p.nG, ip / Cfg::KEY_GROUP + 1);
     float m = neg_inf(), l = 0.f, n = 0.f;
     for (int t = lane; t < vis; t += 32) {
       const float *kr = kp + static_cast<i64>(t) * D;
@@ -84,8 +216,7 @@ template <class Cfg> __device__ void classify_queries(const ClassifyParams &p) {
       for (int d = 0; d < D; ++d)
         s = fmaf(qs[warp][d], kr[d], s);
       s *= Cfg::SCALE;
-      bool near = t * C < Cfg::SINKS || min((t + 1) * C, Skv) - 1 > ip - Cfg::WINDOW;
-      classify_detail::merge(m, l, n, s, 1.f, near ? 1.f : 0.f);
+      classify_detail::merge(m, l, n, s, 1.f, near_group<Cfg>(t, ip, Skv) ? 1.f : 0.f);
     }
     for (int o = 16; o > 0; o >>= 1) {
       float m2 = __shfl_xor_sync(0xffffffffu, m, o), l2 = __shfl_xor_sync(0xffffffffu, l, o),
@@ -98,6 +229,25 @@ template <class Cfg> __device__ void classify_queries(const ClassifyParams &p) {
     }
     __syncwarp();
   }
+}
+
+} // namespace classify_detail
+
+/// sattn.classify_queries. Launch: see kClassifyThreads.
+template <class Cfg> __device__ void classify_queries(const ClassifyParams &p) {
+  constexpr int D = Cfg::HEAD_DIM, NT = kClassifyThreads, NW = NT / 32, ROWS = classify_rows(D);
+  static_assert(Cfg::KEY_GROUP > 0 && Cfg::WINDOW >= 0 && Cfg::SINKS >= 0 && Cfg::KEEP_EVERY >= 0,
+                "classify_queries: KEY_GROUP > 0 and WINDOW, SINKS, KEEP_EVERY >= 0");
+  __shared__ int red[NW];
+  __shared__ int lastFlag;
+  const int tid = threadIdx.x, h = blockIdx.y, b = blockIdx.z, Sq = p.q.S;
+  const i64 bh = static_cast<i64>(b) * Cfg::HEADS + h;
+  unsigned char *lazy = p.lazy + bh * Sq;
+  const int r0 = blockIdx.x * ROWS, r1 = min(Sq, r0 + ROWS);
+  if constexpr (classify_mma(D))
+    classify_detail::classify_rows_mma<Cfg>(p, b, h, r0, r1, lazy);
+  else
+    classify_detail::classify_rows_simt<Cfg>(p, b, h, r0, r1, lazy);
 
   // The last CTA of this (b, h) numbers the lazy rows and writes the set.
   __threadfence();

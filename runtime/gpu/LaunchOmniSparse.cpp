@@ -200,8 +200,8 @@ void Run::launchClassify(const Launch &l) {
                         reinterpret_cast<int *>(qs.p0),
                         reinterpret_cast<int *>(qs.p1)};
   vals[l.results[0]] = qs;
-  go(l, unsigned(cdiv(q.S, dev::kClassifyRows)), unsigned(Hq), unsigned(q.B), dev::kClassifyThreads,
-     0, &p);
+  go(l, unsigned(cdiv(q.S, dev::classify_rows(int(l.i("HEAD_DIM"))))), unsigned(Hq), unsigned(q.B),
+     dev::kClassifyThreads, 0, &p);
 }
 
 } // namespace sattn::gpu::detail

@@ -363,21 +363,22 @@ private:
         vals[l.results[1]] = lse;
       }
       if (wgmma) {
-        bool hb = l.b("HAS_BLOCKS");
-        int bq = int(l.i("SET_BQ")), bk = int(l.i("SET_BK"));
+        const dev::AttnWgmmaShape shape{l.b("HAS_BLOCKS"), int(l.i("SET_BQ")), int(l.i("SET_BK")),
+                                        l.b("HAS_QUERIES")};
         bindAttnTma(drv.cuTensorMapEncodeTiled_, p, plan.dtype == "fp16",
-                    dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(hb, bq, bk));
-        int nQB = hb ? vals[l.operands[3]].nQB : 0;
-        long long items = dev::attn_wgmma_items(q.S, hb, bq, nQB, q.H, q.B);
+                    dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(shape));
+        int nQB = shape.blocks ? vals[l.operands[3]].nQB : 0;
+        long long items = dev::attn_wgmma_items(q.S, shape, nQB, q.H, q.B);
         // Dynamic work items: a counter zeroed in stream order before the launch.
         CUdeviceptr counter = alloc(sizeof(int));
         drv.check(drv.cuMemsetD32Async_(counter, 0, 1, stream), "clearing the work-item counter");
         p.next_item = reinterpret_cast<int *>(counter);
         long long grid = l.consts.count("PERSISTENT") && l.i("PERSISTENT") == 0
                              ? items // one CTA per item (the counter hands them out in order)
-                             : dev::attn_wgmma_grid(items, drv.multiprocessors(), hb, bq);
-        go(l, unsigned(grid), 1, 1, unsigned(dev::attn_wgmma_threads(hb, bq)),
-           unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), hb, bq, bk)), &p);
+                             : dev::attn_wgmma_grid(items, drv.multiprocessors(), shape);
+        go(l, unsigned(grid), 1, 1, unsigned(dev::attn_wgmma_threads(shape)),
+           unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), shape)), &p,
+           dev::attn_wgmma_min_blocks(shape) > 1);
       } else if (mma)
         go(l, tiles, q.H, q.B, dev::kAttnMmaThreads,
            unsigned(dev::attn_mma_smem_bytes(int(l.i("HEAD_DIM")), rows)), &p);

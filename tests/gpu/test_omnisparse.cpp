@@ -28,12 +28,17 @@ struct Omni {
   int group, window, sinks, keepEvery;
   double theta;
   int block; ///< 0: no block selection, lazy rows only
+  bool lse = false;
+  bool lazyZero = false; ///< lazy rows write 0 (policy `zero`) instead of sinks + window
+  const char *dtype = "bf16";
 };
 
 std::string omniIR(const Omni &c) {
   auto ty = [&](int h) {
-    return "tensor<?x" + std::to_string(h) + "x?x" + std::to_string(c.D) + "xbf16>";
+    std::string elem = std::string(c.dtype) == "fp16" ? "f16" : c.dtype;
+    return "tensor<?x" + std::to_string(h) + "x?x" + std::to_string(c.D) + "x" + elem + ">";
   };
+  std::string lt = "tensor<?x" + std::to_string(c.Hq) + "x?xf32>";
   auto pooled = [&](int h) {
     return "tensor<?x" + std::to_string(h) + "x?x" + std::to_string(c.D) + "xf32>";
   };
@@ -45,7 +50,8 @@ std::string omniIR(const Omni &c) {
   std::string forced = "#sattn.forced<sink = 1, diagonal = true>";
   std::ostringstream os;
   os << std::fixed;
-  os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ") -> " << q << " {\n";
+  std::string rt = c.lse ? "(" + q + ", " + lt + ")" : q;
+  os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ") -> " << rt << " {\n";
   if (c.block) {
     os << "  %qp = sattn.pool mean %q group 16 : " << q << " -> " << pooled(c.Hq) << "\n"
        << "  %kp = sattn.pool mean %k group 16 : " << k << " -> " << pooled(c.Hkv) << "\n"
@@ -61,10 +67,12 @@ std::string omniIR(const Omni &c) {
      << " : i64, window = " << c.window << " : i64, sinks = " << c.sinks
      << " : i64, theta = " << c.theta << " : f64, keep_every = " << c.keepEvery << " : i64} : " << q
      << ", " << k << " -> " << qt << "\n"
-     << "  %o = sattn.attention %q, %k, %v" << (c.block ? " blocks %bs : " + bt : "")
-     << " queries %qs : " << qt << " {causal, lazy_window = " << c.window
+     << "  %o" << (c.lse ? ", %l" : "") << " = sattn.attention %q, %k, %v"
+     << (c.block ? " blocks %bs : " + bt : "") << " queries %qs : " << qt
+     << (c.lazyZero ? " lazy zero" : "") << " {causal, lazy_window = " << c.window
      << " : i64, lazy_sinks = " << c.sinks << " : i64} : " << q << ", " << k << ", " << k << " -> "
-     << q << "\n  return %o : " << q << "\n}\n";
+     << q << (c.lse ? ", " + lt : "") << "\n  return %o" << (c.lse ? ", %l" : "") << " : " << q
+     << (c.lse ? ", " + lt : "") << "\n}\n";
   return os.str();
 }
 
@@ -103,14 +111,22 @@ TEST_CASE("classify_queries and lazy-row attention, stage by stage", "[gpu]") {
       {1, 4, 4, 500, 500, 128, 16, 96, 8, 8, 0.5, 64},  // with the flattest-head budget
       {2, 4, 2, 300, 700, 64, 32, 200, 32, 3, 0.7, 64}, // Sq < Skv: prefill continuation
       {1, 4, 2, 257, 257, 64, 16, 64, 16, 0, 0.0, 0},   // theta 0: every row lazy
+      // 128-row groups (three packed tiles each), D 128, odd lengths, LSE:
+      {2, 8, 2, 1100, 1100, 128, 32, 256, 32, 4, 0.6, 128, true},
+      {1, 4, 1, 777, 1300, 128, 16, 128, 16, 2, 0.75, 128, true, false, "fp16"},
+      {1, 4, 2, 900, 900, 64, 32, 160, 32, 8, 0.5, 0, true, true}, // lazy rows write 0
+      {1, 4, 4, 640, 640, 128, 32, 64, 32, 3, 0.95, 64, true},     // theta high: most rows active
+      {2, 4, 2, 1000, 1000, 64, 16, 96, 16, 5, 0.3, 128, false, true},
+      {1, 4, 2, 600, 600, 96, 16, 128, 16, 4, 0.6, 64, true}, // D 96: fp32 attention
   };
   for (const Omni &c : cases) {
     INFO("B " << c.B << " Hq " << c.Hq << " Hkv " << c.Hkv << " Sq " << c.Sq << " Skv " << c.Skv
               << " D " << c.D << " theta " << c.theta << " block " << c.block);
-    auto q = randomTensor({c.B, c.Hq, c.Sq, c.D}, "bf16", rng);
-    auto k = randomTensor({c.B, c.Hkv, c.Skv, c.D}, "bf16", rng);
-    auto v = randomTensor({c.B, c.Hkv, c.Skv, c.D}, "bf16", rng);
-    Outcome o = runWith(omniIR(c), "bf16", {q, k, v});
+    INFO("lse " << c.lse << " lazy zero " << c.lazyZero << " " << c.dtype);
+    auto q = randomTensor({c.B, c.Hq, c.Sq, c.D}, c.dtype, rng);
+    auto k = randomTensor({c.B, c.Hkv, c.Skv, c.D}, c.dtype, rng);
+    auto v = randomTensor({c.B, c.Hkv, c.Skv, c.D}, c.dtype, rng);
+    Outcome o = runWith(omniIR(c), c.dtype, {q, k, v});
     const ref::QuerySet *gq = nullptr;
     const ref::BlockSet *gb = nullptr;
     for (auto &[name, val] : o.dumps) {
@@ -152,6 +168,7 @@ TEST_CASE("classify_queries and lazy-row attention, stage by stage", "[gpu]") {
     ref::AttentionParams p;
     p.mask.causal = true;
     p.lazyWindow = c.window, p.lazySinks = c.sinks;
+    p.lazy = c.lazyZero ? ref::LazyPolicy::Zero : ref::LazyPolicy::Local;
     ref::BlockSet used;
     if (c.block) {
       REQUIRE(gb);
@@ -163,5 +180,11 @@ TEST_CASE("classify_queries and lazy-row attention, stage by stage", "[gpu]") {
     double err = relErr(*o.gpu[0], r.out);
     INFO("attention rel err " << err);
     CHECK(err <= 1e-2);
+    if (c.lse) {
+      REQUIRE(o.gpu.size() == 2);
+      double lseErr = relErr(*o.gpu[1], r.lse);
+      INFO("LSE rel err " << lseErr);
+      CHECK(lseErr <= 1e-3);
+    }
   }
 }

@@ -18,7 +18,8 @@
 // classify_queries: the keys mean-pooled first (operand k only), then classified.
 // CHECK: %[[KP2:.*]] = sattn.launch "k5_pool" = "pool" {{{.*}}GROUP = 64 : i64, HEADS = 4 : i64, HEAD_DIM = 64 : i64, IN_HEADS = 2 : i64, KIND = "mean"{{.*}}}(%arg1) : (tensor<?x2x?x64xbf16>) -> tensor<?x2x?x64xf32>
 // CHECK: %[[QS:.*]] = sattn.launch "k6_classify_queries" = "classify_queries" {{{.*}}THETA = {{[0-9.e+-]+}} : f64{{.*}}}(%arg0, %arg1, %[[KP2]])
-// CHECK: %[[O:.*]]:2 = sattn.launch "k7_attn_fwd" = "attn_fwd" {{{.*}}HAS_BLOCKS = true, HAS_LSE = true, HAS_PATTERN = false, HAS_QUERIES = true{{.*}}}(%arg0, %arg1, %arg2, %[[BS]], %[[QS]])
+// Query sets run on the wgmma kernel (packed rows, one consumer: no ping-pong).
+// CHECK: %[[O:.*]]:2 = sattn.launch "k7_attn_fwd_wgmma" = "attn_fwd_wgmma" {{{.*}}HAS_BLOCKS = true, HAS_LSE = true, HAS_PATTERN = false, HAS_QUERIES = true{{.*}}PINGPONG = 0{{.*}}}(%arg0, %arg1, %arg2, %[[BS]], %[[QS]])
 // CHECK-NOT: sattn.attention
 // CHECK-NOT: sattn.select_blocks
 // CHECK: return %[[O]]#0, %[[O]]#1
