@@ -37,23 +37,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 sys.path.insert(0, HERE)
 import sattn  # noqa: E402
 from structured import structured_qkv  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 HQ, D, BLOCK, POOL, WINDOW, SINKS, KEEP_EVERY = 32, 128, 128, 64, 1024, 64, 8
-
-
-def median_ms(fn, reps, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-          for _ in range(reps)]
-    for a, b in ev:
-        a.record()
-        fn()
-        b.record()
-    torch.cuda.synchronize()
-    t = sorted(a.elapsed_time(b) for a, b in ev)
-    return t[len(t) // 2]
 
 
 def omni_ir(hkv, tau, theta):

@@ -90,7 +90,7 @@ template <class Cfg>
 __device__ __forceinline__ void classify_rows_mma(const ClassifyParams &p, int b, int h, int r0,
                                                   int r1, unsigned char *lazy) {
   using namespace ptx;
-  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kClassifyThreads, NW = NT / 32;
+  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kClassifyThreads;
   constexpr int NK = D <= 128 ? 64 : 32; // pooled keys per tile (static smem <= 48 KB)
   constexpr int LD = D + 8;              // padded row (16 B): conflict-free ldmatrix
   constexpr DType T = Cfg::DTYPE;
