@@ -240,25 +240,34 @@ __device__ __forceinline__ bool next_tile(Cta &c, int &j0, int &j1) {
 }
 
 /// Kind of key tile [j0, j1) (at most BN keys) for rows [c.wr0, c.wr1) of
-/// one warp or warpgroup: 0 no (row, key) allowed (skip), 1 all allowed (no
-/// per-element work), 2 mixed (exact per-element mask).
-template <class Cfg, int BN, class Cta>
-__device__ __forceinline__ int classify_tile(const Cta &c, int j0, int j1) {
+/// one warp or warpgroup under the mask (CAUSAL, WINDOW, SINKS) and, with
+/// PATTERN, Cfg's block pattern: 0 no (row, key) allowed (skip), 1 all
+/// allowed (no per-element work), 2 mixed (exact per-element mask).
+template <class Cfg, int BN, bool CAUSAL, int WINDOW, int SINKS, bool PATTERN, class Cta>
+__device__ __forceinline__ int classify_tile_as(const Cta &c, int j0, int j1) {
   int ipA = c.wr0 + c.Skv - c.Sq, ipB = c.wr1 - 1 + c.Skv - c.Sq;
-  bool any, all;
-  pattern_pairs<Cfg>(c, c.wr0, c.wr1, j0, j1, any, all);
+  bool any = true, all = true;
+  if constexpr (PATTERN)
+    pattern_pairs<Cfg>(c, c.wr0, c.wr1, j0, j1, any, all);
   if (!any)
     return 0;
-  if (Cfg::CAUSAL && j0 > ipB)
+  if (CAUSAL && j0 > ipB)
     return 0;
-  if (Cfg::WINDOW > 0 && j1 - 1 <= ipA - Cfg::WINDOW && j0 >= Cfg::SINKS)
+  if (WINDOW > 0 && j1 - 1 <= ipA - WINDOW && j0 >= SINKS)
     return 0;
   bool full = all && j1 - j0 == BN;
-  if (Cfg::CAUSAL)
+  if (CAUSAL)
     full = full && j0 + BN - 1 <= ipA;
-  if (Cfg::WINDOW > 0)
-    full = full && (j0 > ipB - Cfg::WINDOW || j0 + BN - 1 < Cfg::SINKS);
+  if (WINDOW > 0)
+    full = full && (j0 > ipB - WINDOW || j0 + BN - 1 < SINKS);
   return full ? 1 : 2;
+}
+
+/// classify_tile_as under the op's own mask and pattern (Cfg).
+template <class Cfg, int BN, class Cta>
+__device__ __forceinline__ int classify_tile(const Cta &c, int j0, int j1) {
+  return classify_tile_as<Cfg, BN, Cfg::CAUSAL, Cfg::WINDOW, Cfg::SINKS, Cfg::HAS_PATTERN>(c, j0,
+                                                                                           j1);
 }
 
 // ---------------------------------------------- tensor-core Q/K/V/O views --

@@ -314,12 +314,13 @@ template <class Cfg> struct Fwd {
 
   attn_common::KeySchedule sched; // CTA-uniform
 
-  // Query set (QS only): the item's group starts at row qG0; the (b, h)'s
+  // Query set (QS only): the item is slot qSlot of row group qGI, which
+  // starts at row qG0; the (b, h)'s
   // active rows are qRows[0, count), those of the group qRows[qA, qA + qN).
   // The item's rows are entries [qFirst, qFirst + qCount) of the group's
   // active (lazy: its lazy) rows, ascending; row0 / rowEnd span them.
   const int *qRows;
-  int qG0, qA, qN, qFirst, qCount;
+  int qGI, qSlot, qG0, qA, qN, qFirst, qCount;
   bool lazy;
   int rowI[2]; // consumer: the rows (of the op) of this thread's fragment rows g, g + 8
 
@@ -486,14 +487,9 @@ template <class Cfg> struct Fwd {
   /// rows the same rules with the lazy policy's causal window and sinks.
   __device__ __forceinline__ int classify(int j0, int j1) const {
     if constexpr (QS)
-      if (lazy) {
-        const int ipA = wr0 + Skv - Sq, ipB = wr1 - 1 + Skv - Sq;
-        constexpr int W = Cfg::LAZY_WINDOW, SK = Cfg::LAZY_SINKS;
-        if (j0 > ipB || (j1 - 1 <= ipA - W && j0 >= SK))
-          return 0;
-        const bool full = j1 - j0 == BN && j0 + BN - 1 <= ipA && (j0 > ipB - W || j0 + BN - 1 < SK);
-        return full ? 1 : 2;
-      }
+      if (lazy)
+        return attn_common::classify_tile_as<Cfg, BN, true, Cfg::LAZY_WINDOW, Cfg::LAZY_SINKS,
+                                             false>(*this, j0, j1);
     return attn_common::classify_tile<Cfg, BN>(*this, j0, j1);
   }
 
@@ -543,46 +539,44 @@ template <class Cfg> struct Fwd {
     return qG0 + mm + lo;
   }
 
-  /// Query set: (b, h, hk), the group and the tile's part of it (qA and qN
-  /// given), and the key schedule of the rows [row0, rowEnd) (given).
-  /// false when the item has no rows.
-  __device__ __forceinline__ bool set_item_q(int i) {
+  /// Query set, item i: (b, h, hk), its row group (qGI, first row qG0), the
+  /// slot within the group and the (b, h)'s active rows qRows.
+  __device__ __forceinline__ void decode_item_q(int i) {
     const int hb = i / nT, r = i - hb * nT;
     h = hb % Cfg::HEADS, b = hb / Cfg::HEADS, hk = h / G;
-    int gI = r / QSLOTS;
-    const int slot = r - gI * QSLOTS;
+    qGI = r / QSLOTS;
+    qSlot = r - qGI * QSLOTS;
     if (Cfg::CAUSAL && !Cfg::HAS_BLOCKS) // later groups have longer rows: first
-      gI = nT / QSLOTS - 1 - gI;
-    qG0 = gI * QGR;
+      qGI = nT / QSLOTS - 1 - qGI;
+    qG0 = qGI * QGR;
     qRows = p.q_rows + (static_cast<i64>(b) * Cfg::HEADS + h) * Sq;
+  }
+
+  /// Query set, after decode_item_q with qA, qN known: the tile's part of
+  /// the group (lazy, qFirst, qCount). false when the item has no rows.
+  __device__ __forceinline__ bool set_tile_q() {
     const int nLazy = min(Sq, qG0 + QGR) - qG0 - qN, actTiles = (qN + WR - 1) / WR;
-    lazy = slot >= actTiles;
-    qFirst = (lazy ? slot - actTiles : slot) * WR;
+    lazy = qSlot >= actTiles;
+    qFirst = (lazy ? qSlot - actTiles : qSlot) * WR;
     qCount = min(WR, (lazy ? nLazy : qN) - qFirst);
-    if (qCount <= 0)
-      return false;
-    attn_common::KeySchedule &sc_ = sched;
-    attn_common::Range mr[2];
-    const int ipLo = row0 + Skv - Sq, ipHi = rowEnd - 1 + Skv - Sq;
-    sc_.jn = 0, sc_.jhi = 0, sc_.list = nullptr, sc_.cnt = 0, sc_.x = 0;
-    sc_.q = 0, sc_.runA = 0, sc_.runE = Skv;
-    if (lazy) {
-      attn_common::mask_ranges(true, true, Cfg::LAZY_WINDOW, Cfg::LAZY_SINKS, ipLo, ipHi, Skv, mr);
-      if (!LAZY_LOCAL) // Lazy::zero: no key at all
-        sc_.q = 2;
-    } else {
-      attn_common::mask_ranges(Cfg::CAUSAL, Cfg::WINDOW > 0, Cfg::WINDOW, Cfg::SINKS, ipLo, ipHi,
-                               Skv, mr);
-      if constexpr (Cfg::HAS_BLOCKS) {
-        const int hbs = Cfg::SET_HEADS == Cfg::HEADS ? h : hk;
-        const i64 rowId = (static_cast<i64>(b) * Cfg::SET_HEADS + hbs) * p.blocks.nQB + gI;
-        sc_.cnt = p.blocks.counts[rowId];
-        sc_.list = p.blocks.indices + rowId * p.blocks.cap;
-        sc_.q = 2, sc_.runE = 0; // start by reading the first run
-      }
+    return qCount > 0;
+  }
+
+  /// Query set: the key schedule of the rows [row0, rowEnd). Active rows:
+  /// the op's mask and the group's block-set row (schedule_init with one
+  /// tile per group); lazy rows: the lazy policy's ranges, no list.
+  __device__ __forceinline__ void schedule_q() {
+    if (!lazy) {
+      attn_common::schedule_init<Cfg, QGR>(*this, qGI);
+      return;
     }
-    sc_.mr0 = mr[0], sc_.mr1 = mr[1];
-    return true;
+    attn_common::KeySchedule &s = sched;
+    attn_common::Range mr[2];
+    attn_common::mask_ranges(true, true, Cfg::LAZY_WINDOW, Cfg::LAZY_SINKS, row0 + Skv - Sq,
+                             rowEnd - 1 + Skv - Sq, Skv, mr);
+    s.mr0 = mr[0], s.mr1 = mr[1];
+    s.jn = 0, s.jhi = 0, s.list = nullptr, s.cnt = 0, s.x = 0, s.runA = 0, s.runE = Skv;
+    s.q = LAZY_LOCAL ? 0 : 2; // Lazy::zero: no key at all
   }
 
   /// Producer (QS): where item i's rows are. Thread 0 finds the group's
@@ -592,17 +586,12 @@ template <class Cfg> struct Fwd {
   __device__ __forceinline__ void locate_rows(int pt, int i) {
     constexpr int kProducerBar = 8;
     const u32 share = item_slot(2);
+    if (i < items)
+      decode_item_q(i);
     if (pt == 0 && i < items) {
-      const int hb = i / nT, r = i - hb * nT;
-      const int hh = hb % Cfg::HEADS, bb = hb / Cfg::HEADS;
-      int gI = r / QSLOTS;
-      if (Cfg::CAUSAL && !Cfg::HAS_BLOCKS)
-        gI = nT / QSLOTS - 1 - gI;
-      const i64 bh = static_cast<i64>(bb) * Cfg::HEADS + hh;
-      const int *rows = p.q_rows + bh * Sq;
-      const int cnt = p.q_counts[bh];
-      const int a0 = lower_bound(rows, cnt, gI * QGR);
-      const int a1 = a0 + lower_bound(rows + a0, cnt - a0, min(Sq, (gI + 1) * QGR));
+      const int cnt = p.q_counts[static_cast<i64>(b) * Cfg::HEADS + h];
+      const int a0 = lower_bound(qRows, cnt, qG0);
+      const int a1 = a0 + lower_bound(qRows + a0, cnt - a0, min(Sq, qG0 + QGR));
       st_shared_s32(share + 4, a0);
       st_shared_s32(share + 8, a1 - a0);
     }
@@ -610,8 +599,7 @@ template <class Cfg> struct Fwd {
     if (i >= items)
       return;
     qA = ld_shared_s32(share + 4), qN = ld_shared_s32(share + 8);
-    row0 = 0, rowEnd = 1; // set_item_q's schedule is redone below with the span
-    if (!set_item_q(i))
+    if (!set_tile_q())
       return;
     if (pt < qCount)
       st_shared_s32(row_map() + 4 * pt, tile_row(pt));
@@ -625,8 +613,13 @@ template <class Cfg> struct Fwd {
   /// block of a block-set row; a query set's empty slot). With a query set
   /// qA, qN, row0 and rowEnd are set beforehand (locate_rows / the slot).
   __device__ __forceinline__ bool set_item(int i) {
-    if constexpr (QS)
-      return set_item_q(i);
+    if constexpr (QS) {
+      decode_item_q(i);
+      if (!set_tile_q())
+        return false;
+      schedule_q();
+      return true;
+    }
     const int hb = i / nT, r = i - hb * nT;
     h = hb % Cfg::HEADS, b = hb / Cfg::HEADS, hk = h / G;
     // Dense causal: within a head, the longest row tiles (largest index) first.
