@@ -48,6 +48,7 @@ constexpr int classify_rows(int headDim) {
 #if defined(__CUDACC__)
 
 #include "ptx.cuh"
+#include "split_mma.cuh"
 #include "types.cuh"
 
 namespace sattn {
@@ -125,48 +126,13 @@ __device__ __forceinline__ void classify_rows_mma(const ClassifyParams &p, int b
   const int tEnd = ipLast < 0 ? 0 : min(p.nG, ipLast / Cfg::KEY_GROUP + 1);
   for (int t0 = 0; t0 < tEnd; t0 += NK) {
     __syncthreads(); // the previous tile is consumed
-    for (int x = tid; x < NK * D / 4; x += NT) {
-      const int r = x / (D / 4), c = (x % (D / 4)) * 4;
-      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (t0 + r < tEnd)
-        v = *reinterpret_cast<const float4 *>(kp + static_cast<i64>(t0 + r) * D + c);
-      const float f[4] = {v.x, v.y, v.z, v.w};
-      u32 hi[2], lo[2];
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        hi[e] = pack2<T>(f[2 * e], f[2 * e + 1]);
-        const unsigned short b0 = hi[e] & 0xffffu, b1 = hi[e] >> 16;
-        const float h0 = load_elem<T>(&b0, 0), h1 = load_elem<T>(&b1, 0);
-        lo[e] = pack2<T>(f[2 * e] - h0, f[2 * e + 1] - h1);
-      }
-      *reinterpret_cast<uint2 *>(&khi[r * LD + c]) = make_uint2(hi[0], hi[1]);
-      *reinterpret_cast<uint2 *>(&klo[r * LD + c]) = make_uint2(lo[0], lo[1]);
-    }
+    split_mma::stage_rows<T, NK, D, NT>(kp, t0, tEnd, khi, klo);
     __syncthreads();
     // No row of this warp sees this tile (nor, rows ascending, the rest).
     if (__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]))
       continue;
     float acc[NK / 8][4];
-#pragma unroll
-    for (int j = 0; j < NK / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        acc[j][e] = 0.f;
-    const int lr = lane & 7, mat = lane >> 3;
-#pragma unroll
-    for (int kk = 0; kk < KD; ++kk)
-#pragma unroll
-      for (int j = 0; j < NK / 8; j += 2) {
-        // Matrices: (n-tile j, dims lo / hi 8), (n-tile j + 1, lo / hi).
-        const int key = (j + (mat >> 1)) * 8 + lr, dim = kk * 16 + (mat & 1) * 8;
-        u32 bh[4], bl[4];
-        ldsm_x4(bh, smem_addr(&khi[key * LD + dim]));
-        ldsm_x4(bl, smem_addr(&klo[key * LD + dim]));
-        mma16816<T>(acc[j], qa[kk], bh[0], bh[1]);
-        mma16816<T>(acc[j], qa[kk], bl[0], bl[1]);
-        mma16816<T>(acc[j + 1], qa[kk], bh[2], bh[3]);
-        mma16816<T>(acc[j + 1], qa[kk], bl[2], bl[3]);
-      }
+    split_mma::logits<T, NK, D, false>(acc, qa, qa, khi, klo);
 #pragma unroll
     for (int j = 0; j < NK / 8; ++j)
 #pragma unroll

@@ -6,16 +6,53 @@
 // S[I, J] of docs/semantics.md §4. Both follow the float64 reference in
 // runtime/reference/Estimation.cpp step for step, in fp32.
 //
-// First versions: simple and obviously right before fast. Every output
-// element is produced by one fixed thread in a fixed order, so the results
-// are bitwise reproducible from run to run (selection breaks ties on them).
+// block_scores runs on tensor cores (split-precision mma.sync, see
+// split_mma.cuh) when the head dim is a multiple of 16 up to 256 and the
+// pooled rows of a query block (BQ / Q_GROUP) divide 64 and the pooled keys
+// of a KV block (BK / K_GROUP) divide or are a multiple of the key tile;
+// other shapes take the CUDA-core version. Every output element is summed
+// by one fixed thread in a fixed order, so the scores are bitwise
+// reproducible from run to run (selection breaks ties on them).
+//
+// Host side: everything above the `__CUDACC__` guard is plain C++.
 //
 //===----------------------------------------------------------------------===//
 #ifndef SATTN_DEVICE_ESTIMATION_CUH
 #define SATTN_DEVICE_ESTIMATION_CUH
 
-#include "masks.cuh"
 #include "params.cuh"
+
+namespace sattn {
+namespace dev {
+
+/// Pooled query rows per CTA of the tensor-core block_scores (16 per warp).
+enum : int { kScoresMmaRows = kScoresThreads / 2 };
+
+/// Pooled keys per shared-memory tile of the tensor-core block_scores.
+constexpr int scores_key_tile(int headDim) { return headDim <= 128 ? 64 : 32; }
+
+/// Whether block_scores runs on tensor cores: `rows` = BQ / Q_GROUP pooled
+/// rows per query block, `groups` = BK / K_GROUP pooled keys per KV block.
+constexpr bool scores_mma(int headDim, int rows, int groups) {
+  return headDim % 16 == 0 && headDim <= 256 && rows > 0 && kScoresMmaRows % rows == 0 &&
+         groups > 0 &&
+         (scores_key_tile(headDim) % groups == 0 || groups % scores_key_tile(headDim) == 0);
+}
+
+/// Dynamic shared memory of the tensor-core block_scores: the key tile as
+/// two 16-bit halves (rows padded by 8 values) and the probability tile.
+constexpr int scores_mma_smem_bytes(int headDim) {
+  return 2 * scores_key_tile(headDim) * (headDim + 8) * 2 +
+         kScoresMmaRows * (scores_key_tile(headDim) + 8) * 4;
+}
+
+} // namespace dev
+} // namespace sattn
+
+#if defined(__CUDACC__)
+
+#include "masks.cuh"
+#include "split_mma.cuh"
 #include "types.cuh"
 
 namespace sattn {
@@ -100,7 +137,10 @@ template <class Cfg> __device__ void pool(const PoolParams &p) {
 // block_scores (§4)
 //===----------------------------------------------------------------------===//
 
-/// One CTA per (query block I, query head h, batch b). For each pooled row
+namespace estimation_detail {
+
+/// CUDA-core version. One CTA per (query block I, query head h, batch b).
+/// For each pooled row
 /// r of block I, in ascending order:
 ///   1. threads stride over the visible pooled key groups t (a prefix:
 ///      t * K_GROUP <= r' when causal) for the max logit (block reduction);
@@ -114,17 +154,7 @@ template <class Cfg> __device__ void pool(const PoolParams &p) {
 /// Finally S[I, J] = acc[J] / n_I; every entry of the row is written, zeros
 /// included (invisible blocks, rows that see nothing).
 /// grid (nQB, HEADS, B), block kScoresThreads, dynamic smem nKB * 4 bytes.
-template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
-  static_assert(Cfg::HEADS > 0 && Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
-                "block_scores: HEADS must be a multiple of KV_HEADS (GQA)");
-  static_assert(Cfg::HEAD_DIM > 0, "block_scores: HEAD_DIM must be positive");
-  static_assert(Cfg::BQ > 0 && Cfg::BK > 0, "block_scores: block sizes must be positive");
-  static_assert(Cfg::Q_GROUP > 0 && Cfg::BQ % Cfg::Q_GROUP == 0,
-                "block_scores: Q_GROUP must divide BQ (semantics sec. 4: cq | Bq)");
-  static_assert(Cfg::K_GROUP > 0 && Cfg::BK % Cfg::K_GROUP == 0,
-                "block_scores: K_GROUP must divide BK (semantics sec. 4: ck | Bk)");
-  static_assert(kScoresThreads % 32 == 0 && kScoresThreads <= 1024,
-                "block_scores: kScoresThreads must be whole warps");
+template <class Cfg> __device__ __forceinline__ void block_scores_simt(const ScoresParams &p) {
   constexpr int NT = kScoresThreads;
   constexpr int D = Cfg::HEAD_DIM;
   constexpr int CQ = Cfg::Q_GROUP, CK = Cfg::K_GROUP;
@@ -195,7 +225,195 @@ template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
     out[J] = nI > 0 ? acc[J] / static_cast<float>(nI) : 0.0f;
 }
 
+/// Tensor-core version. One CTA per kScoresMmaRows consecutive pooled rows
+/// of (head h, batch b), i.e. whole query blocks; warp w holds rows
+/// 16w..16w+15 as split A fragments (qp = hi + lo). Two passes over the key
+/// tiles the CTA's last row sees, each tile staged as hi + lo halves:
+///   1. logits by split mma (hi.hi + hi.lo + lo.hi) -> per row online max
+///      and softmax denominator;
+///   2. the same logits -> probabilities p = exp(s - m) / l, written to a
+///      shared [rows x keys] tile; then thread e owns entry e of the tile's
+///      (query block, KV block) grid and sums its ROWS x GROUPS values in
+///      ascending order. A KV block longer than a tile (GROUPS > NK) is
+///      carried in a register across its tiles.
+/// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
+/// CTAs are issued last rows first: under a causal mask they see the most.
+/// grid (cdiv(nq, kScoresMmaRows), HEADS, B), block kScoresThreads,
+/// dynamic smem scores_mma_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ __forceinline__ void block_scores_mma(const ScoresParams &p) {
+  using ptx::u32;
+  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
+  constexpr int NK = scores_key_tile(D), LD = D + 8, LDP = NK + 8;
+  constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
+  constexpr int IPC = R / ROWS;                      // query blocks per CTA
+  constexpr int NJ = GROUPS <= NK ? NK / GROUPS : 1; // KV blocks per tile
+  constexpr int GT = GROUPS <= NK ? GROUPS : NK;     // a block's keys in one tile
+  constexpr DType T = DType::bf16;                   // fp32 range for both halves
+  static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma: unsupported shape");
+  static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma: one carried block per thread");
+  extern __shared__ __align__(16) unsigned char sattn_scores_smem[];
+  unsigned short *khi = reinterpret_cast<unsigned short *>(sattn_scores_smem);
+  unsigned short *klo = khi + NK * LD;
+  float *P = reinterpret_cast<float *>(klo + NK * LD); // [R][LDP]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
+  const int c = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int nq = p.nq, nk = p.nk, nKB = p.nKB;
+  const int r0 = c * R, r1 = min(nq, r0 + R), I0 = c * IPC;
+  const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * nq) * D;
+  const float *kbase =
+      p.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * nk) * D;
+
+  // Key groups pooled row r sees: t * K_GROUP <= its last query's position.
+  auto visible = [&](int r) {
+    if (r >= r1)
+      return 0;
+    if (!Cfg::CAUSAL)
+      return nk;
+    const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
+    return rp < 0 ? 0 : min(nk, rp / Cfg::K_GROUP + 1);
+  };
+  const int wr = r0 + warp * 16;
+  u32 qh[KD][4], ql[KD][4];
+#pragma unroll
+  for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = wr + g + (e & 1) * 8, d = kk * 16 + 2 * tq + (e >> 1) * 8;
+      float2 x = make_float2(0.f, 0.f);
+      if (r < r1)
+        x = *reinterpret_cast<const float2 *>(qrow + static_cast<i64>(r) * D + d);
+      split_mma::split2<T>(x.x, x.y, qh[kk][e], ql[kk][e]);
+    }
+  const int vis[2] = {visible(wr + g), visible(wr + g + 8)};
+  const int tEnd = visible(r1 - 1); // rows ascending: the last sees the most
+  const float scale = Cfg::SCALE;
+
+  // Pass 1: per-row max and denominator (each lane: its keys; then merged).
+  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.f, 0.f};
+  for (int t0 = 0; t0 < tEnd; t0 += NK) {
+    __syncthreads(); // the previous tile is consumed
+    split_mma::stage_rows<T, NK, D, NT>(kbase, t0, tEnd, khi, klo);
+    __syncthreads();
+    if (__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]))
+      continue; // no row of this warp sees the tile
+    float acc[NK / 8][4];
+    split_mma::logits<T, NK, D, true>(acc, qh, ql, khi, klo);
+#pragma unroll
+    for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hh = e >> 1, t = t0 + j * 8 + 2 * tq + (e & 1);
+        if (t < vis[hh]) {
+          const float s = acc[j][e] * scale;
+          if (s > m[hh]) {
+            l[hh] *= __expf(m[hh] - s);
+            m[hh] = s;
+          }
+          l[hh] += __expf(s - m[hh]);
+        }
+      }
+  }
+  float inv[2];
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    for (int o = 1; o < 4; o <<= 1) {
+      const float m2 = __shfl_xor_sync(0xffffffffu, m[hh], o);
+      const float l2 = __shfl_xor_sync(0xffffffffu, l[hh], o);
+      const float M = fmaxf(m[hh], m2);
+      if (M != neg_inf()) {
+        l[hh] = l[hh] * __expf(m[hh] - M) + l2 * __expf(m2 - M);
+        m[hh] = M;
+      }
+    }
+    inv[hh] = l[hh] > 0.f ? 1.f / l[hh] : 0.f; // rows that see nothing add 0
+  }
+
+  // Pass 2: probabilities, summed per (query block, KV block).
+  auto nI = [&](int I) { return static_cast<float>(min(nq, (I + 1) * ROWS) - I * ROWS); };
+  float *out = p.out + ((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB) * nKB;
+  float carry = 0.f;
+  for (int t0 = 0; t0 < tEnd; t0 += NK) {
+    __syncthreads(); // the previous tile and its probabilities are consumed
+    split_mma::stage_rows<T, NK, D, NT>(kbase, t0, tEnd, khi, klo);
+    __syncthreads();
+    float acc[NK / 8][4];
+    const bool seen = !__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]);
+    if (seen)
+      split_mma::logits<T, NK, D, true>(acc, qh, ql, khi, klo);
+#pragma unroll
+    for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        float pr[2];
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          const int t = t0 + j * 8 + 2 * tq + x;
+          pr[x] = seen && t < vis[hh] ? __expf(acc[j][2 * hh + x] * scale - m[hh]) * inv[hh] : 0.f;
+        }
+        *reinterpret_cast<float2 *>(&P[(warp * 16 + g + 8 * hh) * LDP + j * 8 + 2 * tq]) =
+            make_float2(pr[0], pr[1]);
+      }
+    __syncthreads();
+    if constexpr (GROUPS <= NK) {
+      for (int e = tid; e < IPC * NJ; e += NT) {
+        const int il = e / NJ, jl = e % NJ, I = I0 + il, J = t0 / GROUPS + jl;
+        if (I >= p.nQB || J >= nKB)
+          continue;
+        float sum = 0.f;
+        for (int rr = 0; rr < ROWS; ++rr)
+#pragma unroll
+          for (int x = 0; x < GT; ++x)
+            sum += P[(il * ROWS + rr) * LDP + jl * GROUPS + x];
+        out[static_cast<i64>(I) * nKB + J] = sum / nI(I);
+      }
+    } else if (tid < IPC) {
+      for (int rr = 0; rr < ROWS; ++rr)
+#pragma unroll 8
+        for (int x = 0; x < NK; ++x)
+          carry += P[(tid * ROWS + rr) * LDP + x];
+      const int I = I0 + tid, J = t0 / GROUPS;
+      if ((t0 + NK) % GROUPS == 0 || t0 + NK >= tEnd) {
+        if (I < p.nQB && J < nKB)
+          out[static_cast<i64>(I) * nKB + J] = carry / nI(I);
+        carry = 0.f;
+      }
+    }
+  }
+  // KV blocks no tile reached: invisible to every row of the CTA.
+  const int covered = (tEnd + NK - 1) / NK * NK; // pooled keys the tiles spanned
+  const int Jw = min(nKB, (covered + GROUPS - 1) / GROUPS);
+  for (int e = tid; e < IPC * max(0, nKB - Jw); e += NT) {
+    const int I = I0 + e / (nKB - Jw), J = Jw + e % (nKB - Jw);
+    if (I < p.nQB)
+      out[static_cast<i64>(I) * nKB + J] = 0.f;
+  }
+}
+
+} // namespace estimation_detail
+
+/// sattn.scores (block_scores): the tensor-core version where
+/// scores_mma() holds, else the CUDA-core one (launch shapes differ; see each).
+template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
+  static_assert(Cfg::HEADS > 0 && Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
+                "block_scores: HEADS must be a multiple of KV_HEADS (GQA)");
+  static_assert(Cfg::HEAD_DIM > 0, "block_scores: HEAD_DIM must be positive");
+  static_assert(Cfg::BQ > 0 && Cfg::BK > 0, "block_scores: block sizes must be positive");
+  static_assert(Cfg::Q_GROUP > 0 && Cfg::BQ % Cfg::Q_GROUP == 0,
+                "block_scores: Q_GROUP must divide BQ (semantics sec. 4: cq | Bq)");
+  static_assert(Cfg::K_GROUP > 0 && Cfg::BK % Cfg::K_GROUP == 0,
+                "block_scores: K_GROUP must divide BK (semantics sec. 4: ck | Bk)");
+  static_assert(kScoresThreads % 32 == 0 && kScoresThreads <= 1024,
+                "block_scores: kScoresThreads must be whole warps");
+  if constexpr (scores_mma(Cfg::HEAD_DIM, Cfg::BQ / Cfg::Q_GROUP, Cfg::BK / Cfg::K_GROUP))
+    estimation_detail::block_scores_mma<Cfg>(p);
+  else
+    estimation_detail::block_scores_simt<Cfg>(p);
+}
+
 } // namespace dev
 } // namespace sattn
+
+#endif // __CUDACC__
 
 #endif // SATTN_DEVICE_ESTIMATION_CUH

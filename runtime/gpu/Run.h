@@ -16,6 +16,7 @@
 #include "codegen/device/params.cuh"
 #include "codegen/device/attention_mma.cuh"
 #include "codegen/device/attention_wgmma.cuh"
+#include "codegen/device/estimation.cuh"
 #include "runtime/gpu/AttnTma.h"
 #include "runtime/gpu/Driver.h"
 
@@ -399,6 +400,11 @@ private:
       go(l, out.S, in.H, in.B, dev::kPoolThreads, 0, &p);
     } else if (t == "block_scores") {
       const RtValue &qp = op(0), &kp = op(1), &q = op(2), &k = op(3);
+      // The kernel reads the pooled tensors as contiguous f32 rows.
+      for (const RtValue *x : {&qp, &kp})
+        if (x->ss != x->D || x->sh != int64_t(x->S) * x->D || x->sb != int64_t(x->H) * x->S * x->D)
+          throw GpuError("on the GPU, the pooled operands of sattn.scores must be contiguous "
+                         "[B, H, S, D] f32 tensors; pass a contiguous copy");
       RtValue s;
       s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
       s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
@@ -414,7 +420,12 @@ private:
                           s.nQB,
                           s.nKB};
       vals[l.results[0]] = s;
-      go(l, s.nQB, s.H, s.B, dev::kScoresThreads, unsigned(s.nKB * 4), &p);
+      const int D = int(l.i("HEAD_DIM"));
+      if (dev::scores_mma(D, int(l.i("BQ") / l.i("Q_GROUP")), int(l.i("BK") / l.i("K_GROUP"))))
+        go(l, unsigned(cdiv(qp.S, dev::kScoresMmaRows)), s.H, s.B, dev::kScoresThreads,
+           unsigned(dev::scores_mma_smem_bytes(D)), &p);
+      else
+        go(l, s.nQB, s.H, s.B, dev::kScoresThreads, unsigned(s.nKB * 4), &p);
     } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
       const RtValue &s = op(0);
       dev::SelectParams p{};

@@ -42,7 +42,7 @@ std::string attentionIR(const Shape &s0, const std::string &attrs, bool lse) {
 }
 
 std::string topkIR(const Shape &s0, int group, int bq, int bk, const std::string &selectAttrs,
-                   const std::string &rule, int setHeads, bool causal) {
+                   const std::string &rule, int setHeads, bool causal, int kgroup) {
   Shape s = s0;
   s.dtype = elt(s0);
   std::string q = ty(s, s.Hq, "?"), k = ty(s, s.Hkv, "?");
@@ -52,12 +52,12 @@ std::string topkIR(const Shape &s0, int group, int bq, int bk, const std::string
                    ", heads = " + std::to_string(s.Hq) + ">";
   std::string bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " + std::to_string(bk) +
                    ", heads = " + std::to_string(setHeads) + ">";
-  std::string g = std::to_string(group);
+  std::string g = std::to_string(group), gk = std::to_string(kgroup > 0 ? kgroup : group);
   std::ostringstream os;
   os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ") -> " << q << " {\n"
      << "  %qp = sattn.pool mean %q group " << g << " : " << q << " -> " << qp << "\n"
-     << "  %kp = sattn.pool mean %k group " << g << " : " << k << " -> " << kp << "\n"
-     << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << g << " : i64, k_group = " << g
+     << "  %kp = sattn.pool mean %k group " << gk << " : " << k << " -> " << kp << "\n"
+     << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << g << " : i64, k_group = " << gk
      << " : i64" << (causal ? ", causal" : "") << "} : " << qp << ", " << kp << ", " << q << ", "
      << k << " -> " << st << "\n"
      << "  %bs = sattn.select_blocks " << rule << " %s {" << selectAttrs << "} : " << st << " -> "

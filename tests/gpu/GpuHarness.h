@@ -31,8 +31,10 @@ extern std::string gTargetArch;
 std::string attentionIR(const Shape &s, const std::string &attrs, bool lse);
 
 /// pool(q), pool(k) -> scores -> select (rule text, e.g. "topk ... {k = 3 : i64}") -> attention.
+/// pool -> scores -> select_blocks RULE {selectAttrs} -> attention. Queries
+/// and keys are pooled in groups of `group` (keys of `kgroup` when > 0).
 std::string topkIR(const Shape &s, int group, int bq, int bk, const std::string &selectAttrs,
-                   const std::string &rule, int setHeads, bool causal);
+                   const std::string &rule, int setHeads, bool causal, int kgroup = 0);
 
 struct Outcome {
   std::vector<std::shared_ptr<ref::Tensor>> gpu, cpu; ///< O (and LSE)

@@ -181,6 +181,65 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
   }
 }
 
+TEST_CASE("block scores on tensor cores and CUDA cores", "[gpu]") {
+  // Shapes chosen to reach every path of block_scores (estimation.cuh):
+  // pooled rows per query block 1..64 and 128 (CUDA cores), KV
+  // blocks shorter than, equal to and longer than the key tile (carried),
+  // head dims 64 / 96 / 128 / 256, lengths
+  // off the block, Sq != Skv, GQA, causal and not.
+  struct Case {
+    int D, qgroup, kgroup, bq, bk, Sq, Skv, hq, hkv;
+    bool causal;
+  };
+  const Case cases[] = {
+      {128, 64, 64, 128, 128, 1000, 1000, 8, 2, true}, // the OmniSparse defaults
+      {64, 16, 1, 64, 128, 333, 333, 4, 2, true},      // 128 keys per block: carried
+      {64, 1, 16, 64, 64, 200, 450, 4, 1, true},       // 64 rows per block, Sq < Skv
+      {256, 8, 8, 64, 64, 300, 300, 4, 2, false},      // key tile 32
+      {128, 32, 64, 64, 128, 700, 520, 8, 8, true},    // Sq > Skv: rows that see nothing
+      {96, 16, 16, 64, 64, 250, 250, 4, 2, true},      // head dim 96: 6 k-steps
+      {64, 1, 64, 128, 128, 300, 300, 4, 2, true},     // 128 rows per block: CUDA cores
+  };
+  for (const Case &c : cases) {
+    Shape s{2, c.hq, c.hkv, c.Sq, c.Skv, c.D, "bf16"};
+    INFO("D " << c.D << " groups " << c.qgroup << "/" << c.kgroup << " blocks " << c.bq << "x"
+              << c.bk << " S " << c.Sq << "/" << c.Skv << " causal " << c.causal);
+    std::string ir =
+        topkIR(s, c.qgroup, c.bq, c.bk, "k = 2 : i64", "topk", c.hq, c.causal, c.kgroup);
+    const unsigned mySeed = seed++;
+    Outcome o = runBoth(ir, s, mySeed);
+    auto scoresOf = [](const Outcome &x) -> const ref::Scores * {
+      for (auto &[name, v] : x.dumps)
+        if (auto *sc = std::get_if<ref::Scores>(&v))
+          return sc;
+      return nullptr;
+    };
+    const ref::Scores *gs = scoresOf(o);
+    REQUIRE(gs);
+    ref::Tensor qp = ref::pool(*o.inputs[0], c.qgroup, ref::PoolKind::Mean);
+    ref::Tensor kp = ref::pool(*o.inputs[1], c.kgroup, ref::PoolKind::Mean);
+    ref::Scores rs = ref::blockScores(qp, kp, c.qgroup, c.kgroup, c.bq, c.bk, c.Sq, c.Skv, c.causal,
+                                      std::nullopt);
+    REQUIRE(gs->v.size() == rs.v.size());
+    ref::Tensor a({int64_t(gs->v.size())}), b({int64_t(rs.v.size())});
+    a.data = gs->v, b.data = rs.v;
+    double err = relErr(a, b);
+    INFO("scores rel err " << err);
+    CHECK(err <= 1e-3);
+    CHECK(nanCount(a) == 0);
+    // Entries the reference makes exactly zero (blocks no row sees) are zero.
+    size_t wrongZeros = 0;
+    for (size_t i = 0; i < rs.v.size(); ++i)
+      wrongZeros += rs.v[i] == 0.0 && gs->v[i] != 0.0;
+    CHECK(wrongZeros == 0);
+    // Bitwise the same on a second run (selection breaks ties on scores).
+    Outcome again = runBoth(ir, s, mySeed);
+    const ref::Scores *gs2 = scoresOf(again);
+    REQUIRE(gs2);
+    CHECK(gs2->v == gs->v);
+  }
+}
+
 namespace {
 
 /// Causal-or-not attention over a block-set input "blocks" (bq x bk, setHeads).
