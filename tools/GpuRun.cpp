@@ -109,9 +109,10 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   gpu::RunOptions ro;
   ro.timePhases = true;
   ro.dump = dumpSelection ? &dumps : nullptr;
+  GpuRunResult out;
+  ro.selection = &out.selection;
   program.run(devArgs, devResults, stream, &ro);
 
-  GpuRunResult out;
   out.device = drv.name();
   out.compile = program.compileInfo();
   out.phaseMs = program.phases();
@@ -135,13 +136,6 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
     }
     out.results.push_back(t);
   }
-  if (dumpSelection)
-    for (const gpu::Launch &l : plan.launches)
-      if (l.deviceTemplate.rfind("attn_fwd", 0) == 0 && l.b("HAS_BLOCKS"))
-        for (const gpu::Launch &producer : plan.launches)
-          if (!producer.results.empty() && producer.results[0] == l.operands[3])
-            if (auto *b = std::get_if<ref::BlockSet>(&dumps[producer.kernel]))
-              out.blocks = std::make_shared<ref::BlockSet>(*b);
   out.dumps = std::move(dumps);
   drv.cuStreamDestroy_(stream);
   return out;

@@ -17,7 +17,7 @@ struct GpuRunResult {
   std::vector<std::shared_ptr<ref::Tensor>> results; ///< O (and LSE) as float64
   std::vector<std::pair<std::string, double>> phaseMs;
   gpu::CompileInfo compile;
-  std::shared_ptr<ref::BlockSet> blocks;       ///< block set of the last attention, if any
+  gpu::SelectionSets selection;                ///< the sets the attention used
   std::map<std::string, gpu::HostValue> dumps; ///< every intermediate, with dumpSelection
   std::string device;                          ///< GPU name
 };

@@ -26,12 +26,8 @@ RunMetrics computeMetrics(const CpuRunResult &run) {
       m.nanCount += std::isnan(x) ? 1 : 0;
   const SelectionInfo &s = run.selection;
   if (s.decode) {
-    if (s.tokens) {
-      double kept = 0, total = 0;
-      for (const auto &list : s.tokens->kept)
-        kept += double(list.size()), total += double(s.tokens->Skv);
-      m.kvKept = total > 0 ? kept / total : 0.0;
-    }
+    if (s.tokens)
+      m.kvKept = ref::keptFraction(*s.tokens);
     return m;
   }
   if (!s.q)

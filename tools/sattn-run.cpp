@@ -88,13 +88,25 @@ int run(int argc, char **argv) {
     const char *disk[] = {"hit", "miss", "corrupt (recompiled)"};
     compile = CompileReport{g.compile.arch, disk[int(g.compile.disk)], g.compile.compileMs,
                             g.compile.loadMs};
-    selection.blocks = g.blocks;
+    const gpu::SelectionSets &sets = g.selection;
+    selection.blocks = sets.blocks, selection.queries = sets.queries;
+    selection.tokens = sets.tokens, selection.decode = !sets.prefill;
+    for (const auto &[kernel, value] : g.dumps)
+      if (auto *b = std::get_if<ref::Budget>(&value))
+        selection.budget = std::make_shared<ref::Budget>(*b);
     if (opts.check) {
       // The oracle: the same variant on the same (rounded) inputs in float64.
       CpuRunResult ref = runOnCpu(func, args);
       metrics = computeMetrics(ref);
       metrics.relErr = ref::relativeError(*outputs[0], *ref.results[0]);
     }
+    // The density of what the GPU itself selected (it may differ from the
+    // reference's selection where fp32 scores tie).
+    if (sets.prefill)
+      metrics.density = ref::density(
+          sets.dims, ref::Attended{sets.blocks.get(), sets.queries.get(), sets.params});
+    if (sets.tokens)
+      metrics.kvKept = ref::keptFraction(*sets.tokens);
     metrics.nanCount = 0;
     for (const auto &t : outputs)
       for (double x : t->data)

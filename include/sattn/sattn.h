@@ -113,6 +113,18 @@ struct CompileStats {
   std::string arch; ///< e.g. "sm_90a"
 };
 
+/// What a run selected (Program::runSelection). Each field is set when the
+/// variant has the stage it describes.
+struct SelectionReport {
+  /// Prefill attention: attended / causally valid block pairs (design §2),
+  /// over its block set's blocks (128 x 128 without one).
+  std::optional<double> density;
+  /// Query selection: active rows / all query rows.
+  std::optional<double> activeRows;
+  /// KV slimming: kept / all cached tokens over the KV heads.
+  std::optional<double> kvKept;
+};
+
 class Program {
 public:
   ~Program();
@@ -131,6 +143,12 @@ public:
   std::vector<std::pair<std::string, double>> runTimed(const std::vector<TensorView> &inputs,
                                                        const std::vector<TensorView> &outputs,
                                                        void *stream = nullptr) const;
+  /// run(), then reports what it selected. Waits for the kernels and copies
+  /// the block, query and token sets (never the scores) to the host: for
+  /// evaluation, not for the timed path.
+  SelectionReport runSelection(const std::vector<TensorView> &inputs,
+                               const std::vector<TensorView> &outputs,
+                               void *stream = nullptr) const;
   Device device() const;
   /// The JIT cache key (SHA-256 of the specialised variant).
   const std::string &key() const;

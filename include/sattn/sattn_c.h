@@ -134,6 +134,22 @@ SATTN_C_API int sattn_program_run_timed(const sattn_program *program, const satt
                                         void *stream, double *ms, int cap, int *count, char *names,
                                         size_t n, size_t *needed);
 
+/* sattn_program_run, then waits and reports what the run selected: the
+ * design section 2 density of its prefill attention (attended / causally
+ * valid block pairs), the share of active query rows (query selection) and
+ * the share of cached tokens kv_slim kept; -1 where the variant has no such
+ * stage. Copies the block, query and token sets to the host: for
+ * evaluation, not for the timed path. */
+typedef struct sattn_selection_report {
+  double density;
+  double active_rows;
+  double kv_kept;
+} sattn_selection_report;
+SATTN_C_API int sattn_program_run_selection(const sattn_program *program,
+                                            const sattn_tensor *inputs, int n_in,
+                                            const sattn_tensor *outputs, int n_out, void *stream,
+                                            sattn_selection_report *report);
+
 SATTN_C_API int sattn_program_num_inputs(const sattn_program *program, int *out);
 SATTN_C_API int sattn_program_num_outputs(const sattn_program *program, int *out);
 /* SATTN_CPU or SATTN_GPU. */

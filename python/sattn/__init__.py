@@ -293,6 +293,15 @@ class Program:
         CUDA events around it. For profiling; GPU programs only."""
         return self._run(args, out, lse, timed=True)
 
+    def run_selection(self, *args, out=None, lse=None):
+        """Like calling the program, then waits and returns (results, report):
+        report is a dict with ``density`` (attended / causally valid block
+        pairs of the prefill attention, design section 2), ``active_rows``
+        (share of active query rows) and ``kv_kept`` (share of cached tokens
+        kv_slim kept), each present when the variant has that stage. Copies
+        the selection sets to the host: for evaluation, not for timing."""
+        return self._run(args, out, lse, selection=True)
+
     def __call__(self, q, k, v, *extra, out=None, lse=None):
         """Runs the program and returns O, or (O, LSE) when the variant returns LSE.
 
@@ -310,7 +319,7 @@ class Program:
         """
         return self._run((q, k, v) + extra, out, lse)
 
-    def _run(self, args, out, lse, timed=False):
+    def _run(self, args, out, lse, timed=False, selection=False):
         if len(args) != len(self._inputs):
             raise ValueError("the program takes %d inputs (%s), %d were given"
                              % (len(self._inputs), ", ".join(self.input_names), len(args)))
@@ -363,6 +372,13 @@ class Program:
                 ctypes.byref(count), names, len(names), ctypes.byref(needed)))
             labels = names.value.decode().split("\n") if count.value else []
             return res, list(zip(labels, ms[:min(count.value, cap)]))
+        if selection:
+            rep = _lib.SelectionReport()
+            _check(self._lib.sattn_program_run_selection(
+                self._h(), c_in, len(views), c_out, len(out_views), stream, ctypes.byref(rep)))
+            report = {name: getattr(rep, name) for name in ("density", "active_rows", "kv_kept")
+                      if getattr(rep, name) >= 0}
+            return res, report
         _check(self._lib.sattn_program_run(self._h(), c_in, len(views), c_out, len(out_views),
                                            stream))
         return res

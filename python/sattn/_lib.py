@@ -50,6 +50,16 @@ class Tensor(ctypes.Structure):
     ]
 
 
+class SelectionReport(ctypes.Structure):
+    """sattn_selection_report: what a run selected (-1: no such stage)."""
+
+    _fields_ = [
+        ("density", ctypes.c_double),
+        ("active_rows", ctypes.c_double),
+        ("kv_kept", ctypes.c_double),
+    ]
+
+
 class ArgInfo(ctypes.Structure):
     """sattn_arg_info: what a program expects of one input or output."""
 
@@ -93,6 +103,9 @@ _SIGNATURES = {
     "sattn_program_run_timed": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P,
          ctypes.POINTER(ctypes.c_double), _I, ctypes.POINTER(_I), ctypes.c_char_p, _SZ, _PSZ], _I),
+    "sattn_program_run_selection": (
+        [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P,
+         ctypes.POINTER(SelectionReport)], _I),
     "sattn_program_num_inputs": ([_P, ctypes.POINTER(_I)], _I),
     "sattn_program_num_outputs": ([_P, ctypes.POINTER(_I)], _I),
     "sattn_program_device": ([_P, ctypes.POINTER(_I)], _I),

@@ -108,6 +108,14 @@ namespace {
 /// Set by runTimed for the run() it makes on this thread (a Program may be
 /// shared between threads, so this is not program state).
 thread_local std::vector<std::pair<std::string, double>> *tTimed = nullptr;
+/// Set by runSelection likewise: the run fills it with the sets it used.
+thread_local gpu::SelectionSets *tSelection = nullptr;
+
+/// Clears a thread-local request when the run it was made for ends.
+template <class T> struct ResetOnExit {
+  T *&slot;
+  ~ResetOnExit() { slot = nullptr; }
+};
 } // namespace
 
 void Program::run(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
@@ -142,6 +150,7 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
       }
       gpu::RunOptions ro;
       ro.timePhases = tTimed != nullptr;
+      ro.selection = tSelection;
       program->run(args, results, static_cast<CUstream>(stream), &ro);
       if (tTimed)
         *tTimed = program->phases();
@@ -201,6 +210,16 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
         throw Error("output " + std::to_string(i) + " does not match the variant's result type");
     }
     CpuRunResult r = runOnCpu(impl->func, args);
+    if (tSelection) {
+      const SelectionInfo &si = r.selection;
+      gpu::SelectionSets &out = *tSelection;
+      out = gpu::SelectionSets{};
+      out.prefill = !si.decode && si.q && si.k;
+      if (out.prefill)
+        out.dims = ref::Dims{si.q->dim(0), si.q->dim(1), si.k->dim(1), si.q->dim(2), si.k->dim(2)};
+      out.params = si.params, out.blocks = si.blocks, out.queries = si.queries;
+      out.tokens = si.tokens;
+    }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const TensorView &t = outputs[i];
       const ref::Tensor &src = *r.results[i];
@@ -225,14 +244,28 @@ Program::runTimed(const std::vector<TensorView> &inputs, const std::vector<Tenso
     throw Error("runTimed needs a GPU program (per-launch times come from CUDA events)");
   std::vector<std::pair<std::string, double>> phases;
   tTimed = &phases; // this thread's next run() records its launches
-  try {
-    run(inputs, outputs, stream);
-  } catch (...) {
-    tTimed = nullptr;
-    throw;
-  }
-  tTimed = nullptr;
+  ResetOnExit<std::vector<std::pair<std::string, double>>> reset{tTimed};
+  run(inputs, outputs, stream);
   return phases;
+}
+
+SelectionReport Program::runSelection(const std::vector<TensorView> &inputs,
+                                      const std::vector<TensorView> &outputs, void *stream) const {
+  gpu::SelectionSets sets;
+  tSelection = &sets; // this thread's next run() reports its sets
+  {
+    ResetOnExit<gpu::SelectionSets> reset{tSelection};
+    run(inputs, outputs, stream);
+  }
+  SelectionReport r;
+  if (sets.prefill)
+    r.density =
+        ref::density(sets.dims, ref::Attended{sets.blocks.get(), sets.queries.get(), sets.params});
+  if (sets.queries)
+    r.activeRows = ref::activeFraction(*sets.queries);
+  if (sets.tokens)
+    r.kvKept = ref::keptFraction(*sets.tokens);
+  return r;
 }
 
 } // namespace sattn

@@ -344,6 +344,20 @@ int sattn_program_run_timed(const sattn_program *program, const sattn_tensor *in
   });
 }
 
+int sattn_program_run_selection(const sattn_program *program, const sattn_tensor *inputs, int n_in,
+                                const sattn_tensor *outputs, int n_out, void *stream,
+                                sattn_selection_report *report) {
+  return guarded(__func__, [&] {
+    const sattn_program &p = deref(program, "program");
+    sattn_selection_report &out = deref(report, "report");
+    sattn::SelectionReport r = p.program->runSelection(views(inputs, n_in, "input"),
+                                                       views(outputs, n_out, "output"), stream);
+    out.density = r.density.value_or(-1.0);
+    out.active_rows = r.activeRows.value_or(-1.0);
+    out.kv_kept = r.kvKept.value_or(-1.0);
+  });
+}
+
 int sattn_program_num_inputs(const sattn_program *program, int *out) {
   return guarded(__func__,
                  [&] { deref(out, "out") = int(deref(program, "program").inputs.size()); });

@@ -220,6 +220,14 @@ int main(void) {
     printf("block_mask with a user block list on the CPU: ok\n");
   }
 
+  /* The selection report of a dense program: density 1, no other stage. */
+  sattn_selection_report rep = {0, 0, 0};
+  OK(sattn_program_run_selection(program, in, 3, out, 1, NULL, &rep));
+  CHECK(rep.density == 1.0 && rep.active_rows == -1.0 && rep.kv_kept == -1.0,
+        "selection report %g %g %g", rep.density, rep.active_rows, rep.kv_kept);
+  expect_error(sattn_program_run_selection(program, in, 3, out, 1, NULL, NULL), "null report",
+               "report");
+
   /* Error paths: each returns nonzero with a message naming the problem. */
   expect_error(sattn_program_run(program, in, 2, out, 1, NULL), "two inputs", "takes 3 inputs");
   expect_error(sattn_program_run(program, in, 3, out, 0, NULL), "no outputs", "returns 1");

@@ -10,6 +10,7 @@
 
 #include "runtime/cache/DiskCache.h"
 #include "runtime/gpu/Plan.h"
+#include "runtime/reference/Reference.h"
 #include "runtime/reference/Values.h"
 
 #include <cuda.h>
@@ -31,13 +32,24 @@ struct DeviceTensor {
 
 /// Host copies of intermediate values, keyed by the producing kernel name
 /// (for stage-by-stage tests and --dump-selection).
-using HostValue =
-    std::variant<ref::Tensor, ref::Scores, ref::BlockSet, ref::Budget, ref::TokenSet,
-                 ref::QuerySet>;
+using HostValue = std::variant<ref::Tensor, ref::Scores, ref::BlockSet, ref::Budget, ref::TokenSet,
+                               ref::QuerySet>;
+
+/// The sets a run attended with, downloaded after it for reporting
+/// (density, active rows, kept KV): only these, never the scores.
+struct SelectionSets {
+  bool prefill = false; ///< a prefill attention ran (dims, params and sets are its)
+  ref::Dims dims{};
+  ref::AttentionParams params;
+  std::shared_ptr<const ref::BlockSet> blocks;  ///< its block set, or its fused pattern's
+  std::shared_ptr<const ref::QuerySet> queries; ///< its query set
+  std::shared_ptr<const ref::TokenSet> tokens;  ///< the last kv_slim's kept tokens
+};
 
 struct RunOptions {
   bool timePhases = false;
   std::map<std::string, HostValue> *dump = nullptr; ///< fill with every launch result
+  SelectionSets *selection = nullptr;               ///< fill after the run (synchronises)
 };
 
 struct CompileInfo {

@@ -155,6 +155,8 @@ public:
       for (const Launch &l : plan.launches)
         for (int r : l.results)
           dumpValue(l.kernel, r);
+    if (opts && opts->selection)
+      selectionSets(*opts->selection);
   }
 
   std::vector<std::pair<std::string, double>> phasesOut;
@@ -546,6 +548,67 @@ private:
     return out;
   }
 
+  ref::BlockSet hostBlockSet(const RtValue &v) {
+    ref::BlockSet b;
+    b.B = v.B, b.H = v.H, b.nQB = v.nQB, b.nKB = v.nKB, b.Sq = v.Sq, b.Skv = v.Skv;
+    size_t rows = size_t(v.B) * v.H * v.nQB;
+    auto counts = download<int>(v.p0, rows);
+    auto idx = download<int>(v.p1, rows * v.cap);
+    b.lists.resize(rows);
+    for (size_t r = 0; r < rows; ++r)
+      b.lists[r].assign(idx.begin() + r * v.cap,
+                        idx.begin() + r * v.cap + std::min(counts[r], v.cap));
+    return b;
+  }
+
+  ref::QuerySet hostQuerySet(const RtValue &v) {
+    ref::QuerySet qs;
+    qs.B = v.B, qs.H = v.H, qs.Sq = v.S;
+    qs.active = downloadLists(v);
+    return qs;
+  }
+
+  ref::TokenSet hostTokenSet(const RtValue &v) {
+    ref::TokenSet ts;
+    ts.B = v.B, ts.H = v.H, ts.Skv = v.S;
+    ts.kept = downloadLists(v);
+    return ts;
+  }
+
+  /// The last prefill attention's sets and mask, and the last kv_slim's
+  /// tokens (RunOptions::selection).
+  void selectionSets(SelectionSets &out) {
+    out = SelectionSets{};
+    for (const Launch &l : plan.launches) {
+      const std::string &t = l.deviceTemplate;
+      if (t == "kv_slim_select")
+        out.tokens = std::make_shared<ref::TokenSet>(hostTokenSet(vals[l.results[0]]));
+      if (t != "attn_fwd" && t != "attn_fwd_mma" && t != "attn_fwd_wgmma")
+        continue;
+      const RtValue &q = vals[l.operands[0]], &k = vals[l.operands[1]];
+      out.prefill = true;
+      out.dims = ref::Dims{q.B, q.H, k.H, q.S, k.S};
+      ref::AttentionParams &p = out.params;
+      p = ref::AttentionParams{};
+      p.mask = {l.b("CAUSAL"), l.i("WINDOW"), l.i("SINKS")};
+      p.lazy = l.s("LAZY") == "zero" ? ref::LazyPolicy::Zero : ref::LazyPolicy::Local;
+      p.lazyWindow = l.i("LAZY_WINDOW"), p.lazySinks = l.i("LAZY_SINKS");
+      size_t next = 3;
+      out.blocks.reset(), out.queries.reset();
+      if (l.b("HAS_BLOCKS")) {
+        auto b = std::make_shared<ref::BlockSet>(hostBlockSet(vals[l.operands[next++]]));
+        b->bq = l.i("SET_BQ"), b->bk = l.i("SET_BK");
+        out.blocks = b;
+      }
+      if (l.b("HAS_PATTERN"))
+        out.blocks = std::make_shared<ref::BlockSet>(
+            ref::staticBlocks(q.B, q.H, q.S, k.S, l.i("P_BQ"), l.i("P_BK"),
+                              ref::Mask{l.b("P_CAUSAL"), l.i("P_WINDOW"), l.i("P_SINKS")}));
+      if (l.b("HAS_QUERIES"))
+        out.queries = std::make_shared<ref::QuerySet>(hostQuerySet(vals[l.operands[next++]]));
+    }
+  }
+
   void dumpValue(const std::string &kernel, int id) {
     const RtValue &v = vals[id];
     switch (v.kind) {
@@ -557,19 +620,9 @@ private:
       (*opts->dump)[kernel] = s;
       break;
     }
-    case ValueKind::Blocks: {
-      ref::BlockSet b;
-      b.B = v.B, b.H = v.H, b.nQB = v.nQB, b.nKB = v.nKB, b.Sq = v.Sq, b.Skv = v.Skv;
-      size_t rows = size_t(v.B) * v.H * v.nQB;
-      auto counts = download<int>(v.p0, rows);
-      auto idx = download<int>(v.p1, rows * v.cap);
-      b.lists.resize(rows);
-      for (size_t r = 0; r < rows; ++r)
-        b.lists[r].assign(idx.begin() + r * v.cap,
-                          idx.begin() + r * v.cap + std::min(counts[r], v.cap));
-      (*opts->dump)[kernel] = b;
+    case ValueKind::Blocks:
+      (*opts->dump)[kernel] = hostBlockSet(v);
       break;
-    }
     case ValueKind::Budget: {
       ref::Budget b;
       b.B = v.B, b.H = v.H, b.nQB = v.nQB;
@@ -578,20 +631,12 @@ private:
       (*opts->dump)[kernel] = b;
       break;
     }
-    case ValueKind::Queries: {
-      ref::QuerySet qs;
-      qs.B = v.B, qs.H = v.H, qs.Sq = v.S;
-      qs.active = downloadLists(v);
-      (*opts->dump)[kernel] = qs;
+    case ValueKind::Queries:
+      (*opts->dump)[kernel] = hostQuerySet(v);
       break;
-    }
-    case ValueKind::Tokens: {
-      ref::TokenSet ts;
-      ts.B = v.B, ts.H = v.H, ts.Skv = v.S;
-      ts.kept = downloadLists(v);
-      (*opts->dump)[kernel] = ts;
+    case ValueKind::Tokens:
+      (*opts->dump)[kernel] = hostTokenSet(v);
       break;
-    }
     case ValueKind::Lse: {
       ref::Tensor t({v.B, v.H, v.S});
       auto host = download<float>(v.p0, size_t(t.numel()));

@@ -76,31 +76,114 @@ double recall(const Tensor &q, const Tensor &k, const Attended &a) {
   return rows == 0 ? 1.0 : sum / static_cast<double>(rows);
 }
 
-double density(const Tensor &q, const Tensor &k, const Attended &a) {
-  Shapes s = checkQK(q, k);
-  detail::KeySets sets(s.B, s.Hq, s.Hkv, s.Sq, s.Skv, a.blocks, a.queries, a.params);
+namespace {
+
+/// Marks KV blocks [lo / bk, hi / bk] of the key interval [lo, hi] (empty
+/// when lo > hi) in a difference array over the blocks.
+void coverKeys(std::vector<int32_t> &diff, int64_t lo, int64_t hi, int64_t bk) {
+  if (lo > hi)
+    return;
+  ++diff[static_cast<size_t>(lo / bk)];
+  --diff[static_cast<size_t>(hi / bk + 1)];
+}
+
+/// The keys a row attends when its mask is "j <= ip, and j > ip - window or
+/// j < sinks" (window > 0), as two intervals marked in `diff`.
+void coverWindow(std::vector<int32_t> &diff, int64_t ip, int64_t window, int64_t sinks, int64_t Skv,
+                 int64_t bk) {
+  int64_t last = std::min(ip, Skv - 1);
+  int64_t winLo = std::max<int64_t>(0, ip - window + 1);
+  coverKeys(diff, winLo, last, bk);
+  coverKeys(diff, 0, std::min({sinks, winLo, last + 1}) - 1, bk);
+}
+
+} // namespace
+
+// The attended keys of every row are at most two intervals (semantics §2:
+// a causal prefix, or a window plus sinks; lazy rows: their window plus
+// sinks), intersected with the row's block list for active rows. So each
+// query block's attended KV blocks come from interval covers in difference
+// arrays, one for active rows (then masked by the block list) and one for
+// lazy rows: O(rows + block pairs) instead of a pass over every key of every
+// row, which makes the metric usable at 128k. test_metrics.cpp checks it
+// against the token-by-token count of detail::KeySets' predicate.
+double density(const Dims &s, const Attended &a) {
+  const Mask &mask = a.params.mask;
+  const AttentionParams &p = a.params;
   int64_t bq = a.blocks ? a.blocks->bq : 128, bk = a.blocks ? a.blocks->bk : 128;
   int64_t nQB = cdiv(s.Sq, bq), nKB = cdiv(s.Skv, bk);
-  bool causal = a.params.mask.causal;
   int64_t valid = 0;
   for (int64_t I = 0; I < nQB; ++I)
-    valid += static_cast<int64_t>(visibleBlocks(I, bq, bk, s.Sq, s.Skv, causal).size());
+    valid += static_cast<int64_t>(visibleBlocks(I, bq, bk, s.Sq, s.Skv, mask.causal).size());
   valid *= s.B * s.Hq;
+  if (valid == 0)
+    return 0.0;
+  std::vector<char> activeRow;
+  std::vector<int32_t> act(static_cast<size_t>(nKB + 1)), lazy(static_cast<size_t>(nKB + 1));
+  std::vector<char> inRow(static_cast<size_t>(nKB));
   int64_t attended = 0;
-  std::vector<char> keys, hit(static_cast<size_t>(nKB));
   for (int64_t b = 0; b < s.B; ++b)
-    for (int64_t h = 0; h < s.Hq; ++h)
-      for (int64_t I = 0; I < nQB; ++I) {
-        std::fill(hit.begin(), hit.end(), 0);
-        for (int64_t i = I * bq; i < std::min(s.Sq, (I + 1) * bq); ++i) {
-          sets.row(b, h, i, keys);
-          for (int64_t j = 0; j < s.Skv; ++j)
-            if (keys[static_cast<size_t>(j)])
-              hit[static_cast<size_t>(j / bk)] = 1;
-        }
-        attended += std::count(hit.begin(), hit.end(), 1);
+    for (int64_t h = 0; h < s.Hq; ++h) {
+      if (a.queries) {
+        activeRow.assign(static_cast<size_t>(s.Sq), 0);
+        for (int32_t i : a.queries->active.at(static_cast<size_t>(b * s.Hq + h)))
+          if (i >= 0 && i < s.Sq)
+            activeRow[static_cast<size_t>(i)] = 1;
       }
-  return valid == 0 ? 0.0 : static_cast<double>(attended) / static_cast<double>(valid);
+      for (int64_t I = 0; I < nQB; ++I) {
+        std::fill(act.begin(), act.end(), 0);
+        std::fill(lazy.begin(), lazy.end(), 0);
+        for (int64_t i = I * bq; i < std::min(s.Sq, (I + 1) * bq); ++i) {
+          int64_t ip = i + s.Skv - s.Sq;
+          if (a.queries && !activeRow[static_cast<size_t>(i)]) {
+            if (p.lazy == LazyPolicy::Local)
+              coverWindow(lazy, ip, p.lazyWindow, p.lazySinks, s.Skv, bk);
+          } else if (!mask.causal) {
+            coverKeys(act, 0, s.Skv - 1, bk);
+          } else if (mask.window <= 0) {
+            coverKeys(act, 0, std::min(ip, s.Skv - 1), bk);
+          } else {
+            coverWindow(act, ip, mask.window, mask.sinks, s.Skv, bk);
+          }
+        }
+        if (a.blocks) {
+          std::fill(inRow.begin(), inRow.end(), 0);
+          int64_t hb = a.blocks->H == s.Hq ? h : h / (s.Hq / s.Hkv);
+          for (int32_t J : a.blocks->row(b, hb, I))
+            inRow[static_cast<size_t>(J)] = 1;
+        }
+        int32_t ca = 0, cl = 0;
+        for (int64_t J = 0; J < nKB; ++J) {
+          ca += act[static_cast<size_t>(J)], cl += lazy[static_cast<size_t>(J)];
+          bool hitActive = ca > 0 && (!a.blocks || inRow[static_cast<size_t>(J)]);
+          attended += hitActive || cl > 0;
+        }
+      }
+    }
+  return static_cast<double>(attended) / static_cast<double>(valid);
+}
+
+double density(const Tensor &q, const Tensor &k, const Attended &a) {
+  Shapes s = checkQK(q, k);
+  // Builds the key sets only to validate the block and query sets.
+  detail::KeySets sets(s.B, s.Hq, s.Hkv, s.Sq, s.Skv, a.blocks, a.queries, a.params);
+  return density(Dims{s.B, s.Hq, s.Hkv, s.Sq, s.Skv}, a);
+}
+
+double activeFraction(const QuerySet &qs) {
+  double active = 0.0;
+  for (const auto &rows : qs.active)
+    active += static_cast<double>(rows.size());
+  double all = static_cast<double>(qs.B) * static_cast<double>(qs.H) * static_cast<double>(qs.Sq);
+  return all > 0.0 ? active / all : 0.0;
+}
+
+double keptFraction(const TokenSet &ts) {
+  double kept = 0.0;
+  for (const auto &toks : ts.kept)
+    kept += static_cast<double>(toks.size());
+  double all = static_cast<double>(ts.B) * static_cast<double>(ts.H) * static_cast<double>(ts.Skv);
+  return all > 0.0 ? kept / all : 0.0;
 }
 
 double relativeError(const Tensor &out, const Tensor &ref) {

@@ -159,6 +159,15 @@ struct Attended {
 };
 double recall(const Tensor &q, const Tensor &k, const Attended &a);
 double density(const Tensor &q, const Tensor &k, const Attended &a);
+/// Attention sizes without the tensors (the GPU runtime reports density
+/// from downloaded block and query sets). Sets are trusted to match.
+struct Dims {
+  int64_t B, Hq, Hkv, Sq, Skv;
+};
+double density(const Dims &s, const Attended &a);
+/// Active rows / all rows of a query set; kept / all tokens of a token set.
+double activeFraction(const QuerySet &qs);
+double keptFraction(const TokenSet &ts);
 double relativeError(const Tensor &out, const Tensor &ref);
 
 // --- shared by the kernels and the metrics (not ops) -------------------------

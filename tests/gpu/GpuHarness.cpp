@@ -86,6 +86,7 @@ Outcome runPair(const std::string &ir, const std::string &dtype,
       tools::runOnGpu(*module, dtype, gpuArgs, /*dumpSelection=*/true, gTargetArch);
   out.gpu = g.results;
   out.dumps = std::move(g.dumps);
+  out.selection = g.selection;
   out.cpu = runOnCpu(func, cpuArgs).results;
   return out;
 }

@@ -30,7 +30,6 @@ extern std::string gTargetArch;
 /// `sattn.attention` with the given attribute text ("causal, window = 64 : i64").
 std::string attentionIR(const Shape &s, const std::string &attrs, bool lse);
 
-/// pool(q), pool(k) -> scores -> select (rule text, e.g. "topk ... {k = 3 : i64}") -> attention.
 /// pool -> scores -> select_blocks RULE {selectAttrs} -> attention. Queries
 /// and keys are pooled in groups of `group` (keys of `kgroup` when > 0).
 std::string topkIR(const Shape &s, int group, int bq, int bk, const std::string &selectAttrs,
@@ -40,6 +39,7 @@ struct Outcome {
   std::vector<std::shared_ptr<ref::Tensor>> gpu, cpu; ///< O (and LSE)
   std::vector<std::shared_ptr<ref::Tensor>> inputs;   ///< q, k, v as rounded
   std::map<std::string, gpu::HostValue> dumps;
+  gpu::SelectionSets selection; ///< the sets the GPU attention used
 };
 
 /// Runs `ir` on both devices with random N(0,1) inputs (seeded). `extra`

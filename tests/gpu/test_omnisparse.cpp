@@ -186,5 +186,18 @@ TEST_CASE("classify_queries and lazy-row attention, stage by stage", "[gpu]") {
       INFO("LSE rel err " << lseErr);
       CHECK(lseErr <= 1e-3);
     }
+    // Stage 3: the selection report sees the sets and mask the kernel used.
+    const gpu::SelectionSets &sel = o.selection;
+    REQUIRE(sel.prefill);
+    REQUIRE(sel.queries);
+    CHECK(sel.queries->active == gq->active);
+    CHECK(bool(sel.blocks) == bool(c.block));
+    if (c.block)
+      CHECK(sel.blocks->lists == gb->lists);
+    CHECK(sel.params.lazy == p.lazy);
+    ref::Dims dims{c.B, c.Hq, c.Hkv, c.Sq, c.Skv};
+    ref::Attended att{c.block ? &used : nullptr, gq, p};
+    CHECK(ref::density(dims, ref::Attended{sel.blocks.get(), sel.queries.get(), sel.params}) ==
+          ref::density(*q, *k, att));
   }
 }

@@ -107,6 +107,25 @@ def test_topk_two_blocks_is_sink_plus_diagonal(session):
     assert rel_err(o, dense) > 1e-2
 
 
+def test_run_selection_reports_density(session):
+    # Sink + diagonal of 4 causal 16-blocks: query block I keeps min(2, I + 1)
+    # of its I + 1 visible blocks -> (1 + 2 + 2 + 2) / (1 + 2 + 3 + 4).
+    program = session.compile(sattn.patterns.topk_blocks(H, HKV, D, k=2, block=16, pool=8))
+    q, k, v = qkv(np.float32, sq=64, skv=64)
+    o, report = program.run_selection(q, k, v)
+    assert report == {"density": pytest.approx(7 / 10)}
+    assert rel_err(o, program(q, k, v)) == 0
+    # Dense causal attention: every valid block pair, and no other stage.
+    dense = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
+    _, report = dense.run_selection(q, k, v)
+    assert report == {"density": 1.0}
+    # OmniSparse on 64 rows: every row puts all its mass in the 1024-key
+    # window, so all are lazy and every 8th stays active.
+    omni = session.compile(sattn.patterns.omnisparse(H, HKV, D))
+    _, report = omni.run_selection(q, k, v)
+    assert report == {"density": 1.0, "active_rows": 0.125}
+
+
 def test_topk_three_blocks_is_a_valid_selection(session):
     # k = 3 of 4 blocks: each (head, query block) must match attention over
     # the sink, the diagonal and exactly one other visible block.

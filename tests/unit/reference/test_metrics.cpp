@@ -147,6 +147,54 @@ TEST_CASE("density of a top-1 causal selection is the fraction it must be", "[me
   REQUIRE(close(recall(q, k, a), 1.0));
 }
 
+TEST_CASE("density from intervals equals the token-by-token count", "[metrics]") {
+  // The fast density (interval covers) against bruteDensity over the very
+  // predicate attention() uses, on random masks, block and query sets.
+  Rng r(0x3E7C006);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int64_t B = 2, Hq = 4, Hkv = r.coin(0.5) ? 2 : 4;
+    const int64_t Sq = 1 + int64_t(r.uniform() * 200), Skv = 1 + int64_t(r.uniform() * 200);
+    const int64_t bq = r.coin(0.5) ? 16 : 32, bk = r.coin(0.5) ? 16 : 64;
+    Attended a;
+    a.params.mask.causal = r.coin(0.7);
+    if (a.params.mask.causal && r.coin(0.5))
+      a.params.mask.window = 1 + int64_t(r.uniform() * 70),
+      a.params.mask.sinks = int64_t(r.uniform() * 9);
+    BlockSet bs = randomBlocks(r, B, r.coin(0.5) ? Hq : Hkv, Sq, Skv, bq, bk, 0.4);
+    if (r.coin(0.7))
+      a.blocks = &bs;
+    QuerySet qs{B, Hq, Sq, std::vector<std::vector<int32_t>>(size_t(B * Hq))};
+    for (auto &l : qs.active)
+      for (int64_t i = 0; i < Sq; ++i)
+        if (r.coin(0.5))
+          l.push_back(static_cast<int32_t>(i));
+    if (r.coin(0.6))
+      a.queries = &qs;
+    a.params.lazy = r.coin(0.8) ? LazyPolicy::Local : LazyPolicy::Zero;
+    a.params.lazyWindow = int64_t(r.uniform() * 80), a.params.lazySinks = int64_t(r.uniform() * 6);
+    Tensor q({B, Hq, Sq, 4}), k({B, Hkv, Skv, 4});
+    detail::KeySets sets(B, Hq, Hkv, Sq, Skv, a.blocks, a.queries, a.params);
+    std::vector<char> keys;
+    auto attends = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+      sets.row(b, h, i, keys);
+      return keys[static_cast<size_t>(j)] != 0;
+    };
+    int64_t dbq = a.blocks ? bq : 128, dbk = a.blocks ? bk : 128;
+    INFO("trial " << trial << " Sq " << Sq << " Skv " << Skv << " causal " << a.params.mask.causal
+                  << " window " << a.params.mask.window << " blocks " << bool(a.blocks)
+                  << " queries " << bool(a.queries));
+    bool anyValid = false;
+    for (int64_t I = 0; I < ceilDiv(Sq, dbq); ++I)
+      anyValid = anyValid || !visibleBlocks(I, dbq, dbk, Sq, Skv, a.params.mask.causal).empty();
+    if (!anyValid) {
+      REQUIRE(density(q, k, a) == 0.0);
+      continue;
+    }
+    REQUIRE(close(density(q, k, a),
+                  bruteDensity(B, Hq, Sq, Skv, dbq, dbk, a.params.mask.causal, attends)));
+  }
+}
+
 TEST_CASE("relative error is the Frobenius ratio", "[metrics]") {
   Rng r(0x3E7C005);
   Tensor a = randn({2, 3, 7, 5}, r), b = randn({2, 3, 7, 5}, r);
