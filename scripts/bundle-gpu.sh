@@ -52,5 +52,9 @@ py_rc=0
 if [ -f "$here/scripts/gpu_torch_check.py" ]; then
   python3 "$here/scripts/gpu_torch_check.py"; py_rc=$?
 fi
+# The benchmark evaluator against the CPU reference at small sizes.
+if [ -f "$here/scripts/gpu_evaluator_check.py" ]; then
+  python3 "$here/scripts/gpu_evaluator_check.py" --sattn-run "$bin/sattn-run" || py_rc=1
+fi
 echo "gpu tests rc=$gpu_rc examples rc=$fail python rc=$py_rc"
 exit $((gpu_rc | fail | py_rc))

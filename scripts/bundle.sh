@@ -20,7 +20,8 @@ rm -rf "$out/python/build" "$out/python"/*.egg-info
 cp "$SATTN_BUILD/runtime/capi/libsattn.so" "$out/python/sattn/"
 strip --strip-unneeded "$out/python/sattn/libsattn.so"
 bash "$SATTN_ROOT/runtime/capi/check-exports.sh" "$out/python/sattn/libsattn.so"
-cp "$SATTN_ROOT/tests/python/gpu_torch_check.py" "$out/scripts/"
+cp "$SATTN_ROOT/tests/python/gpu_torch_check.py" "$SATTN_ROOT/tests/python/gpu_evaluator_check.py" \
+  "$out/scripts/"
 mkdir -p "$out/bench/kernels" && cp "$SATTN_ROOT"/bench/*.py "$out/bench/" && cp "$SATTN_ROOT"/bench/kernels/*.py "$out/bench/kernels/"
 bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*
 du -sh "$out"

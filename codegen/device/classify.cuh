@@ -32,14 +32,26 @@ namespace sattn {
 namespace dev {
 
 /// Launch contract: blockDim kClassifyThreads, grid (cdiv(Sq,
-/// classify_rows(HEAD_DIM)), Hq, B), no dynamic shared memory.
-enum : int { kClassifyThreads = 256 };
+/// classify_rows(HEAD_DIM)), Hq, B), classify_smem_bytes(HEAD_DIM) bytes of
+/// dynamic shared memory.
+/// Two CTAs per SM (<= 128 registers): while one splits a key tile the
+/// other runs its math.
+enum : int { kClassifyThreads = 256, kClassifyMinBlocks = 2 };
 
 /// Whether classify_queries uses tensor cores for this head dim.
 constexpr bool classify_mma(int headDim) { return headDim % 16 == 0 && headDim <= 256; }
 /// Query rows per CTA: 16 per warp (tensor cores) or 4 per warp.
 constexpr int classify_rows(int headDim) {
   return classify_mma(headDim) ? kClassifyThreads / 2 : kClassifyThreads / 8;
+}
+/// Pooled keys per shared-memory tile (tensor cores).
+constexpr int classify_key_tile(int headDim) { return headDim <= 128 ? 64 : 32; }
+/// Dynamic shared memory: the fp32 tile being copied and the split halves
+/// of the current one (tensor cores); none on CUDA cores.
+constexpr int classify_smem_bytes(int headDim) {
+  return classify_mma(headDim) ? classify_key_tile(headDim) * headDim * 4 +
+                                     2 * classify_key_tile(headDim) * (headDim + 8) * 2
+                               : 0;
 }
 
 } // namespace dev
@@ -55,12 +67,13 @@ namespace sattn {
 namespace dev {
 namespace classify_detail {
 
-/// Online (max, total, near) merge of two partial softmax sums.
+/// Online (max, total, near) merge of two partial softmax sums, logits in
+/// the log2 domain (scaled by log2 e: ex2 instead of exp).
 __device__ __forceinline__ void merge(float &m, float &l, float &n, float m2, float l2, float n2) {
   float M = fmaxf(m, m2);
   if (M == neg_inf())
     return;
-  float a = __expf(m - M), c = __expf(m2 - M);
+  float a = ptx::ex2(m - M), c = ptx::ex2(m2 - M);
   l = l * a + l2 * c;
   n = n * a + n2 * c;
   m = M;
@@ -72,17 +85,9 @@ template <class Cfg> __device__ __forceinline__ bool near_group(int t, int ip, i
          min((t + 1) * Cfg::KEY_GROUP, Skv) - 1 > ip - Cfg::WINDOW;
 }
 
-/// Online update of (m, l, n) with one logit s (-inf: masked).
-__device__ __forceinline__ void add_logit(float &m, float &l, float &n, float s, bool near) {
-  if (s == neg_inf())
-    return;
-  if (s > m) {
-    float a = __expf(m - s);
-    l *= a, n *= a, m = s;
-  }
-  float e = __expf(s - m);
-  l += e;
-  n += near ? e : 0.f;
+/// The softmax scale in the log2 domain.
+template <class Cfg> constexpr float scale_log2() {
+  return static_cast<float>(Cfg::SCALE) * 1.4426950408889634f;
 }
 
 /// Step 1 on tensor cores: rows [r0, r1) of (b, h), 16 per warp; the
@@ -92,10 +97,11 @@ __device__ __forceinline__ void classify_rows_mma(const ClassifyParams &p, int b
                                                   int r1, unsigned char *lazy) {
   using namespace ptx;
   constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kClassifyThreads;
-  constexpr int NK = D <= 128 ? 64 : 32; // pooled keys per tile (static smem <= 48 KB)
-  constexpr int LD = D + 8;              // padded row (16 B): conflict-free ldmatrix
+  constexpr int NK = classify_key_tile(D), LD = D + 8; // padded rows: conflict-free ldmatrix
   constexpr DType T = Cfg::DTYPE;
-  __shared__ __align__(16) unsigned short khi[NK * LD], klo[NK * LD];
+  extern __shared__ __align__(16) unsigned char sattn_classify_smem[];
+  float *raw = reinterpret_cast<float *>(sattn_classify_smem); // [NK][D]
+  unsigned short *khi = reinterpret_cast<unsigned short *>(raw + NK * D), *klo = khi + NK * LD;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
   const int hk = h / (Cfg::HEADS / Cfg::KV_HEADS), Sq = p.q.S, Skv = p.Skv;
   const float *kp = p.kp + (static_cast<i64>(b) * Cfg::KV_HEADS + hk) * p.nG * D;
@@ -124,23 +130,72 @@ __device__ __forceinline__ void classify_rows_mma(const ClassifyParams &p, int b
   // Key groups any row of the CTA sees (rows ascending: the last one's).
   const int ipLast = r1 - 1 + Skv - Sq;
   const int tEnd = ipLast < 0 ? 0 : min(p.nG, ipLast / Cfg::KEY_GROUP + 1);
+  // Tile n + 1 is copied (cp.async, fp32) into `raw` during the math of
+  // tile n, then split into the hi / lo halves.
+  if (tEnd > 0)
+    split_mma::prefetch_rows<NK, D, NT>(kp, 0, tEnd, raw);
   for (int t0 = 0; t0 < tEnd; t0 += NK) {
-    __syncthreads(); // the previous tile is consumed
-    split_mma::stage_rows<T, NK, D, NT>(kp, t0, tEnd, khi, klo);
-    __syncthreads();
+    cp_async_wait_all();
+    __syncthreads(); // raw holds tile t0; the previous halves are consumed
+    split_mma::stage_rows<T, NK, D, NT>(raw, 0, NK, khi, klo);
+    __syncthreads(); // raw is free again
+    if (t0 + NK < tEnd)
+      split_mma::prefetch_rows<NK, D, NT>(kp, t0 + NK, tEnd, raw);
     // No row of this warp sees this tile (nor, rows ascending, the rest).
     if (__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]))
       continue;
     float acc[NK / 8][4];
     split_mma::logits<T, NK, D, false>(acc, qa, qa, khi, klo);
+    // Per row half: the tile's max first, so the running sums are rescaled
+    // once per tile rather than per logit. Most tiles are fully visible to
+    // the row and far from it (no sink, outside the window): those take a
+    // path with no per-key tests.
+    constexpr float SL2 = scale_log2<Cfg>();
 #pragma unroll
-    for (int j = 0; j < NK / 8; ++j)
+    for (int hh = 0; hh < 2; ++hh) {
+      const int v = vis[hh];
+      if (t0 >= v)
+        continue; // this row sees none of the tile's keys
+      const bool plain = t0 + NK <= v && t0 * Cfg::KEY_GROUP >= Cfg::SINKS &&
+                         min((t0 + NK) * Cfg::KEY_GROUP, Skv) - 1 <= ip[hh] - Cfg::WINDOW;
+      float tm = neg_inf();
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int hh = e >> 1, t = t0 + j * 8 + 2 * tq + (e & 1);
-        const float s = t < vis[hh] ? acc[j][e] * static_cast<float>(Cfg::SCALE) : neg_inf();
-        add_logit(m[hh], l[hh], n[hh], s, near_group<Cfg>(t, ip[hh], Skv));
+      for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+        for (int x = 0; x < 2; ++x)
+          if (plain || t0 + j * 8 + 2 * tq + x < v)
+            tm = fmaxf(tm, acc[j][2 * hh + x]);
+      if (tm == neg_inf())
+        continue; // this lane's keys of the tile are all past the row
+      tm *= SL2;  // the scale is positive: the max commutes with it
+      if (tm > m[hh]) {
+        const float a = ex2(m[hh] - tm); // 0 on the first visible tile
+        l[hh] *= a, n[hh] *= a, m[hh] = tm;
       }
+      const float mh = m[hh];
+      float l0 = 0.f, l1 = 0.f, nn = 0.f;
+      if (plain) {
+#pragma unroll
+        for (int j = 0; j < NK / 8; ++j) {
+          l0 += ex2(fmaf(acc[j][2 * hh], SL2, -mh));
+          l1 += ex2(fmaf(acc[j][2 * hh + 1], SL2, -mh));
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+          for (int x = 0; x < 2; ++x) {
+            const int t = t0 + j * 8 + 2 * tq + x;
+            if (t < v) {
+              const float e = ex2(fmaf(acc[j][2 * hh + x], SL2, -mh));
+              l0 += e;
+              nn += near_group<Cfg>(t, ip[hh], Skv) ? e : 0.f;
+            }
+          }
+      }
+      l[hh] += l0 + l1;
+      n[hh] += nn;
+    }
   }
 #pragma unroll
   for (int hh = 0; hh < 2; ++hh) {
@@ -181,7 +236,7 @@ __device__ __forceinline__ void classify_rows_simt(const ClassifyParams &p, int 
 #pragma unroll 8
       for (int d = 0; d < D; ++d)
         s = fmaf(qs[warp][d], kr[d], s);
-      s *= Cfg::SCALE;
+      s *= scale_log2<Cfg>();
       classify_detail::merge(m, l, n, s, 1.f, near_group<Cfg>(t, ip, Skv) ? 1.f : 0.f);
     }
     for (int o = 16; o > 0; o >>= 1) {

@@ -33,9 +33,10 @@ template <DType T> __device__ __forceinline__ void split2(float a, float b, u32 
   lo = ptx::pack2<T>(a - load_elem<T>(&h0, 0), b - load_elem<T>(&h1, 0));
 }
 
-/// Stages fp32 rows [t0, t0 + NK) of `rows` (D floats each, 16-byte
-/// aligned) as hi / lo halves in shared memory; rows at or past `tEnd` are
-/// zero. Called by all NT threads of the CTA between two barriers.
+/// Splits fp32 rows [t0, t0 + NK) of `rows` (D floats each, 16-byte
+/// aligned; zero at or past `tEnd`) into hi / lo halves in shared memory,
+/// rows padded to D + 8 values. `rows` is global memory, or a shared copy
+/// of the tile (then t0 = 0). Called by all NT threads of the CTA.
 template <DType T, int NK, int D, int NT>
 __device__ __forceinline__ void stage_rows(const float *rows, int t0, int tEnd, unsigned short *hi,
                                            unsigned short *lo) {
@@ -53,6 +54,20 @@ __device__ __forceinline__ void stage_rows(const float *rows, int t0, int tEnd, 
   }
 }
 
+/// Starts copying fp32 rows [t0, t0 + NK) of `rows` into `raw` ([NK][D]
+/// floats in shared memory) with cp.async; rows at or past `tEnd` are
+/// zero-filled. Commits one group; wait with ptx::cp_async_wait_all.
+template <int NK, int D, int NT>
+__device__ __forceinline__ void prefetch_rows(const float *rows, int t0, int tEnd, float *raw) {
+  for (int x = threadIdx.x; x < NK * D / 4; x += NT) {
+    const int r = x / (D / 4), c = (x % (D / 4)) * 4;
+    const bool in = t0 + r < tEnd;
+    ptx::cp_async16(ptx::smem_addr(raw + r * D + c),
+                    rows + (in ? static_cast<i64>(t0 + r) * D + c : 0), in ? 16 : 0);
+  }
+  ptx::cp_async_commit();
+}
+
 /// acc[j] (n-tile j: keys 8j..8j+7 of the staged tile) += A . K^T for this
 /// warp's 16 rows, K = hi + lo. A is given as KD fragments `ahi` (and
 /// `alo` when A_SPLIT: A = ahi + alo, the lo.lo product is dropped).
@@ -63,6 +78,9 @@ __device__ __forceinline__ void logits(float (&acc)[NK / 8][4], const u32 (&ahi)
   using namespace ptx;
   constexpr int LD = D + 8;
   const int lane = threadIdx.x % 32, lr = lane & 7, mat = lane >> 3;
+  // Shared addresses from one base: offsets below are constants per step.
+  const u32 hiLane = smem_addr(hi) + 2 * ((mat >> 1) * 8 * LD + lr * LD + (mat & 1) * 8);
+  const u32 loLane = smem_addr(lo) + 2 * ((mat >> 1) * 8 * LD + lr * LD + (mat & 1) * 8);
 #pragma unroll
   for (int j = 0; j < NK / 8; ++j)
 #pragma unroll
@@ -73,10 +91,10 @@ __device__ __forceinline__ void logits(float (&acc)[NK / 8][4], const u32 (&ahi)
 #pragma unroll
     for (int j = 0; j < NK / 8; j += 2) {
       // Matrices: (n-tile j, dims lo / hi 8), (n-tile j + 1, lo / hi).
-      const int key = (j + (mat >> 1)) * 8 + lr, dim = kk * 16 + (mat & 1) * 8;
+      const u32 step = 2 * (j * 8 * LD + kk * 16);
       u32 bh[4], bl[4];
-      ldsm_x4(bh, smem_addr(&hi[key * LD + dim]));
-      ldsm_x4(bl, smem_addr(&lo[key * LD + dim]));
+      ldsm_x4(bh, hiLane + step);
+      ldsm_x4(bl, loLane + step);
       mma16816<T>(acc[j], ahi[kk], bh[0], bh[1]);
       mma16816<T>(acc[j], ahi[kk], bl[0], bl[1]);
       mma16816<T>(acc[j + 1], ahi[kk], bh[2], bh[3]);

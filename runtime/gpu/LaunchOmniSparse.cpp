@@ -200,8 +200,9 @@ void Run::launchClassify(const Launch &l) {
                         reinterpret_cast<int *>(qs.p0),
                         reinterpret_cast<int *>(qs.p1)};
   vals[l.results[0]] = qs;
-  go(l, unsigned(cdiv(q.S, dev::classify_rows(int(l.i("HEAD_DIM"))))), unsigned(Hq), unsigned(q.B),
-     dev::kClassifyThreads, 0, &p);
+  const int D = int(l.i("HEAD_DIM"));
+  go(l, unsigned(cdiv(q.S, dev::classify_rows(D))), unsigned(Hq), unsigned(q.B),
+     dev::kClassifyThreads, unsigned(dev::classify_smem_bytes(D)), &p);
 }
 
 } // namespace sattn::gpu::detail

@@ -1,0 +1,87 @@
+"""GPU evaluator of the design section 2 metrics on long sequences.
+
+The CPU reference computes recall, density and error exactly but needs
+O(S^2) float64 work per head; at 32k-128k the benchmarks use this instead:
+
+  recall   mean over heads and M evenly spaced rows (i = m * S // M) of the
+           exact attention mass on the keys the row attended, read off the
+           kernel's own LSE: exp(LSE_sparse - LSE_dense), LSE_dense in fp32.
+  error    ||O - O_dense|| / ||O_dense|| over the same rows (fp32 O_dense).
+  density  attended / causally valid block pairs, from the sets the run used
+           (Program.run_selection; computed by the library from its sets).
+  oracle   the block oracle: per (head, query block) the fewest KV blocks
+           whose exact mass, summed over the block's rows, reaches `mass` of
+           the rows' total; its density over `blocks` evenly spaced query
+           blocks per head (every one when there are fewer).
+
+tests/python/gpu_evaluator_check.py checks recall, error and density
+against the float64 CPU reference (sattn-run --device=cpu --json) at
+small sizes, where M covers every row.
+"""
+import math
+
+import torch
+
+
+def sample_rows(S, M=256):
+    """The M evenly spaced query rows the metrics use (all rows when S <= M)."""
+    M = min(M, S)
+    return torch.tensor([m * S // M for m in range(M)], device="cuda")
+
+
+def dense_rows(q, k, v, rows, causal=True):
+    """fp32 dense attention of the given query rows (bottom-right causal):
+    O [H, M, D] and LSE [H, M], batch 0."""
+    hq, hkv, D = q.shape[1], k.shape[1], q.shape[3]
+    g = hq // hkv
+    sq, skv = q.shape[2], k.shape[2]
+    j = torch.arange(skv, device=q.device)
+    pos = rows + (skv - sq)
+    outs, lses = [], []
+    for h in range(hq):
+        s = (q[0, h, rows].float() @ k[0, h // g].float().T) / math.sqrt(D)
+        if causal:
+            s = s.masked_fill(j[None, :] > pos[:, None], float("-inf"))
+        lses.append(torch.logsumexp(s, dim=-1))
+        outs.append(torch.softmax(s, dim=-1) @ v[0, h // g].float())
+    return torch.stack(outs), torch.stack(lses)
+
+
+def recall_and_error(o, lse, rows, o_ref, lse_ref):
+    """Recall from the sparse LSE and the relative error on the sampled rows."""
+    lse_s = lse[0][:, rows].double()
+    recall = torch.exp(lse_s - lse_ref.double()).mean().item()
+    o_s = o[0][:, rows].float()
+    error = ((o_s - o_ref).norm() / o_ref.norm()).item()
+    return recall, error
+
+
+def oracle_density(q, k, block, mass=0.95, blocks=32):
+    """Density of the block oracle (see the module comment), causal, batch 0,
+    square blocks of `block` tokens, Sq == Skv."""
+    hq, hkv, S, D = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
+    g = hq // hkv
+    nqb = (S + block - 1) // block
+    picks = sorted({i * nqb // min(blocks, nqb) for i in range(min(blocks, nqb))})
+    kept = valid = 0
+    j = torch.arange(S, device=q.device)
+    for h in range(hq):
+        kh = k[0, h // g].float()
+        for I in picks:
+            r0, r1 = I * block, min(S, (I + 1) * block)
+            keys = r1  # causal: rows of block I see keys < r1
+            s = (q[0, h, r0:r1].float() @ kh[:keys].T) / math.sqrt(D)
+            rows = torch.arange(r0, r1, device=q.device)
+            s = s.masked_fill(j[None, :keys] > rows[:, None], float("-inf"))
+            p = torch.softmax(s, dim=-1).sum(0)  # per key, summed over the rows
+            nkb = (keys + block - 1) // block
+            per = torch.zeros(nkb * block, device=q.device)
+            per[:keys] = p
+            bm = per.view(nkb, block).sum(1)
+            srt = torch.sort(bm, descending=True).values
+            need = mass * bm.sum()
+            # The fewest blocks whose cumulative mass reaches `need`.
+            n = int(torch.searchsorted(torch.cumsum(srt, 0), need).item()) + 1
+            kept += min(n, nkb)
+            valid += nkb
+    return kept / valid
