@@ -8,6 +8,7 @@
 #include "passes/KernelTable.h"
 
 #include "codegen/device/attention_wgmma.cuh"
+#include "codegen/device/classify.cuh"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -73,7 +74,8 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         Consts c(ctx, spec);
         c.i("GROUP", p.getGroupAttr().getInt())
             .s("KIND", stringifyPoolKind(p.getKind()))
-            .i("IN_HEADS", llvm::cast<RankedTensorType>(p.getInput().getType()).getDimSize(1));
+            .i("IN_HEADS", llvm::cast<RankedTensorType>(p.getInput().getType()).getDimSize(1))
+            .flag("SPLIT", false);
         return one("pool", c);
       })
       .Case([&](ScoresOp s) {
@@ -130,11 +132,16 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         return one(isa<UnionOp>(u) ? "block_set_union" : "block_set_intersect", c);
       })
       .Case([&](ClassifyQueriesOp q) {
-        // Mean-pool the keys (the `pool` template on operand k), then classify.
+        // Mean-pool the keys (the `pool` template on operand k), then
+        // classify. On tensor cores classify reads the pooled keys already
+        // split into 16-bit halves (pool SPLIT), so its tiles need no
+        // conversion.
+        int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
         Consts pool(ctx, spec);
         pool.i("GROUP", q.getKeyGroupAttr().getInt())
             .s("KIND", stringifyPoolKind(PoolKind::mean))
-            .i("IN_HEADS", llvm::cast<RankedTensorType>(q.getK().getType()).getDimSize(1));
+            .i("IN_HEADS", llvm::cast<RankedTensorType>(q.getK().getType()).getDimSize(1))
+            .flag("SPLIT", dev::classify_mma(int(d)));
         Consts c(ctx, spec);
         c.i("KEY_GROUP", q.getKeyGroupAttr().getInt())
             .i("WINDOW", q.getWindowAttr().getInt())

@@ -9,8 +9,9 @@
 //      second pass. The lazy flag goes to a workspace byte per row.
 //      Head dims that are multiples of 16 (up to 256) use tensor cores:
 //      each warp holds 16 rows of Q as mma.m16n8k16 A fragments, the CTA
-//      stages tiles of pooled keys in shared memory split into two 16-bit
-//      halves (k = hi + lo, hi = k rounded to the input type), and
+//      stages tiles of pooled keys (double-buffered, cp.async) that `pool`
+//      already split into two 16-bit halves (k = hi + lo, hi = k rounded to
+//      the input type; split_mma.cuh), and
 //      S = Q.hi^T + Q.lo^T in fp32 keeps the logits within ~1e-5 of fp32
 //      (Q itself is exact in 16 bits). Other head dims: one lane per key
 //      group on CUDA cores.
@@ -34,8 +35,8 @@ namespace dev {
 /// Launch contract: blockDim kClassifyThreads, grid (cdiv(Sq,
 /// classify_rows(HEAD_DIM)), Hq, B), classify_smem_bytes(HEAD_DIM) bytes of
 /// dynamic shared memory.
-/// Two CTAs per SM (<= 128 registers): while one splits a key tile the
-/// other runs its math.
+/// Two CTAs per SM (<= 128 registers), so one CTA's barrier waits overlap
+/// the other's math.
 enum : int { kClassifyThreads = 256, kClassifyMinBlocks = 2 };
 
 /// Whether classify_queries uses tensor cores for this head dim.
@@ -46,12 +47,10 @@ constexpr int classify_rows(int headDim) {
 }
 /// Pooled keys per shared-memory tile (tensor cores).
 constexpr int classify_key_tile(int headDim) { return headDim <= 128 ? 64 : 32; }
-/// Dynamic shared memory: the fp32 tile being copied and the split halves
-/// of the current one (tensor cores); none on CUDA cores.
+/// Dynamic shared memory: two stages of the key tile as 16-bit hi and lo
+/// halves, rows padded by 8 values (tensor cores); none on CUDA cores.
 constexpr int classify_smem_bytes(int headDim) {
-  return classify_mma(headDim) ? classify_key_tile(headDim) * headDim * 4 +
-                                     2 * classify_key_tile(headDim) * (headDim + 8) * 2
-                               : 0;
+  return classify_mma(headDim) ? 2 * 2 * classify_key_tile(headDim) * (headDim + 8) * 2 : 0;
 }
 
 } // namespace dev
@@ -99,12 +98,16 @@ __device__ __forceinline__ void classify_rows_mma(const ClassifyParams &p, int b
   constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kClassifyThreads;
   constexpr int NK = classify_key_tile(D), LD = D + 8; // padded rows: conflict-free ldmatrix
   constexpr DType T = Cfg::DTYPE;
-  extern __shared__ __align__(16) unsigned char sattn_classify_smem[];
-  float *raw = reinterpret_cast<float *>(sattn_classify_smem); // [NK][D]
-  unsigned short *khi = reinterpret_cast<unsigned short *>(raw + NK * D), *klo = khi + NK * LD;
+  // Two stages of the key tile, each as hi and lo halves [NK][LD].
+  extern __shared__ __align__(16) unsigned short sattn_classify_smem[];
+  unsigned short *tiles = sattn_classify_smem;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
   const int hk = h / (Cfg::HEADS / Cfg::KV_HEADS), Sq = p.q.S, Skv = p.Skv;
-  const float *kp = p.kp + (static_cast<i64>(b) * Cfg::KV_HEADS + hk) * p.nG * D;
+  // The pooled keys as split by `pool` (SPLIT): hi [B, KV_HEADS, nG, D],
+  // then lo of the same shape.
+  const unsigned short *khiG = reinterpret_cast<const unsigned short *>(p.kp);
+  const unsigned short *kloG = khiG + static_cast<i64>(gridDim.z) * Cfg::KV_HEADS * p.nG * D;
+  const i64 head = (static_cast<i64>(b) * Cfg::KV_HEADS + hk) * p.nG * D;
   // This warp's rows and their A fragments (zero past the end).
   const int wr = r0 + warp * 16;
   u32 qa[KD][4];
@@ -130,17 +133,18 @@ __device__ __forceinline__ void classify_rows_mma(const ClassifyParams &p, int b
   // Key groups any row of the CTA sees (rows ascending: the last one's).
   const int ipLast = r1 - 1 + Skv - Sq;
   const int tEnd = ipLast < 0 ? 0 : min(p.nG, ipLast / Cfg::KEY_GROUP + 1);
-  // Tile n + 1 is copied (cp.async, fp32) into `raw` during the math of
-  // tile n, then split into the hi / lo halves.
+  // Double-buffered: the next tile is copied (cp.async) during this one's math.
+  auto stage = [&](int it) { return tiles + (it & 1) * 2 * NK * LD; };
   if (tEnd > 0)
-    split_mma::prefetch_rows<NK, D, NT>(kp, 0, tEnd, raw);
-  for (int t0 = 0; t0 < tEnd; t0 += NK) {
+    split_mma::prefetch_halves<NK, D, NT>(khiG + head, kloG + head, 0, tEnd, stage(0),
+                                          stage(0) + NK * LD);
+  for (int t0 = 0, it = 0; t0 < tEnd; t0 += NK, ++it) {
     cp_async_wait_all();
-    __syncthreads(); // raw holds tile t0; the previous halves are consumed
-    split_mma::stage_rows<T, NK, D, NT>(raw, 0, NK, khi, klo);
-    __syncthreads(); // raw is free again
+    __syncthreads(); // tile `it` has landed; every warp is done with the one before
     if (t0 + NK < tEnd)
-      split_mma::prefetch_rows<NK, D, NT>(kp, t0 + NK, tEnd, raw);
+      split_mma::prefetch_halves<NK, D, NT>(khiG + head, kloG + head, t0 + NK, tEnd, stage(it + 1),
+                                            stage(it + 1) + NK * LD);
+    const unsigned short *khi = stage(it), *klo = stage(it) + NK * LD;
     // No row of this warp sees this tile (nor, rows ascending, the rest).
     if (__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]))
       continue;

@@ -99,8 +99,10 @@ __device__ __forceinline__ float scaled_dot(const float *q, const float *k, floa
 /// dimension and walk the group's tokens in order, like the reference.
 /// grid (nOut, IN_HEADS, B), block kPoolThreads, no dynamic shared memory.
 /// in: Tensor4 of DTYPE [B, IN_HEADS, S, D]; out: fp32 contiguous
-/// [B, IN_HEADS, nOut, D]. The last group may be partial and pools only the
-/// tokens it has.
+/// [B, IN_HEADS, nOut, D], or with SPLIT (classify_queries' own pooling)
+/// the same bytes as two 16-bit arrays of that shape, hi then lo
+/// (split_mma.cuh). The last group may be partial and pools only the tokens
+/// it has.
 template <class Cfg> __device__ void pool(const PoolParams &p) {
   static_assert(Cfg::GROUP > 0, "pool: GROUP (tokens per group) must be positive");
   static_assert(Cfg::IN_HEADS > 0, "pool: IN_HEADS must be positive");
@@ -129,7 +131,15 @@ template <class Cfg> __device__ void pool(const PoolParams &p) {
       else
         acc = fminf(acc, e);
     }
-    out[d] = Cfg::KIND == PoolKind::mean ? acc / static_cast<float>(hi - lo) : acc;
+    const float x = Cfg::KIND == PoolKind::mean ? acc / static_cast<float>(hi - lo) : acc;
+    if constexpr (Cfg::SPLIT) {
+      unsigned short *h16 = reinterpret_cast<unsigned short *>(p.out);
+      const i64 half = static_cast<i64>(gridDim.z) * Cfg::IN_HEADS * p.nOut * D;
+      const i64 at = ((static_cast<i64>(b) * Cfg::IN_HEADS + h) * p.nOut + r) * D + d;
+      split_mma::split1<Cfg::DTYPE>(x, h16[at], h16[half + at]);
+    } else {
+      out[d] = x;
+    }
   }
 }
 

@@ -33,10 +33,35 @@ template <DType T> __device__ __forceinline__ void split2(float a, float b, u32 
   lo = ptx::pack2<T>(a - load_elem<T>(&h0, 0), b - load_elem<T>(&h1, 0));
 }
 
+/// One fp32 value as its two 16-bit halves (the bits of hi and lo).
+template <DType T>
+__device__ __forceinline__ void split1(float x, unsigned short &hi, unsigned short &lo) {
+  hi = static_cast<unsigned short>(ptx::pack2<T>(x, 0.f) & 0xffffu);
+  lo = static_cast<unsigned short>(ptx::pack2<T>(x - load_elem<T>(&hi, 0), 0.f) & 0xffffu);
+}
+
+/// Starts copying rows [t0, t0 + NK) of pre-split halves (`hiRows`,
+/// `loRows`: D 16-bit values per row, 16-byte aligned) into the padded
+/// shared tiles with cp.async; rows at or past `tEnd` are zero-filled.
+/// Commits one group; wait with ptx::cp_async_wait_all.
+template <int NK, int D, int NT>
+__device__ __forceinline__ void prefetch_halves(const unsigned short *hiRows,
+                                                const unsigned short *loRows, int t0, int tEnd,
+                                                unsigned short *hi, unsigned short *lo) {
+  constexpr int LD = D + 8, CH = D / 8; // 16-byte chunks per row
+  for (int x = threadIdx.x; x < 2 * NK * CH; x += NT) {
+    const int half = x / (NK * CH), y = x % (NK * CH), r = y / CH, c = (y % CH) * 8;
+    const bool in = t0 + r < tEnd;
+    const unsigned short *src = half ? loRows : hiRows;
+    ptx::cp_async16(ptx::smem_addr((half ? lo : hi) + r * LD + c),
+                    src + (in ? static_cast<i64>(t0 + r) * D + c : 0), in ? 16 : 0);
+  }
+  ptx::cp_async_commit();
+}
+
 /// Splits fp32 rows [t0, t0 + NK) of `rows` (D floats each, 16-byte
 /// aligned; zero at or past `tEnd`) into hi / lo halves in shared memory,
-/// rows padded to D + 8 values. `rows` is global memory, or a shared copy
-/// of the tile (then t0 = 0). Called by all NT threads of the CTA.
+/// rows padded to D + 8 values. Called by all NT threads of the CTA.
 template <DType T, int NK, int D, int NT>
 __device__ __forceinline__ void stage_rows(const float *rows, int t0, int tEnd, unsigned short *hi,
                                            unsigned short *lo) {
@@ -52,20 +77,6 @@ __device__ __forceinline__ void stage_rows(const float *rows, int t0, int tEnd, 
     *reinterpret_cast<uint2 *>(&hi[r * LD + c]) = make_uint2(h[0], h[1]);
     *reinterpret_cast<uint2 *>(&lo[r * LD + c]) = make_uint2(l[0], l[1]);
   }
-}
-
-/// Starts copying fp32 rows [t0, t0 + NK) of `rows` into `raw` ([NK][D]
-/// floats in shared memory) with cp.async; rows at or past `tEnd` are
-/// zero-filled. Commits one group; wait with ptx::cp_async_wait_all.
-template <int NK, int D, int NT>
-__device__ __forceinline__ void prefetch_rows(const float *rows, int t0, int tEnd, float *raw) {
-  for (int x = threadIdx.x; x < NK * D / 4; x += NT) {
-    const int r = x / (D / 4), c = (x % (D / 4)) * 4;
-    const bool in = t0 + r < tEnd;
-    ptx::cp_async16(ptx::smem_addr(raw + r * D + c),
-                    rows + (in ? static_cast<i64>(t0 + r) * D + c : 0), in ? 16 : 0);
-  }
-  ptx::cp_async_commit();
 }
 
 /// acc[j] (n-tile j: keys 8j..8j+7 of the staged tile) += A . K^T for this
