@@ -170,21 +170,20 @@ double density(const Tensor &q, const Tensor &k, const Attended &a) {
   return density(Dims{s.B, s.Hq, s.Hkv, s.Sq, s.Skv}, a);
 }
 
-double activeFraction(const QuerySet &qs) {
-  double active = 0.0;
-  for (const auto &rows : qs.active)
-    active += static_cast<double>(rows.size());
-  double all = static_cast<double>(qs.B) * static_cast<double>(qs.H) * static_cast<double>(qs.Sq);
-  return all > 0.0 ? active / all : 0.0;
-}
-
-double keptFraction(const TokenSet &ts) {
+namespace {
+/// Entries in `lists` / (B * H * n): the share of rows or tokens a set keeps.
+double listShare(const std::vector<std::vector<int32_t>> &lists, int64_t B, int64_t H, int64_t n) {
   double kept = 0.0;
-  for (const auto &toks : ts.kept)
-    kept += static_cast<double>(toks.size());
-  double all = static_cast<double>(ts.B) * static_cast<double>(ts.H) * static_cast<double>(ts.Skv);
+  for (const auto &l : lists)
+    kept += static_cast<double>(l.size());
+  double all = static_cast<double>(B) * static_cast<double>(H) * static_cast<double>(n);
   return all > 0.0 ? kept / all : 0.0;
 }
+} // namespace
+
+double activeFraction(const QuerySet &qs) { return listShare(qs.active, qs.B, qs.H, qs.Sq); }
+
+double keptFraction(const TokenSet &ts) { return listShare(ts.kept, ts.B, ts.H, ts.Skv); }
 
 double relativeError(const Tensor &out, const Tensor &ref) {
   detail::checkTensor(out, "out", -1);
