@@ -102,9 +102,8 @@ int run(int argc, char **argv) {
     }
     // The density of what the GPU itself selected (it may differ from the
     // reference's selection where fp32 scores tie).
-    if (sets.prefill)
-      metrics.density = ref::density(
-          sets.dims, ref::Attended{sets.blocks.get(), sets.queries.get(), sets.params});
+    if (std::optional<double> d = sets.density())
+      metrics.density = d;
     if (sets.tokens)
       metrics.kvKept = ref::keptFraction(*sets.tokens);
     metrics.nanCount = 0;

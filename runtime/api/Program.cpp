@@ -258,9 +258,7 @@ SelectionReport Program::runSelection(const std::vector<TensorView> &inputs,
     run(inputs, outputs, stream);
   }
   SelectionReport r;
-  if (sets.prefill)
-    r.density =
-        ref::density(sets.dims, ref::Attended{sets.blocks.get(), sets.queries.get(), sets.params});
+  r.density = sets.density();
   if (sets.queries)
     r.activeRows = ref::activeFraction(*sets.queries);
   if (sets.tokens)

@@ -17,6 +17,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -44,6 +45,13 @@ struct SelectionSets {
   std::shared_ptr<const ref::BlockSet> blocks;  ///< its block set, or its fused pattern's
   std::shared_ptr<const ref::QuerySet> queries; ///< its query set
   std::shared_ptr<const ref::TokenSet> tokens;  ///< the last kv_slim's kept tokens
+
+  /// Design §2 density of the prefill attention (none without one).
+  std::optional<double> density() const {
+    if (!prefill)
+      return std::nullopt;
+    return ref::density(dims, ref::Attended{blocks.get(), queries.get(), params});
+  }
 };
 
 struct RunOptions {

@@ -53,6 +53,26 @@ struct RtValue {
   bool i64 = false;
 };
 
+/// Whether a launch is a prefill attention, and where its optional operands
+/// sit: q, k, v, then the block set (HAS_BLOCKS), then the query set
+/// (HAS_QUERIES); -1 when absent.
+inline bool isAttention(const Launch &l) {
+  const std::string &t = l.deviceTemplate;
+  return t == "attn_fwd" || t == "attn_fwd_mma" || t == "attn_fwd_wgmma";
+}
+struct AttnOperands {
+  int blocks = -1, queries = -1;
+};
+inline AttnOperands attnOperands(const Launch &l) {
+  AttnOperands a;
+  int next = 3;
+  if (l.b("HAS_BLOCKS"))
+    a.blocks = next++;
+  if (l.b("HAS_QUERIES"))
+    a.queries = next++;
+  return a;
+}
+
 inline dev::Tensor4 view(const RtValue &v) {
   return dev::Tensor4{reinterpret_cast<void *>(v.p0), v.sb, v.sh, v.ss, v.B, v.H, v.S, v.D};
 }
@@ -327,7 +347,7 @@ private:
   void launch(const Launch &l) {
     const std::string &t = l.deviceTemplate;
     auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
-    if (t == "attn_fwd" || t == "attn_fwd_mma" || t == "attn_fwd_wgmma") {
+    if (isAttention(l)) {
       bool mma = t == "attn_fwd_mma", wgmma = t == "attn_fwd_wgmma";
       int rows = mma ? int(l.i("TILE_M")) : dev::kAttnRowsPerCta;
       const RtValue &q = op(0), &k = op(1), &v = op(2);
@@ -336,10 +356,10 @@ private:
                        std::to_string(v.S) + ")");
       dev::AttnParams p{};
       p.q = view(q), p.k = view(k), p.v = view(v);
-      size_t next = 3;
+      const AttnOperands at = attnOperands(l);
       int tiles = int(cdiv(q.S, rows));
-      if (l.b("HAS_BLOCKS")) {
-        const RtValue &bs = op(next++);
+      if (at.blocks >= 0) {
+        const RtValue &bs = op(size_t(at.blocks));
         if (bs.list)
           throw GpuError("internal: block list '" + bs.name + "' reached " + l.kernel +
                          " without blocks_from_list");
@@ -348,8 +368,8 @@ private:
         p.blocks = setView(bs);
         tiles = bs.nQB * int(cdiv(l.i("SET_BQ"), rows));
       }
-      if (l.b("HAS_QUERIES")) {
-        const RtValue &qs = op(next++);
+      if (at.queries >= 0) {
+        const RtValue &qs = op(size_t(at.queries));
         if (qs.kind != ValueKind::Queries || qs.B != q.B || qs.H != q.H || qs.S != q.S)
           throw GpuError("the query set was built for other shapes than this attention's q");
         p.q_counts = reinterpret_cast<int *>(qs.p0);
@@ -370,7 +390,7 @@ private:
                                         l.b("HAS_QUERIES")};
         bindAttnTma(drv.cuTensorMapEncodeTiled_, p, plan.dtype == "fp16",
                     dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(shape));
-        int nQB = shape.blocks ? vals[l.operands[3]].nQB : 0;
+        int nQB = shape.blocks ? op(size_t(at.blocks)).nQB : 0;
         long long items = dev::attn_wgmma_items(q.S, shape, nQB, q.H, q.B);
         // Dynamic work items: a counter zeroed in stream order before the launch.
         CUdeviceptr counter = alloc(sizeof(int));
@@ -580,10 +600,9 @@ private:
   void selectionSets(SelectionSets &out) {
     out = SelectionSets{};
     for (const Launch &l : plan.launches) {
-      const std::string &t = l.deviceTemplate;
-      if (t == "kv_slim_select")
+      if (l.deviceTemplate == "kv_slim_select")
         out.tokens = std::make_shared<ref::TokenSet>(hostTokenSet(vals[l.results[0]]));
-      if (t != "attn_fwd" && t != "attn_fwd_mma" && t != "attn_fwd_wgmma")
+      if (!isAttention(l))
         continue;
       const RtValue &q = vals[l.operands[0]], &k = vals[l.operands[1]];
       out.prefill = true;
@@ -593,10 +612,10 @@ private:
       p.mask = {l.b("CAUSAL"), l.i("WINDOW"), l.i("SINKS")};
       p.lazy = l.s("LAZY") == "zero" ? ref::LazyPolicy::Zero : ref::LazyPolicy::Local;
       p.lazyWindow = l.i("LAZY_WINDOW"), p.lazySinks = l.i("LAZY_SINKS");
-      size_t next = 3;
+      const AttnOperands at = attnOperands(l);
       out.blocks.reset(), out.queries.reset();
-      if (l.b("HAS_BLOCKS")) {
-        auto b = std::make_shared<ref::BlockSet>(hostBlockSet(vals[l.operands[next++]]));
+      if (at.blocks >= 0) {
+        auto b = std::make_shared<ref::BlockSet>(hostBlockSet(vals[l.operands[size_t(at.blocks)]]));
         b->bq = l.i("SET_BQ"), b->bk = l.i("SET_BK");
         out.blocks = b;
       }
@@ -604,8 +623,9 @@ private:
         out.blocks = std::make_shared<ref::BlockSet>(
             ref::staticBlocks(q.B, q.H, q.S, k.S, l.i("P_BQ"), l.i("P_BK"),
                               ref::Mask{l.b("P_CAUSAL"), l.i("P_WINDOW"), l.i("P_SINKS")}));
-      if (l.b("HAS_QUERIES"))
-        out.queries = std::make_shared<ref::QuerySet>(hostQuerySet(vals[l.operands[next++]]));
+      if (at.queries >= 0)
+        out.queries =
+            std::make_shared<ref::QuerySet>(hostQuerySet(vals[l.operands[size_t(at.queries)]]));
     }
   }
 
