@@ -49,7 +49,17 @@ const TemplateInfo kTemplates[] = {
     {"kv_slim_lse", "DecodeParams", "kDecodeThreads", "decode.cuh"},
     {"kv_slim_scores", "SlimScoresParams", "kSlimThreads", "kv_slim.cuh"},
     {"kv_slim_select", "SlimSelectParams", "kSlimSelectThreads", "kv_slim.cuh"},
+    {"kv_compact", "KvCompactParams", "kCompactThreads", "kv_slim.cuh"},
 };
+
+/// Kernels emitted beside a launch's own, with its configuration, for
+/// runtime entry points outside the plan's launch sequence: Program::slim
+/// compacts the kept KV of a kv_slim_select with `<kernel>_compact`
+/// (codegen/device/kv_slim.cuh), which SlimCache::append also uses.
+struct Companion {
+  const char *of, *suffix, *templateName;
+};
+const Companion kCompanions[] = {{"kv_slim_select", "_compact", "kv_compact"}};
 
 /// String-valued constants become enumerators of these device enums.
 const llvm::StringMap<const char *> &enumTypes() {
@@ -161,6 +171,9 @@ FailureOr<std::string> emitCuda(func::FuncOp func) {
         return failure();
     w.endStruct();
     w.kernel(launch.getKernel(), *t, cfg);
+    for (const Companion &c : kCompanions)
+      if (launch.getDeviceTemplate() == c.of)
+        w.kernel((launch.getKernel() + c.suffix).str(), *lookupTemplate(c.templateName), cfg);
     any = true;
   }
   if (!any)

@@ -17,7 +17,8 @@
 //            slimmed cache spreads its fewer entries over all CTAs.
 //   key tile = kDecodeKeyTile entries; K and V rows are gathered with
 //            cp.async into a kDecodeStages-deep ring (dense rows, paged rows
-//            through the page table, or kept tokens through the list); each
+//            through the page table, kept tokens through the list, or the
+//            rows of a slimmed cache, which are dense per head); each
 //            warp owns 16 keys of every tile and its own online softmax.
 //   end    = the 4 warps merge through shared memory; with one split the
 //            CTA writes O and LSE, else it writes a normalised partial and
@@ -429,10 +430,12 @@ template <class Cfg, bool WITH_V> struct Decode {
     split = blockIdx.x, hk = blockIdx.y % Cfg::KV_HEADS, rg = blockIdx.y / Cfg::KV_HEADS;
     b = blockIdx.z;
     Sd = p.q.S, R = G * Sd;
-    toks = p.tok_idx ? p.tok_idx + (static_cast<i64>(b) * Cfg::KV_HEADS + hk) * p.tok_cap : nullptr;
-    pages = p.page_table ? p.page_table + b * p.pt_sb : nullptr;
-    L = p.seq_lens ? __ldg(p.seq_lens + b) : p.Skv;
-    int n = toks ? __ldg(p.tok_counts + b * Cfg::KV_HEADS + hk) : L;
+    const i64 bh = static_cast<i64>(b) * Cfg::KV_HEADS + hk;
+    const bool ragged = p.rag_off != nullptr;
+    toks = p.tok_idx && !ragged ? p.tok_idx + bh * p.tok_cap : nullptr;
+    pages = p.page_table && !ragged ? p.page_table + b * p.pt_sb : nullptr;
+    L = ragged ? __ldg(p.rag_len + bh) : p.seq_lens ? __ldg(p.seq_lens + b) : p.Skv;
+    int n = toks ? __ldg(p.tok_counts + bh) : L;
     n = max(0, min(n, toks ? p.tok_cap : L));
     int chunk = (n + p.splits - 1) / p.splits;
     chunk = (chunk + BN - 1) / BN * BN;
@@ -443,7 +446,11 @@ template <class Cfg, bool WITH_V> struct Decode {
     for (int r = r0; r < min(r0 + kDecodeRows, R); ++r)
       minQi = min(minQi, r % Sd);
     minPos = minQi + L - Sd;
-    if (!pages) {
+    if (ragged) { // a slimmed cache: this head's rows from rag_off on
+      const i64 r0 = __ldg(p.rag_off + bh);
+      kBase = static_cast<const u16 *>(p.k.ptr) + r0 * p.k.ss;
+      vBase = WITH_V ? static_cast<const u16 *>(p.v.ptr) + r0 * p.v.ss : nullptr;
+    } else if (!pages) {
       kBase = static_cast<const u16 *>(p.k.ptr) + b * p.k.sb + hk * p.k.sh;
       vBase = static_cast<const u16 *>(p.v.ptr) + b * p.v.sb + hk * p.v.sh;
     } else {

@@ -19,6 +19,11 @@
 // Segment ranges are clipped to [0, Skv) on the device (it cannot report
 // errors without a sync); the host paths validate them.
 //
+// kv_compact (the runtime's Program::slim, not a step of sattn.kv_slim
+// itself): copies each (batch, KV head)'s kept K/V rows into a ragged
+// slimmed cache, one contiguous run of rows per head, or appends new rows
+// to one. The emitter adds it beside every kv_slim_select kernel.
+//
 //===----------------------------------------------------------------------===//
 #ifndef SATTN_DEVICE_KV_SLIM_CUH
 #define SATTN_DEVICE_KV_SLIM_CUH
@@ -32,7 +37,14 @@ namespace dev {
 /// kv_slim_scores: blockDim kSlimThreads, grid (cdiv(Skv, kSlimKeys), Hkv,
 /// B), dynamic smem slim_scores_smem_bytes(D). kv_slim_select: blockDim
 /// kSlimSelectThreads, grid (Hkv, B), no dynamic smem.
-enum : int { kSlimThreads = 128, kSlimKeys = 64, kSlimSelectThreads = 512 };
+/// kv_compact: blockDim kCompactThreads, grid as KvCompactParams says.
+enum : int {
+  kSlimThreads = 128,
+  kSlimKeys = 64,
+  kSlimSelectThreads = 512,
+  kCompactThreads = 128,
+  kCompactRows = 64,
+};
 
 SATTN_DECODE_HD constexpr int slim_scores_smem_bytes(int headDim) {
   return kSlimKeys * (headDim + 8) * 2 + (kSlimThreads / 32) * kSlimKeys * 4;
@@ -305,6 +317,60 @@ template <class Cfg> struct Select {
   }
 };
 
+/// Copies rows of D 16-bit elements: entry e of [e0, e1) from source row
+/// src(e) of k and v to destination row dst0 + e. Each thread moves
+/// 16-byte chunks; all sources of a pass are read before any store.
+template <class Cfg> struct Compact {
+  static constexpr int D = Cfg::HEAD_DIM, CPR = D / 8, NT = kCompactThreads;
+  static_assert(D % 8 == 0, "kv_compact: head dim must be a multiple of 8");
+
+  __device__ static void copy(const Tensor4 &t, const u16 *src, u16 *dst, i64 srcRow, i64 dstRow,
+                              int k, bool vec) {
+    const u16 *s = src + srcRow * t.ss + k * 8;
+    u16 *d = dst + dstRow * D + k * 8;
+    if (vec) {
+      *reinterpret_cast<uint4 *>(d) = __ldg(reinterpret_cast<const uint4 *>(s));
+    } else {
+#pragma unroll
+      for (int x = 0; x < 8; ++x)
+        d[x] = s[x];
+    }
+  }
+
+  __device__ static void run(const KvCompactParams &p) {
+    const int hk = blockIdx.y, b = blockIdx.z, tid = threadIdx.x;
+    const i64 row = static_cast<i64>(b) * Cfg::KV_HEADS + hk;
+    const bool append = p.tok_idx == nullptr;
+    int e0, e1;
+    i64 dst0 = p.rag_off[row];
+    const int *idx = nullptr;
+    if (append) {
+      e0 = 0, e1 = p.k.S;
+      dst0 += p.rag_len[row];
+    } else {
+      const int n = min(max(p.tok_counts[row], 0), p.tok_cap);
+      e0 = min(n, static_cast<int>(blockIdx.x) * kCompactRows);
+      e1 = min(n, e0 + kCompactRows);
+      idx = p.tok_idx + row * p.tok_cap;
+    }
+    const u16 *kSrc = static_cast<const u16 *>(p.k.ptr) + b * p.k.sb + hk * p.k.sh;
+    const u16 *vSrc = static_cast<const u16 *>(p.v.ptr) + b * p.v.sb + hk * p.v.sh;
+    u16 *kDst = static_cast<u16 *>(p.out_k), *vDst = static_cast<u16 *>(p.out_v);
+    const bool kVec = rows_aligned<16>(p.k), vVec = rows_aligned<16>(p.v);
+    for (int c = e0 * CPR + tid; c < e1 * CPR; c += NT) {
+      const int e = c / CPR, k = c % CPR;
+      const i64 src = idx ? __ldg(idx + e) : e;
+      copy(p.k, kSrc, kDst, src, dst0 + e, k, kVec);
+      copy(p.v, vSrc, vDst, src, dst0 + e, k, vVec);
+    }
+    if (append) {
+      __syncthreads(); // every thread has read rag_len
+      if (tid == 0)
+        p.rag_len[row] += p.k.S;
+    }
+  }
+};
+
 } // namespace slim_detail
 
 /// sattn.kv_slim, phase 2: per-token scores. Launch: see kSlimThreads.
@@ -319,6 +385,12 @@ template <class Cfg> __device__ void kv_slim_select(const SlimSelectParams &p) {
   __shared__ double dred[kSlimSelectThreads / 32];
   __shared__ int ired[kSlimSelectThreads / 32];
   slim_detail::Select<Cfg>{p}.run(dred, ired);
+}
+
+/// Program::slim's compaction and SlimCache::append. Launch: see
+/// KvCompactParams.
+template <class Cfg> __device__ void kv_compact(const KvCompactParams &p) {
+  slim_detail::Compact<Cfg>::run(p);
 }
 
 } // namespace dev

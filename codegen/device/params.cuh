@@ -136,6 +136,31 @@ struct DecodeParams {
   float *part_o;
   float *part_lse;
   int *done;
+  /// A slimmed (compacted) cache instead of k/v slices: entry e of (b, hk)
+  /// is row rag_off[b * Hkv + hk] + e of k / v (rows of D, row stride
+  /// k.ss), rag_len[b * Hkv + hk] entries, positions = entries. Null
+  /// otherwise.
+  const i64 *rag_off;
+  const int *rag_len;
+};
+
+/// kv_compact, two modes writing a slimmed cache (rows of D elements at
+/// out_k / out_v, row rag_off[b * Hkv + hk] + e for entry e):
+///  - compaction (tok_idx set): entry e < tok_counts[b, hk] is source row
+///    tok_idx[b, hk, e] of k / v [B, Hkv, Skv, D]; grid (cdiv(tok_cap,
+///    kCompactRows), Hkv, B);
+///  - append (tok_idx null): the S rows of k / v [B, Hkv, S, D] go to
+///    entries rag_len[b, hk] + i, then rag_len grows by S; grid (1, Hkv, B)
+///    (one CTA per (b, hk), so the length is read before it is updated).
+struct KvCompactParams {
+  Tensor4 k, v;
+  const int *tok_counts;
+  const int *tok_idx;
+  int tok_cap;
+  void *out_k;
+  void *out_v;
+  const i64 *rag_off;
+  int *rag_len;
 };
 
 /// kv_slim_scores: q the observation rows [B, Hq, w, D], k [B, Hkv, Skv,

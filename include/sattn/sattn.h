@@ -125,6 +125,48 @@ struct SelectionReport {
   std::optional<double> kvKept;
 };
 
+class Program;
+
+/// A slimmed KV cache (OmniSparse decode, docs/patterns/omnisparse.md §3):
+/// per (batch, KV head) only the tokens kv_slim kept, in ascending
+/// position, stored densely one head after another, plus rows reserved for
+/// appends. Program::slim builds it; it owns its memory (device memory for
+/// a GPU program, host memory for a CPU one) and keeps what it needs of its
+/// program alive, so the full cache it came from can be freed at once.
+class SlimCache {
+public:
+  ~SlimCache();
+  SlimCache(const SlimCache &) = delete;
+  SlimCache &operator=(const SlimCache &) = delete;
+  Device device() const;
+  int64_t batch() const;
+  int64_t kvHeads() const;
+  int64_t headDim() const;
+  /// Tokens (kept, then appended) held for (batch b, KV head h).
+  int64_t length(int64_t b, int64_t h) const;
+  /// Rows reserved for (b, h): its kept tokens plus slim()'s `reserve`.
+  int64_t capacity(int64_t b, int64_t h) const;
+  /// Bytes of K and V in the full cache it was built from
+  /// (2 * B * Hkv * Skv * D * element size).
+  int64_t bytesBefore() const;
+  /// Bytes this cache holds: its K and V rows (reserve included, in the
+  /// variant's element type) plus the per-head offsets and lengths.
+  int64_t bytesAfter() const;
+  /// Appends `k`, `v` [B, Hkv, t, D] (the variant's dtype on the GPU) as
+  /// the next t entries of every (batch, KV head): the decode step's own
+  /// tokens go in before the step runs (the decode rows are the last Sd
+  /// entries, causal among themselves). Errors when a head's reserve is
+  /// exhausted. GPU: queued on `stream`, no synchronisation.
+  void append(const TensorView &k, const TensorView &v, void *stream = nullptr);
+
+  struct Impl;
+  explicit SlimCache(std::unique_ptr<Impl> impl);
+
+private:
+  friend class Program;
+  std::unique_ptr<Impl> impl;
+};
+
 class Program {
 public:
   ~Program();
@@ -149,6 +191,31 @@ public:
   SelectionReport runSelection(const std::vector<TensorView> &inputs,
                                const std::vector<TensorView> &outputs,
                                void *stream = nullptr) const;
+  /// OmniSparse decode in two steps (the variant must have a
+  /// sattn.decode_attention reading the tokens of a sattn.kv_slim over a
+  /// dense cache, e.g. patterns::omnisparseDecode). slim() runs kv_slim once
+  /// and compacts the kept K/V into a new SlimCache holding exactly those
+  /// tokens plus `reserve` free rows per (batch, KV head). `inputs` are the
+  /// variant's inputs in order without the decode step's own (see
+  /// decodeInputs(); for omnisparseDecode: prompt, k, v). It waits for the
+  /// GPU once (the allocation needs the kept counts) and returns when the
+  /// cache is built, so the full cache may be freed right after.
+  std::shared_ptr<SlimCache> slim(const std::vector<TensorView> &inputs, int64_t reserve = 0,
+                                  void *stream = nullptr) const;
+  /// One decode step over a slimmed cache: the variant's decode_attention
+  /// with the cache's per-head tokens as its KV. `inputs` are the decode
+  /// step's own inputs (decodeInputs(): q), `outputs` the variant's results.
+  /// Same result as run() on the full cache when the decode rows' tokens
+  /// were kept (recent >= Sd). GPU: queued on `stream`, no synchronisation.
+  void decode(const SlimCache &cache, const std::vector<TensorView> &inputs,
+              const std::vector<TensorView> &outputs, void *stream = nullptr) const;
+  /// decode(), then waits and returns the decode kernel's GPU time (ms,
+  /// CUDA events). GPU programs only.
+  double decodeTimed(const SlimCache &cache, const std::vector<TensorView> &inputs,
+                     const std::vector<TensorView> &outputs, void *stream = nullptr) const;
+  /// Indices (into inputNames()) of the inputs decode() takes; slim() takes
+  /// the others. Errors if the variant cannot be slimmed.
+  std::vector<size_t> decodeInputs() const;
   Device device() const;
   /// The JIT cache key (SHA-256 of the specialised variant).
   const std::string &key() const;

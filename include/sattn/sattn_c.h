@@ -150,6 +150,49 @@ SATTN_C_API int sattn_program_run_selection(const sattn_program *program,
                                             const sattn_tensor *outputs, int n_out, void *stream,
                                             sattn_selection_report *report);
 
+/* OmniSparse decode in two calls (docs/patterns/omnisparse.md section 3), for
+ * a variant whose decode_attention reads the tokens of a kv_slim over a
+ * dense cache (the "omnisparse_decode" pattern). */
+typedef struct sattn_slim_cache sattn_slim_cache; /* opaque */
+
+/* The indices of the inputs sattn_program_decode takes (the decode query);
+ * sattn_program_slim takes the others, in order. Up to `cap` indices. */
+SATTN_C_API int sattn_program_decode_inputs(const sattn_program *program, int *indices, int cap,
+                                            int *count);
+/* Runs kv_slim once and compacts the kept K/V per (batch, KV head) into a
+ * new cache of exactly those tokens plus `reserve` free rows per head
+ * (for sattn_slim_cache_append). Waits for the GPU once (the allocation
+ * needs the kept counts) and returns when the cache is built: the full
+ * cache may be freed at once. Destroy the cache with
+ * sattn_slim_cache_destroy (it may outlive the program). */
+SATTN_C_API int sattn_program_slim(const sattn_program *program, const sattn_tensor *inputs,
+                                   int n_in, int64_t reserve, void *stream, sattn_slim_cache **out);
+/* One decode step over a slimmed cache: inputs are the decode step's own
+ * (sattn_program_decode_inputs), outputs the variant's results. With
+ * `kernel_ms` NULL it is queued on `stream` without waiting; else it waits
+ * and stores the decode kernel's GPU time (CUDA events; GPU only). */
+SATTN_C_API int sattn_program_decode(const sattn_program *program, const sattn_slim_cache *cache,
+                                     const sattn_tensor *inputs, int n_in,
+                                     const sattn_tensor *outputs, int n_out, void *stream,
+                                     double *kernel_ms);
+typedef struct sattn_slim_info {
+  int64_t batch, kv_heads, head_dim;
+  int64_t bytes_before; /* K and V of the full cache it was built from */
+  int64_t bytes_after;  /* K and V rows it holds (reserve included) + per-head index */
+  int64_t tokens;       /* entries held over all (batch, KV head) */
+  int device;           /* SATTN_CPU or SATTN_GPU */
+} sattn_slim_info;
+SATTN_C_API int sattn_slim_cache_info(const sattn_slim_cache *cache, sattn_slim_info *out);
+/* Entries held and rows reserved for (batch b, KV head h). */
+SATTN_C_API int sattn_slim_cache_length(const sattn_slim_cache *cache, int64_t b, int64_t h,
+                                        int64_t *length, int64_t *capacity);
+/* Appends k, v [B, Hkv, t, D] as the next t entries of every head (the
+ * decode step's own tokens go in before the step). Queued on `stream`. */
+SATTN_C_API int sattn_slim_cache_append(sattn_slim_cache *cache, const sattn_tensor *k,
+                                        const sattn_tensor *v, void *stream);
+/* Destroying NULL is a no-op that returns SATTN_OK. */
+SATTN_C_API int sattn_slim_cache_destroy(sattn_slim_cache *cache);
+
 SATTN_C_API int sattn_program_num_inputs(const sattn_program *program, int *out);
 SATTN_C_API int sattn_program_num_outputs(const sattn_program *program, int *out);
 /* SATTN_CPU or SATTN_GPU. */

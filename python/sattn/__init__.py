@@ -30,7 +30,7 @@ from collections import namedtuple
 from . import _lib, patterns
 from ._lib import Error
 
-__all__ = ["Session", "Program", "Error", "TensorSpec", "patterns", "block_list",
+__all__ = ["Session", "Program", "SlimCache", "Error", "TensorSpec", "patterns", "block_list",
            "library_path", "library_version"]
 __version__ = "0.1.0"
 
@@ -340,25 +340,8 @@ class Program:
                              % (byname["k"].shape[2], byname["v"].shape[2]))
 
         # Results follow the input named q (a decode variant's prompt comes first).
-        like = byname.get("q", qv)
-        given = [out, lse] + [None] * max(0, len(self._outputs) - 2)
-        results, out_views = [], []
-        for i, spec in enumerate(self._outputs):
-            want = spec.resolve(like.shape)
-            t = given[i]
-            if t is None:
-                t = _allocate(qv, spec, want)
-            view = _view(t, spec, self, output=True)
-            if view.shape != want:
-                raise ValueError("%s must have shape %s (from q %s), got %s"
-                                 % (spec.name, _fmt(want), _fmt(like.shape), _fmt(view.shape)))
-            results.append(t)
-            out_views.append(view)
-
-        stream = None
-        if self._device == "gpu":
-            torch = sys.modules["torch"]
-            stream = torch.cuda.current_stream(qv.obj.device).cuda_stream
+        results, out_views = self._outputs_like(qv, byname.get("q", qv), out, lse)
+        stream = self._stream(qv)
         c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
         c_out = (_lib.Tensor * len(out_views))(*[vw.c for vw in out_views])
         res = results[0] if len(results) == 1 else tuple(results)
@@ -382,6 +365,146 @@ class Program:
         _check(self._lib.sattn_program_run(self._h(), c_in, len(views), c_out, len(out_views),
                                            stream))
         return res
+
+    def _outputs_like(self, qv, like, out, lse):
+        """The output tensors (given or allocated like q) and their views."""
+        given = [out, lse] + [None] * max(0, len(self._outputs) - 2)
+        results, out_views = [], []
+        for i, spec in enumerate(self._outputs):
+            want = spec.resolve(like.shape)
+            t = given[i]
+            if t is None:
+                t = _allocate(qv, spec, want)
+            view = _view(t, spec, self, output=True)
+            if view.shape != want:
+                raise ValueError("%s must have shape %s (from q %s), got %s"
+                                 % (spec.name, _fmt(want), _fmt(like.shape), _fmt(view.shape)))
+            results.append(t)
+            out_views.append(view)
+        return results, out_views
+
+    def _stream(self, view):
+        if self._device != "gpu":
+            return None
+        torch = sys.modules["torch"]
+        return torch.cuda.current_stream(view.obj.device).cuda_stream
+
+    # -- OmniSparse decode over a slimmed cache -----------------------------
+    def _decode_inputs(self):
+        cap = len(self._inputs)
+        idx, n = (ctypes.c_int * max(cap, 1))(), ctypes.c_int(0)
+        _check(self._lib.sattn_program_decode_inputs(self._h(), idx, cap, ctypes.byref(n)))
+        return list(idx[:n.value])
+
+    def slim(self, *args, reserve=0):
+        """Runs the variant's kv_slim once and returns a SlimCache holding,
+        per (batch, KV head), only the kept K/V rows plus ``reserve`` free
+        rows for SlimCache.append. ``args`` are the variant's inputs without
+        the decode step's own (for patterns.omnisparse_decode: prompt, k, v).
+        Waits for the GPU once; afterwards the full cache may be freed."""
+        dec = set(self._decode_inputs())
+        specs = [a for i, a in enumerate(self._inputs) if i not in dec]
+        if len(args) != len(specs):
+            raise ValueError("slim() takes %d inputs (%s), %d were given"
+                             % (len(specs), ", ".join(a.name for a in specs), len(args)))
+        views = [_view(x, spec, self) for x, spec in zip(args, specs)]
+        c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
+        h = ctypes.c_void_p()
+        _check(self._lib.sattn_program_slim(self._h(), c_in, len(views), int(reserve),
+                                            self._stream(views[0]), ctypes.byref(h)))
+        return SlimCache(h, self, views[0])
+
+    def decode(self, cache, *args, out=None, lse=None, timed=False):
+        """One decode step over a SlimCache: ``args`` are the decode step's
+        own inputs (q). Returns what calling the program returns; with
+        ``timed`` it waits and returns (results, decode kernel ms)."""
+        dec = self._decode_inputs()
+        specs = [self._inputs[i] for i in dec]
+        if len(args) != len(specs):
+            raise ValueError("decode() takes %d inputs (%s) after the cache, %d were given"
+                             % (len(specs), ", ".join(a.name for a in specs), len(args)))
+        if not isinstance(cache, SlimCache):
+            raise ValueError("decode() needs a SlimCache from Program.slim, got %s"
+                             % type(cache).__name__)
+        views = [_view(x, spec, self) for x, spec in zip(args, specs)]
+        results, out_views = self._outputs_like(views[0], views[0], out, lse)
+        c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
+        c_out = (_lib.Tensor * len(out_views))(*[vw.c for vw in out_views])
+        ms = ctypes.c_double(0.0)
+        _check(self._lib.sattn_program_decode(
+            self._h(), cache._h(), c_in, len(views), c_out, len(out_views),
+            self._stream(views[0]), ctypes.byref(ms) if timed else None))
+        res = results[0] if len(results) == 1 else tuple(results)
+        return (res, ms.value) if timed else res
+
+
+class SlimCache:
+    """A slimmed KV cache (Program.slim): per (batch, KV head) only the kept
+    tokens, in sattn-owned memory. ``bytes_before`` / ``bytes_after`` give
+    the K/V bytes of the full cache and of this one."""
+
+    def __init__(self, handle, program, like):
+        self._lib, self._handle, self._program = program._lib, handle, program
+        self._like = like
+        info = _lib.SlimInfo()
+        _check(self._lib.sattn_slim_cache_info(handle, ctypes.byref(info)))
+        self.batch, self.kv_heads, self.head_dim = info.batch, info.kv_heads, info.head_dim
+        self.bytes_before = info.bytes_before
+
+    def _h(self):
+        if self._handle is None:
+            raise ValueError("this sattn.SlimCache is closed")
+        return self._handle
+
+    def _info(self):
+        info = _lib.SlimInfo()
+        _check(self._lib.sattn_slim_cache_info(self._h(), ctypes.byref(info)))
+        return info
+
+    @property
+    def bytes_after(self):
+        return self._info().bytes_after
+
+    @property
+    def tokens(self):
+        """Entries held over all (batch, KV head)."""
+        return self._info().tokens
+
+    def length(self, b, h):
+        n, c = ctypes.c_int64(0), ctypes.c_int64(0)
+        _check(self._lib.sattn_slim_cache_length(self._h(), b, h, ctypes.byref(n),
+                                                 ctypes.byref(c)))
+        return n.value
+
+    def capacity(self, b, h):
+        n, c = ctypes.c_int64(0), ctypes.c_int64(0)
+        _check(self._lib.sattn_slim_cache_length(self._h(), b, h, ctypes.byref(n),
+                                                 ctypes.byref(c)))
+        return c.value
+
+    def append(self, k, v):
+        """Appends k, v [B, Hkv, t, D] as the next t entries of every head
+        (the decode step's own tokens go in before the step)."""
+        spec = _Arg("k", -1 if self._program._device == "cpu" else self._like.dtype, None)
+        kv = _view(k, spec, self._program)
+        vv = _view(v, _Arg("v", spec.dtype, None), self._program)
+        _check(self._lib.sattn_slim_cache_append(self._h(), ctypes.byref(kv.c), ctypes.byref(vv.c),
+                                                 self._program._stream(kv)))
+
+    def close(self):
+        if getattr(self, "_handle", None) is not None:
+            self._lib.sattn_slim_cache_destroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "sattn.SlimCache(batch=%d, kv_heads=%d, tokens=%d, bytes %d -> %d)" % (
+            self.batch, self.kv_heads, self.tokens, self.bytes_before, self.bytes_after)
 
 
 _TORCH_DTYPES = ("bfloat16", "float16", "float32", "int32")  # by code

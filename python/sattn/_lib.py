@@ -60,6 +60,20 @@ class SelectionReport(ctypes.Structure):
     ]
 
 
+class SlimInfo(ctypes.Structure):
+    """sattn_slim_info: size and bytes of a slimmed KV cache."""
+
+    _fields_ = [
+        ("batch", ctypes.c_int64),
+        ("kv_heads", ctypes.c_int64),
+        ("head_dim", ctypes.c_int64),
+        ("bytes_before", ctypes.c_int64),
+        ("bytes_after", ctypes.c_int64),
+        ("tokens", ctypes.c_int64),
+        ("device", ctypes.c_int),
+    ]
+
+
 class ArgInfo(ctypes.Structure):
     """sattn_arg_info: what a program expects of one input or output."""
 
@@ -106,6 +120,18 @@ _SIGNATURES = {
     "sattn_program_run_selection": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P,
          ctypes.POINTER(SelectionReport)], _I),
+    "sattn_program_decode_inputs": ([_P, ctypes.POINTER(_I), _I, ctypes.POINTER(_I)], _I),
+    "sattn_program_slim": (
+        [_P, ctypes.POINTER(Tensor), _I, ctypes.c_int64, _P, ctypes.POINTER(_P)], _I),
+    "sattn_program_decode": (
+        [_P, _P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P,
+         ctypes.POINTER(ctypes.c_double)], _I),
+    "sattn_slim_cache_info": ([_P, ctypes.POINTER(SlimInfo)], _I),
+    "sattn_slim_cache_length": (
+        [_P, ctypes.c_int64, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64),
+         ctypes.POINTER(ctypes.c_int64)], _I),
+    "sattn_slim_cache_append": ([_P, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _P], _I),
+    "sattn_slim_cache_destroy": ([_P], _I),
     "sattn_program_num_inputs": ([_P, ctypes.POINTER(_I)], _I),
     "sattn_program_num_outputs": ([_P, ctypes.POINTER(_I)], _I),
     "sattn_program_device": ([_P, ctypes.POINTER(_I)], _I),

@@ -7,93 +7,14 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/api/ProgramImpl.h"
+#include "runtime/api/Views.h"
 
 #include "runtime/executor/CpuExecutor.h"
-#include "runtime/gpu/DeviceBuffer.h"
-#include "runtime/io/Dtype.h"
 #include "runtime/tune/Tuning.h"
 
 namespace sattn {
 
-namespace {
-
-std::vector<int64_t> stridesOf(const TensorView &t) {
-  if (t.strides.empty())
-    return gpu::contiguousStrides(t.shape);
-  if (t.strides.size() != t.shape.size())
-    throw Error("a tensor view has " + std::to_string(t.shape.size()) + " dimensions but " +
-                std::to_string(t.strides.size()) + " strides");
-  return t.strides;
-}
-
-gpu::Elem elemOf(DType t) {
-  switch (t) {
-  case DType::BF16:
-    return gpu::Elem::BF16;
-  case DType::FP16:
-    return gpu::Elem::FP16;
-  case DType::F32:
-    return gpu::Elem::F32;
-  case DType::I32:
-    return gpu::Elem::I32;
-  }
-  return gpu::Elem::F32;
-}
-
-/// Flat element offset of index `idx` (row-major over `shape`) under `strides`.
-int64_t stridedOffset(int64_t idx, const std::vector<int64_t> &shape,
-                      const std::vector<int64_t> &strides) {
-  int64_t off = 0;
-  for (int d = int(shape.size()) - 1; d >= 0; --d) {
-    off += (idx % shape[size_t(d)]) * strides[size_t(d)];
-    idx /= shape[size_t(d)];
-  }
-  return off;
-}
-
-double readElem(const TensorView &t, int64_t off) {
-  switch (t.dtype) {
-  case DType::BF16:
-    return io::bf16BitsToFloat(static_cast<const uint16_t *>(t.data)[off]);
-  case DType::FP16:
-    return io::halfBitsToFloat(static_cast<const uint16_t *>(t.data)[off]);
-  case DType::F32:
-    return static_cast<const float *>(t.data)[off];
-  case DType::I32:
-    return static_cast<const int32_t *>(t.data)[off];
-  }
-  return 0;
-}
-
-void writeElem(const TensorView &t, int64_t off, double x) {
-  switch (t.dtype) {
-  case DType::BF16:
-    static_cast<uint16_t *>(t.data)[off] = io::floatToBf16Bits(float(x));
-    break;
-  case DType::FP16:
-    static_cast<uint16_t *>(t.data)[off] = io::floatToHalfBits(float(x));
-    break;
-  case DType::F32:
-    static_cast<float *>(t.data)[off] = float(x);
-    break;
-  case DType::I32:
-    static_cast<int32_t *>(t.data)[off] = int32_t(x);
-    break;
-  }
-}
-
-void checkView(const TensorView &t, Device want, const std::string &what) {
-  if (t.device != want)
-    throw Error(what + " lives on the " + (t.device == Device::Gpu ? "GPU" : "CPU") +
-                " but the program runs on the " + (want == Device::Gpu ? "GPU" : "CPU"));
-  if (!t.data)
-    throw Error(what + " has a null data pointer");
-  for (int64_t s : t.shape)
-    if (s < 0)
-      throw Error(what + " has a negative dimension");
-}
-
-} // namespace
+using namespace api;
 
 Program::Program(std::unique_ptr<Impl> i) : impl(std::move(i)) {}
 Program::~Program() = default;
@@ -136,11 +57,9 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
     if (impl->device == Device::Gpu) {
       std::vector<gpu::DeviceTensor> args, results;
       for (const TensorView &t : inputs)
-        args.push_back(
-            {reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape, stridesOf(t)});
+        args.push_back(deviceTensor(t));
       for (const TensorView &t : outputs)
-        results.push_back(
-            {reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape, stridesOf(t)});
+        results.push_back(deviceTensor(t));
       const gpu::CompiledProgram *program = impl->gpu.get();
       if (!impl->tuned.empty() && args.size() >= 2 && args[0].shape.size() == 4 &&
           args[1].shape.size() == 4) {
@@ -159,56 +78,9 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
     // CPU: the float64 reference on converted copies. Check everything
     // (dtype kind, rank, static dims, output shapes) before computing.
     std::vector<std::shared_ptr<ref::Tensor>> args;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const TensorView &t = inputs[i];
-      mlir::Type argType = impl->func.getArgument(unsigned(i)).getType();
-      if (auto bt = mlir::dyn_cast<BlocksType>(argType)) {
-        // A user block list (semantics §14): int32 [B, H, nQB, cap]; the
-        // executor checks it against q and k when the attention uses it.
-        if (t.dtype != DType::I32 || t.shape.size() != 4 || t.shape[1] != bt.getHeads())
-          throw Error("block-set input '" + impl->inputNames[i] + "' must be an int32 tensor [B, " +
-                      std::to_string(bt.getHeads()) +
-                      ", nQB, cap] of KV block indices (-1 for unused slots)");
-      } else if (!mlir::isa<mlir::RankedTensorType>(argType)) {
-        throw Error("input '" + impl->inputNames[i] + "' has a type the CPU path cannot bind");
-      }
-      auto type = mlir::dyn_cast<mlir::RankedTensorType>(argType);
-      if (!type) {
-        auto host = std::make_shared<ref::Tensor>(t.shape);
-        std::vector<int64_t> strides = stridesOf(t);
-        for (int64_t e = 0; e < host->numel(); ++e)
-          host->data[size_t(e)] = readElem(t, stridedOffset(e, t.shape, strides));
-        args.push_back(host);
-        continue;
-      }
-      bool floatArg = mlir::isa<mlir::FloatType>(type.getElementType());
-      if (floatArg == (t.dtype == DType::I32))
-        throw Error("input '" + impl->inputNames[i] + "' must hold " +
-                    (floatArg ? "floating-point (bf16, fp16 or f32)" : "int32") + " values");
-      if (int64_t(t.shape.size()) != type.getRank())
-        throw Error("input '" + impl->inputNames[i] + "' has rank " +
-                    std::to_string(t.shape.size()) + ", the variant expects " +
-                    std::to_string(type.getRank()));
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        if (!type.isDynamicDim(d) && type.getDimSize(d) != t.shape[size_t(d)])
-          throw Error("input '" + impl->inputNames[i] + "' has " +
-                      std::to_string(t.shape[size_t(d)]) + " in dimension " + std::to_string(d) +
-                      ", the variant expects " + std::to_string(type.getDimSize(d)));
-      auto host = std::make_shared<ref::Tensor>(t.shape);
-      std::vector<int64_t> strides = stridesOf(t);
-      for (int64_t e = 0; e < host->numel(); ++e)
-        host->data[size_t(e)] = readElem(t, stridedOffset(e, t.shape, strides));
-      args.push_back(host);
-    }
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      auto type = mlir::cast<mlir::RankedTensorType>(impl->func.getResultTypes()[i]);
-      const TensorView &t = outputs[i];
-      bool shapeOk = int64_t(t.shape.size()) == type.getRank();
-      for (int64_t d = 0; shapeOk && d < type.getRank(); ++d)
-        shapeOk = type.isDynamicDim(d) || type.getDimSize(d) == t.shape[size_t(d)];
-      if (!shapeOk || t.dtype == DType::I32)
-        throw Error("output " + std::to_string(i) + " does not match the variant's result type");
-    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      args.push_back(hostInput(*impl, i, inputs[i]));
+    checkHostOutputs(*impl, outputs);
     CpuRunResult r = runOnCpu(impl->func, args);
     if (tSelection) {
       const SelectionInfo &si = r.selection;
@@ -220,16 +92,8 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
       out.params = si.params, out.blocks = si.blocks, out.queries = si.queries;
       out.tokens = si.tokens;
     }
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      const TensorView &t = outputs[i];
-      const ref::Tensor &src = *r.results[i];
-      if (t.shape != src.shape)
-        throw Error("output " + std::to_string(i) + " has shape of rank " +
-                    std::to_string(t.shape.size()) + " that differs from the result's");
-      std::vector<int64_t> strides = stridesOf(t);
-      for (int64_t e = 0; e < src.numel(); ++e)
-        writeElem(t, stridedOffset(e, t.shape, strides), src.data[size_t(e)]);
-    }
+    for (size_t i = 0; i < outputs.size(); ++i)
+      writeHostOutput(i, outputs[i], *r.results[i]);
   } catch (const Error &) {
     throw;
   } catch (const std::exception &e) {

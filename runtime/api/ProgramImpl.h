@@ -21,7 +21,7 @@ struct Program::Impl {
   std::unique_ptr<mlir::MLIRContext> context;
   mlir::OwningOpRef<mlir::ModuleOp> semantic, lowered;
   mlir::func::FuncOp func; ///< the semantic variant (CPU path)
-  std::unique_ptr<gpu::CompiledProgram> gpu;
+  std::shared_ptr<gpu::CompiledProgram> gpu; ///< shared with the SlimCaches it built
   /// Autotuned alternatives: shape bucket -> program compiled with the
   /// bucket's winning configuration (all compiled at compile time, so a new
   /// length never compiles anything).

@@ -46,6 +46,10 @@ struct sattn_program {
   std::vector<sattn_arg_info> inputs, outputs;
 };
 
+struct sattn_slim_cache {
+  std::shared_ptr<sattn::SlimCache> cache;
+};
+
 namespace {
 
 thread_local std::string lastError;
@@ -356,6 +360,80 @@ int sattn_program_run_selection(const sattn_program *program, const sattn_tensor
     out.active_rows = r.activeRows.value_or(-1.0);
     out.kv_kept = r.kvKept.value_or(-1.0);
   });
+}
+
+int sattn_program_decode_inputs(const sattn_program *program, int *indices, int cap, int *count) {
+  return guarded(__func__, [&] {
+    std::vector<size_t> idx = deref(program, "program").program->decodeInputs();
+    deref(count, "count") = int(idx.size());
+    if (cap > 0)
+      deref(indices, "indices");
+    for (size_t i = 0; i < idx.size() && int(i) < cap; ++i)
+      indices[i] = int(idx[i]);
+  });
+}
+
+int sattn_program_slim(const sattn_program *program, const sattn_tensor *inputs, int n_in,
+                       int64_t reserve, void *stream, sattn_slim_cache **out) {
+  return guarded(__func__, [&] {
+    sattn_slim_cache *&slot = deref(out, "out");
+    slot = nullptr;
+    auto c = std::make_unique<sattn_slim_cache>();
+    c->cache =
+        deref(program, "program").program->slim(views(inputs, n_in, "input"), reserve, stream);
+    slot = c.release();
+  });
+}
+
+int sattn_program_decode(const sattn_program *program, const sattn_slim_cache *cache,
+                         const sattn_tensor *inputs, int n_in, const sattn_tensor *outputs,
+                         int n_out, void *stream, double *kernel_ms) {
+  return guarded(__func__, [&] {
+    const sattn::Program &p = *deref(program, "program").program;
+    const sattn::SlimCache &c = *deref(cache, "cache").cache;
+    auto in = views(inputs, n_in, "input"), outs = views(outputs, n_out, "output");
+    if (kernel_ms)
+      *kernel_ms = p.decodeTimed(c, in, outs, stream);
+    else
+      p.decode(c, in, outs, stream);
+  });
+}
+
+int sattn_slim_cache_info(const sattn_slim_cache *cache, sattn_slim_info *out) {
+  return guarded(__func__, [&] {
+    const sattn::SlimCache &c = *deref(cache, "cache").cache;
+    sattn_slim_info &i = deref(out, "out");
+    i.batch = c.batch(), i.kv_heads = c.kvHeads(), i.head_dim = c.headDim();
+    i.bytes_before = c.bytesBefore(), i.bytes_after = c.bytesAfter();
+    i.tokens = 0;
+    for (int64_t b = 0; b < c.batch(); ++b)
+      for (int64_t h = 0; h < c.kvHeads(); ++h)
+        i.tokens += c.length(b, h);
+    i.device = c.device() == sattn::Device::Gpu ? SATTN_GPU : SATTN_CPU;
+  });
+}
+
+int sattn_slim_cache_length(const sattn_slim_cache *cache, int64_t b, int64_t h, int64_t *length,
+                            int64_t *capacity) {
+  return guarded(__func__, [&] {
+    const sattn::SlimCache &c = *deref(cache, "cache").cache;
+    deref(length, "length") = c.length(b, h);
+    if (capacity)
+      *capacity = c.capacity(b, h);
+  });
+}
+
+int sattn_slim_cache_append(sattn_slim_cache *cache, const sattn_tensor *k, const sattn_tensor *v,
+                            void *stream) {
+  return guarded(__func__, [&] {
+    sattn::SlimCache &c = *deref(cache, "cache").cache;
+    deref(k, "k"), deref(v, "v");
+    c.append(views(k, 1, "k")[0], views(v, 1, "v")[0], stream);
+  });
+}
+
+int sattn_slim_cache_destroy(sattn_slim_cache *cache) {
+  return guarded(__func__, [&] { delete cache; });
 }
 
 int sattn_program_num_inputs(const sattn_program *program, int *out) {

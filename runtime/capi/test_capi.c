@@ -228,6 +228,75 @@ int main(void) {
   expect_error(sattn_program_run_selection(program, in, 3, out, 1, NULL, NULL), "null report",
                "report");
 
+  /* OmniSparse decode over a slimmed cache: slim once, append, decode; the
+   * cache reports its bytes and outlives its program. */
+  {
+    enum { SP = 70, SK = 100 };
+    OK(sattn_pattern_text("omnisparse_decode", H, HKV, D, NULL, 0, 0, 0, NULL, 0, &needed));
+    char *dir = malloc(needed);
+    OK(sattn_pattern_text("omnisparse_decode", H, HKV, D, NULL, 0, 0, 0, dir, needed, NULL));
+    sattn_program *dec = NULL;
+    OK(sattn_compile(session, dir, NULL, &dec));
+    free(dir);
+    int idx[4] = {-1, -1, -1, -1}, n_dec = 0;
+    OK(sattn_program_decode_inputs(dec, idx, 4, &n_dec));
+    CHECK(n_dec == 1 && idx[0] == 3, "decode inputs %d [%d]", n_dec, idx[0]);
+    static float pr[H * SP * D], kc[HKV * SK * D], vc[HKV * SK * D], qd[H * D], kn[HKV * D],
+        od[H * D], ld[H];
+    for (int i = 0; i < H * SP * D; ++i)
+      pr[i] = (float)sin(0.37 * i);
+    for (int i = 0; i < HKV * SK * D; ++i)
+      kc[i] = (float)cos(0.11 * i), vc[i] = (float)sin(0.23 * i);
+    for (int i = 0; i < H * D; ++i)
+      qd[i] = (float)cos(0.5 * i);
+    for (int i = 0; i < HKV * D; ++i)
+      kn[i] = (float)sin(0.05 * i);
+    int64_t sp[4] = {1, H, SP, D}, sk[4] = {1, HKV, SK, D}, sq1[4] = {1, H, 1, D},
+            sn[4] = {1, HKV, 1, D}, sl[3] = {1, H, 1};
+    sattn_tensor slim_in[3] = {{pr, SATTN_F32, SATTN_CPU, 4, sp, NULL},
+                               {kc, SATTN_F32, SATTN_CPU, 4, sk, NULL},
+                               {vc, SATTN_F32, SATTN_CPU, 4, sk, NULL}};
+    sattn_slim_cache *cache = NULL;
+    expect_error(sattn_program_slim(dec, slim_in, 2, 0, NULL, &cache), "slim input count",
+                 "takes 3 inputs (prompt, k, v)");
+    CHECK(cache == NULL, "a failed slim left a cache");
+    OK(sattn_program_slim(dec, slim_in, 3, 1, NULL, &cache));
+    sattn_slim_info si;
+    OK(sattn_slim_cache_info(cache, &si));
+    CHECK(si.batch == 1 && si.kv_heads == HKV && si.head_dim == D && si.device == SATTN_CPU &&
+              si.bytes_before == 2LL * HKV * SK * D * 2 && si.tokens > 0 &&
+              si.bytes_after == 2 * (si.tokens + HKV) * D * 2 + HKV * 12,
+          "slim info: tokens %lld bytes %lld -> %lld", (long long)si.tokens,
+          (long long)si.bytes_before, (long long)si.bytes_after);
+    int64_t len = 0, cap = 0;
+    OK(sattn_slim_cache_length(cache, 0, 1, &len, &cap));
+    CHECK(cap == len + 1, "length %lld capacity %lld", (long long)len, (long long)cap);
+    sattn_tensor knew = {kn, SATTN_F32, SATTN_CPU, 4, sn, NULL};
+    OK(sattn_slim_cache_append(cache, &knew, &knew, NULL));
+    expect_error(sattn_slim_cache_append(cache, &knew, &knew, NULL), "append past reserve",
+                 "larger reserve");
+    sattn_tensor qin = {qd, SATTN_F32, SATTN_CPU, 4, sq1, NULL};
+    sattn_tensor dout[2] = {{od, SATTN_F32, SATTN_CPU, 4, sq1, NULL},
+                            {ld, SATTN_F32, SATTN_CPU, 3, sl, NULL}};
+    OK(sattn_program_decode(dec, cache, &qin, 1, dout, 2, NULL, NULL));
+    int finite = 1;
+    for (int i = 0; i < H * D; ++i)
+      finite &= isfinite(od[i]) != 0;
+    for (int i = 0; i < H; ++i)
+      finite &= isfinite(ld[i]) != 0;
+    CHECK(finite, "slimmed decode wrote a non-finite value");
+    double ms = 0;
+    expect_error(sattn_program_decode(dec, cache, &qin, 1, dout, 2, NULL, &ms),
+                 "timed decode on the CPU", "needs a GPU program");
+    expect_error(sattn_program_decode(program, cache, &qin, 1, dout, 2, NULL, NULL),
+                 "decode with a dense program", "no sattn.decode_attention reading the tokens");
+    OK(sattn_program_destroy(dec)); /* the cache does not need its program */
+    OK(sattn_slim_cache_info(cache, &si));
+    OK(sattn_slim_cache_destroy(cache));
+    OK(sattn_slim_cache_destroy(NULL));
+    printf("slimmed decode cache on the CPU: ok\n");
+  }
+
   /* Error paths: each returns nonzero with a message naming the problem. */
   expect_error(sattn_program_run(program, in, 2, out, 1, NULL), "two inputs", "takes 3 inputs");
   expect_error(sattn_program_run(program, in, 3, out, 0, NULL), "no outputs", "returns 1");

@@ -44,7 +44,7 @@ class Interpreter {
 public:
   explicit Interpreter(func::FuncOp f) : func(f) {}
 
-  CpuRunResult run(const std::vector<std::shared_ptr<ref::Tensor>> &args) {
+  CpuRunResult run(const std::vector<std::shared_ptr<ref::Tensor>> &args, Operation *stopAfter) {
     if (args.size() != func.getNumArguments())
       throw ref::Error("the variant takes " + std::to_string(func.getNumArguments()) + " inputs, " +
                        std::to_string(args.size()) + " were given");
@@ -69,8 +69,11 @@ public:
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
       result.phaseMs.push_back({op.getName().stripDialect().str(), ms});
+      if (&op == stopAfter)
+        break;
     }
     result.selection = selection;
+    result.slimTokens = slimTokens;
     return result;
   }
 
@@ -163,6 +166,7 @@ private:
             seg = segmentsOf(*tensor(s.getSegments()));
           set(s.getResult(),
               ref::kvSlim(*tensor(s.getQ()), *tensor(s.getK()), seg ? &*seg : nullptr, p));
+          slimTokens = get<ref::TokenSet>(s.getResult());
         })
         .Case([&](DecodeAttentionOp d) { evalDecode(d); })
         .Default([&](Operation *other) {
@@ -279,12 +283,14 @@ private:
   std::map<std::tuple<void *, int64_t, int64_t, int64_t>, Ptr<ref::BlockSet>> converted;
   SelectionInfo selection;
   Ptr<ref::Budget> lastBudget;
+  Ptr<ref::TokenSet> slimTokens;
 };
 
 } // namespace
 
-CpuRunResult runOnCpu(func::FuncOp func, const std::vector<std::shared_ptr<ref::Tensor>> &args) {
-  return Interpreter(func).run(args);
+CpuRunResult runOnCpu(func::FuncOp func, const std::vector<std::shared_ptr<ref::Tensor>> &args,
+                      Operation *stopAfter) {
+  return Interpreter(func).run(args, stopAfter);
 }
 
 } // namespace sattn

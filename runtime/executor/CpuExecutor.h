@@ -36,11 +36,16 @@ struct CpuRunResult {
   SelectionInfo selection;
   /// Wall time of every op, in program order: (op name, milliseconds).
   std::vector<std::pair<std::string, double>> phaseMs;
+  /// The kept tokens of the last sattn.kv_slim evaluated.
+  std::shared_ptr<const ref::TokenSet> slimTokens;
 };
 
 /// Runs `func` with argument i bound to args[i] (rank-4 Q/K/V in BHSD, other
-/// tensors as given: segments [B, n, 2], page tables, lengths).
+/// tensors as given: segments [B, n, 2], page tables, lengths). With
+/// `stopAfter`, evaluation ends after that op and `results` stays empty;
+/// arguments no evaluated op reads may then be null (Program::slim).
 CpuRunResult runOnCpu(mlir::func::FuncOp func,
-                      const std::vector<std::shared_ptr<ref::Tensor>> &args);
+                      const std::vector<std::shared_ptr<ref::Tensor>> &args,
+                      mlir::Operation *stopAfter = nullptr);
 
 } // namespace sattn

@@ -59,6 +59,14 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache
     drv.check(drv.cuModuleGetFunction_(&f, module, l.kernel.c_str()),
               ("finding kernel " + l.kernel).c_str());
     functions[l.kernel] = f;
+    // The compaction kernel the emitter writes beside each kv_slim_select
+    // (codegen/Emitter.cpp kCompanions), for slim() and appendSlim().
+    if (l.deviceTemplate == "kv_slim_select") {
+      std::string name = l.kernel + "_compact";
+      drv.check(drv.cuModuleGetFunction_(&f, module, name.c_str()),
+                ("finding kernel " + name).c_str());
+      functions[name] = f;
+    }
   }
   info.loadMs = msSince(start);
 }

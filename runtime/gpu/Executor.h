@@ -60,6 +60,24 @@ struct RunOptions {
   SelectionSets *selection = nullptr;               ///< fill after the run (synchronises)
 };
 
+/// A slimmed KV cache in device memory (Program::slim, semantics §11): per
+/// (batch, KV head) `row = b * kvHeads + h`, entries [0, lengths[row]) are
+/// rows offsets[row] + e of k and v (dense rows of `dim` elements), kept
+/// tokens in ascending position, then appended ones; capacity[row] rows
+/// are reserved. The host mirrors offsets and lengths (no sync to read them).
+struct SlimStorage {
+  int batch = 0, kvHeads = 0, dim = 0;
+  Elem elem = Elem::BF16;
+  int64_t fullLength = 0; ///< cached tokens per head of the cache it was built from
+  std::vector<int64_t> offsets, lengths, capacity;
+  CUdeviceptr k = 0, v = 0, off = 0, len = 0;
+  ~SlimStorage();
+  SlimStorage() = default;
+  SlimStorage(const SlimStorage &) = delete;
+  SlimStorage &operator=(const SlimStorage &) = delete;
+  int64_t rows() const { return offsets.empty() ? 0 : offsets.back() + capacity.back(); }
+};
+
 struct CompileInfo {
   cache::Outcome disk = cache::Outcome::Miss;
   bool memoryHit = false;
@@ -78,6 +96,28 @@ public:
   /// function's results (O, then LSE if returned).
   void run(const std::vector<DeviceTensor> &args, const std::vector<DeviceTensor> &results,
            CUstream stream, RunOptions *opts = nullptr) const;
+
+  /// Program::slim: runs the kv_slim launches that feed the variant's
+  /// decode_attention, waits for the kept-token counts, allocates a cache
+  /// of exactly those tokens plus `reserve` rows per (batch, KV head) and
+  /// compacts the kept K/V into it (queued on `stream`). `args` binds the
+  /// function arguments by position; those only the decode step reads (its
+  /// q) may be absent.
+  std::unique_ptr<SlimStorage> slim(const std::vector<std::optional<DeviceTensor>> &args,
+                                    int64_t reserve, CUstream stream) const;
+  /// Program::decode: the variant's decode_attention over `cache` instead
+  /// of its kv_slim tokens; `args` needs only the decode step's own inputs.
+  void decodeSlim(const SlimStorage &cache, const std::vector<std::optional<DeviceTensor>> &args,
+                  const std::vector<DeviceTensor> &results, CUstream stream,
+                  RunOptions *opts = nullptr) const;
+  /// SlimCache::append: `k`, `v` [B, Hkv, t, D] become entries
+  /// lengths..lengths + t of every (batch, KV head).
+  void appendSlim(SlimStorage &cache, const DeviceTensor &k, const DeviceTensor &v,
+                  CUstream stream) const;
+  /// The launch indices of the kv_slim_select and the decode_attn reading
+  /// its tokens over a non-paged cache, or a GpuError saying why the
+  /// variant cannot be slimmed.
+  std::pair<size_t, size_t> slimLaunches() const;
 
   const Plan &plan() const { return p; }
   const CompileInfo &compileInfo() const { return info; }

@@ -42,7 +42,7 @@ RtValue Run::observationRows(const RtValue &q, int64_t observe) {
 void Run::launchDecode(const Launch &l) {
   const bool slim = l.deviceTemplate == "kv_slim_lse";
   auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
-  const int D = int(l.i("HEAD_DIM")), Hq = int(l.i("HEADS")), Hkv = int(l.i("KV_HEADS"));
+  const int D = int(l.i("HEAD_DIM")), Hkv = int(l.i("KV_HEADS"));
   const char *what = slim ? "sattn.kv_slim" : "sattn.decode_attention";
   if (!dev::decode_supported(D))
     throw GpuError(std::string(what) +
@@ -50,6 +50,10 @@ void Run::launchDecode(const Launch &l) {
                    "[16, 256]; this variant has " +
                    std::to_string(D) + " (run it with --device=cpu)");
   RtValue q = slim ? observationRows(op(0), l.i("OBSERVE")) : op(0);
+  if (!slim && slimCache) {
+    launchDecodeSlimmed(l, q);
+    return;
+  }
   const RtValue &k = op(1);
   dev::DecodeParams p{};
   p.q = view(q), p.k = view(k);
@@ -96,6 +100,39 @@ void Run::launchDecode(const Launch &l) {
     if (!hasTok)
       maxEntries = table.shape[1] * int64_t(k.S);
   }
+  decodeOutputs(l, q, p, maxEntries, slim);
+}
+
+/// decode_attn over a slimmed cache (Program::decode): the cache's dense
+/// per-head rows replace k, v and the token set.
+void Run::launchDecodeSlimmed(const Launch &l, const RtValue &q) {
+  const SlimStorage &c = *slimCache;
+  const int D = int(l.i("HEAD_DIM")), Hkv = int(l.i("KV_HEADS"));
+  if (q.B != c.batch)
+    throw GpuError("q has batch " + std::to_string(q.B) + " but the slimmed cache has batch " +
+                   std::to_string(c.batch));
+  if (c.kvHeads != Hkv || c.dim != D || c.elem != plan.values[l.operands[1]].elem)
+    throw GpuError("the slimmed cache was built by another variant (" + std::to_string(c.kvHeads) +
+                   " KV heads, head dim " + std::to_string(c.dim) + ", " + elemName(c.elem) +
+                   "); this decode needs " + std::to_string(Hkv) + ", " + std::to_string(D) + ", " +
+                   elemName(plan.values[l.operands[1]].elem));
+  int64_t longest = 0;
+  for (int64_t n : c.lengths)
+    longest = std::max(longest, n);
+  dev::DecodeParams p{};
+  p.q = view(q);
+  p.k = dev::Tensor4{reinterpret_cast<void *>(c.k), 0, 0, D, c.batch, Hkv, int(longest), D};
+  p.v = dev::Tensor4{reinterpret_cast<void *>(c.v), 0, 0, D, c.batch, Hkv, int(longest), D};
+  p.Skv = int(longest);
+  p.rag_off = reinterpret_cast<const dev::i64 *>(c.off);
+  p.rag_len = reinterpret_cast<const int *>(c.len);
+  decodeOutputs(l, q, p, longest, false);
+}
+
+/// The split-KV workspace and outputs of a decode launch, then the launch.
+void Run::decodeOutputs(const Launch &l, const RtValue &q, dev::DecodeParams &p, int64_t maxEntries,
+                        bool slim) {
+  const int D = int(l.i("HEAD_DIM")), Hq = int(l.i("HEADS")), Hkv = int(l.i("KV_HEADS"));
   int rowGroups = int(cdiv(int64_t(Hq / Hkv) * q.S, dev::kDecodeRows));
   if (q.S == 0 || q.B == 0)
     rowGroups = 0;

@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -111,14 +112,22 @@ public:
   }
 
   void bindArgs(const std::vector<DeviceTensor> &args) {
+    bindArgs(std::vector<std::optional<DeviceTensor>>(args.begin(), args.end()));
+  }
+
+  /// Binds the arguments by position; an absent one stays unbound (for
+  /// entry points that run only some launches: Program::slim / decode).
+  void bindArgs(const std::vector<std::optional<DeviceTensor>> &args) {
     if (args.size() != plan.args.size())
       throw GpuError("the variant takes " + std::to_string(plan.args.size()) + " inputs, " +
                      std::to_string(args.size()) + " were given");
     for (size_t i = 0; i < args.size(); ++i) {
+      if (!args[i])
+        continue;
       const ValueInfo &info = plan.values[plan.args[i]];
       vals[plan.args[i]] = info.kind == ValueKind::Blocks
-                               ? listValue(args[i], info, plan.argNames[i])
-                               : tensorValue(args[i], info, plan.argNames[i]);
+                               ? listValue(*args[i], info, plan.argNames[i])
+                               : tensorValue(*args[i], info, plan.argNames[i]);
     }
     // Q/K/V agreement: batch of every rank-4 input and block list (a paged
     // cache's dimension 0 counts pages, not sequences).
@@ -129,7 +138,7 @@ public:
     int batch = -1;
     for (size_t i = 0; i < args.size(); ++i) {
       const RtValue &v = vals[plan.args[i]];
-      if ((v.kind != ValueKind::Tensor4 && !v.list) || paged.count(plan.args[i]))
+      if (!args[i] || (v.kind != ValueKind::Tensor4 && !v.list) || paged.count(plan.args[i]))
         continue;
       if (batch >= 0 && v.B != batch)
         throw GpuError("input '" + plan.argNames[i] + "' has batch " + std::to_string(v.B) +
@@ -146,25 +155,29 @@ public:
       bound[plan.results[i]] = results[i];
   }
 
-  void execute() {
+  /// Runs launches [first, last) (all by default) in order.
+  void execute(size_t first = 0, size_t last = SIZE_MAX) {
+    last = std::min(last, plan.launches.size());
+    first = std::min(first, last);
     std::vector<CUevent> events;
     if (opts && opts->timePhases) {
-      events.resize(plan.launches.size() + 1);
+      events.resize(last - first + 1);
       for (CUevent &e : events)
         drv.check(drv.cuEventCreate_(&e, CU_EVENT_DEFAULT), "creating a timing event");
       drv.check(drv.cuEventRecord_(events[0], stream), "recording an event");
     }
-    for (size_t i = 0; i < plan.launches.size(); ++i) {
+    for (size_t i = first; i < last; ++i) {
       launch(plan.launches[i]);
       if (!events.empty())
-        drv.check(drv.cuEventRecord_(events[i + 1], stream), "recording an event");
+        drv.check(drv.cuEventRecord_(events[i - first + 1], stream), "recording an event");
     }
     if (!events.empty()) {
       drv.check(drv.cuEventSynchronize_(events.back()), "waiting for the kernels");
       std::vector<std::pair<std::string, double>> phases;
-      for (size_t i = 0; i < plan.launches.size(); ++i) {
+      for (size_t i = first; i < last; ++i) {
         float ms = 0;
-        drv.check(drv.cuEventElapsedTime_(&ms, events[i], events[i + 1]), "timing a kernel");
+        drv.check(drv.cuEventElapsedTime_(&ms, events[i - first], events[i - first + 1]),
+                  "timing a kernel");
         phases.push_back({plan.launches[i].kernel, ms});
       }
       for (CUevent e : events)
@@ -172,14 +185,38 @@ public:
       phasesOut = std::move(phases);
     }
     if (opts && opts->dump)
-      for (const Launch &l : plan.launches)
-        for (int r : l.results)
-          dumpValue(l.kernel, r);
+      for (size_t i = first; i < last; ++i)
+        for (int r : plan.launches[i].results)
+          dumpValue(plan.launches[i].kernel, r);
     if (opts && opts->selection)
       selectionSets(*opts->selection);
   }
 
   std::vector<std::pair<std::string, double>> phasesOut;
+
+  /// Decode launches read this slimmed cache instead of their k, v and
+  /// token set (Program::decode).
+  const SlimStorage *slimCache = nullptr;
+
+  const RtValue &value(int id) const { return vals.at(size_t(id)); }
+
+  template <typename T> std::vector<T> download(CUdeviceptr p, size_t n) {
+    std::vector<T> host(n);
+    if (n)
+      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), p, n * sizeof(T), stream), "copying back");
+    drv.check(drv.cuStreamSynchronize_(stream), "waiting for the kernels");
+    return host;
+  }
+
+  /// Launches `fn` (a companion kernel, not a plan launch) on the stream.
+  void goFunction(CUfunction fn, const std::string &name, unsigned gx, unsigned gy, unsigned gz,
+                  unsigned threads, void *params) {
+    if (gx == 0 || gy == 0 || gz == 0)
+      return;
+    void *args[] = {params};
+    drv.check(drv.cuLaunchKernel_(fn, gx, gy, gz, threads, 1, 1, 0, stream, args, nullptr),
+              ("launching " + name).c_str());
+  }
 
 private:
   RtValue tensorValue(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {
@@ -545,16 +582,11 @@ private:
   static int64_t decodeSplits(int64_t base, int64_t tiles, int64_t slots);
   static RtValue observationRows(const RtValue &q, int64_t observe);
   void launchDecode(const Launch &l);
+  void launchDecodeSlimmed(const Launch &l, const RtValue &q);
+  void decodeOutputs(const Launch &l, const RtValue &q, dev::DecodeParams &p, int64_t maxEntries,
+                     bool slim);
   void launchSlim(const Launch &l);
   void launchClassify(const Launch &l);
-
-  template <typename T> std::vector<T> download(CUdeviceptr p, size_t n) {
-    std::vector<T> host(n);
-    if (n)
-      drv.check(drv.cuMemcpyDtoHAsync_(host.data(), p, n * sizeof(T), stream), "copying back");
-    drv.check(drv.cuStreamSynchronize_(stream), "waiting for the kernels");
-    return host;
-  }
 
   /// A query or token set: counts [B, H] and lists [B, H, S] -> host lists.
   std::vector<std::vector<int32_t>> downloadLists(const RtValue &v) {

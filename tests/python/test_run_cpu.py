@@ -164,3 +164,26 @@ def test_variant_from_file(session, tmp_path):
     for variant in (path, str(path)):
         program = session.compile(variant)
         assert rel_err(program(q, k, v), ref) <= 1e-5
+
+
+def test_slim_cache_decode_matches_run(session):
+    # OmniSparse decode in two calls: slim() once, decode() per step.
+    program = session.compile(sattn.patterns.omnisparse_decode(H, HKV, D))
+    prompt = rng.standard_normal((2, H, 70, D)).astype(np.float32) + 0.3
+    _, k, v = qkv(np.float32, B=2, sq=1, skv=120)
+    q = rng.standard_normal((2, H, 1, D)).astype(np.float32) + 0.3
+    (o_run, lse_run), report = program.run_selection(prompt, k, v, q)
+    cache = program.slim(prompt, k, v, reserve=1)
+    o, lse = program.decode(cache, q)
+    assert np.abs(o - o_run).max() < 1e-6 and np.abs(lse - lse_run).max() < 1e-6
+    kept = sum(cache.length(b, h) for b in range(2) for h in range(HKV))
+    assert cache.tokens == kept and kept == round(report["kv_kept"] * 2 * HKV * 120)
+    assert cache.capacity(0, 0) == cache.length(0, 0) + 1
+    assert cache.bytes_before == 2 * 2 * HKV * 120 * D * 2
+    assert cache.bytes_after == 2 * (kept + 2 * HKV) * D * 2 + 2 * HKV * 12
+    cache.append(k[:, :, :1], v[:, :, :1])
+    assert cache.length(1, 1) == cache.capacity(1, 1)
+    with pytest.raises(sattn.Error, match="larger reserve"):
+        cache.append(k[:, :, :1], v[:, :, :1])
+    with pytest.raises(ValueError, match=r"slim\(\) takes 3 inputs \(prompt, k, v\)"):
+        program.slim(prompt, k)
