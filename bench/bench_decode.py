@@ -167,13 +167,13 @@ def main():
             f(r["sdpa_cudnn_ms"]), f(r["sdpa_flash_ms"]), f(r["sdpa_efficient_ms"]),
             ratio(r["sdpa_cudnn_ms"]), ratio(r["sdpa_flash_ms"])))
     print("\nslimmed decode (OmniSparse kv_slim + compacted cache)")
-    print("%-7s %3s %5s | %7s %9s %8s %8s %7s %6s | %6s %7s %8s" % (
+    print("%-7s %3s %6s | %7s %9s %8s %8s %7s %6s | %6s %7s %8s" % (
         "ctx", "B", "tau", "kept", "reduction", "kernel", "queued", "speedup", "/0.8r",
         "recall", "err", "slim ms"))
     for r in rows:
         for pt in r["slim"]:
             kept = pt["tokens"] / (r["batch"] * HKV * r["ctx"])
-            print("%-7d %3d %5.2f | %7.3f %9.2f %8.4f %8.4f %7.2f %6.2f | %6.3f %7.4f %8.1f" % (
+            print("%-7d %3d %6.3f | %7.3f %9.2f %8.4f %8.4f %7.2f %6.2f | %6.3f %7.4f %8.1f" % (
                 r["ctx"], r["batch"], pt["tau"], kept, pt["reduction"], pt["kernel_ms"],
                 pt["queued_ms"], pt["speedup"], pt["speedup"] / (0.8 * pt["reduction"]),
                 pt["recall"], pt["err"], pt["slim_once_ms"]))

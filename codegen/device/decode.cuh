@@ -15,11 +15,17 @@
 //            set -- are cut into `splits` equal chunks (a multiple of the
 //            key tile), computed on the device from the real length, so a
 //            slimmed cache spreads its fewer entries over all CTAs.
-//   key tile = kDecodeKeyTile entries; K and V rows are gathered with
-//            cp.async into a kDecodeStages-deep ring (dense rows, paged rows
-//            through the page table, kept tokens through the list, or the
-//            rows of a slimmed cache, which are dense per head); each
-//            warp owns 16 keys of every tile and its own online softmax.
+//   key tile = kDecodeKeyTile entries; each warp owns 16 keys of every
+//            tile and its own online softmax. Loads:
+//            - dense rows (a dense cache, or a slimmed cache's rows, dense
+//              per head) on sm_90+: thread 0 issues one TMA box per
+//              64-column panel of K and V into a p.stages-deep ring of
+//              128-byte-swizzled tiles, completing the stage's mbarrier
+//              (no per-thread address math, which bounded the cp.async
+//              version at ~60 % of the HBM bandwidth);
+//            - otherwise (paged rows through the page table, kept tokens
+//              through the list, older GPUs): every thread gathers 16-byte
+//              chunks with cp.async into a kDecodeStages-deep padded ring.
 //   end    = the 4 warps merge through shared memory; with one split the
 //            CTA writes O and LSE, else it writes a normalised partial and
 //            its log2 LSE, and the last CTA of the (batch, KV head, row
@@ -59,6 +65,18 @@ SATTN_DECODE_HD constexpr int decode_smem_bytes(int headDim) {
   return kDecodeStages * 2 * kDecodeKeyTile * (headDim + 8) * 2;
 }
 
+/// The TMA path's ring (p.tma): `stages` of K and V tiles in 64-column
+/// panels of 128-byte rows from a 1024-byte aligned base, then its
+/// mbarriers. Its depth is a launch choice (1 CTA per SM takes a deeper
+/// ring than 2); the cp.async ring's bytes are the floor (merge area).
+enum : int { kDecodeMaxTmaStages = 8 };
+SATTN_DECODE_HD constexpr int decode_tma_stage_bytes(int headDim) {
+  return 2 * (headDim / 64) * kDecodeKeyTile * 128;
+}
+SATTN_DECODE_HD constexpr int decode_tma_smem_bytes(int headDim, int stages) {
+  return 1024 + stages * decode_tma_stage_bytes(headDim) + 8 * kDecodeMaxTmaStages;
+}
+
 /// Whether the decode kernels handle this head dim (mma k-steps of 16).
 SATTN_DECODE_HD constexpr bool decode_supported(int headDim) {
   return headDim % 16 == 0 && headDim >= 16 && headDim <= 256;
@@ -70,6 +88,7 @@ SATTN_DECODE_HD constexpr bool decode_supported(int headDim) {
 #if defined(__CUDACC__)
 
 #include "ptx.cuh"
+#include "tma.cuh"
 #include "types.cuh"
 
 namespace sattn {
@@ -90,6 +109,11 @@ template <class Cfg, bool WITH_V> struct Decode {
   static constexpr int NS = kDecodeStages;
   static constexpr int LDS = D + 8, KD = D / 16, ND = D / 8, CPR = D / 8;
   static constexpr int TILE = BN * LDS; // elements of one K or V tile
+  // TMA layout (p.tma): a K or V tile is D / 64 panels of BN rows x 128 B
+  // with the 128-byte swizzle (16-byte chunk c of row r at chunk c ^ (r & 7)),
+  // stages from a 1024-byte aligned base, then one mbarrier per stage.
+  static constexpr int PANEL = BN * 128, KV_SWZ = (D / 64) * PANEL;
+  static_assert(2 * KV_SWZ == decode_tma_stage_bytes(D), "decode: TMA stage size");
   static constexpr float kC = Cfg::SCALE * 1.4426950408889634f;
   static constexpr bool kPos = Cfg::SCALE > 0.f;
   static constexpr float kF = kPos ? kC : 1.f;
@@ -111,8 +135,12 @@ template <class Cfg, bool WITH_V> struct Decode {
   int minPos; // smallest i' over the group's rows
   const u16 *kBase, *vBase;
   bool kVec, vVec;
-  const int *toks;  // this (b, hk)'s kept-token list, or null
-  const int *pages; // this batch's page-table row, or null
+  const int *toks;                // this (b, hk)'s kept-token list, or null
+  const int *pages;               // this batch's page-table row, or null
+  bool tma;                       // dense rows loaded by TMA into the swizzled ring
+  u32 ring;                       // the ring's base (1024-aligned when tma)
+  int nst;                        // TMA ring depth
+  int tmaRow0, tmaHead, tmaBatch; // TMA coordinates of entry 0
 
   u32 qa[KD][4];
   float o[WITH_V ? ND : 1][4];
@@ -179,6 +207,36 @@ template <class Cfg, bool WITH_V> struct Decode {
       copy_rows<PER>((2 * s + 1) * TILE, p.v, vBase, vVec, pos, pg, in);
   }
 
+  __device__ __forceinline__ u32 k_stage(int s) const {
+    return tma ? ring + s * 2 * KV_SWZ : sbase + 2 * s * TILE * 2;
+  }
+  __device__ __forceinline__ u32 v_stage(int s) const {
+    return tma ? k_stage(s) + KV_SWZ : k_stage(s) + TILE * 2;
+  }
+  /// Shared address of the 16-byte chunk `c` (of D / 8) of tile row `r`.
+  __device__ __forceinline__ u32 chunk(u32 tile, int r, int c) const {
+    return tma ? tile + (c >> 3) * PANEL + r * 128 + (((c & 7) ^ (r & 7)) << 4)
+               : tile + (r * LDS + c * 8) * 2;
+  }
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  __device__ __forceinline__ u32 bar(int s) const { return ring + nst * 2 * KV_SWZ + 8 * s; }
+
+  /// Thread 0: K (and V) of entries [e, e + BN) into stage s by TMA, one box
+  /// per 64-column panel; rows past the tensor are zero-filled, rows past
+  /// e1 inside it are masked in compute().
+  __device__ __forceinline__ void load_tile_tma(int s, int e) const {
+    mbar_expect_tx(bar(s), (WITH_V ? 2 : 1) * KV_SWZ);
+#pragma unroll
+    for (int pn = 0; pn < D / 64; ++pn) {
+      tma_load_4d(k_stage(s) + pn * PANEL, &p.tk, pn * 64, tmaRow0 + e, tmaHead, tmaBatch, bar(s));
+      if constexpr (WITH_V)
+        tma_load_4d(v_stage(s) + pn * PANEL, &p.tv, pn * 64, tmaRow0 + e, tmaHead, tmaBatch,
+                    bar(s));
+    }
+  }
+#endif
+
   /// Packed row r -> (query head, query row), or false past R.
   __device__ __forceinline__ bool row_of(int r, int &h, int &qi) const {
     if (r >= R)
@@ -218,18 +276,18 @@ template <class Cfg, bool WITH_V> struct Decode {
     if (wk0 >= nv)
       return;
     const int t = lane & 3;
-    const u32 kb = sbase + 2 * s * TILE * 2, vb = kb + TILE * 2;
+    const u32 kb = k_stage(s), vb = v_stage(s);
     float sc[2][4];
 #pragma unroll
     for (int n = 0; n < 2; ++n)
 #pragma unroll
       for (int x = 0; x < 4; ++x)
         sc[n][x] = 0.f;
-    const u32 kLane = kb + (((lane & 7) + (lane >> 4) * 8 + wk0) * LDS + ((lane >> 3) & 1) * 8) * 2;
+    const int kRow = (lane & 7) + (lane >> 4) * 8 + wk0, kCol = (lane >> 3) & 1;
 #pragma unroll
     for (int kk = 0; kk < KD; ++kk) {
       u32 bk[4];
-      ldsm_x4(bk, kLane + kk * 32);
+      ldsm_x4(bk, chunk(kb, kRow, 2 * kk + kCol));
       mma16816<T>(sc[0], qa[kk], bk[0], bk[1]);
       mma16816<T>(sc[1], qa[kk], bk[2], bk[3]);
     }
@@ -289,12 +347,11 @@ template <class Cfg, bool WITH_V> struct Decode {
     if constexpr (WITH_V) {
       u32 pa[4] = {pack2<T>(sc[0][0], sc[0][1]), pack2<T>(sc[0][2], sc[0][3]),
                    pack2<T>(sc[1][0], sc[1][1]), pack2<T>(sc[1][2], sc[1][3])};
-      const u32 vLane =
-          vb + (((lane & 7) + ((lane >> 3) & 1) * 8 + wk0) * LDS + (lane >> 4) * 8) * 2;
+      const int vRow = (lane & 7) + ((lane >> 3) & 1) * 8 + wk0, vCol = lane >> 4;
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         u32 bv[4];
-        ldsm_x4_t(bv, vLane + dp * 32);
+        ldsm_x4_t(bv, chunk(vb, vRow, 2 * dp + vCol));
         mma16816<T>(o[2 * dp], pa, bv[0], bv[1]);
         mma16816<T>(o[2 * dp + 1], pa, bv[2], bv[3]);
       }
@@ -459,6 +516,17 @@ template <class Cfg, bool WITH_V> struct Decode {
     }
     kVec = rows_aligned<16>(p.k);
     vVec = WITH_V && rows_aligned<16>(p.v);
+    // TMA reads dense rows: a dense cache's (b, hk) slice or a slimmed
+    // cache's run of rows (one [1, 1, rows, D] map).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    tma = p.tma != 0 && !toks && !pages;
+#else
+    tma = false; // folds every TMA branch away on older GPUs
+#endif
+    ring = tma ? (sbase + 1023u) & ~1023u : sbase;
+    nst = max(2, min(p.stages, static_cast<int>(kDecodeMaxTmaStages)));
+    tmaRow0 = ragged ? static_cast<int>(__ldg(p.rag_off + bh)) : 0;
+    tmaHead = ragged ? 0 : hk, tmaBatch = ragged ? 0 : b;
     mrow[0] = mrow[1] = neg_inf();
     lrow[0] = lrow[1] = 0.f;
     if constexpr (WITH_V)
@@ -469,6 +537,12 @@ template <class Cfg, bool WITH_V> struct Decode {
           o[dn][x] = 0.f;
     load_q();
     const int nTiles = e1 > e0 ? (e1 - e0 + BN - 1) / BN : 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (tma) {
+      run_tma(nTiles);
+      return;
+    }
+#endif
 #pragma unroll
     for (int s = 0; s < NS - 1; ++s) {
       if (s < nTiles)
@@ -488,6 +562,37 @@ template <class Cfg, bool WITH_V> struct Decode {
     __syncthreads(); // the ring becomes the merge area
     finish();
   }
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  /// The key loop with TMA: thread 0 issues each tile's boxes on the
+  /// stage's mbarrier; everyone waits on it (phase = use count & 1). The
+  /// __syncthreads after the wait both orders the reuse of the stage that
+  /// was computed in the previous iteration and keeps the warps in step.
+  __device__ __forceinline__ void run_tma(int nTiles) {
+    if (tid == 0) {
+      for (int s = 0; s < nst; ++s)
+        mbar_init(bar(s), 1);
+      fence_mbar_init();
+    }
+    __syncthreads();
+    if (tid == 0)
+      for (int s = 0; s < nst - 1 && s < nTiles; ++s)
+        load_tile_tma(s, e0 + s * BN);
+    int st = 0, phase = 0; // stage of tile `it` and its use parity
+    for (int it = 0; it < nTiles; ++it) {
+      mbar_wait(bar(st), phase);
+      __syncthreads();
+      int nx = it + nst - 1, sx = st == 0 ? nst - 1 : st - 1; // nx's stage: the one freed
+      if (tid == 0 && nx < nTiles)
+        load_tile_tma(sx, e0 + nx * BN);
+      compute(st, e0 + it * BN);
+      if (++st == nst)
+        st = 0, phase ^= 1;
+    }
+    __syncthreads(); // the ring becomes the merge area
+    finish();
+  }
+#endif
 };
 
 } // namespace decode_detail

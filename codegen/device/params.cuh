@@ -142,6 +142,13 @@ struct DecodeParams {
   /// otherwise.
   const i64 *rag_off;
   const int *rag_len;
+  /// sm_90+: 1 when tk / tv map the cache (4-d [B, Hkv, S, D] maps with
+  /// 64 x kDecodeKeyTile boxes and the 128-byte swizzle; for a slimmed
+  /// cache one [1, 1, rows, D] map) and the decode loads its dense rows by
+  /// TMA; 0: cp.async (paged caches, token lists, other GPUs).
+  int tma;
+  int stages; ///< TMA ring depth (decode_tma_smem_bytes), when tma
+  TmaDesc tk, tv;
 };
 
 /// kv_compact, two modes writing a slimmed cache (rows of D elements at

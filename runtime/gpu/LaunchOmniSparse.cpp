@@ -12,6 +12,7 @@
 #include "codegen/device/classify.cuh"
 #include "codegen/device/decode.cuh"
 #include "codegen/device/kv_slim.cuh"
+#include "runtime/gpu/AttnTma.h"
 
 namespace sattn::gpu::detail {
 
@@ -29,6 +30,18 @@ int64_t Run::decodeSplits(int64_t base, int64_t tiles, int64_t slots) {
   return std::clamp<int64_t>(s, 1, dev::kDecodeMaxSplits);
 }
 
+/// Splits with TMA loads (measured on an H200, GQA 32/8, D = 128, 32k and
+/// 128k keys; docs/performance.md 2026-12-04): about one CTA per SM, each
+/// with a deep ring, beats more, shallower CTAs, whose partials also cost a
+/// merge: batch 1 best at 16 splits (8 KV heads x 16 = 128 CTAs), batch 16
+/// at 1-2. At least 8 key tiles per CTA.
+int64_t Run::decodeSplitsTma(int64_t base, int64_t tiles, int64_t sms) {
+  if (base <= 0)
+    return 1;
+  int64_t s = sms / base; // CTAs <= SMs: one each
+  return std::clamp<int64_t>(std::min(s, tiles / 8), 1, dev::kDecodeMaxSplits);
+}
+
 /// The observation rows of kv_slim: the last min(observe, Sq) rows of q.
 RtValue Run::observationRows(const RtValue &q, int64_t observe) {
   RtValue o = q;
@@ -36,6 +49,21 @@ RtValue Run::observationRows(const RtValue &q, int64_t observe) {
   o.p0 = q.p0 + CUdeviceptr(int64_t(q.S - w) * q.ss * 2);
   o.S = w;
   return o;
+}
+
+/// Sets p.tma and the maps of `k` (and `v`) when the decode may load its
+/// dense rows by TMA: Hopper or later, head dim a multiple of 64, views TMA
+/// can describe. SATTN_DECODE_TMA=0 turns it off (A/B experiments).
+void Run::decodeTma(dev::DecodeParams &p, const dev::Tensor4 &k, const dev::Tensor4 *v) {
+  p.tma = 0;
+  const char *env = std::getenv("SATTN_DECODE_TMA");
+  if (drv.major() < 9 || k.D % 64 != 0 || (env && std::string(env) == "0"))
+    return;
+  bool fp16 = plan.dtype == "fp16";
+  auto encode = drv.cuTensorMapEncodeTiled_;
+  if (encodeAttnTma(encode, k, fp16, dev::kDecodeKeyTile, p.tk) &&
+      (!v || encodeAttnTma(encode, *v, fp16, dev::kDecodeKeyTile, p.tv)))
+    p.tma = 1;
 }
 
 /// decode_attn (sattn.decode_attention) and kv_slim_lse (kv_slim phase 1).
@@ -100,6 +128,8 @@ void Run::launchDecode(const Launch &l) {
     if (!hasTok)
       maxEntries = table.shape[1] * int64_t(k.S);
   }
+  if (!paged && !hasTok)
+    decodeTma(p, p.k, slim ? nullptr : &p.v);
   decodeOutputs(l, q, p, maxEntries, slim);
 }
 
@@ -126,24 +156,55 @@ void Run::launchDecodeSlimmed(const Launch &l, const RtValue &q) {
   p.Skv = int(longest);
   p.rag_off = reinterpret_cast<const dev::i64 *>(c.off);
   p.rag_len = reinterpret_cast<const int *>(c.len);
-  decodeOutputs(l, q, p, longest, false);
+  // One map over all rows ([1, 1, rows, D]); the kernel adds each head's offset.
+  const int rows = int(std::max<int64_t>(1, c.rows()));
+  dev::Tensor4 km{
+      reinterpret_cast<void *>(c.k), int64_t(rows) * D, int64_t(rows) * D, D, 1, 1, rows, D};
+  dev::Tensor4 vm = km;
+  vm.ptr = reinterpret_cast<void *>(c.v);
+  decodeTma(p, km, &vm);
+  int64_t total = 0;
+  for (int64_t n : c.lengths)
+    total += n;
+  decodeOutputs(l, q, p, longest, false, total);
 }
 
 /// The split-KV workspace and outputs of a decode launch, then the launch.
 void Run::decodeOutputs(const Launch &l, const RtValue &q, dev::DecodeParams &p, int64_t maxEntries,
-                        bool slim) {
+                        bool slim, int64_t totalEntries) {
   const int D = int(l.i("HEAD_DIM")), Hq = int(l.i("HEADS")), Hkv = int(l.i("KV_HEADS"));
   int rowGroups = int(cdiv(int64_t(Hq / Hkv) * q.S, dev::kDecodeRows));
   if (q.S == 0 || q.B == 0)
     rowGroups = 0;
   int64_t base = int64_t(q.B) * Hkv * rowGroups;
   int64_t tiles = std::max<int64_t>(1, cdiv(maxEntries, dev::kDecodeKeyTile));
-  int64_t splits = decodeSplits(base, tiles, 2 * int64_t(drv.multiprocessors()));
-  // Experiments only (bench/kernels): force the split count.
+  const int64_t sms = drv.multiprocessors();
+  int64_t splits = p.tma ? decodeSplitsTma(base, tiles, sms) : decodeSplits(base, tiles, 2 * sms);
+  // Heads of unequal length (a slimmed cache): every head is cut into the
+  // same number of chunks, so cut the longest to about one SM's share of
+  // all the work; the shorter heads' CTAs finish early and free their slots.
+  if (totalEntries > 0 && base > 0) {
+    int64_t share = std::max<int64_t>(1, totalEntries * (base / (int64_t(q.B) * Hkv)) / sms);
+    splits = std::clamp<int64_t>(
+        cdiv(maxEntries, share), 1,
+        std::max<int64_t>(1, std::min<int64_t>(tiles / 8, dev::kDecodeMaxSplits)));
+  }
+  // Experiments only (bench/kernels): force the split count / ring depth.
   if (const char *env = std::getenv("SATTN_DECODE_SPLITS"); env && *env)
     splits =
         std::clamp<int64_t>(std::atoll(env), 1, std::min<int64_t>(tiles, dev::kDecodeMaxSplits));
   p.splits = int(splits), p.row_groups = rowGroups;
+  int smem = dev::decode_smem_bytes(D);
+  if (p.tma) {
+    // One CTA per SM takes the deepest ring that fits, two share the SM.
+    const int perSm = base * splits > sms ? 2 : 1;
+    const int budget = kMaxSmemPerSm / perSm - 1024 - 8 * dev::kDecodeMaxTmaStages;
+    p.stages =
+        std::clamp(budget / dev::decode_tma_stage_bytes(D), 2, int(dev::kDecodeMaxTmaStages));
+    if (const char *env = std::getenv("SATTN_DECODE_STAGES"); env && *env)
+      p.stages = std::clamp(std::atoi(env), 2, int(dev::kDecodeMaxTmaStages));
+    smem = std::max(smem, dev::decode_tma_smem_bytes(D, p.stages));
+  }
   if (splits > 1) {
     p.part_o = reinterpret_cast<float *>(
         alloc(size_t(base * splits) * dev::kDecodeRows * (slim ? 1 : size_t(D)) * 4));
@@ -171,7 +232,7 @@ void Run::decodeOutputs(const Launch &l, const RtValue &q, dev::DecodeParams &p,
     }
   }
   go(l, unsigned(splits), unsigned(Hkv * rowGroups), unsigned(q.B), dev::kDecodeThreads,
-     unsigned(dev::decode_smem_bytes(D)), &p, /*maxCarveout=*/true);
+     unsigned(smem), &p, /*maxCarveout=*/true);
 }
 
 /// kv_slim_scores and kv_slim_select (kv_slim phases 2 and 3).

@@ -580,11 +580,18 @@ private:
   // codegen/device/decode.cuh, kv_slim.cuh, classify.cuh launchers
   // (runtime/gpu/LaunchOmniSparse.cpp).
   static int64_t decodeSplits(int64_t base, int64_t tiles, int64_t slots);
+  static int64_t decodeSplitsTma(int64_t base, int64_t tiles, int64_t sms);
+  /// Shared memory one SM offers its CTAs (sm_90: 227 KB usable per CTA,
+  /// 228 KB per SM with 1 KB reserved per CTA).
+  static constexpr int kMaxSmemPerSm = 227 * 1024;
   static RtValue observationRows(const RtValue &q, int64_t observe);
   void launchDecode(const Launch &l);
   void launchDecodeSlimmed(const Launch &l, const RtValue &q);
+  void decodeTma(dev::DecodeParams &p, const dev::Tensor4 &k, const dev::Tensor4 *v);
+  /// totalEntries: the entries of all (batch, KV head) when their lengths
+  /// differ (a slimmed cache), else 0.
   void decodeOutputs(const Launch &l, const RtValue &q, dev::DecodeParams &p, int64_t maxEntries,
-                     bool slim);
+                     bool slim, int64_t totalEntries = 0);
   void launchSlim(const Launch &l);
   void launchClassify(const Launch &l);
 

@@ -106,6 +106,12 @@ CompiledProgram::slim(const std::vector<std::optional<DeviceTensor>> &args, int6
             "allocating the slimmed V cache");
   drv.check(drv.cuMemAlloc_(&st->off, heads * 8), "allocating the slimmed cache's offsets");
   drv.check(drv.cuMemAlloc_(&st->len, heads * 4), "allocating the slimmed cache's lengths");
+  // Zeroed: a key tile may read past a head's rows into the reserve (masked,
+  // but 0 * V must not meet a NaN bit pattern left in fresh memory).
+  for (CUdeviceptr buf : {st->k, st->v})
+    drv.check(
+        drv.cuMemsetD32Async_(buf, 0, std::max<size_t>(4, size_t(rows) * rowBytes) / 4, stream),
+        "clearing the slimmed cache");
   drv.check(drv.cuMemcpyHtoDAsync_(st->off, st->offsets.data(), heads * 8, stream),
             "uploading the slimmed cache's offsets");
   drv.check(drv.cuMemcpyHtoDAsync_(st->len, lens32.data(), heads * 4, stream),
