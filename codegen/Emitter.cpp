@@ -132,24 +132,14 @@ const TemplateInfo *lookupTemplate(llvm::StringRef name) {
   return nullptr;
 }
 
-FailureOr<std::string> emitCuda(func::FuncOp func) {
-  auto spec = func->getAttrOfType<DictionaryAttr>("sattn.spec");
-  if (!spec)
+namespace {
+
+/// The launches of `func` (kernel-level IR), or a diagnostic.
+FailureOr<SmallVector<LaunchOp>> launchesOf(func::FuncOp func) {
+  if (!func->getAttrOfType<DictionaryAttr>("sattn.spec"))
     return func.emitError() << "emitting CUDA needs kernel-level IR: run "
                                "--sattn-lower-to-kernels first";
-  std::string out;
-  llvm::raw_string_ostream os(out);
-  CudaWriter w(os);
-  w.comment("sattn module for @" + func.getSymName() + ", key " +
-            llvm::cast<StringAttr>(spec.get("key")).getValue());
-  // Headers first: one include per distinct device header used.
-  std::set<std::string> headers;
-  for (LaunchOp launch : func.getBody().front().getOps<LaunchOp>())
-    if (const TemplateInfo *t = lookupTemplate(launch.getDeviceTemplate()))
-      headers.insert(t->header);
-  for (const std::string &h : headers)
-    w.include(h);
-  bool any = false;
+  SmallVector<LaunchOp> launches;
   for (Operation &op : func.getBody().front()) {
     auto launch = dyn_cast<LaunchOp>(op);
     if (!launch) {
@@ -158,10 +148,32 @@ FailureOr<std::string> emitCuda(func::FuncOp func) {
       return op.emitError() << "emitting CUDA needs kernel-level IR; found " << op.getName()
                             << " (run --sattn-lower-to-kernels first)";
     }
-    const TemplateInfo *t = lookupTemplate(launch.getDeviceTemplate());
-    if (!t)
+    if (!lookupTemplate(launch.getDeviceTemplate()))
       return launch.emitError() << "device template '" << launch.getDeviceTemplate()
                                 << "' is not in this build's device library yet";
+    launches.push_back(launch);
+  }
+  if (launches.empty())
+    return func.emitError() << "the variant has no kernel launches";
+  return launches;
+}
+
+/// One module: a comment, one include per distinct header, then per launch
+/// its config struct and kernel wrapper(s).
+FailureOr<std::string> emitModule(func::FuncOp func, ArrayRef<LaunchOp> launches) {
+  auto spec = func->getAttrOfType<DictionaryAttr>("sattn.spec");
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  CudaWriter w(os);
+  w.comment("sattn module for @" + func.getSymName() + ", key " +
+            llvm::cast<StringAttr>(spec.get("key")).getValue());
+  std::set<std::string> headers;
+  for (LaunchOp launch : launches)
+    headers.insert(lookupTemplate(launch.getDeviceTemplate())->header);
+  for (const std::string &h : headers)
+    w.include(h);
+  for (LaunchOp launch : launches) {
+    const TemplateInfo *t = lookupTemplate(launch.getDeviceTemplate());
     std::string cfg = (launch.getKernel() + "_cfg").str();
     w.blank();
     w.comment(launch.getKernel() + ": " + launch.getDeviceTemplate());
@@ -174,11 +186,31 @@ FailureOr<std::string> emitCuda(func::FuncOp func) {
     for (const Companion &c : kCompanions)
       if (launch.getDeviceTemplate() == c.of)
         w.kernel((launch.getKernel() + c.suffix).str(), *lookupTemplate(c.templateName), cfg);
-    any = true;
   }
-  if (!any)
-    return func.emitError() << "the variant has no kernel launches";
   return out;
+}
+
+} // namespace
+
+FailureOr<std::string> emitCuda(func::FuncOp func) {
+  FailureOr<SmallVector<LaunchOp>> launches = launchesOf(func);
+  if (failed(launches))
+    return failure();
+  return emitModule(func, *launches);
+}
+
+FailureOr<std::vector<std::string>> emitCudaParts(func::FuncOp func) {
+  FailureOr<SmallVector<LaunchOp>> launches = launchesOf(func);
+  if (failed(launches))
+    return failure();
+  std::vector<std::string> parts;
+  for (LaunchOp launch : *launches) {
+    FailureOr<std::string> part = emitModule(func, {launch});
+    if (failed(part))
+      return failure();
+    parts.push_back(std::move(*part));
+  }
+  return parts;
 }
 
 } // namespace sattn::codegen

@@ -34,7 +34,15 @@ struct TemplateInfo {
 const TemplateInfo *lookupTemplate(llvm::StringRef name);
 
 /// Emits the CUDA C++ of every launch of `func` (kernel-level IR, after
-/// sattn-outline-kernels). Fails with a diagnostic on the offending launch.
+/// sattn-outline-kernels) as one module. Fails with a diagnostic on the
+/// offending launch.
 mlir::FailureOr<std::string> emitCuda(mlir::func::FuncOp func);
+
+/// The same kernels as one module per launch, in launch order (each with
+/// its companion kernels and only the headers it uses): the runtime
+/// compiles them in parallel and caches each on its own, so a cold compile
+/// waits for the slowest kernel rather than for all of them, and a kernel
+/// shared by two variants compiles once.
+mlir::FailureOr<std::vector<std::string>> emitCudaParts(mlir::func::FuncOp func);
 
 } // namespace sattn::codegen

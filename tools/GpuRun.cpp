@@ -45,7 +45,7 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   for (auto f : module->getOps<mlir::func::FuncOp>())
     if (f->hasAttr("sattn.spec"))
       func = f;
-  mlir::FailureOr<std::string> cuda = codegen::emitCuda(func);
+  mlir::FailureOr<std::vector<std::string>> cuda = codegen::emitCudaParts(func);
   if (mlir::failed(cuda))
     throw ToolError("code generation failed (see the diagnostics above)");
   gpu::Plan plan = gpu::planFromIR(func);

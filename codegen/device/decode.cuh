@@ -109,10 +109,17 @@ template <class Cfg, bool WITH_V> struct Decode {
   static constexpr int NS = kDecodeStages;
   static constexpr int LDS = D + 8, KD = D / 16, ND = D / 8, CPR = D / 8;
   static constexpr int TILE = BN * LDS; // elements of one K or V tile
-  // TMA layout (p.tma): a K or V tile is D / 64 panels of BN rows x 128 B
-  // with the 128-byte swizzle (16-byte chunk c of row r at chunk c ^ (r & 7)),
-  // stages from a 1024-byte aligned base, then one mbarrier per stage.
+  // Tile layout, one per head dim so compute() has one address formula:
+  // with D % 64 == 0 (SWZ) a K or V tile is D / 64 panels of BN rows x 128 B
+  // with the 128-byte swizzle (16-byte chunk c of row r at chunk c ^ (r & 7))
+  // from a 1024-byte aligned base -- what TMA writes, and what the cp.async
+  // copies write too; other head dims use rows padded by 16 bytes (cp.async
+  // only). Both are conflict-free for ldmatrix. With TMA, one mbarrier per
+  // stage follows the ring.
+  static constexpr bool SWZ = D % 64 == 0;
   static constexpr int PANEL = BN * 128, KV_SWZ = (D / 64) * PANEL;
+  static_assert(!SWZ || 1024 + NS * 2 * KV_SWZ <= decode_smem_bytes(D),
+                "decode: the swizzled cp.async ring must fit in its shared memory");
   static_assert(2 * KV_SWZ == decode_tma_stage_bytes(D), "decode: TMA stage size");
   static constexpr float kC = Cfg::SCALE * 1.4426950408889634f;
   static constexpr bool kPos = Cfg::SCALE > 0.f;
@@ -137,9 +144,9 @@ template <class Cfg, bool WITH_V> struct Decode {
   bool kVec, vVec;
   const int *toks;                // this (b, hk)'s kept-token list, or null
   const int *pages;               // this batch's page-table row, or null
-  bool tma;                       // dense rows loaded by TMA into the swizzled ring
-  u32 ring;                       // the ring's base (1024-aligned when tma)
-  int nst;                        // TMA ring depth
+  bool tma;                       // dense rows loaded by TMA (SWZ layouts only)
+  u32 ring;                       // the ring's base (1024-aligned with SWZ)
+  int nst;                        // ring depth: p.stages with TMA, else NS
   int tmaRow0, tmaHead, tmaBatch; // TMA coordinates of entry 0
 
   u32 qa[KD][4];
@@ -160,16 +167,16 @@ template <class Cfg, bool WITH_V> struct Decode {
   }
 
   /// Copies `PER` 16-byte chunks of kDecodeKeyTile rows from `base` into
-  /// `dstOff` (elements); rows past e1 are zero (so 0 * V never makes NaN).
+  /// the tile at `tile`; rows past e1 are zero (so 0 * V never makes NaN).
   template <int PER>
-  __device__ __forceinline__ void copy_rows(int dstOff, const Tensor4 &t, const u16 *base, bool vec,
+  __device__ __forceinline__ void copy_rows(u32 tile, const Tensor4 &t, const u16 *base, bool vec,
                                             const int (&pos)[PER], const int (&pg)[PER],
                                             const bool (&in)[PER]) const {
 #pragma unroll
     for (int it = 0; it < PER; ++it) {
       int c = tid + it * NT;
       int r = c / CPR, k = c % CPR;
-      u32 dst = sbase + (dstOff + r * LDS + k * 8) * 2;
+      u32 dst = chunk(tile, r, k);
       const u16 *g = base + (in[it] ? row_offset(t, pos[it], pg[it]) : 0) + k * 8;
       if (vec) {
         cp_async16(dst, g, in[it] ? 16 : 0);
@@ -202,20 +209,20 @@ template <class Cfg, bool WITH_V> struct Decode {
 #pragma unroll
     for (int it = 0; it < PER; ++it)
       pg[it] = pages && in[it] ? __ldg(pages + pos[it] / p.page) : 0;
-    copy_rows<PER>(2 * s * TILE, p.k, kBase, kVec, pos, pg, in);
+    copy_rows<PER>(k_stage(s), p.k, kBase, kVec, pos, pg, in);
     if constexpr (WITH_V)
-      copy_rows<PER>((2 * s + 1) * TILE, p.v, vBase, vVec, pos, pg, in);
+      copy_rows<PER>(v_stage(s), p.v, vBase, vVec, pos, pg, in);
   }
 
   __device__ __forceinline__ u32 k_stage(int s) const {
-    return tma ? ring + s * 2 * KV_SWZ : sbase + 2 * s * TILE * 2;
+    return SWZ ? ring + s * 2 * KV_SWZ : sbase + 2 * s * TILE * 2;
   }
   __device__ __forceinline__ u32 v_stage(int s) const {
-    return tma ? k_stage(s) + KV_SWZ : k_stage(s) + TILE * 2;
+    return k_stage(s) + (SWZ ? KV_SWZ : TILE * 2);
   }
   /// Shared address of the 16-byte chunk `c` (of D / 8) of tile row `r`.
   __device__ __forceinline__ u32 chunk(u32 tile, int r, int c) const {
-    return tma ? tile + (c >> 3) * PANEL + r * 128 + (((c & 7) ^ (r & 7)) << 4)
+    return SWZ ? tile + (c >> 3) * PANEL + r * 128 + (((c & 7) ^ (r & 7)) << 4)
                : tile + (r * LDS + c * 8) * 2;
   }
 
@@ -519,12 +526,12 @@ template <class Cfg, bool WITH_V> struct Decode {
     // TMA reads dense rows: a dense cache's (b, hk) slice or a slimmed
     // cache's run of rows (one [1, 1, rows, D] map).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    tma = p.tma != 0 && !toks && !pages;
+    tma = SWZ && p.tma != 0 && !toks && !pages;
 #else
     tma = false; // folds every TMA branch away on older GPUs
 #endif
-    ring = tma ? (sbase + 1023u) & ~1023u : sbase;
-    nst = max(2, min(p.stages, static_cast<int>(kDecodeMaxTmaStages)));
+    ring = SWZ ? (sbase + 1023u) & ~1023u : sbase;
+    nst = tma ? max(2, min(p.stages, static_cast<int>(kDecodeMaxTmaStages))) : NS;
     tmaRow0 = ragged ? static_cast<int>(__ldg(p.rag_off + bh)) : 0;
     tmaHead = ragged ? 0 : hk, tmaBatch = ragged ? 0 : b;
     mrow[0] = mrow[1] = neg_inf();
@@ -537,62 +544,69 @@ template <class Cfg, bool WITH_V> struct Decode {
           o[dn][x] = 0.f;
     load_q();
     const int nTiles = e1 > e0 ? (e1 - e0 + BN - 1) / BN : 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (tma) {
-      run_tma(nTiles);
-      return;
-    }
-#endif
-#pragma unroll
-    for (int s = 0; s < NS - 1; ++s) {
-      if (s < nTiles)
-        load_tile(s, e0 + s * BN);
-      cp_async_commit();
-    }
+    // One key loop for both load paths (compute() is inlined once): tile
+    // `it` sits in stage st; after the wait, the __syncthreads orders the
+    // reuse of the stage computed in the previous iteration (stage sx),
+    // which then receives tile it + nst - 1.
+    init_barriers();
+    for (int s = 0; s < nst - 1; ++s)
+      issue(s, s < nTiles ? e0 + s * BN : -1);
+    int st = 0, phase = 0;
     for (int it = 0; it < nTiles; ++it) {
-      cp_async_wait<NS - 2>();
-      __syncthreads(); // tile `it` visible; everyone is done with the stage reloaded below
-      int nx = it + NS - 1;
-      if (nx < nTiles)
-        load_tile(nx % NS, e0 + nx * BN);
-      cp_async_commit();
-      compute(it % NS, e0 + it * BN);
-    }
-    cp_async_wait<0>();
-    __syncthreads(); // the ring becomes the merge area
-    finish();
-  }
-
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  /// The key loop with TMA: thread 0 issues each tile's boxes on the
-  /// stage's mbarrier; everyone waits on it (phase = use count & 1). The
-  /// __syncthreads after the wait both orders the reuse of the stage that
-  /// was computed in the previous iteration and keeps the warps in step.
-  __device__ __forceinline__ void run_tma(int nTiles) {
-    if (tid == 0) {
-      for (int s = 0; s < nst; ++s)
-        mbar_init(bar(s), 1);
-      fence_mbar_init();
-    }
-    __syncthreads();
-    if (tid == 0)
-      for (int s = 0; s < nst - 1 && s < nTiles; ++s)
-        load_tile_tma(s, e0 + s * BN);
-    int st = 0, phase = 0; // stage of tile `it` and its use parity
-    for (int it = 0; it < nTiles; ++it) {
-      mbar_wait(bar(st), phase);
+      wait_tile(st, phase);
       __syncthreads();
-      int nx = it + nst - 1, sx = st == 0 ? nst - 1 : st - 1; // nx's stage: the one freed
-      if (tid == 0 && nx < nTiles)
-        load_tile_tma(sx, e0 + nx * BN);
+      const int nx = it + nst - 1, sx = st == 0 ? nst - 1 : st - 1;
+      issue(sx, nx < nTiles ? e0 + nx * BN : -1);
       compute(st, e0 + it * BN);
       if (++st == nst)
         st = 0, phase ^= 1;
     }
+    if (!tma)
+      cp_async_wait<0>();
     __syncthreads(); // the ring becomes the merge area
     finish();
   }
+
+  /// TMA: thread 0 sets up one mbarrier per stage.
+  __device__ __forceinline__ void init_barriers() const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (tma) {
+      if (tid == 0) {
+        for (int s = 0; s < nst; ++s)
+          mbar_init(bar(s), 1);
+        fence_mbar_init();
+      }
+      __syncthreads();
+    }
 #endif
+  }
+
+  /// Loads the tile at entry e (none when e < 0) into stage s: by TMA from
+  /// thread 0, or by every thread's cp.async as one commit group (empty
+  /// groups keep the group count that wait_tile relies on).
+  __device__ __forceinline__ void issue(int s, int e) const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (tma) {
+      if (tid == 0 && e >= 0)
+        load_tile_tma(s, e);
+      return;
+    }
+#endif
+    if (e >= 0)
+      load_tile(s, e);
+    cp_async_commit();
+  }
+
+  /// Waits until the tile in stage s (use parity `phase`) has landed.
+  __device__ __forceinline__ void wait_tile(int s, int phase) const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (tma) {
+      mbar_wait(bar(s), phase);
+      return;
+    }
+#endif
+    cp_async_wait<NS - 2>();
+  }
 };
 
 } // namespace decode_detail

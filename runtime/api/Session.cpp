@@ -80,10 +80,10 @@ struct Session::Impl {
     mlir::func::FuncOp f = *copy->getOps<mlir::func::FuncOp>().begin();
     if (!kernel.empty())
       tune::applyConfig(f, kernel, config);
-    mlir::FailureOr<std::string> cuda = codegen::emitCuda(f);
-    if (mlir::failed(cuda))
+    mlir::FailureOr<std::vector<std::string>> parts = codegen::emitCudaParts(f);
+    if (mlir::failed(parts))
       throw Error("code generation failed for " + tune::describe(config));
-    return std::make_shared<gpu::CompiledProgram>(gpu::planFromIR(f), *cuda, disk);
+    return std::make_shared<gpu::CompiledProgram>(gpu::planFromIR(f), *parts, disk);
   }
 
   static bool gpuUsable(std::string *why) {
@@ -184,9 +184,11 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
     if (mlir::failed(cuda))
       throw Error("code generation failed:\n" + diags.text);
     p->cuda = *cuda;
+    mlir::FailureOr<std::vector<std::string>> parts = codegen::emitCudaParts(lowered);
+    if (mlir::failed(parts))
+      throw Error("code generation failed:\n" + diags.text);
     try {
-      p->gpu =
-          std::make_unique<gpu::CompiledProgram>(gpu::planFromIR(lowered), p->cuda, impl->disk);
+      p->gpu = std::make_unique<gpu::CompiledProgram>(gpu::planFromIR(lowered), *parts, impl->disk);
     } catch (const std::exception &e) {
       throw Error(e.what());
     }

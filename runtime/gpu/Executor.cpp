@@ -13,6 +13,8 @@
 #include "runtime/gpu/Run.h"
 
 #include <chrono>
+#include <exception>
+#include <thread>
 
 namespace sattn::gpu {
 
@@ -26,6 +28,19 @@ double msSince(std::chrono::steady_clock::time_point t) {
 
 CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache::DiskCache &cache)
     : p(std::move(plan)) {
+  load({cuda}, cache);
+}
+
+CompiledProgram::CompiledProgram(Plan plan, const std::vector<std::string> &parts,
+                                 const cache::DiskCache &cache)
+    : p(std::move(plan)) {
+  if (parts.size() != p.launches.size())
+    throw GpuError("internal: " + std::to_string(parts.size()) + " kernel modules for " +
+                   std::to_string(p.launches.size()) + " launches");
+  load(parts, cache);
+}
+
+void CompiledProgram::load(const std::vector<std::string> &parts, const cache::DiskCache &cache) {
   auto start = std::chrono::steady_clock::now();
   Driver &drv = Driver::get();
   drv.makeCurrent();
@@ -37,34 +52,62 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache
     throw GpuError("the variant was specialised for " + p.arch + " but this GPU (" + drv.name() +
                    ") is " + arch.name + "; lower it again with arch=" + arch.name);
   codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();
-  std::string key = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.cacheTag() + "\narch " + arch.name +
-                    (arch.ptxForDriver ? " ptx" : "") + "\n" + cuda;
-  std::string cubin = cache.getOrCreate(
-      key,
-      [&] {
-        auto t = std::chrono::steady_clock::now();
-        std::string bin =
-            nvrtc
-                .compile(cuda, p.name, arch,
+  const std::string tag = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.cacheTag() + "\narch " +
+                          arch.name + (arch.ptxForDriver ? " ptx" : "") + "\n";
+  // Each part through the disk cache on its own thread: NVRTC programs are
+  // independent, so a cold compile takes as long as its slowest kernel.
+  std::vector<std::string> binaries(parts.size());
+  std::vector<cache::Outcome> outcomes(parts.size(), cache::Outcome::Hit);
+  std::vector<std::exception_ptr> errors(parts.size());
+  auto work = [&](size_t i) {
+    try {
+      binaries[i] = cache.getOrCreate(
+          tag + parts[i],
+          [&] {
+            return nvrtc
+                .compile(parts[i], p.name, arch,
                          arch.ptxForDriver ? codegen::Emit::Ptx : codegen::Emit::Cubin)
                 .binary;
-        info.compileMs = msSince(t);
-        return bin;
-      },
-      &info.disk);
-  // cuModuleLoadData takes a cubin or NUL-terminated PTX.
-  drv.check(drv.cuModuleLoadData_(&module, cubin.c_str()), "loading the compiled kernels");
-  for (const Launch &l : p.launches) {
-    CUfunction f;
-    drv.check(drv.cuModuleGetFunction_(&f, module, l.kernel.c_str()),
-              ("finding kernel " + l.kernel).c_str());
-    functions[l.kernel] = f;
+          },
+          &outcomes[i]);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  auto compileStart = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < parts.size(); ++i)
+    threads.emplace_back(work, i);
+  work(0);
+  for (std::thread &t : threads)
+    t.join();
+  for (std::exception_ptr &e : errors)
+    if (e)
+      std::rethrow_exception(e);
+  info.disk = cache::Outcome::Hit;
+  for (cache::Outcome o : outcomes)
+    if (o != cache::Outcome::Hit && info.disk != cache::Outcome::Corrupt)
+      info.disk = o;
+  // NVRTC wall time: what the caller waited for (0 when every part hit).
+  if (info.disk != cache::Outcome::Hit)
+    info.compileMs = msSince(compileStart);
+  for (size_t i = 0; i < binaries.size(); ++i) {
+    CUmodule m = nullptr;
+    // cuModuleLoadData takes a cubin or NUL-terminated PTX.
+    drv.check(drv.cuModuleLoadData_(&m, binaries[i].c_str()), "loading the compiled kernels");
+    modules.push_back(m);
+  }
+  for (size_t li = 0; li < p.launches.size(); ++li) {
+    const Launch &l = p.launches[li];
+    CUmodule m = modules[parts.size() == 1 ? 0 : li];
+    std::vector<std::string> names = {l.kernel};
     // The compaction kernel the emitter writes beside each kv_slim_select
     // (codegen/Emitter.cpp kCompanions), for slim() and appendSlim().
-    if (l.deviceTemplate == "kv_slim_select") {
-      std::string name = l.kernel + "_compact";
-      drv.check(drv.cuModuleGetFunction_(&f, module, name.c_str()),
-                ("finding kernel " + name).c_str());
+    if (l.deviceTemplate == "kv_slim_select")
+      names.push_back(l.kernel + "_compact");
+    for (const std::string &name : names) {
+      CUfunction f;
+      drv.check(drv.cuModuleGetFunction_(&f, m, name.c_str()), ("finding kernel " + name).c_str());
       functions[name] = f;
     }
   }
@@ -72,8 +115,8 @@ CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache
 }
 
 CompiledProgram::~CompiledProgram() {
-  if (module)
-    Driver::get().cuModuleUnload_(module);
+  for (CUmodule m : modules)
+    Driver::get().cuModuleUnload_(m);
 }
 
 void CompiledProgram::run(const std::vector<DeviceTensor> &args,

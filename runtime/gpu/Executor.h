@@ -90,6 +90,10 @@ class CompiledProgram {
 public:
   /// Emits nothing itself: `cuda` is the generated module of `plan`.
   CompiledProgram(Plan plan, const std::string &cuda, const cache::DiskCache &cache);
+  /// `parts` are the plan's kernels one module per launch, in launch order
+  /// (codegen::emitCudaParts): compiled in parallel, cached and loaded one
+  /// by one.
+  CompiledProgram(Plan plan, const std::vector<std::string> &parts, const cache::DiskCache &cache);
   ~CompiledProgram();
 
   /// Runs on `stream` (0: legacy default). `results` must match the
@@ -125,8 +129,12 @@ public:
   const std::vector<std::pair<std::string, double>> &phases() const { return lastPhases; }
 
 private:
+  /// Compiles (or finds in the cache) and loads `parts`; part i holds the
+  /// kernels of launch i, or every launch when there is one part.
+  void load(const std::vector<std::string> &parts, const cache::DiskCache &cache);
+
   Plan p;
-  CUmodule module = nullptr;
+  std::vector<CUmodule> modules;
   std::map<std::string, CUfunction> functions;
   CompileInfo info;
   mutable std::vector<std::pair<std::string, double>> lastPhases;
