@@ -51,7 +51,30 @@ def library_version():
     return _lib.load().sattn_version().decode()
 
 
-class Session:
+class _Owned:
+    """A libsattn handle released by ``_DESTROY`` on close() or collection."""
+
+    _DESTROY = None  # name of the C destroy function
+    _handle = None
+
+    def _h(self):
+        if self._handle is None:
+            raise ValueError("this sattn.%s is closed" % type(self).__name__)
+        return self._handle
+
+    def close(self):
+        if getattr(self, "_handle", None) is not None:
+            getattr(self._lib, self._DESTROY)(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Session(_Owned):
     """Compiles variants for one device and caches the programs.
 
     device: "auto" (the GPU when one is usable, else the CPU), "cpu" or "gpu".
@@ -68,10 +91,7 @@ class Session:
             os.fsencode(cache_dir) if cache_dir is not None else None, ctypes.byref(handle)))
         self._handle = handle
 
-    def _h(self):
-        if self._handle is None:
-            raise ValueError("this sattn.Session is closed")
-        return self._handle
+    _DESTROY = "sattn_session_destroy"
 
     @property
     def device_name(self):
@@ -101,21 +121,13 @@ class Session:
 
     def close(self):
         """Releases the session; programs compiled by it stay usable."""
-        if getattr(self, "_handle", None) is not None:
-            self._lib.sattn_session_destroy(self._handle)
-            self._handle = None
+        super().close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         return "sattn.Session(%s)" % (self.device_name if self._handle is not None else "closed")
@@ -194,7 +206,7 @@ def _read(path):
         raise FileNotFoundError("cannot read variant file %r: %s" % (path, e.strerror)) from e
 
 
-class Program:
+class Program(_Owned):
     """A compiled variant. Call it with q, k, v (and any further inputs the
     variant declares) to run it; see __call__."""
 
@@ -270,21 +282,7 @@ class Program:
         return "sattn.Program(%s, inputs=%s, outputs=%d, key=%s...)" % (
             self._device, self.input_names, len(self._outputs), self._key[:12])
 
-    def _h(self):
-        if self._handle is None:
-            raise ValueError("this sattn.Program is closed")
-        return self._handle
-
-    def close(self):
-        if getattr(self, "_handle", None) is not None:
-            self._lib.sattn_program_destroy(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+    _DESTROY = "sattn_program_destroy"
 
     # -- running ------------------------------------------------------------
     def run_timed(self, *args, out=None, lse=None):
@@ -438,7 +436,7 @@ class Program:
         return (res, ms.value) if timed else res
 
 
-class SlimCache:
+class SlimCache(_Owned):
     """A slimmed KV cache (Program.slim): per (batch, KV head) only the kept
     tokens, in sattn-owned memory. ``bytes_before`` / ``bytes_after`` give
     the K/V bytes of the full cache and of this one."""
@@ -451,10 +449,7 @@ class SlimCache:
         self.batch, self.kv_heads, self.head_dim = info.batch, info.kv_heads, info.head_dim
         self.bytes_before = info.bytes_before
 
-    def _h(self):
-        if self._handle is None:
-            raise ValueError("this sattn.SlimCache is closed")
-        return self._handle
+    _DESTROY = "sattn_slim_cache_destroy"
 
     def _info(self):
         info = _lib.SlimInfo()
@@ -490,17 +485,6 @@ class SlimCache:
         vv = _view(v, _Arg("v", spec.dtype, None), self._program)
         _check(self._lib.sattn_slim_cache_append(self._h(), ctypes.byref(kv.c), ctypes.byref(vv.c),
                                                  self._program._stream(kv)))
-
-    def close(self):
-        if getattr(self, "_handle", None) is not None:
-            self._lib.sattn_slim_cache_destroy(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         return "sattn.SlimCache(batch=%d, kv_heads=%d, tokens=%d, bytes %d -> %d)" % (

@@ -9,30 +9,16 @@
 #include <catch2/catch.hpp>
 
 #include "sattn/sattn.h"
+#include "tests/unit/api/HostTensor.h"
 
 #include <chrono>
 #include <cmath>
 #include <random>
 
 using namespace sattn;
+using sattn::testing::HostTensor;
 
 namespace {
-
-struct HostTensor {
-  std::vector<float> data;
-  std::vector<int64_t> shape, strides;
-  HostTensor(std::vector<int64_t> s, std::mt19937 *rng) : shape(s) {
-    size_t n = 1;
-    for (int64_t x : s)
-      n *= size_t(x);
-    data.resize(n, std::nanf(""));
-    std::normal_distribution<float> n01;
-    if (rng)
-      for (float &x : data)
-        x = n01(*rng);
-  }
-  TensorView view() { return {data.data(), DType::F32, Device::Cpu, shape, strides}; }
-};
 
 /// Causal attention with GQA in float64, straight from the definition.
 std::vector<double> causalRef(const HostTensor &q, const HostTensor &k, const HostTensor &v) {

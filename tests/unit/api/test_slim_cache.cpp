@@ -8,29 +8,15 @@
 #include <catch2/catch.hpp>
 
 #include "sattn/sattn.h"
+#include "tests/unit/api/HostTensor.h"
 
 #include <cmath>
 #include <random>
 
 using namespace sattn;
+using Host = sattn::testing::HostTensor;
 
 namespace {
-
-struct Host {
-  std::vector<float> data;
-  std::vector<int64_t> shape;
-  Host(std::vector<int64_t> s, std::mt19937 *rng, float boost = 0.f) : shape(s) {
-    size_t n = 1;
-    for (int64_t x : s)
-      n *= size_t(x);
-    data.resize(n, std::nanf(""));
-    std::normal_distribution<float> n01;
-    if (rng)
-      for (float &x : data)
-        x = n01(*rng) + boost;
-  }
-  TensorView view() { return {data.data(), DType::F32, Device::Cpu, shape, {}}; }
-};
 
 SessionOptions cpu() {
   SessionOptions o;
