@@ -389,10 +389,12 @@ class Program(_Owned):
 
     # -- OmniSparse decode over a slimmed cache -----------------------------
     def _decode_inputs(self):
-        cap = len(self._inputs)
-        idx, n = (ctypes.c_int * max(cap, 1))(), ctypes.c_int(0)
-        _check(self._lib.sattn_program_decode_inputs(self._h(), idx, cap, ctypes.byref(n)))
-        return list(idx[:n.value])
+        if getattr(self, "_dec_inputs", None) is None:  # asked once: decode() runs per token
+            cap = len(self._inputs)
+            idx, n = (ctypes.c_int * max(cap, 1))(), ctypes.c_int(0)
+            _check(self._lib.sattn_program_decode_inputs(self._h(), idx, cap, ctypes.byref(n)))
+            self._dec_inputs = list(idx[:n.value])
+        return self._dec_inputs
 
     def slim(self, *args, reserve=0):
         """Runs the variant's kv_slim once and returns a SlimCache holding,

@@ -43,16 +43,16 @@ struct SlimCache::Impl {
   }
 };
 
-namespace {
-
 /// Where the kv_slim / decode pair of a variant reads its inputs.
 struct SlimRoles {
-  KvSlimOp slim;
-  DecodeAttentionOp decode;
+  mutable KvSlimOp slim; // op handles: their accessors are not const
+  mutable DecodeAttentionOp decode;
   std::vector<size_t> slimArgs, decodeArgs; ///< argument indices, ascending
 };
 
-SlimRoles slimRoles(mlir::func::FuncOp f) {
+namespace {
+
+SlimRoles findSlimRoles(mlir::func::FuncOp f) {
   SlimRoles r;
   f.walk([&](DecodeAttentionOp d) {
     if (r.decode || !d.getTokens())
@@ -89,6 +89,15 @@ SlimRoles slimRoles(mlir::func::FuncOp f) {
   r.slimArgs.assign(slimSet.begin(), slimSet.end());
   r.decodeArgs = {q};
   return r;
+}
+
+/// The roles of `impl`'s variant, found on first use (a variant without
+/// them throws on every call).
+const SlimRoles &slimRoles(const Program::Impl &impl) {
+  std::lock_guard<std::mutex> lock(impl.slimMutex);
+  if (!impl.slimRoles)
+    impl.slimRoles = std::make_shared<const SlimRoles>(findSlimRoles(impl.func));
+  return *impl.slimRoles;
 }
 
 std::string namesOf(const Program::Impl &impl, const std::vector<size_t> &idx) {
@@ -198,13 +207,13 @@ void SlimCache::append(const TensorView &k, const TensorView &v, void *stream) {
 }
 
 std::vector<size_t> Program::decodeInputs() const {
-  return guarded([&] { return slimRoles(impl->func).decodeArgs; });
+  return guarded([&] { return slimRoles(*impl).decodeArgs; });
 }
 
 std::shared_ptr<SlimCache> Program::slim(const std::vector<TensorView> &inputs, int64_t reserve,
                                          void *stream) const {
   return guarded([&] {
-    SlimRoles roles = slimRoles(impl->func);
+    const SlimRoles &roles = slimRoles(*impl);
     checkInputs(*impl, roles.slimArgs, inputs, "slim()");
     if (reserve < 0)
       throw Error("reserve = " + std::to_string(reserve) +
@@ -268,7 +277,7 @@ void checkOutputCount(const Program::Impl &impl, const std::vector<TensorView> &
 double decodeImpl(const Program::Impl &impl, const SlimCache::Impl &cache,
                   const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
                   void *stream, bool timed) {
-  SlimRoles roles = slimRoles(impl.func);
+  const SlimRoles &roles = slimRoles(impl);
   if (cache.programKey != impl.key || cache.device != impl.device)
     throw Error("the slimmed cache was built by another program; decode it with the program "
                 "whose slim() built it");
