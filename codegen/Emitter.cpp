@@ -150,7 +150,8 @@ FailureOr<SmallVector<LaunchOp>> launchesOf(func::FuncOp func) {
     }
     if (!lookupTemplate(launch.getDeviceTemplate()))
       return launch.emitError() << "device template '" << launch.getDeviceTemplate()
-                                << "' is not in this build's device library yet";
+                                << "' is not in this build's device library yet; run this "
+                                   "variant on the CPU device (the reference runs every op)";
     launches.push_back(launch);
   }
   if (launches.empty())

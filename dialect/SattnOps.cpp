@@ -140,6 +140,28 @@ LogicalResult ScoresOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// AntidiagScoresOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AntidiagScoresOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
+  if (failed(verifyQkv(*this, getQ().getType(), getK().getType())) ||
+      failed(verifyScale(*this, getScale())))
+    return failure();
+  ScoresType st = getResult().getType();
+  int64_t stride = getStrideAttr().getInt();
+  if (st.getBq() % stride != 0 || st.getBk() % stride != 0)
+    return emitOpError() << "stride = " << stride << " must divide both block sizes (bq = "
+                         << st.getBq() << ", bk = " << st.getBk() << ")";
+  if (st.getHeads() != Bhsd::of(getQ().getType()).heads)
+    return emitOpError() << "result has " << st.getHeads()
+                         << " heads; scores have one row per query head ("
+                         << Bhsd::of(getQ().getType()).heads << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // HeadBudgetOp
 //===----------------------------------------------------------------------===//
 

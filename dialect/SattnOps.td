@@ -90,6 +90,34 @@ def Sattn_ScoresOp : Sattn_Op<"scores", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Sattn_AntidiagScoresOp : Sattn_Op<"antidiag_scores", [Pure]> {
+  let summary = "XAttention block estimate: strided antidiagonal sums";
+  let description = [{
+    XAttention's estimate (semantics §4a). Queries are regrouped into rows
+    of `stride` consecutive queries in reverse order and keys into columns of
+    `stride` consecutive keys, so one dot product of a row and a column is
+    the antidiagonal sum of a `stride × stride` tile; logits are that sum
+    times `scale / stride` (scale defaults to 1/√D); a causal column is
+    visible when its first key is visible to the row's last query. Each row
+    takes a softmax over its visible columns, and block (I, J) sums the
+    probabilities of the rows of query block I on the columns of KV block J.
+    `stride` must divide both block sizes of the result type.
+
+    ```mlir
+    %s = sattn.antidiag_scores %q, %k {stride = 8, causal}
+        : tensor<?x32x?x128xbf16>, tensor<?x8x?x128xbf16>
+        -> !sattn.scores<bq = 128, bk = 128, heads = 32>
+    ```
+  }];
+  let arguments = (ins Sattn_QKVTensor:$q, Sattn_QKVTensor:$k, Sattn_PositiveI64:$stride,
+                       UnitAttr:$causal, OptionalAttr<F64Attr>:$scale);
+  let results = (outs Sattn_ScoresType:$result);
+  let assemblyFormat = [{
+    $q `,` $k attr-dict `:` type($q) `,` type($k) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Sattn_HeadBudgetOp : Sattn_Op<"head_budget", [Pure]> {
   let summary = "per-head KV budget at a recall target, optionally shared";
   let description = [{

@@ -52,8 +52,10 @@ private:
 
 /// Selections and budgets need the causal flag of the scores they read.
 bool scoresCausal(Value scores) {
-  auto op = scores.getDefiningOp<ScoresOp>();
-  return op && op.getCausal();
+  if (auto op = scores.getDefiningOp<ScoresOp>())
+    return op.getCausal();
+  auto anti = scores.getDefiningOp<AntidiagScoresOp>();
+  return anti && anti.getCausal();
 }
 
 } // namespace
@@ -233,6 +235,18 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .flag("HAS_LSE", bool(d.getLse()))
             .scale(d.getScale(), spec);
         return one("decode_attn", c);
+      })
+      .Case([&](AntidiagScoresOp a) {
+        // No device template yet: the CPU reference runs the semantic IR,
+        // and a GPU compile stops in the emitter at this launch.
+        Consts c(ctx, spec);
+        ScoresType t = a.getResult().getType();
+        c.i("BQ", t.getBq())
+            .i("BK", t.getBk())
+            .i("STRIDE", a.getStrideAttr().getInt())
+            .flag("CAUSAL", a.getCausal())
+            .scale(a.getScale(), spec);
+        return one("antidiag_scores", c);
       })
       .Default([&](Operation *other) -> FailureOr<SmallVector<KernelSpec, 2>> {
         return other->emitOpError() << "has no device template; only sattn semantic ops "

@@ -89,6 +89,18 @@ struct OmniSparseOptions {
 /// sinks + the local window.
 Variant omnisparse(const Heads &h, const OmniSparseOptions &o = {});
 
+/// XAttention knobs (docs/patterns/xattention.md; design §10 defaults).
+struct XAttentionOptions {
+  int64_t block = 128; ///< query / KV block (the stride must divide it)
+  int64_t stride = 8;  ///< antidiagonal stride (8 or 16 in the paper)
+  double tau = 0.9;    ///< estimated mass each query block keeps
+};
+/// XAttention: strided antidiagonal block scores, then per query block the
+/// sink and diagonal blocks plus the largest others up to tau of the
+/// estimated mass; block-sparse causal attention. The estimate runs on the
+/// CPU reference only in this build (the GPU path says so when lowering).
+Variant xattention(const Heads &h, const XAttentionOptions &o = {});
+
 /// OmniSparse decode slimming knobs (semantics §11; design §10 defaults).
 struct SlimOptions {
   int64_t observe = 64; ///< prompt rows whose attention scores the cache

@@ -128,6 +128,21 @@ Variant omnisparse(const Heads &h, const OmniSparseOptions &o) {
   return Variant::fromText(os.str());
 }
 
+Variant xattention(const Heads &h, const XAttentionOptions &o) {
+  Types t(h);
+  std::string b = std::to_string(o.block), heads = std::to_string(h.heads);
+  std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  std::ostringstream os;
+  os << t.signature("xattention", false) << "  %s = sattn.antidiag_scores %q, %k {stride = "
+     << i64(o.stride) << ", causal} : " << t.q << ", " << t.kv << " -> " << scores << "\n"
+     << "  %bs = sattn.select_blocks cumulative %s {tau = " << f64(o.tau)
+     << ", forced = #sattn.forced<sink = 1, diagonal = true>} : " << scores << " -> " << blocks
+     << "\n"
+     << t.attention(" blocks %bs : " + blocks, "causal", false);
+  return Variant::fromText(os.str());
+}
+
 Variant omnisparseDecode(const Heads &h, const SlimOptions &o) {
   Types t(h);
   std::string e = h.dtype == DType::FP16 ? "f16" : "bf16", d = std::to_string(h.headDim);

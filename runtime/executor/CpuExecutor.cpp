@@ -106,6 +106,13 @@ private:
                                t.getBk(), q->dim(2), k->dim(2), s.getCausal(),
                                scaleOf(s.getScale())));
         })
+        .Case([&](AntidiagScoresOp a) {
+          ScoresType t = a.getResult().getType();
+          set(a.getResult(),
+              ref::antidiagScores(*tensor(a.getQ()), *tensor(a.getK()),
+                                  a.getStrideAttr().getInt(), t.getBq(), t.getBk(),
+                                  a.getCausal(), scaleOf(a.getScale())));
+        })
         .Case([&](HeadBudgetOp h) {
           auto b =
               ref::headBudget(*get<ref::Scores>(h.getScores()), h.getTau().convertToDouble(),

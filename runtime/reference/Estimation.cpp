@@ -138,6 +138,46 @@ Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, i
   return s;
 }
 
+Scores antidiagScores(const Tensor &q, const Tensor &k, int64_t stride, int64_t bq, int64_t bk,
+                      bool causal, std::optional<double> scale) {
+  checkQK(q, k, "q", "k");
+  if (stride <= 0 || bq <= 0 || bk <= 0 || bq % stride != 0 || bk % stride != 0)
+    throw Error(fmt::format("antidiagonal scores need a positive stride dividing both block "
+                            "sizes, got stride={} Bq={} Bk={}",
+                            stride, bq, bk));
+  const int64_t B = q.dim(0), H = q.dim(1), Sq = q.dim(2), Skv = k.dim(2), D = q.dim(3);
+  const int64_t g = H / k.dim(1), nR = cdiv(Sq, stride), nC = cdiv(Skv, stride);
+  // logit = (scale / stride) * sum_s q[r*S + S-1-s] . k[c*S + s]; missing rows are zero.
+  const double sc = detail::resolveScale(scale, D) / static_cast<double>(stride);
+  Scores s;
+  s.B = B, s.H = H, s.nQB = cdiv(Sq, bq), s.nKB = cdiv(Skv, bk), s.bq = bq, s.bk = bk;
+  s.Sq = Sq, s.Skv = Skv, s.causal = causal;
+  s.v.assign(static_cast<size_t>(B * H * s.nQB * s.nKB), 0.0);
+  std::vector<double> p;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t r = 0; r < nR; ++r) {
+        // Column c is visible iff its first key is visible to the row's last query.
+        int64_t last = std::min(r * stride + stride - 1, Sq - 1) + Skv - Sq;
+        int64_t visible = !causal ? nC : last < 0 ? 0 : std::min(nC, last / stride + 1);
+        p.assign(static_cast<size_t>(visible), 0.0);
+        for (int64_t c = 0; c < visible; ++c) {
+          double acc = 0.0;
+          for (int64_t t = 0; t < stride; ++t) {
+            int64_t i = r * stride + stride - 1 - t, j = c * stride + t;
+            if (i < Sq && j < Skv)
+              acc += dot(q, b, h, i, k, b, h / g, j);
+          }
+          p[static_cast<size_t>(c)] = sc * acc;
+        }
+        detail::softmaxInPlace(p);
+        int64_t I = r * stride / bq;
+        for (int64_t c = 0; c < visible; ++c)
+          s.at(b, h, I, c * stride / bk) += p[static_cast<size_t>(c)];
+      }
+  return s;
+}
+
 QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams &p) {
   checkQK(q, k, "q", "k");
   if (p.keyGroup <= 0 || p.window < 0 || p.sinks < 0 || p.keepEvery < 0)

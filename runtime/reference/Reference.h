@@ -100,6 +100,11 @@ Tensor pool(const Tensor &x, int64_t group, PoolKind kind);
 Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, int64_t bq,
                    int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale);
 
+/// §4a (XAttention): strided antidiagonal scores of q [B, Hq, Sq, D] and
+/// k [B, Hkv, Skv, D] with `stride` dividing bq and bk.
+Scores antidiagScores(const Tensor &q, const Tensor &k, int64_t stride, int64_t bq, int64_t bk,
+                      bool causal, std::optional<double> scale);
+
 /// §7. shareFlattest: result H == 1 holding max over heads.
 Budget headBudget(const Scores &s, double tau, const Forced &forced, bool shareFlattest);
 

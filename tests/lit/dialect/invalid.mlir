@@ -664,3 +664,21 @@ func.func @f(%a: !sattn.blocks<bq = 64, bk = 64, heads = 4>) {
   %u = sattn.union %a, %a {k = 1 : i64} : !sattn.blocks<bq = 64, bk = 64, heads = 4>
   return
 }
+
+// -----
+
+// Test: the antidiagonal stride must divide both block sizes
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  // expected-error @+1 {{'sattn.antidiag_scores' op stride = 12 must divide both block sizes (bq = 128, bk = 128)}}
+  %s = sattn.antidiag_scores %q, %k {stride = 12 : i64, causal} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 128, bk = 128, heads = 4>
+  return
+}
+
+// -----
+
+// Test: antidiagonal scores have one row per query head
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  // expected-error @+1 {{'sattn.antidiag_scores' op result has 2 heads; scores have one row per query head (4)}}
+  %s = sattn.antidiag_scores %q, %k {stride = 8 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 128, bk = 128, heads = 2>
+  return
+}

@@ -122,6 +122,25 @@ TEST_CASE("OmniSparse builders: the knobs reach the IR, the limits are dense", "
   CHECK(relErr(od.data, causalRef(q1, k, v)) < 1e-2);
 }
 
+TEST_CASE("the XAttention pattern runs on the CPU and is exact with tau = 1", "[api][xattention]") {
+  Session s(cpu());
+  patterns::Heads h{4, 2, 16, DType::BF16};
+  patterns::XAttentionOptions all;
+  all.block = 32, all.stride = 8, all.tau = 1.0;
+  std::string text = patterns::xattention(h, all).text();
+  CHECK(text.find("sattn.antidiag_scores %q, %k {stride = 8 : i64, causal}") != std::string::npos);
+  std::mt19937 rng(9);
+  HostTensor q({2, 4, 100, 16}, &rng), k({2, 2, 100, 16}, &rng), v({2, 2, 100, 16}, &rng);
+  HostTensor o({2, 4, 100, 16}, nullptr);
+  // tau = 1 keeps every causally visible block: dense causal attention.
+  s.compile(patterns::xattention(h, all))->run({q.view(), k.view(), v.view()}, {o.view()});
+  CHECK(relErr(o.data, causalRef(q, k, v)) < 1e-6);
+  patterns::XAttentionOptions bad;
+  bad.stride = 48; // does not divide 128
+  CHECK_THROWS_WITH(s.compile(patterns::xattention(h, bad)),
+                    Catch::Contains("stride = 48 must divide both block sizes"));
+}
+
 TEST_CASE("strided (BSHD) views give the same result as contiguous ones", "[api]") {
   Session s(cpu());
   auto p = s.compile(patterns::streaming({2, 1, 8, DType::FP16}, 5, 2));

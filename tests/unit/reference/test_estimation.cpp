@@ -145,6 +145,76 @@ TEST_CASE("unpooled causal block scores are row-stochastic", "[scores]") {
                       Contains("cq=3"));
 }
 
+TEST_CASE("antidiagonal scores regroup as XAttention does", "[scores][xattention]") {
+  // Hand-checked: stride 2, D 1. Row 0 holds queries (1, 2) in reverse,
+  // column 0 keys (10, 100): the antidiagonal 2 * 10 + 1 * 100 = 120 (the
+  // main diagonal would be 210); column 1 keys (1, 1): 2 + 1 = 3.
+  {
+    Tensor q({1, 1, 2, 1}), k({1, 1, 4, 1});
+    q.data = {1, 2};
+    k.data = {10, 100, 1, 1};
+    Scores s = antidiagScores(q, k, 2, 2, 2, /*causal=*/false, 0.01);
+    double p0 = 1.0 / (1.0 + std::exp((3.0 - 120.0) * 0.01 / 2));
+    REQUIRE(s.nQB == 1);
+    REQUIRE(s.nKB == 2);
+    REQUIRE(close(s.at(0, 0, 0, 0), p0));
+    REQUIRE(close(s.at(0, 0, 0, 1), 1.0 - p0));
+  }
+  // Against the regrouped tensors built explicitly (zero rows past the
+  // ends), odd lengths, Sq < Skv, GQA, both masks.
+  Rng r(0xE571004);
+  struct Cfg {
+    int64_t Sq, Skv, S, bq, bk;
+  };
+  const Cfg cfgs[] = {{64, 64, 8, 16, 16}, {77, 130, 4, 16, 8}, {130, 130, 16, 32, 32},
+                      {100, 250, 8, 16, 32}, {5, 40, 2, 4, 8}};
+  for (const Cfg &c : cfgs)
+    for (bool causal : {true, false}) {
+      INFO("Sq=" << c.Sq << " Skv=" << c.Skv << " stride=" << c.S << " causal=" << causal);
+      const int64_t H = 4, Hkv = 2, D = 8, g = H / Hkv;
+      Tensor q = randn({2, H, c.Sq, D}, r), k = randn({2, Hkv, c.Skv, D}, r);
+      Scores s = antidiagScores(q, k, c.S, c.bq, c.bk, causal, std::nullopt);
+      const int64_t nR = ceilDiv(c.Sq, c.S), nC = ceilDiv(c.Skv, c.S);
+      Scores want = makeScores(2, H, c.Sq, c.Skv, c.bq, c.bk, causal);
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t h = 0; h < H; ++h) {
+          // qt[r] = concat_t q[r*S + S-1-t], kt[c] = concat_t k[c*S + t].
+          std::vector<std::vector<double>> qt(size_t(nR), std::vector<double>(size_t(c.S * D)));
+          std::vector<std::vector<double>> kt(size_t(nC), std::vector<double>(size_t(c.S * D)));
+          for (int64_t rr = 0; rr < nR; ++rr)
+            for (int64_t t = 0; t < c.S; ++t)
+              for (int64_t d = 0; d < D; ++d) {
+                int64_t i = rr * c.S + c.S - 1 - t;
+                qt[size_t(rr)][size_t(t * D + d)] = i < c.Sq ? q.at(b, h, i, d) : 0.0;
+              }
+          for (int64_t cc = 0; cc < nC; ++cc)
+            for (int64_t t = 0; t < c.S; ++t)
+              for (int64_t d = 0; d < D; ++d) {
+                int64_t j = cc * c.S + t;
+                kt[size_t(cc)][size_t(t * D + d)] = j < c.Skv ? k.at(b, h / g, j, d) : 0.0;
+              }
+          for (int64_t rr = 0; rr < nR; ++rr) {
+            int64_t last = std::min(rr * c.S + c.S - 1, c.Sq - 1) + c.Skv - c.Sq;
+            std::vector<double> logit(size_t(nC), 0.0);
+            std::vector<char> vis(static_cast<size_t>(nC));
+            for (int64_t cc = 0; cc < nC; ++cc) {
+              for (size_t x = 0; x < qt[0].size(); ++x)
+                logit[size_t(cc)] += qt[size_t(rr)][x] * kt[size_t(cc)][x];
+              logit[size_t(cc)] /= std::sqrt(double(D)) * double(c.S);
+              vis[size_t(cc)] = !causal || cc * c.S <= last;
+            }
+            auto p = naiveSoftmax(logit, vis);
+            for (int64_t cc = 0; cc < nC; ++cc)
+              want.at(b, h, rr * c.S / c.bq, cc * c.S / c.bk) += p[size_t(cc)];
+          }
+        }
+      for (size_t x = 0; x < s.v.size(); ++x)
+        REQUIRE(close(s.v[x], want.v[x]));
+    }
+  Tensor q = randn({1, 2, 32, 8}, r), k = randn({1, 2, 32, 8}, r);
+  REQUIRE_THROWS_WITH(antidiagScores(q, k, 3, 16, 16, true, std::nullopt), Contains("stride=3"));
+}
+
 TEST_CASE("classify_queries follows the lazy rule and keep_every", "[classify]") {
   Rng r(0xE571004);
   struct Cfg {
