@@ -14,6 +14,7 @@ for t in tools/sattn-opt tools/sattn-run tools/sattn-compile tools/sattn-tune te
   strip "$out/bin/$(basename "$t")"
 done
 cp "$SATTN_ROOT"/examples/*.mlir "$out/examples/"
+mkdir -p "$out/examples/patterns" && cp "$SATTN_ROOT"/examples/patterns/*.mlir "$out/examples/patterns/"
 cp "$SATTN_ROOT/scripts/make_npy.py" "$SATTN_ROOT"/scripts/bundle-*.sh "$out/scripts/"
 cp -r "$SATTN_ROOT/python" "$out/python"
 rm -rf "$out/python/build" "$out/python"/*.egg-info

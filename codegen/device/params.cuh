@@ -77,6 +77,14 @@ struct ScoresParams {
   int B, nq, nk, Sq, Skv, nQB, nKB;
 };
 
+/// sattn.antidiag_scores: q [B, Hq, Sq, D], k [B, Hkv, Skv, D] -> out
+/// contiguous [B, Hq, nQB, nKB] fp32 (semantics §4a).
+struct AntidiagParams {
+  Tensor4 q, k;
+  float *out;
+  int nQB, nKB;
+};
+
 /// sattn.select_blocks (select_topk / select_cumulative) and
 /// sattn.head_budget: scores [B, H, nQB, nKB]; budget [B, budgetHeads, nQB]
 /// int32 or null; k is the static budget (-1 when a budget operand is used).

@@ -16,6 +16,7 @@
 #include "codegen/device/params.cuh"
 #include "codegen/device/attention_mma.cuh"
 #include "codegen/device/attention_wgmma.cuh"
+#include "codegen/device/antidiag.cuh"
 #include "codegen/device/estimation.cuh"
 #include "runtime/gpu/AttnTma.h"
 #include "runtime/gpu/Driver.h"
@@ -485,6 +486,21 @@ private:
            unsigned(dev::scores_mma_smem_bytes(D)), &p);
       else
         go(l, s.nQB, s.H, s.B, dev::kScoresThreads, unsigned(s.nKB * 4), &p);
+    } else if (t == "antidiag_scores") {
+      const RtValue &q = op(0), &k = op(1);
+      RtValue s;
+      s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
+      s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
+      long long smem = dev::antidiag_smem_bytes(int(l.i("BQ")), int(l.i("HEAD_DIM")), s.nKB);
+      if (smem > 227 * 1024)
+        throw GpuError("sattn.antidiag_scores: Skv = " + std::to_string(k.S) + " gives " +
+                       std::to_string(s.nKB) + " KV blocks, more than the CUDA-core kernel's "
+                       "shared memory holds with bq = " +
+                       std::to_string(l.i("BQ")) + "; use larger blocks or the CPU device");
+      s.p0 = alloc(size_t(s.B) * s.H * s.nQB * s.nKB * 4);
+      dev::AntidiagParams p{view(q), view(k), reinterpret_cast<float *>(s.p0), s.nQB, s.nKB};
+      vals[l.results[0]] = s;
+      go(l, s.nQB, s.H, s.B, dev::kAntidiagThreads, unsigned(smem), &p);
     } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
       const RtValue &s = op(0);
       dev::SelectParams p{};
