@@ -97,8 +97,8 @@ struct XAttentionOptions {
 };
 /// XAttention: strided antidiagonal block scores, then per query block the
 /// sink and diagonal blocks plus the largest others up to tau of the
-/// estimated mass; block-sparse causal attention. The estimate runs on the
-/// CPU reference only in this build (the GPU path says so when lowering).
+/// estimated mass; block-sparse causal attention. On the GPU the estimate
+/// is still the correct-first CUDA-core kernel (slow: docs/patterns/xattention.md).
 Variant xattention(const Heads &h, const XAttentionOptions &o = {});
 
 /// OmniSparse decode slimming knobs (semantics §11; design §10 defaults).
