@@ -146,9 +146,9 @@ void Run::launchDecodeSlimmed(const Launch &l, const RtValue &q) {
                    " KV heads, head dim " + std::to_string(c.dim) + ", " + elemName(c.elem) +
                    "); this decode needs " + std::to_string(Hkv) + ", " + std::to_string(D) + ", " +
                    elemName(plan.values[l.operands[1]].elem));
-  int64_t longest = 0;
+  int64_t longest = 0, total = 0;
   for (int64_t n : c.lengths)
-    longest = std::max(longest, n);
+    longest = std::max(longest, n), total += n;
   dev::DecodeParams p{};
   p.q = view(q);
   p.k = dev::Tensor4{reinterpret_cast<void *>(c.k), 0, 0, D, c.batch, Hkv, int(longest), D};
@@ -163,9 +163,6 @@ void Run::launchDecodeSlimmed(const Launch &l, const RtValue &q) {
   dev::Tensor4 vm = km;
   vm.ptr = reinterpret_cast<void *>(c.v);
   decodeTma(p, km, &vm);
-  int64_t total = 0;
-  for (int64_t n : c.lengths)
-    total += n;
   decodeOutputs(l, q, p, longest, false, total);
 }
 
@@ -179,15 +176,17 @@ void Run::decodeOutputs(const Launch &l, const RtValue &q, dev::DecodeParams &p,
   int64_t base = int64_t(q.B) * Hkv * rowGroups;
   int64_t tiles = std::max<int64_t>(1, cdiv(maxEntries, dev::kDecodeKeyTile));
   const int64_t sms = drv.multiprocessors();
-  int64_t splits = p.tma ? decodeSplitsTma(base, tiles, sms) : decodeSplits(base, tiles, 2 * sms);
   // Heads of unequal length (a slimmed cache): every head is cut into the
   // same number of chunks, so cut the longest to about one SM's share of
   // all the work; the shorter heads' CTAs finish early and free their slots.
+  int64_t splits;
   if (totalEntries > 0 && base > 0) {
     int64_t share = std::max<int64_t>(1, totalEntries * (base / (int64_t(q.B) * Hkv)) / sms);
     splits = std::clamp<int64_t>(
         cdiv(maxEntries, share), 1,
         std::max<int64_t>(1, std::min<int64_t>(tiles / 8, dev::kDecodeMaxSplits)));
+  } else {
+    splits = p.tma ? decodeSplitsTma(base, tiles, sms) : decodeSplits(base, tiles, 2 * sms);
   }
   // Experiments only (bench/kernels): force the split count / ring depth.
   if (const char *env = std::getenv("SATTN_DECODE_SPLITS"); env && *env)

@@ -492,9 +492,10 @@ private:
       s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
       s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
       long long smem = dev::antidiag_smem_bytes(int(l.i("BQ")), int(l.i("HEAD_DIM")), s.nKB);
-      if (smem > 227 * 1024)
+      if (smem > kMaxSmemPerSm)
         throw GpuError("sattn.antidiag_scores: Skv = " + std::to_string(k.S) + " gives " +
-                       std::to_string(s.nKB) + " KV blocks, more than the CUDA-core kernel's "
+                       std::to_string(s.nKB) +
+                       " KV blocks, more than the CUDA-core kernel's "
                        "shared memory holds with bq = " +
                        std::to_string(l.i("BQ")) + "; use larger blocks or the CPU device");
       s.p0 = alloc(size_t(s.B) * s.H * s.nQB * s.nKB * 4);

@@ -28,6 +28,41 @@ namespace {
 
 unsigned seed = 1;
 
+/// The scores and block set a run dumped (the last of each kind).
+std::pair<const ref::Scores *, const ref::BlockSet *> scoresAndBlocks(const Outcome &o) {
+  const ref::Scores *gs = nullptr;
+  const ref::BlockSet *gb = nullptr;
+  for (auto &[name, v] : o.dumps) {
+    if (auto *x = std::get_if<ref::Scores>(&v))
+      gs = x;
+    if (auto *x = std::get_if<ref::BlockSet>(&v))
+      gb = x;
+  }
+  return {gs, gb};
+}
+
+/// ‖GPU scores − reference‖ / ‖reference‖ over every element.
+double scoresErr(const ref::Scores &gpu, const ref::Scores &want) {
+  ref::Tensor a({int64_t(gpu.v.size())}), b({int64_t(want.v.size())});
+  a.data = gpu.v, b.data = want.v;
+  return relErr(a, b);
+}
+
+/// Stage 3 of a selection test: the GPU's attention against the reference
+/// given the GPU's own block set (bq x bk blocks).
+void checkAttentionOnSet(const Outcome &o, const ref::BlockSet &set, int bq, int bk, bool causal) {
+  ref::BlockSet used = set;
+  used.bq = bq, used.bk = bk;
+  ref::AttentionParams p;
+  p.mask.causal = causal;
+  ref::AttentionResult r =
+      ref::attention(*o.inputs[0], *o.inputs[1], *o.inputs[2], &used, nullptr, p);
+  REQUIRE(nanCount(*o.gpu[0]) == 0);
+  double err = relErr(*o.gpu[0], r.out);
+  INFO("attention rel err " << err);
+  CHECK(err <= 1e-2);
+}
+
 } // namespace
 
 TEST_CASE("dense attention, causal and not, bf16 and fp16, D 64/128", "[gpu]") {
@@ -125,23 +160,14 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
     Outcome o =
         runBoth(topkIR(s, c.group, c.bq, c.bk, c.attrs, c.rule, c.setHeads, c.causal), s, seed++);
     // Stage 1: scores against the reference (fp32 vs float64).
-    const ref::Scores *gs = nullptr;
-    const ref::BlockSet *gb = nullptr;
-    for (auto &[name, v] : o.dumps) {
-      if (auto *x = std::get_if<ref::Scores>(&v))
-        gs = x;
-      if (auto *x = std::get_if<ref::BlockSet>(&v))
-        gb = x;
-    }
+    auto [gs, gb] = scoresAndBlocks(o);
     REQUIRE(gs);
     REQUIRE(gb);
     ref::Tensor qp = ref::pool(*o.inputs[0], c.group, ref::PoolKind::Mean);
     ref::Tensor kp = ref::pool(*o.inputs[1], c.group, ref::PoolKind::Mean);
     ref::Scores rs =
         ref::blockScores(qp, kp, c.group, c.group, c.bq, c.bk, c.Sq, c.Sq, c.causal, std::nullopt);
-    ref::Tensor a({int64_t(gs->v.size())}), b({int64_t(rs.v.size())});
-    a.data = gs->v, b.data = rs.v;
-    double scoreErr = relErr(a, b);
+    double scoreErr = scoresErr(*gs, rs);
     INFO("scores rel err " << scoreErr);
     CHECK(scoreErr <= 1e-3);
     // Stage 2: selection equals the reference run on the GPU's own scores.
@@ -170,16 +196,7 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
                              : ref::selectCumulative(mine, num("tau"), nullptr, k, f, c.setHeads);
     CHECK(gb->lists == want.lists);
     // Stage 3: attention given the GPU's own block set.
-    ref::BlockSet used = *gb;
-    used.bq = c.bq, used.bk = c.bk;
-    ref::AttentionParams p;
-    p.mask.causal = c.causal;
-    ref::AttentionResult r =
-        ref::attention(*o.inputs[0], *o.inputs[1], *o.inputs[2], &used, nullptr, p);
-    REQUIRE(nanCount(*o.gpu[0]) == 0);
-    double err = relErr(*o.gpu[0], r.out);
-    INFO("attention rel err " << err);
-    CHECK(err <= 1e-2);
+    checkAttentionOnSet(o, *gb, c.bq, c.bk, c.causal);
   }
 }
 
@@ -189,18 +206,20 @@ TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]
     bool causal;
     double tau;
   };
-  const Case cases[] = {{8, 64, 333, 333, true, 0.9},  {16, 64, 300, 300, true, 0.8},
-                        {8, 32, 200, 333, true, 0.9},  {4, 64, 250, 250, false, 0.95},
+  const Case cases[] = {{8, 64, 333, 333, true, 0.9},
+                        {16, 64, 300, 300, true, 0.8},
+                        {8, 32, 200, 333, true, 0.9},
+                        {4, 64, 250, 250, false, 0.95},
                         {8, 128, 700, 700, true, 0.9}};
   for (const Case &c : cases) {
     Shape s{2, 8, 2, c.Sq, c.Skv, 64, "bf16"};
-    INFO("stride " << c.stride << " bq " << c.bq << " Sq " << c.Sq << " Skv " << c.Skv
-                   << " causal " << c.causal << " tau " << c.tau);
+    INFO("stride " << c.stride << " bq " << c.bq << " Sq " << c.Sq << " Skv " << c.Skv << " causal "
+                   << c.causal << " tau " << c.tau);
     std::string q = "tensor<?x8x?x64xbf16>", k = "tensor<?x2x?x64xbf16>";
-    std::string st = "!sattn.scores<bq = " + std::to_string(c.bq) + ", bk = " +
-                     std::to_string(c.bq) + ", heads = 8>";
-    std::string bt = "!sattn.blocks<bq = " + std::to_string(c.bq) + ", bk = " +
-                     std::to_string(c.bq) + ", heads = 8>";
+    std::string st = "!sattn.scores<bq = " + std::to_string(c.bq) +
+                     ", bk = " + std::to_string(c.bq) + ", heads = 8>";
+    std::string bt = "!sattn.blocks<bq = " + std::to_string(c.bq) +
+                     ", bk = " + std::to_string(c.bq) + ", heads = 8>";
     std::ostringstream ir;
     ir << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ") -> " << q << " {\n"
        << "  %s = sattn.antidiag_scores %q, %k {stride = " << c.stride << " : i64"
@@ -212,22 +231,13 @@ TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]
        << (c.causal ? "causal" : "") << "} : " << q << ", " << k << ", " << k << " -> " << q
        << "\n  return %o : " << q << "\n}\n";
     Outcome o = runBoth(ir.str(), s, seed++);
-    const ref::Scores *gs = nullptr;
-    const ref::BlockSet *gb = nullptr;
-    for (auto &[name, v] : o.dumps) {
-      if (auto *x = std::get_if<ref::Scores>(&v))
-        gs = x;
-      if (auto *x = std::get_if<ref::BlockSet>(&v))
-        gb = x;
-    }
+    auto [gs, gb] = scoresAndBlocks(o);
     REQUIRE(gs);
     REQUIRE(gb);
     // Stage 1: scores against the float64 reference.
-    ref::Scores rs = ref::antidiagScores(*o.inputs[0], *o.inputs[1], c.stride, c.bq, c.bq,
-                                         c.causal, std::nullopt);
-    ref::Tensor a({int64_t(gs->v.size())}), b({int64_t(rs.v.size())});
-    a.data = gs->v, b.data = rs.v;
-    double scoreErr = relErr(a, b);
+    ref::Scores rs = ref::antidiagScores(*o.inputs[0], *o.inputs[1], c.stride, c.bq, c.bq, c.causal,
+                                         std::nullopt);
+    double scoreErr = scoresErr(*gs, rs);
     INFO("scores rel err " << scoreErr);
     CHECK(scoreErr <= 1e-3);
     // Stage 2: the selection equals the reference's on the GPU's scores.
@@ -237,16 +247,7 @@ TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]
         ref::selectCumulative(mine, c.tau, nullptr, std::nullopt, ref::Forced{1, 0, true}, 8);
     CHECK(gb->lists == want.lists);
     // Stage 3: attention given the GPU's own block set.
-    ref::BlockSet used = *gb;
-    used.bq = used.bk = c.bq;
-    ref::AttentionParams p;
-    p.mask.causal = c.causal;
-    ref::AttentionResult r =
-        ref::attention(*o.inputs[0], *o.inputs[1], *o.inputs[2], &used, nullptr, p);
-    REQUIRE(nanCount(*o.gpu[0]) == 0);
-    double err = relErr(*o.gpu[0], r.out);
-    INFO("attention rel err " << err);
-    CHECK(err <= 1e-2);
+    checkAttentionOnSet(o, *gb, c.bq, c.bq, c.causal);
   }
 }
 
