@@ -36,6 +36,7 @@ const TemplateInfo kTemplates[] = {
      "AttnWgmmaLaunch"},
     {"pool", "PoolParams", "kPoolThreads", "estimation.cuh"},
     {"block_scores", "ScoresParams", "kScoresThreads", "estimation.cuh"},
+    {"mean_scores", "MeanScoresParams", "kMeanScoresThreads", "estimation.cuh"},
     {"select_topk", "SelectParams", "kSelectThreads", "selection.cuh"},
     {"select_cumulative", "SelectParams", "kSelectThreads", "selection.cuh"},
     {"head_budget", "SelectParams", "kSelectThreads", "selection.cuh"},

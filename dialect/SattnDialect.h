@@ -26,3 +26,10 @@
 
 #define GET_OP_CLASSES
 #include "dialect/SattnOps.h.inc"
+
+namespace sattn {
+/// Whether a block-score value is causal: read from the op that made it
+/// (scores, antidiag_scores, or mean_scores of causal operands); nullopt
+/// for a value whose producer does not say (a function argument).
+std::optional<bool> scoresCausal(mlir::Value scores);
+} // namespace sattn

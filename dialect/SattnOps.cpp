@@ -12,6 +12,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace sattn;
 
@@ -152,12 +154,58 @@ LogicalResult AntidiagScoresOp::verify() {
   ScoresType st = getResult().getType();
   int64_t stride = getStrideAttr().getInt();
   if (st.getBq() % stride != 0 || st.getBk() % stride != 0)
-    return emitOpError() << "stride = " << stride << " must divide both block sizes (bq = "
-                         << st.getBq() << ", bk = " << st.getBk() << ")";
+    return emitOpError() << "stride = " << stride
+                         << " must divide both block sizes (bq = " << st.getBq()
+                         << ", bk = " << st.getBk() << ")";
   if (st.getHeads() != Bhsd::of(getQ().getType()).heads)
     return emitOpError() << "result has " << st.getHeads()
                          << " heads; scores have one row per query head ("
                          << Bhsd::of(getQ().getType()).heads << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// MeanScoresOp
+//===----------------------------------------------------------------------===//
+
+std::optional<bool> sattn::scoresCausal(Value scores) {
+  if (auto op = scores.getDefiningOp<ScoresOp>())
+    return op.getCausal();
+  if (auto op = scores.getDefiningOp<AntidiagScoresOp>())
+    return op.getCausal();
+  if (auto op = scores.getDefiningOp<MeanScoresOp>()) {
+    std::optional<bool> all;
+    for (Value in : op.getInputs())
+      if (std::optional<bool> c = scoresCausal(in))
+        all = all.value_or(true) && *c;
+    return all;
+  }
+  return std::nullopt;
+}
+
+LogicalResult MeanScoresOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
+  size_t n = getInputs().size();
+  if (n < 2 || n > 4)
+    return emitOpError() << "takes 2 to 4 score grids, got " << n;
+  if (auto w = getWeights()) {
+    if (w->size() != n)
+      return emitOpError() << "has " << w->size() << " weights for " << n << " inputs";
+    for (double x : *w)
+      if (!(x > 0.0) || !std::isfinite(x))
+        return emitOpError() << "weights must be positive and finite, got " << x;
+  }
+  std::optional<bool> first;
+  for (Value in : getInputs()) {
+    std::optional<bool> c = scoresCausal(in);
+    if (!c)
+      continue;
+    if (first && *first != *c)
+      return emitOpError() << "mixes causal and non-causal scores; their visible blocks "
+                              "differ, so their mean has no meaning";
+    first = c;
+  }
   return success();
 }
 

@@ -118,6 +118,26 @@ def Sattn_AntidiagScoresOp : Sattn_Op<"antidiag_scores", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Sattn_MeanScoresOp : Sattn_Op<"mean_scores", [Pure, SameOperandsAndResultType]> {
+  let summary = "weighted mean of block estimates (multi-granularity scores)";
+  let description = [{
+    Element-wise `sum_i w_i * s_i / sum_i w_i` of two to four block-score
+    grids of one type (semantics §4b); `weights` defaults to all ones. The
+    operands must agree on causality. UniSparse averages the scores of its
+    composite-token granularities this way; any mix of estimators (pooled,
+    antidiagonal) can be combined before one selection.
+
+    ```mlir
+    %s = sattn.mean_scores %s16, %s64 : !sattn.scores<bq = 128, bk = 128, heads = 32>
+    ```
+  }];
+  let arguments = (ins Variadic<Sattn_ScoresType>:$inputs,
+                       OptionalAttr<DenseF64ArrayAttr>:$weights);
+  let results = (outs Sattn_ScoresType:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 def Sattn_HeadBudgetOp : Sattn_Op<"head_budget", [Pure]> {
   let summary = "per-head KV budget at a recall target, optionally shared";
   let description = [{

@@ -25,6 +25,8 @@ std::pair<Value, Value> definingLengths(Value v) {
     return {};
   return llvm::TypeSwitch<Operation *, std::pair<Value, Value>>(def)
       .Case([](ScoresOp s) { return std::pair(s.getQ(), s.getK()); })
+      .Case([](AntidiagScoresOp s) { return std::pair(s.getQ(), s.getK()); })
+      .Case([](MeanScoresOp s) { return definingLengths(s.getInputs().front()); })
       .Case([](StaticBlocksOp s) { return std::pair(s.getQ(), s.getK()); })
       .Case([](SelectBlocksOp s) { return definingLengths(s.getScores()); })
       .Case([](HeadBudgetOp s) { return definingLengths(s.getScores()); })

@@ -51,12 +51,7 @@ private:
 };
 
 /// Selections and budgets need the causal flag of the scores they read.
-bool scoresCausal(Value scores) {
-  if (auto op = scores.getDefiningOp<ScoresOp>())
-    return op.getCausal();
-  auto anti = scores.getDefiningOp<AntidiagScoresOp>();
-  return anti && anti.getCausal();
-}
+bool causalOf(Value scores) { return scoresCausal(scores).value_or(false); }
 
 } // namespace
 
@@ -91,6 +86,21 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .scale(s.getScale(), spec);
         return one("block_scores", c);
       })
+      .Case([&](MeanScoresOp m) {
+        // Normalised weights as constants: one fused multiply-add chain.
+        Consts c(ctx, spec);
+        size_t n = m.getInputs().size();
+        std::vector<double> w(n, 1.0);
+        if (auto given = m.getWeights())
+          w.assign(given->begin(), given->end());
+        double total = 0;
+        for (double x : w)
+          total += x;
+        c.i("N", int64_t(n));
+        for (size_t i = 0; i < 4; ++i)
+          c.f(("W" + std::to_string(i)), i < n ? w[i] / total : 0.0);
+        return one("mean_scores", c);
+      })
       .Case([&](HeadBudgetOp h) {
         Consts c(ctx, spec);
         ScoresType t = h.getScores().getType();
@@ -98,7 +108,7 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .i("BK", t.getBk())
             .f("TAU", h.getTau().convertToDouble())
             .s("SHARE", stringifyBudgetShare(h.getShare()))
-            .flag("CAUSAL", scoresCausal(h.getScores()))
+            .flag("CAUSAL", causalOf(h.getScores()))
             .forced(h.getForcedAttr());
         return one("head_budget", c);
       })
@@ -112,7 +122,7 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .i("CAP", s.getCapAttr() ? s.getCapAttr().getInt() : 0)
             .i("OUT_HEADS", s.getResult().getType().getHeads())
             .flag("HAS_BUDGET", bool(s.getBudget()))
-            .flag("CAUSAL", scoresCausal(s.getScores()))
+            .flag("CAUSAL", causalOf(s.getScores()))
             .forced(s.getForcedAttr());
         return one(s.getRule() == SelectRule::topk ? "select_topk" : "select_cumulative", c);
       })

@@ -24,5 +24,6 @@ bash "$SATTN_ROOT/runtime/capi/check-exports.sh" "$out/python/sattn/libsattn.so"
 cp "$SATTN_ROOT/tests/python/gpu_torch_check.py" "$SATTN_ROOT/tests/python/gpu_evaluator_check.py" \
   "$out/scripts/"
 mkdir -p "$out/bench/kernels" && cp "$SATTN_ROOT"/bench/*.py "$out/bench/" && cp "$SATTN_ROOT"/bench/kernels/*.py "$out/bench/kernels/"
+mkdir -p "$out/bench/fidelity" && cp "$SATTN_ROOT"/bench/fidelity/*.py "$SATTN_ROOT"/bench/fidelity/*.sh "$out/bench/fidelity/"
 bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*
 du -sh "$out"

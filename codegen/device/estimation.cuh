@@ -91,6 +91,22 @@ __device__ __forceinline__ float scaled_dot(const float *q, const float *k, floa
 
 } // namespace estimation_detail
 
+/// sattn.mean_scores (semantics §4b): out = sum_i W_i * in_i with the
+/// weights normalised at compile time; each element summed in operand
+/// order, so the result is bitwise reproducible. Grid-stride loop.
+template <class Cfg> __device__ void mean_scores(const MeanScoresParams &p) {
+  static_assert(Cfg::N >= 2 && Cfg::N <= 4, "mean_scores: 2 to 4 inputs");
+  const float w[4] = {Cfg::W0, Cfg::W1, Cfg::W2, Cfg::W3};
+  for (long long e = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; e < p.n;
+       e += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float acc = 0.f;
+#pragma unroll
+    for (int i = 0; i < Cfg::N; ++i)
+      acc = fmaf(w[i], p.in[i][e], acc);
+    p.out[e] = acc;
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // pool (§3)
 //===----------------------------------------------------------------------===//

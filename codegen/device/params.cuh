@@ -77,6 +77,13 @@ struct ScoresParams {
   int B, nq, nk, Sq, Skv, nQB, nKB;
 };
 
+/// sattn.mean_scores: N (2..4) score grids of n floats each -> out.
+struct MeanScoresParams {
+  const float *in[4];
+  float *out;
+  long long n;
+};
+
 /// sattn.antidiag_scores: q [B, Hq, Sq, D], k [B, Hkv, Skv, D] -> out
 /// contiguous [B, Hq, nQB, nKB] fp32 (semantics §4a).
 struct AntidiagParams {
@@ -219,6 +226,7 @@ enum : int {
   kAttnKeyTile = 64,
   kPoolThreads = 128,
   kScoresThreads = 128,
+  kMeanScoresThreads = 256,
   kSelectThreads = 32,
   kStaticThreads = 128,
   kSetBinThreads = 128,

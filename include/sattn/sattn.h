@@ -101,6 +101,20 @@ struct XAttentionOptions {
 /// is still the correct-first CUDA-core kernel (slow: docs/patterns/xattention.md).
 Variant xattention(const Heads &h, const XAttentionOptions &o = {});
 
+/// UniSparse knobs (docs/patterns/unisparse.md; design §10 defaults).
+struct UniSparseOptions {
+  int64_t block = 128;                        ///< query / KV block of the selection
+  std::vector<int64_t> granularities{16, 64}; ///< composite-token sizes (1 to 4)
+  double tau = 0.9;                           ///< estimated mass each query block keeps
+  int64_t cap = 0;                            ///< at most this many blocks (0: no cap)
+};
+/// UniSparse: Q and K mean-pooled into composite tokens at each granularity,
+/// causal pooled block scores per granularity averaged (sattn.mean_scores),
+/// then per query block the sink and diagonal blocks plus the largest others
+/// up to tau of the estimated mass (optionally at most `cap` blocks);
+/// block-sparse causal attention.
+Variant unisparse(const Heads &h, const UniSparseOptions &o = {});
+
 /// OmniSparse decode slimming knobs (semantics §11; design §10 defaults).
 struct SlimOptions {
   int64_t observe = 64; ///< prompt rows whose attention scores the cache
@@ -135,6 +149,16 @@ struct SelectionReport {
   std::optional<double> activeRows;
   /// KV slimming: kept / all cached tokens over the KV heads.
   std::optional<double> kvKept;
+  /// The prefill attention's block set (or its fused static pattern's) as
+  /// a boolean mask: mask[((b * heads + h) * qBlocks + I) * kvBlocks + J]
+  /// is 1 when (I, J) is attended. heads is the set's own (query heads, or
+  /// KV heads for a per-group set). Lazy rows of a query selection attend
+  /// sinks + window instead (not shown here). Unset without a block set.
+  struct BlockMask {
+    int64_t batch = 0, heads = 0, qBlocks = 0, kvBlocks = 0, bq = 0, bk = 0;
+    std::vector<uint8_t> mask;
+  };
+  std::optional<BlockMask> blocks;
 };
 
 class Program;

@@ -110,6 +110,9 @@ SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, con
  *   "omnisparse"    OmniSparse prefill with design §10 defaults (a, b, c unused)
  *   "omnisparse_decode"  OmniSparse decode slimming, defaults (a, b, c unused);
  *                   inputs prompt, k, v, q; returns O and LSE
+ *   "xattention"    a = stride (0: 8), b = tau in thousandths (0: 900)
+ *   "unisparse"     granularities 16 and 64, a = tau in thousandths (0: 900),
+ *                   b = cap on the blocks kept (0: none)
  * dtype: NULL, "bf16" or "fp16". Buffer protocol above. */
 SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim,
                                    const char *dtype, int64_t a, int64_t b, int64_t c, char *buf,
@@ -149,6 +152,19 @@ SATTN_C_API int sattn_program_run_selection(const sattn_program *program,
                                             const sattn_tensor *inputs, int n_in,
                                             const sattn_tensor *outputs, int n_out, void *stream,
                                             sattn_selection_report *report);
+
+/* The block set of the last sattn_program_run_selection on this handle
+ * (the prefill attention's, or its fused static pattern's) as a boolean
+ * mask, 1 = attended: mask[((b * heads + h) * q_blocks + I) * kv_blocks + J].
+ * Fills *info and *needed (bytes); copies the mask when `mask` holds
+ * `needed` bytes (n >= needed), else copies nothing (mask may be NULL).
+ * An error when no run_selection ran on the handle or its variant had no
+ * block set. Not synchronised with concurrent runs on the same handle. */
+typedef struct sattn_block_mask_info {
+  int64_t batch, heads, q_blocks, kv_blocks, bq, bk;
+} sattn_block_mask_info;
+SATTN_C_API int sattn_program_last_blocks(const sattn_program *program, sattn_block_mask_info *info,
+                                          uint8_t *mask, size_t n, size_t *needed);
 
 /* OmniSparse decode in two calls (docs/patterns/omnisparse.md section 3), for
  * a variant whose decode_attention reads the tokens of a kv_slim over a

@@ -291,14 +291,34 @@ class Program(_Owned):
         CUDA events around it. For profiling; GPU programs only."""
         return self._run(args, out, lse, timed=True)
 
-    def run_selection(self, *args, out=None, lse=None):
+    def run_selection(self, *args, out=None, lse=None, blocks=False):
         """Like calling the program, then waits and returns (results, report):
         report is a dict with ``density`` (attended / causally valid block
         pairs of the prefill attention, design section 2), ``active_rows``
         (share of active query rows) and ``kv_kept`` (share of cached tokens
         kv_slim kept), each present when the variant has that stage. Copies
-        the selection sets to the host: for evaluation, not for timing."""
-        return self._run(args, out, lse, selection=True)
+        the selection sets to the host: for evaluation, not for timing.
+
+        With ``blocks=True`` the report also holds ``blocks``, the prefill
+        attention's block set as a numpy bool array [B, heads, nQB, nKB]
+        (True = attended; heads is the set's own), and ``block_size``
+        (bq, bk); an error when the variant has no block set."""
+        res, report = self._run(args, out, lse, selection=True)
+        if blocks:
+            report["blocks"], report["block_size"] = self._last_blocks()
+        return res, report
+
+    def _last_blocks(self):
+        import numpy as np
+        info, needed = _lib.BlockMaskInfo(), ctypes.c_size_t(0)
+        _check(self._lib.sattn_program_last_blocks(self._h(), ctypes.byref(info), None, 0,
+                                                   ctypes.byref(needed)))
+        mask = np.zeros(needed.value, dtype=np.uint8)
+        _check(self._lib.sattn_program_last_blocks(
+            self._h(), ctypes.byref(info), mask.ctypes.data_as(ctypes.c_void_p), mask.size,
+            ctypes.byref(needed)))
+        shape = (info.batch, info.heads, info.q_blocks, info.kv_blocks)
+        return mask.reshape(shape).astype(bool), (info.bq, info.bk)
 
     def __call__(self, q, k, v, *extra, out=None, lse=None):
         """Runs the program and returns O, or (O, LSE) when the variant returns LSE.

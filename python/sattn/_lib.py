@@ -60,6 +60,13 @@ class SelectionReport(ctypes.Structure):
     ]
 
 
+class BlockMaskInfo(ctypes.Structure):
+    """sattn_block_mask_info: geometry of the last selection's block mask."""
+
+    _fields_ = [(name, ctypes.c_int64) for name in
+                ("batch", "heads", "q_blocks", "kv_blocks", "bq", "bk")]
+
+
 class SlimInfo(ctypes.Structure):
     """sattn_slim_info: size and bytes of a slimmed KV cache."""
 
@@ -120,6 +127,8 @@ _SIGNATURES = {
     "sattn_program_run_selection": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P,
          ctypes.POINTER(SelectionReport)], _I),
+    "sattn_program_last_blocks": (
+        [_P, ctypes.POINTER(BlockMaskInfo), _P, _SZ, _PSZ], _I),
     "sattn_program_decode_inputs": ([_P, ctypes.POINTER(_I), _I, ctypes.POINTER(_I)], _I),
     "sattn_program_slim": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.c_int64, _P, ctypes.POINTER(_P)], _I),

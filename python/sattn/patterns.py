@@ -9,7 +9,7 @@ head dim and dtype are part of the variant.
 from . import _lib
 
 __all__ = ["dense", "streaming", "topk_blocks", "topk", "block_mask", "omnisparse",
-           "omnisparse_decode"]
+           "omnisparse_decode", "xattention", "unisparse"]
 
 
 def _text(name, heads, kv_heads, head_dim, dtype, a=0, b=0, c=0):
@@ -70,3 +70,25 @@ def omnisparse_decode(heads, kv_heads, head_dim, dtype="bf16"):
     sinks, 64 recent); the decode reads only those. Returns O and LSE."""
     return _text("omnisparse_decode", heads, kv_heads, head_dim, dtype)
 
+
+
+def _thousandths(what, tau):
+    if not 0.0 < tau <= 1.0:
+        raise ValueError("%s must lie in (0, 1], got %r" % (what, tau))
+    return int(round(tau * 1000))
+
+
+def xattention(heads, kv_heads, head_dim, stride=8, tau=0.9, dtype="bf16"):
+    """XAttention (docs/patterns/xattention.md): strided antidiagonal block scores
+    (`stride` 8 or 16, 128 x 128 blocks), per query block the sink and diagonal blocks
+    plus the largest others up to `tau` of the estimated mass; causal."""
+    return _text("xattention", heads, kv_heads, head_dim, dtype, stride,
+                 _thousandths("tau", tau))
+
+
+def unisparse(heads, kv_heads, head_dim, tau=0.9, cap=0, dtype="bf16"):
+    """UniSparse (docs/patterns/unisparse.md): composite tokens at granularities 16 and
+    64, their block scores averaged, per query block the sink and diagonal blocks plus
+    the largest others up to `tau` of the estimated mass (at most `cap` blocks when
+    `cap` > 0); causal, 128 x 128 blocks."""
+    return _text("unisparse", heads, kv_heads, head_dim, dtype, _thousandths("tau", tau), cap)

@@ -134,9 +134,51 @@ Variant xattention(const Heads &h, const XAttentionOptions &o) {
   std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
   std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
   std::ostringstream os;
-  os << t.signature("xattention", false) << "  %s = sattn.antidiag_scores %q, %k {stride = "
-     << i64(o.stride) << ", causal} : " << t.q << ", " << t.kv << " -> " << scores << "\n"
+  os << t.signature("xattention", false)
+     << "  %s = sattn.antidiag_scores %q, %k {stride = " << i64(o.stride) << ", causal} : " << t.q
+     << ", " << t.kv << " -> " << scores << "\n"
      << "  %bs = sattn.select_blocks cumulative %s {tau = " << f64(o.tau)
+     << ", forced = #sattn.forced<sink = 1, diagonal = true>} : " << scores << " -> " << blocks
+     << "\n"
+     << t.attention(" blocks %bs : " + blocks, "causal", false);
+  return Variant::fromText(os.str());
+}
+
+Variant unisparse(const Heads &h, const UniSparseOptions &o) {
+  if (o.granularities.empty() || o.granularities.size() > 4)
+    throw Error("unisparse: give 1 to 4 granularities, got " +
+                std::to_string(o.granularities.size()));
+  for (size_t i = 0; i < o.granularities.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (o.granularities[i] == o.granularities[j])
+        throw Error("unisparse: granularity " + std::to_string(o.granularities[i]) +
+                    " is given twice");
+  Types t(h);
+  std::string b = std::to_string(o.block), heads = std::to_string(h.heads);
+  std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  std::ostringstream os;
+  os << t.signature("unisparse", false);
+  std::string grids;
+  for (int64_t c : o.granularities) {
+    std::string g = std::to_string(c);
+    os << "  %qp" << g << " = sattn.pool mean %q group " << g << " : " << t.q << " -> " << t.qPooled
+       << "\n"
+       << "  %kp" << g << " = sattn.pool mean %k group " << g << " : " << t.kv << " -> "
+       << t.kPooled << "\n"
+       << "  %s" << g << " = sattn.scores %qp" << g << ", %kp" << g
+       << " of %q, %k {q_group = " << i64(c) << ", k_group = " << i64(c)
+       << ", causal} : " << t.qPooled << ", " << t.kPooled << ", " << t.q << ", " << t.kv << " -> "
+       << scores << "\n";
+    grids += (grids.empty() ? "%s" : ", %s") + g;
+  }
+  std::string s = grids;
+  if (o.granularities.size() > 1) {
+    os << "  %s = sattn.mean_scores " << grids << " : " << scores << "\n";
+    s = "%s";
+  }
+  os << "  %bs = sattn.select_blocks cumulative " << s << " {tau = " << f64(o.tau)
+     << (o.cap > 0 ? ", k = " + i64(o.cap) : std::string())
      << ", forced = #sattn.forced<sink = 1, diagonal = true>} : " << scores << " -> " << blocks
      << "\n"
      << t.attention(" blocks %bs : " + blocks, "causal", false);

@@ -127,6 +127,15 @@ SelectionReport Program::runSelection(const std::vector<TensorView> &inputs,
     r.activeRows = ref::activeFraction(*sets.queries);
   if (sets.tokens)
     r.kvKept = ref::keptFraction(*sets.tokens);
+  if (sets.prefill && sets.blocks) {
+    const ref::BlockSet &b = *sets.blocks;
+    SelectionReport::BlockMask m{b.B, b.H, b.nQB, b.nKB, b.bq, b.bk, {}};
+    m.mask.assign(size_t(b.B * b.H * b.nQB * b.nKB), 0);
+    for (size_t row = 0; row < b.lists.size(); ++row)
+      for (int32_t J : b.lists[row])
+        m.mask[row * size_t(b.nKB) + size_t(J)] = 1;
+    r.blocks = std::move(m);
+  }
   return r;
 }
 

@@ -25,11 +25,15 @@
 #include "mlir/Parser/Parser.h"
 
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <exception>
 #include <memory>
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +48,9 @@ struct sattn_session {
 struct sattn_program {
   std::shared_ptr<sattn::Program> program;
   std::vector<sattn_arg_info> inputs, outputs;
+  /// The block mask of the last run_selection (sattn_program_last_blocks).
+  mutable std::mutex lastMutex;
+  mutable std::optional<sattn::SelectionReport::BlockMask> lastBlocks;
 };
 
 struct sattn_slim_cache {
@@ -313,10 +320,20 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
       text = sattn::patterns::omnisparse(h).text();
     else if (nm == "omnisparse_decode")
       text = sattn::patterns::omnisparseDecode(h).text();
-    else
+    else if (nm == "xattention") {
+      sattn::patterns::XAttentionOptions o;
+      o.stride = a > 0 ? a : o.stride;
+      o.tau = b > 0 ? double(b) / 1000 : o.tau;
+      text = sattn::patterns::xattention(h, o).text();
+    } else if (nm == "unisparse") {
+      sattn::patterns::UniSparseOptions o;
+      o.tau = a > 0 ? double(a) / 1000 : o.tau;
+      o.cap = b;
+      text = sattn::patterns::unisparse(h, o).text();
+    } else
       throw ArgError("unknown pattern '" + nm +
                      "' (expected dense, dense_causal, streaming, topk_blocks, block_mask, "
-                     "omnisparse or omnisparse_decode)");
+                     "omnisparse, omnisparse_decode, xattention or unisparse)");
     copyOut(text, buf, n, needed);
   });
 }
@@ -359,6 +376,30 @@ int sattn_program_run_selection(const sattn_program *program, const sattn_tensor
     out.density = r.density.value_or(-1.0);
     out.active_rows = r.activeRows.value_or(-1.0);
     out.kv_kept = r.kvKept.value_or(-1.0);
+    std::lock_guard<std::mutex> lock(p.lastMutex);
+    p.lastBlocks = std::move(r.blocks);
+    if (!p.lastBlocks)
+      p.lastBlocks.emplace(); // ran, without a block set (batch 0 marks it)
+  });
+}
+
+int sattn_program_last_blocks(const sattn_program *program, sattn_block_mask_info *info,
+                              uint8_t *mask, size_t n, size_t *needed) {
+  return guarded(__func__, [&] {
+    const sattn_program &p = deref(program, "program");
+    sattn_block_mask_info &i = deref(info, "info");
+    size_t &need = deref(needed, "needed");
+    std::lock_guard<std::mutex> lock(p.lastMutex);
+    if (!p.lastBlocks)
+      throw ArgError("no sattn_program_run_selection has run on this program yet");
+    const sattn::SelectionReport::BlockMask &m = *p.lastBlocks;
+    if (m.batch == 0)
+      throw ArgError("the last run_selection had no prefill block set (a dense, decode or "
+                     "slimming variant); there is no block mask to report");
+    i = {m.batch, m.heads, m.qBlocks, m.kvBlocks, m.bq, m.bk};
+    need = m.mask.size();
+    if (mask && n >= need)
+      std::copy(m.mask.begin(), m.mask.end(), mask);
   });
 }
 

@@ -109,9 +109,17 @@ private:
         .Case([&](AntidiagScoresOp a) {
           ScoresType t = a.getResult().getType();
           set(a.getResult(),
-              ref::antidiagScores(*tensor(a.getQ()), *tensor(a.getK()),
-                                  a.getStrideAttr().getInt(), t.getBq(), t.getBk(),
-                                  a.getCausal(), scaleOf(a.getScale())));
+              ref::antidiagScores(*tensor(a.getQ()), *tensor(a.getK()), a.getStrideAttr().getInt(),
+                                  t.getBq(), t.getBk(), a.getCausal(), scaleOf(a.getScale())));
+        })
+        .Case([&](MeanScoresOp m) {
+          std::vector<const ref::Scores *> in;
+          for (Value v : m.getInputs())
+            in.push_back(get<ref::Scores>(v).get());
+          std::vector<double> w;
+          if (auto given = m.getWeights())
+            w.assign(given->begin(), given->end());
+          set(m.getResult(), ref::meanScores(in, w));
         })
         .Case([&](HeadBudgetOp h) {
           auto b =

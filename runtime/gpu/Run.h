@@ -486,6 +486,18 @@ private:
            unsigned(dev::scores_mma_smem_bytes(D)), &p);
       else
         go(l, s.nQB, s.H, s.B, dev::kScoresThreads, unsigned(s.nKB * 4), &p);
+    } else if (t == "mean_scores") {
+      RtValue s = op(0);
+      dev::MeanScoresParams p{};
+      for (size_t i = 0; i < l.operands.size(); ++i)
+        p.in[i] = reinterpret_cast<const float *>(op(int(i)).p0);
+      p.n = (long long)s.B * s.H * s.nQB * s.nKB;
+      s.p0 = alloc(size_t(p.n) * 4);
+      p.out = reinterpret_cast<float *>(s.p0);
+      vals[l.results[0]] = s;
+      // About four waves of 132 SMs; the loop strides over the rest.
+      go(l, unsigned(std::min<long long>(cdiv(p.n, dev::kMeanScoresThreads), 2048)), 1, 1,
+         dev::kMeanScoresThreads, 0, &p);
     } else if (t == "antidiag_scores") {
       const RtValue &q = op(0), &k = op(1);
       RtValue s;

@@ -178,6 +178,35 @@ Scores antidiagScores(const Tensor &q, const Tensor &k, int64_t stride, int64_t 
   return s;
 }
 
+Scores meanScores(const std::vector<const Scores *> &in, const std::vector<double> &w) {
+  if (in.empty())
+    throw Error("mean_scores needs at least one score grid");
+  if (!w.empty() && w.size() != in.size())
+    throw Error(fmt::format("mean_scores has {} weights for {} grids", w.size(), in.size()));
+  const Scores &a = *in[0];
+  double total = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const Scores &x = *in[i];
+    if (x.B != a.B || x.H != a.H || x.nQB != a.nQB || x.nKB != a.nKB || x.bq != a.bq ||
+        x.bk != a.bk || x.Sq != a.Sq || x.Skv != a.Skv)
+      throw Error(fmt::format("mean_scores: grid {} has shape [{}, {}, {}, {}] (blocks {}x{}), "
+                              "grid 0 [{}, {}, {}, {}] (blocks {}x{}); they must match",
+                              i, x.B, x.H, x.nQB, x.nKB, x.bq, x.bk, a.B, a.H, a.nQB, a.nKB, a.bq,
+                              a.bk));
+    if (x.causal != a.causal)
+      throw Error("mean_scores: causal and non-causal grids cannot be mixed");
+    total += w.empty() ? 1.0 : w[i];
+  }
+  Scores s = a;
+  for (size_t e = 0; e < s.v.size(); ++e) {
+    double acc = 0;
+    for (size_t i = 0; i < in.size(); ++i)
+      acc += (w.empty() ? 1.0 : w[i]) * in[i]->v[e];
+    s.v[e] = acc / total;
+  }
+  return s;
+}
+
 QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams &p) {
   checkQK(q, k, "q", "k");
   if (p.keyGroup <= 0 || p.window < 0 || p.sinks < 0 || p.keepEvery < 0)

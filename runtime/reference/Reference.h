@@ -105,6 +105,10 @@ Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, i
 Scores antidiagScores(const Tensor &q, const Tensor &k, int64_t stride, int64_t bq, int64_t bk,
                       bool causal, std::optional<double> scale);
 
+/// §4b: sum_i w_i s_i / sum_i w_i of grids of one shape and causality
+/// (w empty: all ones).
+Scores meanScores(const std::vector<const Scores *> &in, const std::vector<double> &w);
+
 /// §7. shareFlattest: result H == 1 holding max over heads.
 Budget headBudget(const Scores &s, double tau, const Forced &forced, bool shareFlattest);
 

@@ -169,4 +169,39 @@ bool gpuAvailable(std::string *why) {
   }
 }
 
+/// (declared in GpuHarness.h)
+std::pair<const ref::Scores *, const ref::BlockSet *> scoresAndBlocks(const Outcome &o) {
+  const ref::Scores *gs = nullptr;
+  const ref::BlockSet *gb = nullptr;
+  for (auto &[name, v] : o.dumps) {
+    if (auto *x = std::get_if<ref::Scores>(&v))
+      gs = x;
+    if (auto *x = std::get_if<ref::BlockSet>(&v))
+      gb = x;
+  }
+  return {gs, gb};
+}
+
+/// ‖GPU scores − reference‖ / ‖reference‖ over every element.
+double scoresErr(const ref::Scores &gpu, const ref::Scores &want) {
+  ref::Tensor a({int64_t(gpu.v.size())}), b({int64_t(want.v.size())});
+  a.data = gpu.v, b.data = want.v;
+  return relErr(a, b);
+}
+
+/// Stage 3 of a selection test: the GPU's attention against the reference
+/// given the GPU's own block set (bq x bk blocks).
+void checkAttentionOnSet(const Outcome &o, const ref::BlockSet &set, int bq, int bk, bool causal) {
+  ref::BlockSet used = set;
+  used.bq = bq, used.bk = bk;
+  ref::AttentionParams p;
+  p.mask.causal = causal;
+  ref::AttentionResult r =
+      ref::attention(*o.inputs[0], *o.inputs[1], *o.inputs[2], &used, nullptr, p);
+  REQUIRE(nanCount(*o.gpu[0]) == 0);
+  double err = relErr(*o.gpu[0], r.out);
+  INFO("attention rel err " << err);
+  CHECK(err <= 1e-2);
+}
+
 } // namespace sattn::testing

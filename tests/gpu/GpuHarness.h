@@ -68,6 +68,13 @@ void checkResults(const Outcome &o, double tol = 1e-2);
 double relErr(const ref::Tensor &a, const ref::Tensor &b);
 int nanCount(const ref::Tensor &t);
 
+/// The scores and block set a run dumped (the last of each kind by kernel name).
+std::pair<const ref::Scores *, const ref::BlockSet *> scoresAndBlocks(const Outcome &o);
+/// ‖GPU scores − reference‖ / ‖reference‖ over every element.
+double scoresErr(const ref::Scores &gpu, const ref::Scores &want);
+/// Stage 3 of a selection test: the GPU's attention against the reference
+/// given the GPU's own block set (bq x bk blocks); Catch2 checks.
+void checkAttentionOnSet(const Outcome &o, const ref::BlockSet &set, int bq, int bk, bool causal);
 /// True when a GPU and driver are usable (else tests are skipped).
 bool gpuAvailable(std::string *why);
 

@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import sattn
 
 H, HKV, D = 4, 2, 16
@@ -46,6 +48,13 @@ def test_patterns_are_ir_text():
     topk = sattn.patterns.topk_blocks(H, HKV, D, k=5, block=64, pool=32)
     assert "sattn.select_blocks topk" in topk and "k = 5" in topk and "group 32" in topk
     assert sattn.patterns.topk is sattn.patterns.topk_blocks
+    x = sattn.patterns.xattention(H, HKV, D, stride=16, tau=0.85)
+    assert "sattn.antidiag_scores %q, %k {stride = 16 : i64, causal}" in x
+    assert "tau = 0.85 : f64" in x
+    u = sattn.patterns.unisparse(H, HKV, D, tau=0.95, cap=6)
+    assert "sattn.mean_scores %s16, %s64" in u and "k = 6 : i64" in u
+    with pytest.raises(ValueError, match="tau must lie in"):
+        sattn.patterns.unisparse(H, HKV, D, tau=1.5)
 
 
 def test_program_inspection(session):

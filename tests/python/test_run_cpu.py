@@ -126,6 +126,27 @@ def test_run_selection_reports_density(session):
     assert report == {"density": 1.0, "active_rows": 0.125}
 
 
+def test_run_selection_returns_the_block_mask(session):
+    program = session.compile(sattn.patterns.topk_blocks(H, HKV, D, k=2, block=16, pool=8))
+    q, k, v = qkv(np.float32, sq=64, skv=64)
+    _, report = program.run_selection(q, k, v, blocks=True)
+    mask = report["blocks"]
+    assert mask.shape == (1, H, 4, 4) and mask.dtype == bool and report["block_size"] == (16, 16)
+    for I in range(4):
+        # The sink and the diagonal block, nothing above the diagonal.
+        assert mask[0, :, I, 0].all() and mask[0, :, I, I].all()
+        assert not mask[0, :, I, I + 1:].any()
+        assert (mask[0, :, I].sum(axis=-1) == min(2, I + 1)).all()
+    assert mask.sum() / (H * 10) == pytest.approx(report["density"])
+    dense = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
+    dense.run_selection(q, k, v)
+    with pytest.raises(sattn.Error, match="no prefill block set"):
+        dense.run_selection(q, k, v, blocks=True)
+    fresh = session.compile(sattn.patterns.topk_blocks(H, HKV, D, k=3, block=16, pool=8))
+    with pytest.raises(sattn.Error, match="no sattn_program_run_selection has run"):
+        fresh._last_blocks()
+
+
 def test_topk_three_blocks_is_a_valid_selection(session):
     # k = 3 of 4 blocks: each (head, query block) must match attention over
     # the sink, the diagonal and exactly one other visible block.

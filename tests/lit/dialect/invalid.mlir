@@ -682,3 +682,49 @@ func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
   %s = sattn.antidiag_scores %q, %k {stride = 8 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 128, bk = 128, heads = 2>
   return
 }
+
+// -----
+
+// Test: mean_scores takes two to four grids
+func.func @f(%a: !sattn.scores<bq = 64, bk = 64, heads = 4>) {
+  // expected-error @+1 {{'sattn.mean_scores' op takes 2 to 4 score grids, got 1}}
+  %m = sattn.mean_scores %a : !sattn.scores<bq = 64, bk = 64, heads = 4>
+  return
+}
+
+// -----
+
+// Test: mean_scores weights match the inputs and are positive
+func.func @f(%a: !sattn.scores<bq = 64, bk = 64, heads = 4>) {
+  // expected-error @+1 {{'sattn.mean_scores' op has 3 weights for 2 inputs}}
+  %m = sattn.mean_scores %a, %a {weights = array<f64: 1.0, 2.0, 3.0>} : !sattn.scores<bq = 64, bk = 64, heads = 4>
+  return
+}
+
+// -----
+
+func.func @f(%a: !sattn.scores<bq = 64, bk = 64, heads = 4>) {
+  // expected-error @+1 {{'sattn.mean_scores' op weights must be positive and finite, got 0}}
+  %m = sattn.mean_scores %a, %a {weights = array<f64: 1.0, 0.0>} : !sattn.scores<bq = 64, bk = 64, heads = 4>
+  return
+}
+
+// -----
+
+// Test: mean_scores grids share one type
+func.func @f(%a: !sattn.scores<bq = 64, bk = 64, heads = 4>, %b: !sattn.scores<bq = 128, bk = 128, heads = 4>) {
+  // expected-error @+1 {{'sattn.mean_scores' op requires the same type for all operands and results}}
+  %m = "sattn.mean_scores"(%a, %b) : (!sattn.scores<bq = 64, bk = 64, heads = 4>, !sattn.scores<bq = 128, bk = 128, heads = 4>) -> !sattn.scores<bq = 64, bk = 64, heads = 4>
+  return
+}
+
+// -----
+
+// Test: causal and non-causal estimates cannot be averaged
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  %c = sattn.antidiag_scores %q, %k {stride = 8 : i64, causal} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 64, bk = 64, heads = 4>
+  %n = sattn.antidiag_scores %q, %k {stride = 8 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 64, bk = 64, heads = 4>
+  // expected-error @+1 {{'sattn.mean_scores' op mixes causal and non-causal scores}}
+  %m = sattn.mean_scores %c, %n : !sattn.scores<bq = 64, bk = 64, heads = 4>
+  return
+}

@@ -141,6 +141,33 @@ TEST_CASE("the XAttention pattern runs on the CPU and is exact with tau = 1", "[
                     Catch::Contains("stride = 48 must divide both block sizes"));
 }
 
+TEST_CASE("the UniSparse pattern runs on the CPU and is exact with tau = 1", "[api][unisparse]") {
+  Session s(cpu());
+  patterns::Heads h{4, 2, 16, DType::BF16};
+  patterns::UniSparseOptions all;
+  all.block = 32, all.granularities = {4, 16}, all.tau = 1.0;
+  std::string text = patterns::unisparse(h, all).text();
+  CHECK(text.find("sattn.mean_scores %s4, %s16") != std::string::npos);
+  std::mt19937 rng(19);
+  HostTensor q({2, 4, 100, 16}, &rng), k({2, 2, 100, 16}, &rng), v({2, 2, 100, 16}, &rng);
+  HostTensor o({2, 4, 100, 16}, nullptr);
+  s.compile(patterns::unisparse(h, all))->run({q.view(), k.view(), v.view()}, {o.view()});
+  CHECK(relErr(o.data, causalRef(q, k, v)) < 1e-6);
+  // One granularity needs no mean; a cap of 1 keeps only the forced blocks.
+  patterns::UniSparseOptions one = all;
+  one.granularities = {8}, one.tau = 0.5, one.cap = 1;
+  CHECK(patterns::unisparse(h, one).text().find("mean_scores") == std::string::npos);
+  s.compile(patterns::unisparse(h, one))->run({q.view(), k.view(), v.view()}, {o.view()});
+  patterns::UniSparseOptions twice = all;
+  twice.granularities = {16, 16};
+  CHECK_THROWS_WITH(patterns::unisparse(h, twice),
+                    Catch::Contains("granularity 16 is given twice"));
+  patterns::UniSparseOptions coarse = all;
+  coarse.granularities = {4, 64}; // does not divide the 32-token block
+  CHECK_THROWS_WITH(s.compile(patterns::unisparse(h, coarse)),
+                    Catch::Contains("q_group = 64 must divide the query block bq = 32"));
+}
+
 TEST_CASE("strided (BSHD) views give the same result as contiguous ones", "[api]") {
   Session s(cpu());
   auto p = s.compile(patterns::streaming({2, 1, 8, DType::FP16}, 5, 2));

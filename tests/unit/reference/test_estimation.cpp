@@ -166,8 +166,11 @@ TEST_CASE("antidiagonal scores regroup as XAttention does", "[scores][xattention
   struct Cfg {
     int64_t Sq, Skv, S, bq, bk;
   };
-  const Cfg cfgs[] = {{64, 64, 8, 16, 16}, {77, 130, 4, 16, 8}, {130, 130, 16, 32, 32},
-                      {100, 250, 8, 16, 32}, {5, 40, 2, 4, 8}};
+  const Cfg cfgs[] = {{64, 64, 8, 16, 16},
+                      {77, 130, 4, 16, 8},
+                      {130, 130, 16, 32, 32},
+                      {100, 250, 8, 16, 32},
+                      {5, 40, 2, 4, 8}};
   for (const Cfg &c : cfgs)
     for (bool causal : {true, false}) {
       INFO("Sq=" << c.Sq << " Skv=" << c.Skv << " stride=" << c.S << " causal=" << causal);
@@ -421,4 +424,34 @@ TEST_CASE("kv_slim rejects bad segments and tau", "[slim][errors]") {
   REQUIRE_THROWS_WITH(kvSlim(q, k, nullptr, badTau), Contains("tau=-0.1"));
   REQUIRE_THROWS_WITH(kvSlim(q, randn({2, 3, 20, 8}, r), nullptr, SlimParams{}),
                       Contains("Hq % Hkv"));
+}
+
+TEST_CASE("mean_scores is the weighted mean of grids of one shape", "[scores][unisparse]") {
+  Rng rng(31);
+  Tensor q = randn({1, 4, 70, 8}, rng), k = randn({1, 2, 70, 8}, rng);
+  Scores a = blockScores(pool(q, 4, PoolKind::Mean), pool(k, 4, PoolKind::Mean), 4, 4, 16, 16, 70,
+                         70, true, std::nullopt);
+  Scores b = blockScores(pool(q, 16, PoolKind::Mean), pool(k, 16, PoolKind::Mean), 16, 16, 16, 16,
+                         70, 70, true, std::nullopt);
+  Scores m = meanScores({&a, &b}, {1.0, 3.0});
+  REQUIRE(m.v.size() == a.v.size());
+  CHECK(m.causal);
+  for (size_t e = 0; e < m.v.size(); ++e)
+    CHECK(m.v[e] == Approx((a.v[e] + 3 * b.v[e]) / 4).epsilon(1e-14));
+  // Equal weights by default; each row still sums to one (both grids do).
+  Scores e = meanScores({&a, &b}, {});
+  for (int64_t h = 0; h < e.H; ++h)
+    for (int64_t I = 0; I < e.nQB; ++I) {
+      double row = 0;
+      for (int64_t J = 0; J < e.nKB; ++J)
+        row += e.at(0, h, I, J);
+      CHECK(row == Approx(1.0).epsilon(1e-12));
+    }
+  Scores other = blockScores(pool(q, 4, PoolKind::Mean), pool(k, 4, PoolKind::Mean), 4, 4, 32, 32,
+                             70, 70, true, std::nullopt);
+  CHECK_THROWS_WITH(meanScores({&a, &other}, {}), Contains("they must match"));
+  Scores acausal = blockScores(pool(q, 4, PoolKind::Mean), pool(k, 4, PoolKind::Mean), 4, 4, 16, 16,
+                               70, 70, false, std::nullopt);
+  CHECK_THROWS_WITH(meanScores({&a, &acausal}, {}), Contains("cannot be mixed"));
+  CHECK_THROWS_WITH(meanScores({&a, &b}, {1.0}), Contains("1 weights for 2 grids"));
 }

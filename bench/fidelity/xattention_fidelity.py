@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""Fidelity of sattn's XAttention selection against the reference (issue #7).
+
+Runs sattn's `patterns.xattention` and the reference `xattn_estimate`
+(mit-han-lab/x-attention, staged uncommitted by stage_reference.sh) on the
+same q, k and compares the selected 128 x 128 blocks per (head, query block):
+
+  agreement      share of causally valid (head, q-block, k-block) pairs where
+                 both masks agree (the issue asks >= 0.99)
+  row agreement  share of (head, q-block) rows whose block sets are identical
+  density        selected / causally valid pairs, for each side
+  scores, rule   sattn's selection rule (semantics 6) applied to the
+                 reference's attn_sums, compared with sattn's mask (does the
+                 estimate agree?) and with the reference's mask (do the rules?)
+
+Reference runs (--refs): "torch" (its PyTorch path in bf16: what it runs on an
+H200, whose name fails its "100" check), "triton" (its Triton kernels in bf16,
+what it runs on A100/H100: forced here) and "torch-fp32" (its PyTorch path on
+the same bf16 values widened to float32: no bf16 rounding of logits and block
+sums, so it separates rounding from semantic differences). Exits 1 when any
+run is below --min-agreement (on `agreement`, or `scores` with --gate scores).
+
+Read from the code, expect `rule` < 1: with Sq = Skv the first chunk's
+find_blocks_chunked runs at current_index 0, where its diagonal overwrites the
+forced block 0; it then keeps the shortest prefix of (diagonal, the others
+with block 0 by descending score) reaching tau, plus the next block, plus
+block 0: about one block per row more than semantics 6.
+
+  bash bench/fidelity/stage_reference.sh GIT_DIR     # -> build/ext/x-attention
+  python3 bench/fidelity/xattention_fidelity.py --ref-dir build/ext/x-attention --json out.json
+
+Needs a GPU, torch, triton and libsattn.so (repository or bundle).
+"""
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import math
+import os
+import re
+import sys
+import types
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(HERE, ".."))  # bench/structured.py
+sys.path.insert(0, os.path.join(ROOT, "python"))
+import sattn  # noqa: E402
+from structured import structured_qkv  # noqa: E402
+
+BLOCK, HEADS, KV_HEADS, D = 128, 32, 8, 128
+
+# What we pass to xattn_estimate beyond q, k, stride and threshold, and why.
+REF_OPTIONS = [
+    ("block_size=128", "sattn's variant selects 128 x 128 blocks"),
+    ("norm=1", "logit scale 1/(sqrt(D) * stride), semantics 4a (theirs: 1/sqrt(D)/stride/norm)"),
+    ("softmax=True", "4a takes a softmax over each regrouped row"),
+    ("select_mode='inverse'", "reversed queries: 4a's antidiagonals (what Xattention_prefill passes)"),
+    ("kdb=1", "every regrouped row is scored (kdb > 1 subsamples them)"),
+    ("causal=True", "the variant is causal; Sq = Skv, so their block-aligned and our token-aligned "
+                    "causal masks coincide"),
+    ("chunk_size=Xattention_prefill's rule", "= S for S <= 16k: one chunk, as sattn does not chunk "
+                                             "(with several chunks dividing S, their torch path "
+                                             "also masks the earlier chunks' columns)"),
+    ("keep_sink=False, keep_recent=False", "find_blocks_chunked (prefill, causal) already keeps "
+                                           "the diagonal and block 0, as forced<sink = 1, diagonal> "
+                                           "does; keep_sink=True would set all of query-block row 0"),
+    ("k repeated to 32 heads", "xattn_estimate asserts Hq == Hkv; repeat_interleave gives query head h "
+                              "KV head h / 4, as semantics 2 reads GQA"),
+]
+
+
+def prefill_chunk_size(k_len):
+    """The chunk size Xattention_prefill picks when given none (its rule)."""
+    p = 1 << (k_len - 1).bit_length()
+    return int(max(min(max(2048, p), 128 * 1024 * 2048 // p), 2048))
+
+
+def load_reference(ref_dir):
+    """xattn_estimate from the staged files, without editing them."""
+    if not os.path.isfile(os.path.join(ref_dir, "xattn", "src", "Xattention.py")):
+        sys.exit("no reference at %s: run bench/fidelity/stage_reference.sh first" % ref_dir)
+    # Xattention.py imports block_sparse_attn (a CUDA extension used only by
+    # Xattention_prefill's attention step) at top level; the estimate never
+    # calls it. Stub it when absent so the module imports with torch + triton.
+    if importlib.util.find_spec("block_sparse_attn") is None:
+        stub = types.ModuleType("block_sparse_attn")
+
+        def block_sparse_attn_func(*args, **kwargs):
+            raise RuntimeError("block_sparse_attn is stubbed by xattention_fidelity.py")
+        stub.block_sparse_attn_func = block_sparse_attn_func
+        sys.modules["block_sparse_attn"] = stub
+    sys.path.insert(0, os.path.abspath(ref_dir))
+    from xattn.src import Xattention  # noqa: E402
+    if not os.path.abspath(Xattention.__file__).startswith(os.path.abspath(ref_dir)):
+        sys.exit("imported xattn from %s, not from %s" % (Xattention.__file__, ref_dir))
+    rev_path = os.path.join(ref_dir, "REVISION")
+    rev = open(rev_path).read().strip() if os.path.isfile(rev_path) else "unknown"
+    return Xattention.xattn_estimate, rev
+
+
+@contextlib.contextmanager
+def device_name_passes_triton_check(enabled):
+    """xattn_estimate drops to its torch path unless the GPU's name contains
+    "100" (A100/H100); an H200 fails that. For the "triton" run, report a name
+    that passes, for the duration of the call only."""
+    if not enabled:
+        yield
+        return
+    real = torch.cuda.get_device_properties
+
+    class Props:
+        def __init__(self, props):
+            self._props = props
+
+        @property
+        def name(self):
+            return self._props.name + " (treated as x100 by xattention_fidelity.py)"
+
+        def __getattr__(self, attr):
+            return getattr(self._props, attr)
+
+    torch.cuda.get_device_properties = lambda *a, **kw: Props(real(*a, **kw))
+    try:
+        yield
+    finally:
+        torch.cuda.get_device_properties = real
+
+
+def reference_mask(xattn_estimate, q, k, stride, tau, impl):
+    """(block sums [B, H, nQB, nKB] float32, mask bool, the path that ran)."""
+    B, H, S, _ = q.shape
+    nb = S // BLOCK
+    dtype = torch.float32 if impl == "torch-fp32" else q.dtype
+    use_triton = impl == "triton"
+    k_rep = k.repeat_interleave(H // k.shape[1], dim=1)
+    log = io.StringIO()
+    with device_name_passes_triton_check(use_triton), contextlib.redirect_stdout(log):
+        sums, mask = xattn_estimate(
+            q.to(dtype), k_rep.to(dtype), block_size=BLOCK, stride=stride, norm=1, softmax=True,
+            threshold=tau, chunk_size=prefill_chunk_size(S), select_mode="inverse",
+            use_triton=use_triton, causal=True, kdb=1, keep_sink=False, keep_recent=False)
+    # Their padding to a whole chunk adds blocks past the sequence: drop them.
+    ran = "triton" if use_triton and "use triton to false" not in log.getvalue() else "torch"
+    return sums[:, :, :nb, :nb].float(), mask[:, :, :nb, :nb].bool(), ran
+
+
+def sattn_mask(prog, q, k):
+    """sattn's selected blocks as a bool [B, H, nQB, nKB] mask, and the density
+    run_selection reports. The Python API reports no block lists, so they are
+    read through the output: with V[j, d] = 1 iff key j lies in KV block
+    p * D + d, O[i, d] is row i's attention mass on that block, > 0 exactly when
+    the block is selected (softmax weights do not underflow at these logit
+    ranges). The last row of a query block sees its whole diagonal block, so it
+    stands for the block's set. The reported density cross-checks the read-out."""
+    B, H, S, _ = q.shape
+    nb = S // BLOCK
+    last_rows = torch.arange(nb, device=q.device) * BLOCK + BLOCK - 1
+    key_block = torch.arange(S, device=q.device) // BLOCK
+    mask = torch.zeros(B, H, nb, nb, dtype=torch.bool, device=q.device)
+    density = None
+    for first in range(0, nb, D):  # D KV blocks per run
+        probe = key_block[:, None] == first + torch.arange(D, device=q.device)[None, :]
+        v = probe.to(k.dtype).expand(B, k.shape[1], S, D).contiguous()
+        o, report = prog.run_selection(q, k, v)
+        width = min(D, nb - first)
+        mask[..., first:first + width] = o[:, :, last_rows, :width] > 0
+        density = report.get("density")
+    return mask, density
+
+
+def antidiag_row_scores(q, k, h, qb, stride):
+    """Semantics 4a block scores of one (head, query block) row in float32,
+    recomputed here for diagnosis (sattn reports no scores); [nKB]."""
+    S = q.shape[2]
+    rows = torch.arange(qb * BLOCK // stride, (qb + 1) * BLOCK // stride, device=q.device)
+    t = torch.arange(stride, device=q.device)
+    qr = q[0, h].float()[rows[:, None] * stride + stride - 1 - t[None, :]].reshape(len(rows), -1)
+    kr = k[0, h // (q.shape[1] // k.shape[1])].float().reshape(S // stride, stride * D)
+    logits = qr @ kr.T / (math.sqrt(D) * stride)
+    cols = torch.arange(S // stride, device=q.device)
+    logits = logits.masked_fill(cols[None, :] * stride > (rows[:, None] * stride + stride - 1),
+                                float("-inf"))
+    return logits.softmax(-1).sum(0).reshape(-1, BLOCK // stride).sum(-1)
+
+
+def sattn_rule(scores, tau):
+    """Semantics 6 (cumulative tau, forced sink 1 + diagonal, ties to the lower
+    index) applied to given block scores [B, H, nQB, nKB], Sq = Skv. On the
+    reference's attn_sums it splits a mismatch into one of scores (sattn vs
+    this) and one of selection rules (this vs the reference's mask)."""
+    nb = scores.shape[-1]
+    j = torch.arange(nb, device=scores.device)
+    visible = j[None, :] <= j[:, None]
+    forced = (j[None, :] == 0) | (j[None, :] == j[:, None])
+    s = scores.double().masked_fill(~visible, 0)
+    total = s.sum(-1, keepdim=True)
+    kept_mass = s.masked_fill(~forced, 0).sum(-1, keepdim=True)
+    # Candidates by descending score, lower index first on ties (stable
+    # sort); forced and invisible blocks get -1 and come last, never kept.
+    key = s.masked_fill(forced | ~visible, -1.0)
+    sv, order = key.sort(dim=-1, descending=True, stable=True)
+    gain = sv.clamp(min=0)
+    before = kept_mass + gain.cumsum(-1) - gain  # mass kept before each candidate
+    keep = (before < tau * total) & (sv >= 0)
+    chosen = torch.zeros_like(keep).scatter_(-1, order, keep)
+    return (chosen | forced) & visible
+
+
+def agreement(x, y, valid):
+    return float((x == y)[:, :, valid].float().mean())
+
+
+def show_differences(ours, theirs, ref_sums, q, k, stride, tau, limit, what="reference"):
+    """Prints up to `limit` rows whose sets differ, with each side's shares."""
+    diff = (ours != theirs).any(-1)[0]  # [H, nQB], batch 0
+    for h, qb in diff.nonzero().tolist()[:limit]:
+        s4a = antidiag_row_scores(q, k, h, qb, stride)
+        s4a = s4a / s4a.sum()
+        ref = ref_sums[0, h, qb] / ref_sums[0, h, qb].sum()
+        o, t = ours[0, h, qb], theirs[0, h, qb]
+        print("    head %d q-block %d: sattn keeps %d blocks (fp32 4a share %.4f), %s %d "
+              "(fp32 4a share %.4f, by the reference's attn_sums %.4f); tau %.2f"
+              % (h, qb, int(o.sum()), float(s4a[o].sum()), what, int(t.sum()),
+                 float(s4a[t].sum()), float(ref[t].sum()), tau))
+        for j in (o != t).nonzero().flatten().tolist()[:8]:
+            print("      block %3d  sattn %d  other %d  fp32 4a score %.5f  ref attn_sum %.5f"
+                  % (j, int(o[j]), int(t[j]), float(s4a[j]), float(ref[j])))
+
+
+def make_inputs(kind, S, seed):
+    if kind == "structured":
+        q, k, _ = structured_qkv(S, HEADS, KV_HEADS, D, seed=seed)
+        return q, k
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    q = torch.randn(1, HEADS, S, D, generator=g, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(1, KV_HEADS, S, D, generator=g, device="cuda", dtype=torch.bfloat16)
+    return q, k
+
+
+def variant_text(stride, tau):
+    """The variant's IR and where it came from: the patterns.xattention builder,
+    or, for a package or libsattn.so without it, the example with stride and
+    tau substituted (its heads, head dim and dtype are the cases')."""
+    builder = getattr(sattn.patterns, "xattention", None)
+    if builder is not None:
+        try:
+            return builder(HEADS, KV_HEADS, D, stride=stride, tau=tau), "patterns.xattention"
+        except sattn.Error:
+            pass
+    with open(os.path.join(ROOT, "examples", "patterns", "xattention.mlir")) as f:
+        text = f.read()
+    text = re.sub(r"stride = \d+ : i64", "stride = %d : i64" % stride, text)
+    text = re.sub(r"tau = [-+0-9.eE]+ : f64", "tau = %r : f64" % tau, text)
+    return text, "examples/patterns/xattention.mlir"
+
+
+def compile_variant(session, stride, tau):
+    text, source = variant_text(stride, tau)
+    m = re.search(r"tau = ([-+0-9.eE]+) : f64", text)
+    if ("stride = %d :" % stride) not in text or not m or abs(float(m.group(1)) - tau) > 1e-9:
+        sys.exit("%s gives no stride %d / tau %g:\n%s" % (source, stride, tau, text))
+    print("variant: %s, stride %d, tau %g" % (source, stride, tau))
+    return session.compile(text)
+
+
+def sattn_problems(ours, reported, valid):
+    """What is wrong with sattn's read-out mask itself, if anything."""
+    problems = []
+    density = float(ours[:, :, valid].float().mean())
+    if reported is not None and abs(reported - density) > 1e-6:
+        problems.append("read-out density %.6f != reported %.6f" % (density, reported))
+    diag = torch.arange(valid.shape[0], device=ours.device)
+    if not (ours[..., 0].all() and ours[..., diag, diag].all() and not ours[:, :, ~valid].any()):
+        problems.append("sattn's mask lacks a forced block or has a non-causal one")
+    return density, problems
+
+
+def run_case(session, xattn_estimate, q, k, case, a):
+    """One (inputs, S, stride, tau): sattn once, then every reference run."""
+    S, stride, tau = case["S"], case["stride"], case["tau"]
+    nb = S // BLOCK
+    valid = torch.ones(nb, nb, dtype=torch.bool, device=q.device).tril()  # Sq = Skv
+    ours, reported = sattn_mask(compile_variant(session, stride, tau), q, k)
+    density, problems = sattn_problems(ours, reported, valid)
+    label = "%-10s S %5d stride %2d tau %.2f" % (case["inputs"], S, stride, tau)
+    out = []
+    for impl in a.refs.split(","):
+        r = dict(case, ref=impl)
+        try:
+            sums, theirs, ran = reference_mask(xattn_estimate, q, k, stride, tau, impl)
+        except Exception as e:  # e.g. their Triton kernels on this GPU / Triton version
+            r.update(error="%s: %s" % (type(e).__name__, e))
+            r["pass"] = False
+            print("%s ref %-10s FAILED: %s" % (label, impl, r["error"]))
+            out.append(r)
+            continue
+        same = ours == theirs
+        ruled = sattn_rule(sums, tau)
+        r.update(ran=ran, agreement=agreement(ours, theirs, valid),
+                 row_agreement=float(same.all(-1).float().mean()),
+                 scores_agreement=agreement(ours, ruled, valid),
+                 rule_agreement=agreement(ruled, theirs, valid), density_sattn=density,
+                 density_ref=float(theirs[:, :, valid].float().mean()),
+                 density_reported=reported, differing_pairs=int((~same).sum()),
+                 valid_pairs=int(valid.sum()) * q.shape[1], problems=problems)
+        gated = r["scores_agreement" if a.gate == "scores" else "agreement"]
+        r["pass"] = gated >= a.min_agreement and not problems
+        print("%s ref %-10s (ran %s): agreement %.4f, rows %.4f (same rule on their scores: "
+              "scores %.4f, rule %.4f), density sattn %.4f ref %.4f%s"
+              % (label, impl, ran, r["agreement"], r["row_agreement"], r["scores_agreement"],
+                 r["rule_agreement"], density, r["density_ref"],
+                 "  PROBLEM: " + "; ".join(problems) if problems else ""))
+        if not r["pass"]:
+            if a.gate == "scores":
+                show_differences(ours, ruled, sums, q, k, stride, tau, a.show,
+                                 "sattn's rule on the reference's attn_sums")
+            else:
+                show_differences(ours, theirs, sums, q, k, stride, tau, a.show)
+        out.append(r)
+    return out
+
+
+def print_table(results, gate, min_agreement):
+    print("\n%-10s %5s %6s %4s %-10s %-6s %9s %7s %7s %7s %8s %8s %s"
+          % ("inputs", "S", "stride", "tau", "ref", "ran", "agreement", "rows", "scores", "rule",
+             "d_sattn", "d_ref", "ok"))
+    for r in results:
+        head = "%-10s %5d %6d %4.2f %-10s" % (r["inputs"], r["S"], r["stride"], r["tau"], r["ref"])
+        if "error" in r:
+            print("%s error: %s" % (head, r["error"][:60]))
+        else:
+            print("%s %-6s %9.4f %7.4f %7.4f %7.4f %8.4f %8.4f %s"
+                  % (head, r["ran"], r["agreement"], r["row_agreement"], r["scores_agreement"],
+                     r["rule_agreement"], r["density_sattn"], r["density_ref"],
+                     "yes" if r["pass"] else "NO"))
+    print("%d/%d runs pass (%s >= %.2f)" % (sum(r["pass"] for r in results), len(results), gate,
+                                             min_agreement))
+
+
+def csv_of(kind):
+    return lambda s: [kind(x) for x in s.split(",")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ref-dir", default=os.path.join(ROOT, "build", "ext", "x-attention"))
+    ap.add_argument("--seqs", type=csv_of(int), default=[4096, 8192, 16384])
+    ap.add_argument("--strides", type=csv_of(int), default=[8, 16])
+    ap.add_argument("--taus", type=csv_of(float), default=[0.9, 0.8])
+    ap.add_argument("--inputs", type=csv_of(str), default=["random", "structured"])
+    ap.add_argument("--refs", default="torch,triton,torch-fp32")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--min-agreement", type=float, default=0.99)
+    ap.add_argument("--gate", choices=["agreement", "scores"], default="agreement",
+                    help="what must reach --min-agreement: agreement with the reference's mask, "
+                         "or (scores) with sattn's rule applied to the reference's attn_sums")
+    ap.add_argument("--show", type=int, default=3, help="differing rows printed per failing run")
+    ap.add_argument("--json", help="write the results here")
+    a = ap.parse_args()
+    for S in a.seqs:
+        if S % BLOCK:
+            sys.exit("--seqs must be multiples of %d, got %d" % (BLOCK, S))
+    # The fp32 runs (theirs and the 4a recomputation) must not drop to TF32.
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+    xattn_estimate, rev = load_reference(a.ref_dir)
+    session = sattn.Session("gpu")
+    print("sattn %s on %s; reference mit-han-lab/x-attention %s (%s)"
+          % (sattn.library_path(), session.device_name, rev, a.ref_dir))
+    print("xattn_estimate options:")
+    for opt, why in REF_OPTIONS:
+        print("  %-38s %s" % (opt, why))
+
+    results = []
+    for kind in a.inputs:
+        for S in a.seqs:
+            q, k = make_inputs(kind, S, a.seed)
+            for stride in a.strides:
+                for tau in a.taus:
+                    case = dict(inputs=kind, S=S, stride=stride, tau=tau)
+                    results += run_case(session, xattn_estimate, q, k, case, a)
+            del q, k
+            torch.cuda.empty_cache()
+
+    print_table(results, a.gate, a.min_agreement)
+    ok = all(r["pass"] for r in results)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(dict(device=session.device_name, reference_revision=rev,
+                           gate=a.gate, min_agreement=a.min_agreement,
+                           options=[o for o, _ in REF_OPTIONS],
+                           all_pass=ok, results=results), f, indent=1)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

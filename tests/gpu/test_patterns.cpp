@@ -1,0 +1,163 @@
+//===- test_patterns.cpp - the pattern library on the GPU, stage by stage -===//
+//
+// Each published pattern (examples/patterns/, built here through the same
+// builders at test-sized head counts) runs on the GPU and on the float64
+// reference. Every estimation stage is checked on its own (design §2): each
+// granularity's block scores against the reference from the GPU-independent
+// pooled inputs, the mean of the GPU's grids, the selection exactly equal to
+// the reference rule on the GPU's own scores, the attention given the GPU's
+// own block set. Static patterns are checked end to end.
+//
+//===----------------------------------------------------------------------===//
+#include <catch2/catch.hpp>
+
+#include "sattn/sattn.h"
+#include "tests/gpu/GpuHarness.h"
+
+#include <sstream>
+
+using namespace sattn;
+using namespace sattn::testing;
+
+namespace {
+
+unsigned seed = 7000;
+
+const ref::Scores &dumpedScores(const Outcome &o, const std::string &kernel) {
+  auto it = o.dumps.find(kernel);
+  REQUIRE(it != o.dumps.end());
+  const auto *s = std::get_if<ref::Scores>(&it->second);
+  REQUIRE(s);
+  return *s;
+}
+
+/// Stage 1 for a composite-token estimate: the grid of each granularity
+/// (kernels k2, k5, ... in builder order) against the reference on the
+/// reference's own pooling, then the mean of the GPU's grids. Returns the
+/// GPU's mean grid with its geometry filled in.
+ref::Scores checkCompositeScores(const Outcome &o, const std::vector<int64_t> &grains, int block,
+                                 const std::vector<double> &weights, int meanKernel) {
+  const ref::Tensor &q = *o.inputs[0], &k = *o.inputs[1];
+  std::vector<ref::Scores> mine;
+  for (size_t i = 0; i < grains.size(); ++i) {
+    int64_t c = grains[i];
+    ref::Scores want =
+        ref::blockScores(ref::pool(q, c, ref::PoolKind::Mean), ref::pool(k, c, ref::PoolKind::Mean),
+                         c, c, block, block, q.dim(2), k.dim(2), true, std::nullopt);
+    ref::Scores got = dumpedScores(o, "k" + std::to_string(3 * i + 2) + "_block_scores");
+    double err = scoresErr(got, want);
+    INFO("granularity " << c << " scores rel err " << err);
+    CHECK(err <= 1e-3);
+    got.bq = got.bk = block, got.Sq = q.dim(2), got.Skv = k.dim(2), got.causal = true;
+    mine.push_back(got);
+  }
+  std::vector<const ref::Scores *> in;
+  for (const ref::Scores &s : mine)
+    in.push_back(&s);
+  ref::Scores want = ref::meanScores(in, weights);
+  ref::Scores got = dumpedScores(o, "k" + std::to_string(meanKernel) + "_mean_scores");
+  double err = scoresErr(got, want);
+  INFO("mean of the GPU's grids, rel err " << err);
+  CHECK(err <= 1e-6);
+  got.bq = got.bk = block, got.Sq = q.dim(2), got.Skv = k.dim(2), got.causal = true;
+  return got;
+}
+
+/// The composite-budget pattern of examples/patterns/composite_budget.mlir at
+/// the given heads (the file itself runs on the CPU in lit and on the GPU in
+/// scripts/bundle-gpu.sh).
+std::string compositeBudgetIR(const patterns::Heads &h, double tau) {
+  std::string text = patterns::unisparse(h, {128, {16, 64}, tau, 0}).text();
+  // Same estimate, weighted 1 : 2, then the flattest-head budget and top-k.
+  std::string scores = "!sattn.scores<bq = 128, bk = 128, heads = " + std::to_string(h.heads) + ">";
+  std::string blocks = "!sattn.blocks<bq = 128, bk = 128, heads = " + std::to_string(h.heads) + ">";
+  std::string budget = "!sattn.budget<bq = 128, heads = 1>";
+  std::string forced = "#sattn.forced<sink = 1, diagonal = true>";
+  size_t a = text.find("  %s = sattn.mean_scores"), b = text.find("  %o = sattn.attention");
+  std::ostringstream mid;
+  mid << "  %s = sattn.mean_scores %s16, %s64 {weights = array<f64: 1.0, 2.0>} : " << scores
+      << "\n  %b = sattn.head_budget flattest %s {tau = " << tau << " : f64, forced = " << forced
+      << "} : " << scores << " -> " << budget
+      << "\n  %bs = sattn.select_blocks topk %s budget %b : " << budget << " {forced = " << forced
+      << "} : " << scores << " -> " << blocks << "\n";
+  return text.substr(0, a) + mid.str() + text.substr(b);
+}
+
+} // namespace
+
+TEST_CASE("UniSparse: composite-token scores, their mean, cumulative selection",
+          "[gpu][patterns]") {
+  struct Case {
+    int Sq, Skv, B;
+    double tau;
+    int64_t cap;
+  };
+  for (const Case &c :
+       {Case{700, 700, 1, 0.9, 0}, Case{333, 333, 2, 0.8, 2}, Case{500, 900, 1, 0.95, 0}}) {
+    Shape s{c.B, 8, 2, c.Sq, c.Skv, 64, "bf16"};
+    INFO("Sq " << c.Sq << " Skv " << c.Skv << " B " << c.B << " tau " << c.tau << " cap " << c.cap);
+    patterns::Heads h{8, 2, 64, DType::BF16};
+    Outcome o = runBoth(patterns::unisparse(h, {128, {16, 64}, c.tau, c.cap}).text(), s, seed++);
+    ref::Scores mean = checkCompositeScores(o, {16, 64}, 128, {}, 6);
+    auto [gs, gb] = scoresAndBlocks(o);
+    REQUIRE(gb);
+    ref::BlockSet want = ref::selectCumulative(
+        mean, c.tau, nullptr, c.cap > 0 ? std::optional<int64_t>(c.cap) : std::nullopt,
+        ref::Forced{1, 0, true}, 8);
+    CHECK(gb->lists == want.lists);
+    checkAttentionOnSet(o, *gb, 128, 128, true);
+  }
+}
+
+TEST_CASE("composite-token budget (IR-only pattern), stage by stage", "[gpu][patterns]") {
+  for (auto [Sq, B] : {std::pair{700, 1}, {450, 2}}) {
+    Shape s{B, 8, 2, Sq, Sq, 64, "bf16"};
+    INFO("Sq " << Sq << " B " << B);
+    Outcome o = runBoth(compositeBudgetIR({8, 2, 64, DType::BF16}, 0.9), s, seed++);
+    ref::Scores mean = checkCompositeScores(o, {16, 64}, 128, {1.0, 2.0}, 6);
+    auto it = o.dumps.find("k7_head_budget");
+    REQUIRE(it != o.dumps.end());
+    const auto *budget = std::get_if<ref::Budget>(&it->second);
+    REQUIRE(budget);
+    ref::Budget wantBudget = ref::headBudget(mean, 0.9, ref::Forced{1, 0, true}, true);
+    CHECK(budget->k == wantBudget.k);
+    auto [gs, gb] = scoresAndBlocks(o);
+    REQUIRE(gb);
+    ref::BlockSet want =
+        ref::selectTopK(mean, &wantBudget, std::nullopt, ref::Forced{1, 0, true}, 8);
+    CHECK(gb->lists == want.lists);
+    checkAttentionOnSet(o, *gb, 128, 128, true);
+  }
+}
+
+TEST_CASE("MInference block-sparse head: 64-token pooling, top-k 64 x 64 blocks",
+          "[gpu][patterns]") {
+  for (auto [Sq, k] : {std::pair{700, 4}, {1000, 11}}) {
+    Shape s{1, 8, 2, Sq, Sq, 64, "bf16"};
+    INFO("Sq " << Sq << " k " << k);
+    Outcome o = runBoth(patterns::topkBlocks({8, 2, 64, DType::BF16}, 64, 64, k).text(), s, seed++);
+    auto [gs, gb] = scoresAndBlocks(o);
+    REQUIRE(gs);
+    REQUIRE(gb);
+    const ref::Tensor &q = *o.inputs[0], &kk = *o.inputs[1];
+    ref::Scores want = ref::blockScores(ref::pool(q, 64, ref::PoolKind::Mean),
+                                        ref::pool(kk, 64, ref::PoolKind::Mean), 64, 64, 64, 64,
+                                        q.dim(2), kk.dim(2), true, std::nullopt);
+    CHECK(scoresErr(*gs, want) <= 1e-3);
+    ref::Scores mine = *gs;
+    mine.bq = mine.bk = 64, mine.Sq = q.dim(2), mine.Skv = kk.dim(2), mine.causal = true;
+    CHECK(gb->lists == ref::selectTopK(mine, nullptr, k, ref::Forced{1, 0, true}, 8).lists);
+    checkAttentionOnSet(o, *gb, 64, 64, true);
+  }
+}
+
+TEST_CASE("StreamingLLM and MInference A-shape as predicates, prefill and decode",
+          "[gpu][patterns]") {
+  patterns::Heads h{8, 2, 64, DType::BF16};
+  for (auto [window, sinks] : {std::pair{256, 4}, {200, 64}})
+    for (auto [Sq, Skv] : {std::pair{700, 700}, {1, 900}, {3, 650}}) {
+      Shape s{2, 8, 2, Sq, Skv, 64, "bf16"};
+      INFO("window " << window << " sinks " << sinks << " Sq " << Sq << " Skv " << Skv);
+      checkResults(runBoth(patterns::streaming(h, window, sinks).text(), s, seed++));
+    }
+}
