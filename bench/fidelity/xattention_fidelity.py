@@ -149,27 +149,13 @@ def reference_mask(xattn_estimate, q, k, stride, tau, impl):
 
 
 def sattn_mask(prog, q, k):
-    """sattn's selected blocks as a bool [B, H, nQB, nKB] mask, and the density
-    run_selection reports. The Python API reports no block lists, so they are
-    read through the output: with V[j, d] = 1 iff key j lies in KV block
-    p * D + d, O[i, d] is row i's attention mass on that block, > 0 exactly when
-    the block is selected (softmax weights do not underflow at these logit
-    ranges). The last row of a query block sees its whole diagonal block, so it
-    stands for the block's set. The reported density cross-checks the read-out."""
-    B, H, S, _ = q.shape
-    nb = S // BLOCK
-    last_rows = torch.arange(nb, device=q.device) * BLOCK + BLOCK - 1
-    key_block = torch.arange(S, device=q.device) // BLOCK
-    mask = torch.zeros(B, H, nb, nb, dtype=torch.bool, device=q.device)
-    density = None
-    for first in range(0, nb, D):  # D KV blocks per run
-        probe = key_block[:, None] == first + torch.arange(D, device=q.device)[None, :]
-        v = probe.to(k.dtype).expand(B, k.shape[1], S, D).contiguous()
-        o, report = prog.run_selection(q, k, v)
-        width = min(D, nb - first)
-        mask[..., first:first + width] = o[:, :, last_rows, :width] > 0
-        density = report.get("density")
-    return mask, density
+    """sattn's selected blocks as a bool [B, H, nQB, nKB] mask (run_selection
+    with blocks=True: the block set the attention used), and the density
+    run_selection reports (cross-checked against the mask)."""
+    v = torch.randn_like(k)
+    _, report = prog.run_selection(q, k, v, blocks=True)
+    assert report["block_size"] == (BLOCK, BLOCK), report["block_size"]
+    return torch.from_numpy(report["blocks"]).to(q.device), report.get("density")
 
 
 def antidiag_row_scores(q, k, h, qb, stride):

@@ -127,8 +127,13 @@ SelectionReport Program::runSelection(const std::vector<TensorView> &inputs,
     r.activeRows = ref::activeFraction(*sets.queries);
   if (sets.tokens)
     r.kvKept = ref::keptFraction(*sets.tokens);
-  if (sets.prefill && sets.blocks) {
-    const ref::BlockSet &b = *sets.blocks;
+  if (sets.prefill) {
+    // Without a block set the token mask alone decides: its 128 x 128
+    // blocks (semantics §8), the same blocks the density counts.
+    const ref::Dims &d = sets.dims;
+    const ref::BlockSet &b =
+        sets.blocks ? *sets.blocks
+                    : ref::staticBlocks(d.B, d.Hq, d.Sq, d.Skv, 128, 128, sets.params.mask);
     SelectionReport::BlockMask m{b.B, b.H, b.nQB, b.nKB, b.bq, b.bk, {}};
     m.mask.assign(size_t(b.B * b.H * b.nQB * b.nKB), 0);
     for (size_t row = 0; row < b.lists.size(); ++row)

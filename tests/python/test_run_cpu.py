@@ -138,10 +138,14 @@ def test_run_selection_returns_the_block_mask(session):
         assert not mask[0, :, I, I + 1:].any()
         assert (mask[0, :, I].sum(axis=-1) == min(2, I + 1)).all()
     assert mask.sum() / (H * 10) == pytest.approx(report["density"])
-    dense = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
-    dense.run_selection(q, k, v)
-    with pytest.raises(sattn.Error, match="no prefill block set"):
-        dense.run_selection(q, k, v, blocks=True)
+    # Without a block set: the token mask's 128 x 128 blocks (a sliding
+    # window of 100 keys over 300 rows leaves the corner block out).
+    window = session.compile(sattn.patterns.streaming(H, HKV, D, window=100, sinks=0))
+    q, k, v = qkv(np.float32, sq=300, skv=300)
+    _, report = window.run_selection(q, k, v, blocks=True)
+    want = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1]], dtype=bool)
+    assert report["block_size"] == (128, 128)
+    assert (report["blocks"] == want[None, None]).all()
     fresh = session.compile(sattn.patterns.topk_blocks(H, HKV, D, k=3, block=16, pool=8))
     with pytest.raises(sattn.Error, match="no sattn_program_run_selection has run"):
         fresh._last_blocks()
