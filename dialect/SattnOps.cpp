@@ -254,6 +254,8 @@ LogicalResult SelectBlocksOp::verify() {
       return emitOpError() << "topk needs a budget: attribute k or a !sattn.budget operand";
     if (getTau())
       return emitOpError() << "tau is meaningless for topk; use rule cumulative";
+    if (getSlack() != 0)
+      return emitOpError() << "slack is meaningless for topk (it extends a cumulative prefix)";
   } else {
     if (!getTau())
       return emitOpError() << "cumulative needs attribute tau";

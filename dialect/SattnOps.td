@@ -174,8 +174,10 @@ def Sattn_SelectBlocksOp : Sattn_Op<"select_blocks", [Pure]> {
     first) whose mass reaches `tau` of the row total, capped by `k` or a
     budget operand when given. Ties go to the lower block index. A result
     with fewer heads than the scores selects once per GQA group from the
-    group's mean scores (semantics §6). `cap`, set by `sattn-specialize`,
-    bounds the list length for workspace sizing.
+    group's mean scores (semantics §6). `cumulative` with `slack = s` keeps
+    `s` more blocks past the threshold (XAttention's reference selects one
+    more in prefill, docs/patterns/xattention.md). `cap`, set by
+    `sattn-specialize`, bounds the list length for workspace sizing.
 
     ```mlir
     %bs = sattn.select_blocks topk %s {k = 8 : i64, forced = #sattn.forced<sink = 1, diagonal = true>}
@@ -186,7 +188,8 @@ def Sattn_SelectBlocksOp : Sattn_Op<"select_blocks", [Pure]> {
                        Sattn_SelectRule:$rule, OptionalAttr<I64Attr>:$k,
                        OptionalAttr<F64Attr>:$tau,
                        OptionalAttr<Sattn_ForcedAttr>:$forced,
-                       OptionalAttr<Sattn_PositiveI64>:$cap);
+                       OptionalAttr<Sattn_PositiveI64>:$cap,
+                       DefaultValuedAttr<Sattn_NonNegI64, "0">:$slack);
   let results = (outs Sattn_BlocksType:$result);
   let assemblyFormat = [{
     $rule $scores (`budget` $budget^ `:` type($budget))? attr-dict `:`

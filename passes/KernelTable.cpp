@@ -120,6 +120,7 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .i("K", s.getKAttr() ? s.getKAttr().getInt() : -1)
             .f("TAU", s.getTau() ? s.getTau()->convertToDouble() : 0.0)
             .i("CAP", s.getCapAttr() ? s.getCapAttr().getInt() : 0)
+            .i("SLACK", s.getSlack())
             .i("OUT_HEADS", s.getResult().getType().getHeads())
             .flag("HAS_BUDGET", bool(s.getBudget()))
             .flag("CAUSAL", causalOf(s.getScores()))

@@ -289,8 +289,8 @@ template <class Cfg> __device__ void select_topk(const SelectParams &p) {
 }
 
 /// Cumulative τ (§6): the shortest prefix of ord holding F with mass >=
-/// TAU * total; with a cap (K >= 0 or a budget operand) at most
-/// max(cap, |F|) blocks. Launch as select_topk.
+/// TAU * total, plus SLACK more blocks; with a cap (K >= 0 or a budget
+/// operand) at most max(cap, |F|) blocks. Launch as select_topk.
 template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
   static_assert(selection_detail::SelectOutChecks<Cfg>::ok, "");
   static_assert(selection_detail::TauChecks<Cfg>::ok, "");
@@ -300,7 +300,10 @@ template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
   const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
   const selection_detail::Row r = selection_detail::load_row<Cfg, G>(p, b, og, I);
   selection_detail::warp_sort(r.key, r.tag, r.nV);
-  int L = selection_detail::cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU));
+  static_assert(Cfg::SLACK >= 0, "select_cumulative: SLACK must be >= 0");
+  int L = min(r.nV, selection_detail::cumulative_length(r.key, r.nV, r.nF,
+                                                        static_cast<float>(Cfg::TAU)) +
+                        Cfg::SLACK);
   if (HAS_CAP) {
     const int cap = selection_detail::row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, Cfg::K, b, og, I);
     L = min(L, max(cap, r.nF));

@@ -94,6 +94,10 @@ struct XAttentionOptions {
   int64_t block = 128; ///< query / KV block (the stride must divide it)
   int64_t stride = 8;  ///< antidiagonal stride (8 or 16 in the paper)
   double tau = 0.9;    ///< estimated mass each query block keeps
+  /// Blocks kept past the threshold. 1 reproduces mit-han-lab/x-attention's
+  /// prefill selection, which keeps one block more than the shortest prefix
+  /// (docs/patterns/xattention.md); 0 is the paper's rule.
+  int64_t slack = 0;
 };
 /// XAttention: strided antidiagonal block scores, then per query block the
 /// sink and diagonal blocks plus the largest others up to tau of the

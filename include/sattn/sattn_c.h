@@ -110,7 +110,9 @@ SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, con
  *   "omnisparse"    OmniSparse prefill with design §10 defaults (a, b, c unused)
  *   "omnisparse_decode"  OmniSparse decode slimming, defaults (a, b, c unused);
  *                   inputs prompt, k, v, q; returns O and LSE
- *   "xattention"    a = stride (0: 8), b = tau in thousandths (0: 900)
+ *   "xattention"    a = stride (0: 8), b = tau in thousandths (0: 900),
+ *                   c = blocks kept past tau (0: the paper's rule; 1: the
+ *                   mit-han-lab/x-attention prefill selection)
  *   "unisparse"     granularities 16 and 64, a = tau in thousandths (0: 900),
  *                   b = cap on the blocks kept (0: none)
  * dtype: NULL, "bf16" or "fp16". Buffer protocol above. */

@@ -78,12 +78,15 @@ def _thousandths(what, tau):
     return int(round(tau * 1000))
 
 
-def xattention(heads, kv_heads, head_dim, stride=8, tau=0.9, dtype="bf16"):
+def xattention(heads, kv_heads, head_dim, stride=8, tau=0.9, slack=0, dtype="bf16"):
     """XAttention (docs/patterns/xattention.md): strided antidiagonal block scores
     (`stride` 8 or 16, 128 x 128 blocks), per query block the sink and diagonal blocks
-    plus the largest others up to `tau` of the estimated mass; causal."""
+    plus the largest others up to `tau` of the estimated mass, and `slack` more blocks
+    past it (1 reproduces the mit-han-lab/x-attention prefill selection); causal."""
+    if not isinstance(slack, int) or isinstance(slack, bool) or slack < 0:
+        raise ValueError("slack must be a non-negative int, got %r" % (slack,))
     return _text("xattention", heads, kv_heads, head_dim, dtype, stride,
-                 _thousandths("tau", tau))
+                 _thousandths("tau", tau), slack)
 
 
 def unisparse(heads, kv_heads, head_dim, tau=0.9, cap=0, dtype="bf16"):

@@ -129,6 +129,9 @@ Variant omnisparse(const Heads &h, const OmniSparseOptions &o) {
 }
 
 Variant xattention(const Heads &h, const XAttentionOptions &o) {
+  if (o.slack < 0)
+    throw Error("xattention: slack (blocks kept past tau) must be >= 0, got " +
+                std::to_string(o.slack));
   Types t(h);
   std::string b = std::to_string(o.block), heads = std::to_string(h.heads);
   std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
@@ -138,8 +141,9 @@ Variant xattention(const Heads &h, const XAttentionOptions &o) {
      << "  %s = sattn.antidiag_scores %q, %k {stride = " << i64(o.stride) << ", causal} : " << t.q
      << ", " << t.kv << " -> " << scores << "\n"
      << "  %bs = sattn.select_blocks cumulative %s {tau = " << f64(o.tau)
-     << ", forced = #sattn.forced<sink = 1, diagonal = true>} : " << scores << " -> " << blocks
-     << "\n"
+     << ", forced = #sattn.forced<sink = 1, diagonal = true>"
+     << (o.slack > 0 ? ", slack = " + i64(o.slack) : std::string()) << "} : " << scores << " -> "
+     << blocks << "\n"
      << t.attention(" blocks %bs : " + blocks, "causal", false);
   return Variant::fromText(os.str());
 }

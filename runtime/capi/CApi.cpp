@@ -324,6 +324,7 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
       sattn::patterns::XAttentionOptions o;
       o.stride = a > 0 ? a : o.stride;
       o.tau = b > 0 ? double(b) / 1000 : o.tau;
+      o.slack = c;
       text = sattn::patterns::xattention(h, o).text();
     } else if (nm == "unisparse") {
       sattn::patterns::UniSparseOptions o;

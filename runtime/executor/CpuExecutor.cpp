@@ -141,7 +141,7 @@ private:
           else
             set(s.getResult(),
                 ref::selectCumulative(*scores, s.getTau()->convertToDouble(), budget.get(), k,
-                                      forcedOf(s.getForcedAttr()), heads));
+                                      forcedOf(s.getForcedAttr()), heads, s.getSlack()));
         })
         .Case([&](StaticBlocksOp s) {
           auto q = tensor(s.getQ()), k = tensor(s.getK());

@@ -117,8 +117,10 @@ BlockSet selectTopK(const Scores &s, const Budget *budget, std::optional<int64_t
                     const Forced &forced, int64_t outHeads);
 
 /// §6, cumulative rule with optional cap (budget or k).
+/// `slack` more blocks past the threshold (before the cap).
 BlockSet selectCumulative(const Scores &s, double tau, const Budget *cap,
-                          std::optional<int64_t> capK, const Forced &forced, int64_t outHeads);
+                          std::optional<int64_t> capK, const Forced &forced, int64_t outHeads,
+                          int64_t slack = 0);
 
 /// §8.
 BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq, int64_t bk,

@@ -236,15 +236,19 @@ BlockSet selectTopK(const Scores &s, const Budget *budget, std::optional<int64_t
 }
 
 BlockSet selectCumulative(const Scores &s, double tau, const Budget *cap,
-                          std::optional<int64_t> capK, const Forced &forced, int64_t outHeads) {
+                          std::optional<int64_t> capK, const Forced &forced, int64_t outHeads,
+                          int64_t slack) {
   checkScores(s);
   checkTau(tau);
+  if (slack < 0)
+    throw Error(fmt::format("cumulative selection: slack must be >= 0, got {}", slack));
   groupSize(s, outHeads);
   BudgetSource src(s, cap, capK, outHeads, /*required=*/false);
   return selectRows(s, forced, outHeads,
                     [&](const std::vector<double> &row, const std::vector<int32_t> &ord, size_t nF,
                         int64_t b, int64_t og, int64_t I) {
-                      size_t L = cumulativeLength(row, ord, nF, tau);
+                      size_t L = std::min(ord.size(), cumulativeLength(row, ord, nF, tau) +
+                                                          static_cast<size_t>(slack));
                       if (src.present())
                         L = std::min(L, std::max(static_cast<size_t>(src.at(b, og, I)), nF));
                       return L;

@@ -118,6 +118,8 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
       {"cumulative", "tau = 0.9 : f64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64,
        64, 8, 333, true},
       {"cumulative", "tau = 0.5 : f64, k = 2 : i64", 16, 64, 32, 2, 300, true},
+      {"cumulative", "tau = 0.6 : f64, slack = 2 : i64, forced = #sattn.forced<sink = 1>", 16, 64,
+       64, 8, 333, true},
   };
   for (const Case &c : cases) {
     Shape s{2, 8, 2, c.Sq, c.Sq, 64, "bf16"};

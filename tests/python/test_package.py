@@ -50,7 +50,10 @@ def test_patterns_are_ir_text():
     assert sattn.patterns.topk is sattn.patterns.topk_blocks
     x = sattn.patterns.xattention(H, HKV, D, stride=16, tau=0.85)
     assert "sattn.antidiag_scores %q, %k {stride = 16 : i64, causal}" in x
-    assert "tau = 0.85 : f64" in x
+    assert "tau = 0.85 : f64" in x and "slack" not in x
+    assert "slack = 1 : i64" in sattn.patterns.xattention(H, HKV, D, slack=1)
+    with pytest.raises(ValueError, match="slack must be a non-negative int"):
+        sattn.patterns.xattention(H, HKV, D, slack=-1)
     u = sattn.patterns.unisparse(H, HKV, D, tau=0.95, cap=6)
     assert "sattn.mean_scores %s16, %s64" in u and "k = 6 : i64" in u
     with pytest.raises(ValueError, match="tau must lie in"):

@@ -28,6 +28,9 @@ func.func @estimate_and_select(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf
   // CHECK: %[[C:.*]] = sattn.select_blocks cumulative %[[S]] {k = 6 : i64, tau = {{[0-9.e+-]+}} : f64} : <bq = 128, bk = 64, heads = 4> -> <bq = 128, bk = 64, heads = 2>
   %c = sattn.select_blocks cumulative %s {tau = 0.9 : f64, k = 6 : i64}
       : !sattn.scores<bq = 128, bk = 64, heads = 4> -> !sattn.blocks<bq = 128, bk = 64, heads = 2>
+  // CHECK: sattn.select_blocks cumulative %[[S]] {slack = 1 : i64, tau = {{[0-9.e+-]+}} : f64}
+  %slack = sattn.select_blocks cumulative %s {tau = 0.9 : f64, slack = 1 : i64}
+      : !sattn.scores<bq = 128, bk = 64, heads = 4> -> !sattn.blocks<bq = 128, bk = 64, heads = 4>
   // CHECK: sattn.select_blocks topk %[[S]] {cap = 4 : i64, k = 4 : i64}
   %capped = sattn.select_blocks topk %s {k = 4 : i64, cap = 4 : i64}
       : !sattn.scores<bq = 128, bk = 64, heads = 4> -> !sattn.blocks<bq = 128, bk = 64, heads = 4>

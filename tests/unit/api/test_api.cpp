@@ -135,6 +135,15 @@ TEST_CASE("the XAttention pattern runs on the CPU and is exact with tau = 1", "[
   // tau = 1 keeps every causally visible block: dense causal attention.
   s.compile(patterns::xattention(h, all))->run({q.view(), k.view(), v.view()}, {o.view()});
   CHECK(relErr(o.data, causalRef(q, k, v)) < 1e-6);
+  // slack keeps more blocks past tau; with tau = 1 there are none left.
+  patterns::XAttentionOptions slack = all;
+  slack.slack = 1;
+  CHECK(patterns::xattention(h, slack).text().find("slack = 1 : i64") != std::string::npos);
+  CHECK(patterns::xattention(h, all).text().find("slack") == std::string::npos);
+  s.compile(patterns::xattention(h, slack))->run({q.view(), k.view(), v.view()}, {o.view()});
+  CHECK(relErr(o.data, causalRef(q, k, v)) < 1e-6);
+  slack.slack = -1;
+  CHECK_THROWS_WITH(patterns::xattention(h, slack), Catch::Contains("slack"));
   patterns::XAttentionOptions bad;
   bad.stride = 48; // does not divide 128
   CHECK_THROWS_WITH(s.compile(patterns::xattention(h, bad)),

@@ -49,7 +49,7 @@ std::vector<int32_t> bruteTopK(const std::vector<double> &row, const std::vector
 
 std::vector<int32_t> bruteCumulative(const std::vector<double> &row, const std::vector<int32_t> &V,
                                      const std::vector<int32_t> &F, double tau,
-                                     std::optional<int64_t> cap) {
+                                     std::optional<int64_t> cap, size_t slack = 0) {
   std::vector<int32_t> ord = bruteOrder(row, V, F);
   double total = 0.0;
   for (int32_t J : V)
@@ -64,6 +64,7 @@ std::vector<int32_t> bruteCumulative(const std::vector<double> &row, const std::
       break;
     }
   }
+  L = std::min(ord.size(), L + slack);
   if (cap)
     L = std::min(L, static_cast<size_t>(std::max<int64_t>(*cap, static_cast<int64_t>(F.size()))));
   return sorted({ord.begin(), ord.begin() + static_cast<std::ptrdiff_t>(L)});
@@ -209,6 +210,8 @@ TEST_CASE("budgets out of range throw and name both numbers", "[selection][error
   REQUIRE_THROWS_WITH(selectTopK(s, nullptr, 2, Forced{}, 3), Contains("3 heads"));
   REQUIRE_THROWS_WITH(selectCumulative(s, 1.5, nullptr, std::nullopt, Forced{}, 2),
                       Contains("tau=1.5"));
+  REQUIRE_THROWS_WITH(selectCumulative(s, 0.5, nullptr, std::nullopt, Forced{}, 2, -1),
+                      Contains("slack must be >= 0, got -1"));
   Budget otherBatch{2, 1, 1, {1, 1}};
   REQUIRE_THROWS_WITH(selectTopK(s, &otherBatch, std::nullopt, Forced{}, 2), Contains("B=2"));
 }
@@ -247,7 +250,11 @@ TEST_CASE("cumulative selection matches brute-force prefixes", "[selection]") {
           int64_t g = 4 / outHeads, capK = r.range(0, s.nKB);
           BlockSet plain = selectCumulative(s, tau, nullptr, std::nullopt, f, outHeads);
           BlockSet capped = selectCumulative(s, tau, nullptr, capK, f, outHeads);
+          int64_t slack = r.range(1, 3);
+          BlockSet slacked = selectCumulative(s, tau, nullptr, std::nullopt, f, outHeads, slack);
+          BlockSet slackCapped = selectCumulative(s, tau, nullptr, capK, f, outHeads, slack);
           requireSortedUnique(plain);
+          requireSortedUnique(slacked);
           for (int64_t b = 0; b < 2; ++b)
             for (int64_t og = 0; og < outHeads; ++og)
               for (int64_t I = 0; I < s.nQB; ++I) {
@@ -256,6 +263,9 @@ TEST_CASE("cumulative selection matches brute-force prefixes", "[selection]") {
                 auto row = meanRow(s, b, og, g, I);
                 REQUIRE(plain.row(b, og, I) == bruteCumulative(row, V, F, tau, std::nullopt));
                 REQUIRE(capped.row(b, og, I) == bruteCumulative(row, V, F, tau, capK));
+                auto us = static_cast<size_t>(slack);
+                REQUIRE(slacked.row(b, og, I) == bruteCumulative(row, V, F, tau, std::nullopt, us));
+                REQUIRE(slackCapped.row(b, og, I) == bruteCumulative(row, V, F, tau, capK, us));
               }
         }
 }
