@@ -51,7 +51,8 @@ const TemplateInfo kTemplates[] = {
     {"kv_slim_scores", "SlimScoresParams", "kSlimThreads", "kv_slim.cuh"},
     {"kv_slim_select", "SlimSelectParams", "kSlimSelectThreads", "kv_slim.cuh"},
     {"kv_compact", "KvCompactParams", "kCompactThreads", "kv_slim.cuh"},
-    {"antidiag_scores", "AntidiagParams", "kAntidiagThreads", "antidiag.cuh"},
+    {"antidiag_scores", "AntidiagParams", "kAntidiagThreads", "antidiag.cuh", nullptr,
+     "AntidiagLaunch"},
 };
 
 /// Kernels emitted beside a launch's own, with its configuration, for

@@ -86,10 +86,16 @@ struct MeanScoresParams {
 
 /// sattn.antidiag_scores: q [B, Hq, Sq, D], k [B, Hkv, Skv, D] -> out
 /// contiguous [B, Hq, nQB, nKB] fp32 (semantics §4a).
+/// The tensor-core kernel also takes `ws`, gridDim.x slots of
+/// antidiag_ws_floats(1, nKB) floats (per-row, per-KV-block partial softmax
+/// state), and `next_item`, an int zeroed before the launch (work items
+/// handed out in order; grid antidiag_mma_grid).
 struct AntidiagParams {
   Tensor4 q, k;
   float *out;
   int nQB, nKB;
+  float *ws;
+  int *next_item;
 };
 
 /// sattn.select_blocks (select_topk / select_cumulative) and

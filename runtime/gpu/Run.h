@@ -503,16 +503,37 @@ private:
       RtValue s;
       s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
       s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
-      long long smem = dev::antidiag_smem_bytes(int(l.i("BQ")), int(l.i("HEAD_DIM")), s.nKB);
+      const int D = int(l.i("HEAD_DIM")), stride = int(l.i("STRIDE"));
+      s.p0 = alloc(size_t(s.B) * s.H * s.nQB * s.nKB * 4);
+      dev::AntidiagParams p{view(q), view(k), reinterpret_cast<float *>(s.p0), s.nQB, s.nKB,
+                            nullptr, nullptr};
+      vals[l.results[0]] = s;
+      if (dev::antidiag_mma(D, stride, int(l.i("BQ")), int(l.i("BK")))) {
+        // Tensor cores: persistent CTAs, a workspace slot each, items from
+        // a counter zeroed in stream order (codegen/device/antidiag.cuh).
+        long long grid = dev::antidiag_mma_grid(dev::antidiag_mma_items(q.S, stride, s.H, s.B),
+                                                drv.multiprocessors());
+        if (grid == 0)
+          return; // no query rows
+        p.ws = reinterpret_cast<float *>(
+            alloc(size_t(dev::antidiag_ws_floats(grid, s.nKB)) * sizeof(float)));
+        CUdeviceptr counter = alloc(sizeof(int));
+        drv.check(drv.cuMemsetD32Async_(counter, 0, 1, stream), "clearing the work-item counter");
+        p.next_item = reinterpret_cast<int *>(counter);
+        go(l, unsigned(grid), 1, 1, dev::kAntidiagMmaThreads,
+           unsigned(dev::antidiag_mma_smem_bytes(D)), &p, /*maxCarveout=*/true);
+        return;
+      }
+      long long smem = dev::antidiag_smem_bytes(int(l.i("BQ")), D, s.nKB);
       if (smem > kMaxSmemPerSm)
         throw GpuError("sattn.antidiag_scores: Skv = " + std::to_string(k.S) + " gives " +
                        std::to_string(s.nKB) +
                        " KV blocks, more than the CUDA-core kernel's "
                        "shared memory holds with bq = " +
-                       std::to_string(l.i("BQ")) + "; use larger blocks or the CPU device");
-      s.p0 = alloc(size_t(s.B) * s.H * s.nQB * s.nKB * 4);
-      dev::AntidiagParams p{view(q), view(k), reinterpret_cast<float *>(s.p0), s.nQB, s.nKB};
-      vals[l.results[0]] = s;
+                       std::to_string(l.i("BQ")) +
+                       " (the tensor-core kernel, which has no such limit, needs bk / stride "
+                       "in {8, 16, 32, 64} and bq / stride dividing 128); use such blocks or "
+                       "the CPU device");
       go(l, s.nQB, s.H, s.B, dev::kAntidiagThreads, unsigned(smem), &p);
     } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
       const RtValue &s = op(0);

@@ -13,6 +13,8 @@
 
 #include "tests/gpu/GpuHarness.h"
 
+#include "codegen/device/antidiag.cuh"
+
 #include <sstream>
 
 #include <algorithm>
@@ -168,21 +170,39 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
 }
 
 TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]") {
+  // Both kernels of antidiag.cuh: the tensor-core one where bk / stride is
+  // 8..64 columns and bq / stride divides 128 rows, CUDA cores otherwise.
+  // Several row tiles and column tiles (Sq 1500 at stride 4: 375 regrouped
+  // rows and columns), Sq > Skv (rows with no visible column), lengths off
+  // the stride, D 64 / 96 / 128, fp16, MQA.
   struct Case {
     int stride, bq, Sq, Skv;
     bool causal;
     double tau;
+    int D = 64, hkv = 2;
+    const char *dtype = "bf16";
   };
   const Case cases[] = {{8, 64, 333, 333, true, 0.9},
                         {16, 64, 300, 300, true, 0.8},
                         {8, 32, 200, 333, true, 0.9},
                         {4, 64, 250, 250, false, 0.95},
-                        {8, 128, 700, 700, true, 0.9}};
+                        {8, 128, 700, 700, true, 0.9},
+                        {16, 128, 1111, 1111, true, 0.9, 128},
+                        {4, 128, 1500, 1500, true, 0.9, 96, 1, "fp16"},
+                        {2, 128, 777, 777, false, 0.85},
+                        {8, 64, 900, 400, true, 0.9, 128, 8},
+                        {4, 32, 517, 1025, true, 0.9, 64, 2, "fp16"}};
+  int onTensorCores = 0, onCudaCores = 0;
   for (const Case &c : cases) {
-    Shape s{2, 8, 2, c.Sq, c.Skv, 64, "bf16"};
+    const bool mma = sattn::dev::antidiag_mma(c.D, c.stride, c.bq, c.bq);
+    (mma ? onTensorCores : onCudaCores) += 1;
+    Shape s{2, 8, c.hkv, c.Sq, c.Skv, c.D, c.dtype};
     INFO("stride " << c.stride << " bq " << c.bq << " Sq " << c.Sq << " Skv " << c.Skv << " causal "
-                   << c.causal << " tau " << c.tau);
-    std::string q = "tensor<?x8x?x64xbf16>", k = "tensor<?x2x?x64xbf16>";
+                   << c.causal << " tau " << c.tau << " D " << c.D << " kv heads " << c.hkv << " "
+                   << c.dtype << (mma ? " (tensor cores)" : " (CUDA cores)"));
+    std::string q = "tensor<?x8x?x" + std::to_string(c.D) + "x" + c.dtype + ">";
+    std::string k =
+        "tensor<?x" + std::to_string(c.hkv) + "x?x" + std::to_string(c.D) + "x" + c.dtype + ">";
     std::string st = "!sattn.scores<bq = " + std::to_string(c.bq) +
                      ", bk = " + std::to_string(c.bq) + ", heads = 8>";
     std::string bt = "!sattn.blocks<bq = " + std::to_string(c.bq) +
@@ -216,6 +236,8 @@ TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]
     // Stage 3: attention given the GPU's own block set.
     checkAttentionOnSet(o, *gb, c.bq, c.bq, c.causal);
   }
+  CHECK(onTensorCores >= 5);
+  CHECK(onCudaCores >= 2);
 }
 
 TEST_CASE("block scores on tensor cores and CUDA cores", "[gpu]") {
