@@ -138,6 +138,26 @@ LogicalResult ScoresOp::verify() {
       failed(verifyPooledLength(*this, "k_pooled", Bhsd::of(getKPooled().getType()).seq,
                                 Bhsd::of(getK().getType()).seq, ck)))
     return failure();
+  if (Value kMax = getKMax()) {
+    // Quest bound (§4c): k_pooled / k_max are the group minimum / maximum.
+    if (kMax.getType() != getKPooled().getType())
+      return emitOpError() << "bound: k_max has type " << kMax.getType()
+                           << " but k_pooled (the group minimum) has " << getKPooled().getType();
+    if (auto pool = getKPooled().getDefiningOp<PoolOp>())
+      if (pool.getKind() != PoolKind::min)
+        return emitOpError() << "bound: k_pooled must be the key groups' minimum (sattn.pool "
+                                "min), got sattn.pool "
+                             << stringifyPoolKind(pool.getKind());
+    if (auto pool = kMax.getDefiningOp<PoolOp>()) {
+      if (pool.getKind() != PoolKind::max)
+        return emitOpError() << "bound: k_max must be the key groups' maximum (sattn.pool max), "
+                                "got sattn.pool "
+                             << stringifyPoolKind(pool.getKind());
+      if (pool.getGroupAttr().getInt() != ck)
+        return emitOpError() << "k_group = " << ck << " but k_max pools groups of "
+                             << pool.getGroupAttr().getInt();
+    }
+  }
   return success();
 }
 

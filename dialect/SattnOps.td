@@ -71,21 +71,32 @@ def Sattn_ScoresOp : Sattn_Op<"scores", [Pure]> {
     `q_group` / `k_group` are the pooling granularities and must divide the
     block sizes of the result type.
 
+    With `bound %k_max` (Quest), `k_pooled` holds the elementwise minimum
+    and `k_max` the maximum of each key group, and the logit is the upper
+    bound `scale · Σ_d max(q_d · min_d, q_d · max_d)` of every logit in the
+    group (semantics §4c); the pooled operands may be function arguments
+    (page metadata kept beside a KV cache).
+
     ```mlir
     %s = sattn.scores %qp, %kp of %q, %k {q_group = 64, k_group = 64, causal}
         : tensor<?x32x?x128xf32>, tensor<?x8x?x128xf32>, tensor<?x32x?x128xbf16>,
           tensor<?x8x?x128xbf16> -> !sattn.scores<bq = 128, bk = 128, heads = 32>
+    %u = sattn.scores %qp, %kmin bound %kmax of %q, %k {k_group = 16, causal}
+        : tensor<?x32x?x128xf32>, tensor<?x8x?x128xf32> bound tensor<?x8x?x128xf32>,
+          tensor<?x32x?x128xbf16>, tensor<?x8x?x128xbf16>
+        -> !sattn.scores<bq = 64, bk = 16, heads = 32>
     ```
   }];
   let arguments = (ins Sattn_PooledTensor:$q_pooled, Sattn_PooledTensor:$k_pooled,
+                       Optional<Sattn_PooledTensor>:$k_max,
                        Sattn_QKVTensor:$q, Sattn_QKVTensor:$k,
                        DefaultValuedAttr<Sattn_PositiveI64, "1">:$q_group,
                        DefaultValuedAttr<Sattn_PositiveI64, "1">:$k_group,
                        UnitAttr:$causal, OptionalAttr<F64Attr>:$scale);
   let results = (outs Sattn_ScoresType:$result);
   let assemblyFormat = [{
-    $q_pooled `,` $k_pooled `of` $q `,` $k attr-dict `:` type($q_pooled) `,`
-    type($k_pooled) `,` type($q) `,` type($k) `->` type($result)
+    $q_pooled `,` $k_pooled (`bound` $k_max^)? `of` $q `,` $k attr-dict `:` type($q_pooled) `,`
+    type($k_pooled) (`bound` type($k_max)^)? `,` type($q) `,` type($k) `->` type($result)
   }];
   let hasVerifier = 1;
 }

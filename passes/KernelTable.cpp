@@ -82,6 +82,7 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .i("BK", t.getBk())
             .i("Q_GROUP", s.getQGroupAttr().getInt())
             .i("K_GROUP", s.getKGroupAttr().getInt())
+            .flag("BOUND", bool(s.getKMax()))
             .flag("CAUSAL", s.getCausal())
             .scale(s.getScale(), spec);
         return one("block_scores", c);

@@ -89,6 +89,18 @@ __device__ __forceinline__ float scaled_dot(const float *q, const float *k, floa
   return scale * acc;
 }
 
+/// §4c (Quest): scale times the largest q . k over keys between lo and hi
+/// elementwise, max(q_d lo_d, q_d hi_d) per dim; lo / hi as in scaled_dot.
+template <int D>
+__device__ __forceinline__ float scaled_bound(const float *q, const float *lo, const float *hi,
+                                              float scale) {
+  float acc = 0.0f;
+#pragma unroll 4
+  for (int d = 0; d < D; ++d)
+    acc += fmaxf(q[d] * lo[d], q[d] * hi[d]);
+  return scale * acc;
+}
+
 } // namespace estimation_detail
 
 /// sattn.mean_scores (semantics §4b): out = sum_i W_i * in_i with the
@@ -207,8 +219,16 @@ template <class Cfg> __device__ __forceinline__ void block_scores_simt(const Sco
   const float *kbase = p.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / GQA) * nk) * D;
 
   // scale * qp[r] . kp[t], recomputed by each pass (see above).
+  // With BOUND (Quest, §4c) kp is the key groups' minimum and kp_max their
+  // maximum, and the logit is the upper bound.
+  const float *kmax =
+      Cfg::BOUND ? p.kp_max + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / GQA) * nk) * D : nullptr;
   auto logit = [&](int t) {
-    return estimation_detail::scaled_dot<D>(qs, kbase + static_cast<i64>(t) * D, scale);
+    if constexpr (Cfg::BOUND)
+      return estimation_detail::scaled_bound<D>(qs, kbase + static_cast<i64>(t) * D,
+                                                kmax + static_cast<i64>(t) * D, scale);
+    else
+      return estimation_detail::scaled_dot<D>(qs, kbase + static_cast<i64>(t) * D, scale);
   };
 
   for (int r = r0; r < r1; ++r) {
@@ -419,7 +439,8 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
 } // namespace estimation_detail
 
 /// sattn.scores (block_scores): the tensor-core version where
-/// scores_mma() holds, else the CUDA-core one (launch shapes differ; see each).
+/// scores_mma() holds and the logit is a dot product (not BOUND), else the
+/// CUDA-core one (launch shapes differ; see each).
 template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
   static_assert(Cfg::HEADS > 0 && Cfg::KV_HEADS > 0 && Cfg::HEADS % Cfg::KV_HEADS == 0,
                 "block_scores: HEADS must be a multiple of KV_HEADS (GQA)");
@@ -431,7 +452,8 @@ template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
                 "block_scores: K_GROUP must divide BK (semantics sec. 4: ck | Bk)");
   static_assert(kScoresThreads % 32 == 0 && kScoresThreads <= 1024,
                 "block_scores: kScoresThreads must be whole warps");
-  if constexpr (scores_mma(Cfg::HEAD_DIM, Cfg::BQ / Cfg::Q_GROUP, Cfg::BK / Cfg::K_GROUP))
+  if constexpr (!Cfg::BOUND &&
+                scores_mma(Cfg::HEAD_DIM, Cfg::BQ / Cfg::Q_GROUP, Cfg::BK / Cfg::K_GROUP))
     estimation_detail::block_scores_mma<Cfg>(p);
   else
     estimation_detail::block_scores_simt<Cfg>(p);

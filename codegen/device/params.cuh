@@ -70,11 +70,14 @@ struct PoolParams {
 
 /// sattn.scores: pooled q [B, Hq, nq, D] and k [B, Hkv, nk, D] contiguous
 /// fp32; out contiguous [B, Hq, nQB, nKB] fp32. Sq/Skv are unpooled lengths.
+/// With a Quest bound (BOUND), kp is the key groups' minimum and kp_max
+/// their maximum, laid out like kp; else kp_max is null.
 struct ScoresParams {
   const float *qp;
   const float *kp;
   float *out;
   int B, nq, nk, Sq, Skv, nQB, nKB;
+  const float *kp_max;
 };
 
 /// sattn.mean_scores: N (2..4) score grids of n floats each -> out.

@@ -119,6 +119,23 @@ struct UniSparseOptions {
 /// block-sparse causal attention.
 Variant unisparse(const Heads &h, const UniSparseOptions &o = {});
 
+/// Quest knobs (docs/patterns/quest.md).
+struct QuestOptions {
+  int64_t page = 16;  ///< tokens per page (the KV block of the selection)
+  int64_t pages = 64; ///< pages each query block attends to, the current one included
+  /// Take the pages' key minimum and maximum as inputs %kmin, %kmax
+  /// ([B, Hkv, cdiv(Skv, page), D] f32: kmin[b, h, p, d] = min over the
+  /// page's keys k[b, h, p·page + i, d], kept beside the cache and updated
+  /// as pages fill) instead of pooling the whole cache on every call.
+  bool boundsAsInputs = false;
+};
+/// Quest: per page the elementwise min and max of its keys; per query the
+/// upper bound scale · Σ_d max(q_d · min_d, q_d · max_d) of its logits in
+/// each page (semantics §4c); the current page plus the top pages by that
+/// bound; causal attention over the kept pages. A decode method (Sq = 1 per
+/// step); prefill rows work too (query blocks of `page` rows).
+Variant quest(const Heads &h, const QuestOptions &o = {});
+
 /// OmniSparse decode slimming knobs (semantics §11; design §10 defaults).
 struct SlimOptions {
   int64_t observe = 64; ///< prompt rows whose attention scores the cache

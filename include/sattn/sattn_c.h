@@ -115,6 +115,10 @@ SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, con
  *                   mit-han-lab/x-attention prefill selection)
  *   "unisparse"     granularities 16 and 64, a = tau in thousandths (0: 900),
  *                   b = cap on the blocks kept (0: none)
+ *   "quest"         a = page size (0: 16), b = pages kept (0: 64), c != 0: page
+ *                   bounds are inputs kmin, kmax (f32 [B, kv_heads,
+ *                   ceil(Skv / page), head_dim]: min / max of each page's keys)
+ *                   instead of pooled per call
  * dtype: NULL, "bf16" or "fp16". Buffer protocol above. */
 SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim,
                                    const char *dtype, int64_t a, int64_t b, int64_t c, char *buf,

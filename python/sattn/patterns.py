@@ -9,7 +9,7 @@ head dim and dtype are part of the variant.
 from . import _lib
 
 __all__ = ["dense", "streaming", "topk_blocks", "topk", "block_mask", "omnisparse",
-           "omnisparse_decode", "xattention", "unisparse"]
+           "omnisparse_decode", "xattention", "unisparse", "quest"]
 
 
 def _text(name, heads, kv_heads, head_dim, dtype, a=0, b=0, c=0):
@@ -95,3 +95,19 @@ def unisparse(heads, kv_heads, head_dim, tau=0.9, cap=0, dtype="bf16"):
     the largest others up to `tau` of the estimated mass (at most `cap` blocks when
     `cap` > 0); causal, 128 x 128 blocks."""
     return _text("unisparse", heads, kv_heads, head_dim, dtype, _thousandths("tau", tau), cap)
+
+
+def quest(heads, kv_heads, head_dim, page=16, pages=64, bounds_as_inputs=False, dtype="bf16"):
+    """Quest (docs/patterns/quest.md): per page of `page` keys their elementwise min
+    and max; per query the upper bound of its logits in each page; the current page
+    plus the top pages by that bound (`pages` in all); causal. With
+    `bounds_as_inputs` the page bounds are inputs kmin, kmax ([B, kv_heads,
+    ceil(Skv / page), head_dim] float32: the min / max over each page's keys, e.g.
+    k.unflatten(2, (-1, page)).amin(3) when page divides Skv) instead of being
+    pooled from the whole cache on every call."""
+    for what, value in (("page", page), ("pages", pages)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError("%s must be a positive int, got %r" % (what, value))
+    return _text("quest", heads, kv_heads, head_dim, dtype, page, pages,
+                 1 if bounds_as_inputs else 0)
+

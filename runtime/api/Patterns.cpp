@@ -148,6 +148,33 @@ Variant xattention(const Heads &h, const XAttentionOptions &o) {
   return Variant::fromText(os.str());
 }
 
+Variant quest(const Heads &h, const QuestOptions &o) {
+  if (o.page <= 0 || o.pages < 1)
+    throw Error("quest: page (" + std::to_string(o.page) + ") and pages (" +
+                std::to_string(o.pages) + ") must be positive");
+  Types t(h);
+  std::string pg = std::to_string(o.page), heads = std::to_string(h.heads);
+  std::string scores = "!sattn.scores<bq = " + pg + ", bk = " + pg + ", heads = " + heads + ">";
+  std::string blocks = "!sattn.blocks<bq = " + pg + ", bk = " + pg + ", heads = " + heads + ">";
+  std::ostringstream os;
+  std::string sig = t.signature("quest", false);
+  if (o.boundsAsInputs)
+    sig.insert(sig.find(") -> "), ", %kmin: " + t.kPooled + " {sattn.name = \"kmin\"}, %kmax: " +
+                                      t.kPooled + " {sattn.name = \"kmax\"}");
+  os << sig << "  %qp = sattn.pool mean %q group 1 : " << t.q << " -> " << t.qPooled << "\n";
+  if (!o.boundsAsInputs)
+    os << "  %kmin = sattn.pool min %k group " << pg << " : " << t.kv << " -> " << t.kPooled << "\n"
+       << "  %kmax = sattn.pool max %k group " << pg << " : " << t.kv << " -> " << t.kPooled
+       << "\n";
+  os << "  %u = sattn.scores %qp, %kmin bound %kmax of %q, %k {k_group = " << i64(o.page)
+     << ", causal} : " << t.qPooled << ", " << t.kPooled << " bound " << t.kPooled << ", " << t.q
+     << ", " << t.kv << " -> " << scores << "\n"
+     << "  %bs = sattn.select_blocks topk %u {k = " << i64(o.pages)
+     << ", forced = #sattn.forced<diagonal = true>} : " << scores << " -> " << blocks << "\n"
+     << t.attention(" blocks %bs : " + blocks, "causal", false);
+  return Variant::fromText(os.str());
+}
+
 Variant unisparse(const Heads &h, const UniSparseOptions &o) {
   if (o.granularities.empty() || o.granularities.size() > 4)
     throw Error("unisparse: give 1 to 4 granularities, got " +

@@ -326,6 +326,12 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
       o.tau = b > 0 ? double(b) / 1000 : o.tau;
       o.slack = c;
       text = sattn::patterns::xattention(h, o).text();
+    } else if (nm == "quest") {
+      sattn::patterns::QuestOptions o;
+      o.page = a > 0 ? a : o.page;
+      o.pages = b > 0 ? b : o.pages;
+      o.boundsAsInputs = c != 0;
+      text = sattn::patterns::quest(h, o).text();
     } else if (nm == "unisparse") {
       sattn::patterns::UniSparseOptions o;
       o.tau = a > 0 ? double(a) / 1000 : o.tau;
@@ -334,7 +340,7 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
     } else
       throw ArgError("unknown pattern '" + nm +
                      "' (expected dense, dense_causal, streaming, topk_blocks, block_mask, "
-                     "omnisparse, omnisparse_decode, xattention or unisparse)");
+                     "omnisparse, omnisparse_decode, xattention, unisparse or quest)");
     copyOut(text, buf, n, needed);
   });
 }

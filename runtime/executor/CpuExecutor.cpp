@@ -104,7 +104,8 @@ private:
               ref::blockScores(*tensor(s.getQPooled()), *tensor(s.getKPooled()),
                                s.getQGroupAttr().getInt(), s.getKGroupAttr().getInt(), t.getBq(),
                                t.getBk(), q->dim(2), k->dim(2), s.getCausal(),
-                               scaleOf(s.getScale())));
+                               scaleOf(s.getScale()),
+                               s.getKMax() ? tensor(s.getKMax()).get() : nullptr));
         })
         .Case([&](AntidiagScoresOp a) {
           ScoresType t = a.getResult().getType();

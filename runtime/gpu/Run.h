@@ -459,12 +459,33 @@ private:
       vals[l.results[0]] = out;
       go(l, out.S, in.H, in.B, dev::kPoolThreads, 0, &p);
     } else if (t == "block_scores") {
-      const RtValue &qp = op(0), &kp = op(1), &q = op(2), &k = op(3);
+      // Operands: qp, kp, [k_max with BOUND], q, k.
+      const bool bound = l.b("BOUND");
+      const RtValue &qp = op(0), &kp = op(1), &q = op(bound ? 3 : 2), &k = op(bound ? 4 : 3);
+      const RtValue *kmax = bound ? &op(2) : nullptr;
+      const int64_t cq = l.i("Q_GROUP"), ck = l.i("K_GROUP");
       // The kernel reads the pooled tensors as contiguous f32 rows.
-      for (const RtValue *x : {&qp, &kp})
-        if (x->ss != x->D || x->sh != int64_t(x->S) * x->D || x->sb != int64_t(x->H) * x->S * x->D)
+      for (const RtValue *x : {&qp, &kp, kmax})
+        if (x && (x->ss != x->D || x->sh != int64_t(x->S) * x->D ||
+                  x->sb != int64_t(x->H) * x->S * x->D))
           throw GpuError("on the GPU, the pooled operands of sattn.scores must be contiguous "
                          "[B, H, S, D] f32 tensors; pass a contiguous copy");
+      // Pooled operands may be inputs (e.g. Quest page bounds kept beside a
+      // cache): their lengths must match the tensors they summarise.
+      if (qp.B != q.B || qp.S != cdiv(q.S, cq))
+        throw GpuError("sattn.scores: pooled q is [" + std::to_string(qp.B) + ", " +
+                       std::to_string(qp.S) + "] (batch, rows) but q has batch " +
+                       std::to_string(q.B) + " and " + std::to_string(q.S) +
+                       " queries, which pool into " + std::to_string(cdiv(q.S, cq)) +
+                       " rows of q_group " + std::to_string(cq));
+      for (const RtValue *x : {&kp, kmax})
+        if (x && (x->B != k.B || x->S != cdiv(k.S, ck)))
+          throw GpuError(std::string("sattn.scores: ") + (x == kmax ? "k_max" : "pooled k") +
+                         " is [" + std::to_string(x->B) + ", " + std::to_string(x->S) +
+                         "] (batch, groups) but k has batch " + std::to_string(k.B) + " and " +
+                         std::to_string(k.S) + " keys, which pool into " +
+                         std::to_string(cdiv(k.S, ck)) + " groups of k_group " +
+                         std::to_string(ck));
       RtValue s;
       s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
       s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
@@ -478,14 +499,21 @@ private:
                           q.S,
                           k.S,
                           s.nQB,
-                          s.nKB};
+                          s.nKB,
+                          kmax ? reinterpret_cast<const float *>(kmax->p0) : nullptr};
       vals[l.results[0]] = s;
       const int D = int(l.i("HEAD_DIM"));
-      if (dev::scores_mma(D, int(l.i("BQ") / l.i("Q_GROUP")), int(l.i("BK") / l.i("K_GROUP"))))
+      if (!bound && dev::scores_mma(D, int(l.i("BQ") / cq), int(l.i("BK") / ck)))
         go(l, unsigned(cdiv(qp.S, dev::kScoresMmaRows)), s.H, s.B, dev::kScoresThreads,
            unsigned(dev::scores_mma_smem_bytes(D)), &p);
-      else
+      else {
+        if (int64_t(s.nKB) * 4 > kMaxSmemPerSm)
+          throw GpuError("sattn.scores: Skv = " + std::to_string(k.S) + " gives " +
+                         std::to_string(s.nKB) + " KV blocks of " + std::to_string(l.i("BK")) +
+                         ", more than the CUDA-core block_scores' shared-memory row holds (" +
+                         std::to_string(kMaxSmemPerSm / 4) + "); use larger KV blocks");
         go(l, s.nQB, s.H, s.B, dev::kScoresThreads, unsigned(s.nKB * 4), &p);
+      }
     } else if (t == "mean_scores") {
       RtValue s = op(0);
       dev::MeanScoresParams p{};

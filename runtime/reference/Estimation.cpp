@@ -25,6 +25,17 @@ double dot(const Tensor &a, int64_t a0, int64_t a1, int64_t a2, const Tensor &b,
   return s;
 }
 
+/// §4c (Quest): the largest q · k over keys k with lo <= k <= hi elementwise.
+double boundDot(const Tensor &q, int64_t b, int64_t h, int64_t r, const Tensor &lo,
+                const Tensor &hi, int64_t hk, int64_t t) {
+  double s = 0.0;
+  for (int64_t d = 0; d < q.dim(3); ++d) {
+    double x = q.at(b, h, r, d);
+    s += std::max(x * lo.at(b, hk, t, d), x * hi.at(b, hk, t, d));
+  }
+  return s;
+}
+
 /// q [B, Hq, *, D] against k [B, Hkv, *, D]: the GQA layout of every op here.
 void checkQK(const Tensor &q, const Tensor &k, const char *qn, const char *kn) {
   detail::checkTensor(q, qn, 4);
@@ -79,8 +90,17 @@ Tensor pool(const Tensor &x, int64_t group, PoolKind kind) {
 }
 
 Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, int64_t bq,
-                   int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale) {
+                   int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale,
+                   const Tensor *kMax) {
   checkQK(qp, kp, "pooled q", "pooled k");
+  if (kMax) {
+    checkQK(qp, *kMax, "pooled q", "key-group maximum");
+    if (kMax->dim(1) != kp.dim(1) || kMax->dim(2) != kp.dim(2))
+      throw Error(fmt::format("bound scores: the key-group maximum is [{}, {}, {}, {}] but the "
+                              "minimum is [{}, {}, {}, {}]",
+                              kMax->dim(0), kMax->dim(1), kMax->dim(2), kMax->dim(3), kp.dim(0),
+                              kp.dim(1), kp.dim(2), kp.dim(3)));
+  }
   if (cq <= 0 || ck <= 0 || bq <= 0 || bk <= 0)
     throw Error(fmt::format("scores need positive granularities and block sizes, got "
                             "cq={} ck={} Bq={} Bk={}",
@@ -123,7 +143,8 @@ Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, i
         int64_t visible = !causal ? nT : rp < 0 ? 0 : std::min(nT, rp / ck + 1);
         p.assign(static_cast<size_t>(visible), 0.0);
         for (int64_t t = 0; t < visible; ++t)
-          p[static_cast<size_t>(t)] = sc * dot(qp, b, h, r, kp, b, h / g, t);
+          p[static_cast<size_t>(t)] = sc * (kMax ? boundDot(qp, b, h, r, kp, *kMax, h / g, t)
+                                                 : dot(qp, b, h, r, kp, b, h / g, t));
         detail::softmaxInPlace(p);
         int64_t I = r * cq / bq;
         for (int64_t t = 0; t < visible; ++t)

@@ -97,8 +97,11 @@ std::vector<int32_t> forcedBlocks(const Forced &f, int64_t I, int64_t bq, int64_
 Tensor pool(const Tensor &x, int64_t group, PoolKind kind);
 
 /// §4. qp/kp are pooled with granularities cq/ck; Sq/Skv are unpooled lengths.
+/// With kMax, kp and kMax are the key groups' minimum and maximum and the
+/// logit is the Quest bound of §4c.
 Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, int64_t bq,
-                   int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale);
+                   int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale,
+                   const Tensor *kMax = nullptr);
 
 /// §4a (XAttention): strided antidiagonal scores of q [B, Hq, Sq, D] and
 /// k [B, Hkv, Skv, D] with `stride` dividing bq and bk.

@@ -151,6 +151,41 @@ TEST_CASE("MInference block-sparse head: 64-token pooling, top-k 64 x 64 blocks"
   }
 }
 
+TEST_CASE("Quest: page bounds, upper-bound scores, top pages, decode and prefill",
+          "[gpu][patterns][quest]") {
+  struct Case {
+    int B, Sq, Skv, page, pages;
+  };
+  for (const Case &c : {Case{2, 1, 900, 16, 8}, Case{1, 3, 650, 16, 5}, Case{2, 1, 1000, 32, 31},
+                        Case{1, 300, 300, 16, 4}}) {
+    Shape s{c.B, 8, 2, c.Sq, c.Skv, 64, "bf16"};
+    INFO("B " << c.B << " Sq " << c.Sq << " Skv " << c.Skv << " page " << c.page << " pages "
+              << c.pages);
+    patterns::QuestOptions opt;
+    opt.page = c.page, opt.pages = c.pages;
+    Outcome o = runBoth(patterns::quest({8, 2, 64, DType::BF16}, opt).text(), s, seed++);
+    auto [gs, gb] = scoresAndBlocks(o);
+    REQUIRE(gs);
+    REQUIRE(gb);
+    // Stage 1: bound scores against the reference on the reference's own
+    // page minimum and maximum (fp32 vs float64).
+    const ref::Tensor &q = *o.inputs[0], &k = *o.inputs[1];
+    ref::Tensor kmax = ref::pool(k, c.page, ref::PoolKind::Max);
+    ref::Scores want = ref::blockScores(ref::pool(q, 1, ref::PoolKind::Mean),
+                                        ref::pool(k, c.page, ref::PoolKind::Min), 1, c.page, c.page,
+                                        c.page, q.dim(2), k.dim(2), true, std::nullopt, &kmax);
+    double err = scoresErr(*gs, want);
+    INFO("bound scores rel err " << err);
+    CHECK(err <= 1e-3);
+    // Stage 2: the pages kept are the reference rule's on the GPU's scores.
+    ref::Scores mine = *gs;
+    mine.bq = mine.bk = c.page, mine.Sq = q.dim(2), mine.Skv = k.dim(2), mine.causal = true;
+    CHECK(gb->lists == ref::selectTopK(mine, nullptr, c.pages, ref::Forced{0, 0, true}, 8).lists);
+    // Stage 3: attention over the GPU's own pages.
+    checkAttentionOnSet(o, *gb, c.page, c.page, true);
+  }
+}
+
 TEST_CASE("StreamingLLM and MInference A-shape as predicates, prefill and decode",
           "[gpu][patterns]") {
   patterns::Heads h{8, 2, 64, DType::BF16};

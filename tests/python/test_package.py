@@ -54,6 +54,12 @@ def test_patterns_are_ir_text():
     assert "slack = 1 : i64" in sattn.patterns.xattention(H, HKV, D, slack=1)
     with pytest.raises(ValueError, match="slack must be a non-negative int"):
         sattn.patterns.xattention(H, HKV, D, slack=-1)
+    qt = sattn.patterns.quest(H, HKV, D, page=32, pages=10)
+    assert "bound %kmax" in qt and "group 32" in qt and "k = 10 : i64" in qt
+    qi = sattn.patterns.quest(H, HKV, D, bounds_as_inputs=True)
+    assert '{sattn.name = "kmin"}' in qi and "sattn.pool min" not in qi
+    with pytest.raises(ValueError, match="pages must be a positive int"):
+        sattn.patterns.quest(H, HKV, D, pages=0)
     u = sattn.patterns.unisparse(H, HKV, D, tau=0.95, cap=6)
     assert "sattn.mean_scores %s16, %s64" in u and "k = 6 : i64" in u
     with pytest.raises(ValueError, match="tau must lie in"):

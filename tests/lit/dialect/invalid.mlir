@@ -752,3 +752,37 @@ func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x
   %x = sattn.select_blocks cumulative %s {tau = 0.5 : f64, slack = -1 : i64} : !sattn.scores<bq = 128, bk = 128, heads = 4> -> !sattn.blocks<bq = 128, bk = 128, heads = 4>
   return
 }
+
+// -----
+
+// Test: a Quest bound needs the group minimum and maximum
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) {
+  %qp = sattn.pool mean %q group 1 : tensor<?x4x?x64xbf16> -> tensor<?x4x?x64xf32>
+  %lo = sattn.pool mean %k group 16 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>
+  %hi = sattn.pool max %k group 16 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>
+  // expected-error @+1 {{bound: k_pooled must be the key groups' minimum (sattn.pool min), got sattn.pool mean}}
+  %s = sattn.scores %qp, %lo bound %hi of %q, %k {k_group = 16 : i64, causal} : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32> bound tensor<?x2x?x64xf32>, tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 16, bk = 16, heads = 4>
+  return
+}
+
+// -----
+
+// Test: the bound's maximum pools the same groups
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) {
+  %qp = sattn.pool mean %q group 1 : tensor<?x4x?x64xbf16> -> tensor<?x4x?x64xf32>
+  %lo = sattn.pool min %k group 16 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>
+  %hi = sattn.pool max %k group 8 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>
+  // expected-error @+1 {{k_group = 16 but k_max pools groups of 8}}
+  %s = sattn.scores %qp, %lo bound %hi of %q, %k {k_group = 16 : i64, causal} : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32> bound tensor<?x2x?x64xf32>, tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 16, bk = 16, heads = 4>
+  return
+}
+
+// -----
+
+// Test: the bound's minimum and maximum have one type
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>, %lo: tensor<?x2x?x64xf32>, %hi: tensor<1x2x?x64xf32>) {
+  %qp = sattn.pool mean %q group 1 : tensor<?x4x?x64xbf16> -> tensor<?x4x?x64xf32>
+  // expected-error @+1 {{bound: k_max has type 'tensor<1x2x?x64xf32>' but k_pooled (the group minimum) has 'tensor<?x2x?x64xf32>'}}
+  %s = sattn.scores %qp, %lo bound %hi of %q, %k {k_group = 16 : i64, causal} : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32> bound tensor<1x2x?x64xf32>, tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 16, bk = 16, heads = 4>
+  return
+}

@@ -16,6 +16,11 @@ func.func @estimate_and_select(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf
   %s = sattn.scores %qp, %kp of %q, %k {q_group = 64 : i64, k_group = 16 : i64, causal, scale = 0.125 : f64}
       : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32>, tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>
       -> !sattn.scores<bq = 128, bk = 64, heads = 4>
+  // CHECK: sattn.scores %[[QP]], %{{.*}} bound %[[KP]] of {{.*}} {causal, k_group = 16 : i64, q_group = 64 : i64} : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32> bound tensor<?x2x?x64xf32>, {{.*}} -> <bq = 128, bk = 64, heads = 4>
+  %lo = sattn.pool min %k group 16 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>
+  %ub = sattn.scores %qp, %lo bound %kp of %q, %k {q_group = 64 : i64, k_group = 16 : i64, causal}
+      : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32> bound tensor<?x2x?x64xf32>, tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>
+      -> !sattn.scores<bq = 128, bk = 64, heads = 4>
   // CHECK: %[[B:.*]] = sattn.head_budget flattest %[[S]] {forced = #sattn.forced<sink = 1, local = 2, diagonal = true>, tau = {{[0-9.e+-]+}} : f64} : <bq = 128, bk = 64, heads = 4> -> <bq = 128, heads = 1>
   %b = sattn.head_budget flattest %s {tau = 0.95 : f64, forced = #sattn.forced<sink = 1, local = 2, diagonal = true>}
       : !sattn.scores<bq = 128, bk = 64, heads = 4> -> !sattn.budget<bq = 128, heads = 1>

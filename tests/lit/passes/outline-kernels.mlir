@@ -12,7 +12,7 @@
 // CHECK-SAME: {bytes = "B*4*(1+S_q)*4", producer = "k6_classify_queries", result = 0 : i64}
 // CHECK: %[[QP:.*]] = sattn.launch "k0_pool" = "pool" {{{.*}}GROUP = 64 : i64{{.*}}KIND = "mean"
 // CHECK: %[[KP:.*]] = sattn.launch "k1_pool" = "pool"
-// CHECK: %[[S:.*]] = sattn.launch "k2_block_scores" = "block_scores" {BK = 128 : i64, BQ = 128 : i64, CAUSAL = true, {{.*}}SCALE = 1.250000e-01 : f64}(%[[QP]], %[[KP]], %arg0, %arg1)
+// CHECK: %[[S:.*]] = sattn.launch "k2_block_scores" = "block_scores" {BK = 128 : i64, BOUND = false, BQ = 128 : i64, CAUSAL = true, {{.*}}SCALE = 1.250000e-01 : f64}(%[[QP]], %[[KP]], %arg0, %arg1)
 // CHECK: %[[B:.*]] = sattn.launch "k3_head_budget" = "head_budget" {{{.*}}CAUSAL = true{{.*}}F_DIAG = true{{.*}}SHARE = "flattest"{{.*}}}(%[[S]])
 // CHECK: %[[BS:.*]] = sattn.launch "k4_select_topk" = "select_topk" {{{.*}}HAS_BUDGET = true{{.*}}K = -1 : i64{{.*}}}(%[[S]], %[[B]])
 // classify_queries: the keys mean-pooled first (operand k only), then classified.

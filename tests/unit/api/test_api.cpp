@@ -177,6 +177,55 @@ TEST_CASE("the UniSparse pattern runs on the CPU and is exact with tau = 1", "[a
                     Catch::Contains("q_group = 64 must divide the query block bq = 32"));
 }
 
+TEST_CASE("the Quest pattern: exact with every page, decode, bounds given as inputs",
+          "[api][quest]") {
+  Session s(cpu());
+  patterns::Heads h{4, 2, 16, DType::BF16};
+  std::mt19937 rng(23);
+  // Every page kept (13 pages of 8 over 100 keys): dense causal attention.
+  patterns::QuestOptions all;
+  all.page = 8, all.pages = 13;
+  std::string text = patterns::quest(h, all).text();
+  CHECK(text.find("sattn.scores %qp, %kmin bound %kmax of %q, %k") != std::string::npos);
+  HostTensor q({2, 4, 100, 16}, &rng), k({2, 2, 100, 16}, &rng), v({2, 2, 100, 16}, &rng);
+  HostTensor o({2, 4, 100, 16}, nullptr);
+  s.compile(patterns::quest(h, all))->run({q.view(), k.view(), v.view()}, {o.view()});
+  CHECK(relErr(o.data, causalRef(q, k, v)) < 1e-6);
+  // Decode (one query over 100 keys, 4 of 13 pages): the same output whether
+  // the page bounds are pooled per call or computed once and passed in.
+  patterns::QuestOptions few = all;
+  few.pages = 4;
+  HostTensor q1({2, 4, 1, 16}, &rng), pooled({2, 4, 1, 16}, nullptr), given({2, 4, 1, 16}, nullptr);
+  s.compile(patterns::quest(h, few))->run({q1.view(), k.view(), v.view()}, {pooled.view()});
+  HostTensor kmin({2, 2, 13, 16}, nullptr), kmax({2, 2, 13, 16}, nullptr);
+  for (int64_t bh = 0; bh < 4; ++bh) // page bounds as a cache would keep them
+    for (int64_t p = 0; p < 13; ++p)
+      for (int64_t d = 0; d < 16; ++d) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (int64_t j = p * 8; j < std::min<int64_t>(p * 8 + 8, 100); ++j) {
+          lo = std::min(lo, k.data[size_t((bh * 100 + j) * 16 + d)]);
+          hi = std::max(hi, k.data[size_t((bh * 100 + j) * 16 + d)]);
+        }
+        kmin.data[size_t((bh * 13 + p) * 16 + d)] = lo;
+        kmax.data[size_t((bh * 13 + p) * 16 + d)] = hi;
+      }
+  patterns::QuestOptions inputs = few;
+  inputs.boundsAsInputs = true;
+  auto prog = s.compile(patterns::quest(h, inputs));
+  prog->run({q1.view(), k.view(), v.view(), kmin.view(), kmax.view()}, {given.view()});
+  CHECK(given.data == pooled.data);
+  // Not every page: not dense attention (the test would pass vacuously otherwise).
+  CHECK(relErr(pooled.data, causalRef(q1, k, v)) > 1e-3);
+  // Bounds of the wrong length are refused with a message, not read past.
+  HostTensor shortMin({2, 2, 12, 16}, &rng), shortMax({2, 2, 12, 16}, &rng);
+  CHECK_THROWS_WITH(
+      prog->run({q1.view(), k.view(), v.view(), shortMin.view(), shortMax.view()}, {given.view()}),
+      Catch::Contains("13"));
+  patterns::QuestOptions bad = all;
+  bad.pages = 0;
+  CHECK_THROWS_WITH(patterns::quest(h, bad), Catch::Contains("must be positive"));
+}
+
 TEST_CASE("strided (BSHD) views give the same result as contiguous ones", "[api]") {
   Session s(cpu());
   auto p = s.compile(patterns::streaming({2, 1, 8, DType::FP16}, 5, 2));

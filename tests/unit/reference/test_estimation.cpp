@@ -127,6 +127,52 @@ TEST_CASE("block scores match per-element loops", "[scores]") {
       }
 }
 
+TEST_CASE("Quest bound scores match per-element loops; equal keys give the dot product",
+          "[scores][quest]") {
+  Rng r(0xE571009);
+  for (auto [Sq, Skv, ck, bq] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 130, 16, 16},
+                                 {3, 77, 8, 16},
+                                 {100, 100, 16, 32}})
+    for (int64_t Hkv : {2, 1}) {
+      INFO("Sq=" << Sq << " Skv=" << Skv << " ck=" << ck << " Hkv=" << Hkv);
+      int64_t nT = ceilDiv(Skv, ck), g = 4 / Hkv;
+      Tensor q = randn({2, 4, Sq, 8}, r), lo = randn({2, Hkv, nT, 8}, r), hi = lo;
+      for (double &x : hi.data)
+        x += std::fabs(r.normal()); // hi >= lo elementwise
+      Scores s = blockScores(q, lo, 1, ck, bq, ck, Sq, Skv, true, 0.4, &hi);
+      Scores want = makeScores(2, 4, Sq, Skv, bq, ck, true);
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t h = 0; h < 4; ++h)
+          for (int64_t i = 0; i < Sq; ++i) {
+            int64_t I = i / bq, nI = std::min(Sq, (I + 1) * bq) - I * bq, pos = i + Skv - Sq;
+            std::vector<double> logit(static_cast<size_t>(nT));
+            std::vector<char> vis(static_cast<size_t>(nT));
+            for (int64_t t = 0; t < nT; ++t) {
+              double u = 0.0;
+              for (int64_t d = 0; d < 8; ++d)
+                u += std::max(q.at(b, h, i, d) * lo.at(b, h / g, t, d),
+                              q.at(b, h, i, d) * hi.at(b, h / g, t, d));
+              logit[static_cast<size_t>(t)] = 0.4 * u;
+              vis[static_cast<size_t>(t)] = t * ck <= pos;
+            }
+            auto p = naiveSoftmax(logit, vis);
+            for (int64_t t = 0; t < nT; ++t)
+              want.at(b, h, I, t) += p[static_cast<size_t>(t)] / static_cast<double>(nI);
+          }
+      for (size_t x = 0; x < s.v.size(); ++x)
+        REQUIRE(close(s.v[x], want.v[x]));
+      // A group whose minimum equals its maximum is one key: the bound is the
+      // dot product, so bound scores are the plain scores.
+      Scores same = blockScores(q, lo, 1, ck, bq, ck, Sq, Skv, true, 0.4, &lo);
+      Scores plain = blockScores(q, lo, 1, ck, bq, ck, Sq, Skv, true, 0.4);
+      for (size_t x = 0; x < same.v.size(); ++x)
+        REQUIRE(close(same.v[x], plain.v[x]));
+    }
+  Tensor q = randn({1, 2, 4, 8}, r), lo = randn({1, 2, 3, 8}, r), shortHi = randn({1, 2, 2, 8}, r);
+  REQUIRE_THROWS_WITH(blockScores(q, lo, 1, 16, 16, 16, 4, 40, true, std::nullopt, &shortHi),
+                      Contains("maximum is [1, 2, 2, 8]"));
+}
+
 TEST_CASE("unpooled causal block scores are row-stochastic", "[scores]") {
   Rng r(0xE571003);
   Tensor q = randn({1, 2, 100, 8}, r), k = randn({1, 2, 100, 8}, r);
