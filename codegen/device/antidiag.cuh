@@ -285,13 +285,16 @@ template <class Cfg> __device__ __forceinline__ void antidiag_scores_mma(const A
       ptx::cp_async_commit();
     }
     float acc[2][8][4];
+    auto clear = [&] {
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
+      for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-      for (int n = 0; n < 8; ++n)
+        for (int n = 0; n < 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e)
-          acc[mt][n][e] = 0.f;
+          for (int e = 0; e < 4; ++e)
+            acc[mt][n][e] = 0.f;
+    };
+    clear();
 
     for (int step = 0; step < steps; ++step) {
       ptx::cp_async_wait<ST - 2>();
@@ -355,13 +358,7 @@ template <class Cfg> __device__ __forceinline__ void antidiag_scores_mma(const A
               ws[lr * nKB + J] = make_float2(m, sum);
           }
         }
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int n = 0; n < 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            acc[mt][n][e] = 0.f;
+      clear();
     }
     ptx::cp_async_wait_all();
     __syncthreads(); // the slot's (m, s) are written
