@@ -58,13 +58,19 @@ def pattern_text(name):
         text = f.read()
     if name == "xattention_s16":
         text = text.replace("stride = 8 : i64", "stride = 16 : i64")
-    q = "tensor<?x%dx?x%dxbf16>" % (HQ, D)
-    lse = "tensor<?x%dx?xf32>" % HQ
-    text = re.sub(r"\) -> %s \{" % re.escape(q), ") -> (%s, %s) {" % (q, lse), text, count=1)
+    return with_lse(text)
+
+
+def with_lse(text, hq=HQ, d=D):
+    """A variant's IR (one attention, result O) made to return its LSE too."""
+    q = "tensor<?x%dx?x%dxbf16>" % (hq, d)
+    lse = "tensor<?x%dx?xf32>" % hq
+    text = re.sub(r"\) -> \(?%s\)? \{" % re.escape(q), ") -> (%s, %s) {" % (q, lse), text,
+                  count=1)
     text = text.replace("%o = sattn.attention", "%o, %l = sattn.attention")
     text = re.sub(r"-> %s\n  return %%o : %s" % (re.escape(q), re.escape(q)),
                   "-> %s, %s\n  return %%o, %%l : %s, %s" % (q, lse, q, lse), text)
-    assert "return %o, %l" in text, "could not add LSE to " + name
+    assert "return %o, %l" in text, "could not add LSE to:\n" + text
     return text
 
 
