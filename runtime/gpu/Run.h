@@ -568,6 +568,14 @@ private:
       dev::SelectParams p{};
       p.scores = reinterpret_cast<const float *>(s.p0);
       p.B = s.B, p.H = s.H, p.nQB = s.nQB, p.nKB = s.nKB, p.Sq = s.Sq, p.Skv = s.Skv;
+      // A row's scores and tags sit in shared memory (selection.cuh).
+      if (int64_t(s.nKB) * 8 > kMaxSmemPerSm)
+        throw GpuError("sattn." +
+                       std::string(t == "head_budget" ? "head_budget" : "select_blocks") +
+                       ": Skv = " + std::to_string(s.Skv) + " gives " + std::to_string(s.nKB) +
+                       " KV blocks of " + std::to_string(l.i("BK")) +
+                       ", more than the selection kernel's shared-memory row holds (" +
+                       std::to_string(kMaxSmemPerSm / 8) + "); use larger KV blocks");
       if (t == "head_budget") {
         const ValueInfo &bi = plan.values[l.results[0]];
         RtValue b;
