@@ -21,6 +21,11 @@ def Sattn_SelectRule : I32EnumAttr<"SelectRule", "block selection rule", [
   let cppNamespace = "::sattn";
 }
 
+def Sattn_SelectScope : I32EnumAttr<"SelectScope", "what one cumulative prefix covers", [
+  I32EnumAttrCase<"row", 0>, I32EnumAttrCase<"head", 1>]> {
+  let cppNamespace = "::sattn";
+}
+
 def Sattn_BudgetShare : I32EnumAttr<"BudgetShare", "how heads share a budget", [
   I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"flattest", 1>]> {
   let cppNamespace = "::sattn";

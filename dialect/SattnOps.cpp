@@ -282,6 +282,17 @@ LogicalResult SelectBlocksOp::verify() {
     if (failed(verifyUnitInterval(*this, "tau", getTau()->convertToDouble())))
       return failure();
   }
+  if (getScope() == SelectScope::head) {
+    if (getRule() != SelectRule::cumulative)
+      return emitOpError() << "scope = head needs rule cumulative (one prefix per head)";
+    if (getK() || getBudget() || getCapAttr() || getSlack() != 0)
+      return emitOpError() << "scope = head takes no budget, k, cap or slack: its prefix "
+                              "spans the whole head, not one row";
+    if (bt.getHeads() != st.getHeads())
+      return emitOpError() << "scope = head selects per query head: result heads ("
+                           << bt.getHeads() << ") must equal the scores' heads ("
+                           << st.getHeads() << ")";
+  }
   if (Value b = getBudget()) {
     auto budget = llvm::cast<BudgetType>(b.getType());
     if (budget.getBq() != st.getBq())
@@ -290,6 +301,42 @@ LogicalResult SelectBlocksOp::verify() {
     if (budget.getHeads() != 1 && budget.getHeads() != st.getHeads())
       return emitOpError() << "budget heads must be 1 (shared) or " << st.getHeads() << ", got "
                            << budget.getHeads();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// VerticalSlashOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult VerticalSlashOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
+  if (failed(verifyQkv(*this, getQ().getType(), getK().getType())) ||
+      failed(verifyUnitInterval(*this, "gamma", getGamma().convertToDouble())))
+    return failure();
+  BlocksType bt = getResult().getType();
+  int64_t hq = Bhsd::of(getQ().getType()).heads;
+  if (bt.getHeads() != hq)
+    return emitOpError() << "result has " << bt.getHeads()
+                         << " heads; vertical-slash sets are per query head (" << hq << ")";
+  if (!(getJsd().convertToDouble() >= 0.0))
+    return emitOpError() << "jsd = " << getJsd().convertToDouble() << " must be non-negative";
+  if (Value qa = getAware()) {
+    if (qa.getType() != bt)
+      return emitOpError() << "aware set " << qa.getType() << " must have the result's type "
+                           << bt;
+    auto kp = llvm::cast<RankedTensorType>(getKPooled().getType());
+    if (!kp.getElementType().isF32())
+      return emitOpError() << "k_pooled must be f32 (the block-mean keys)";
+    if (failed(verifyPooledOf(*this, "k_pooled", kp, getK().getType())) ||
+        failed(verifyPooledLength(*this, "k_pooled", kp.getDimSize(2),
+                                  Bhsd::of(getK().getType()).seq, bt.getBk())))
+      return failure();
+    if (auto pool = getKPooled().getDefiningOp<PoolOp>())
+      if (pool.getKind() != PoolKind::mean || pool.getGroupAttr().getInt() != bt.getBk())
+        return emitOpError() << "k_pooled must be the keys mean-pooled in groups of bk = "
+                             << bt.getBk();
   }
   return success();
 }

@@ -187,7 +187,9 @@ def Sattn_SelectBlocksOp : Sattn_Op<"select_blocks", [Pure]> {
     with fewer heads than the scores selects once per GQA group from the
     group's mean scores (semantics §6). `cumulative` with `slack = s` keeps
     `s` more blocks past the threshold (XAttention's reference selects one
-    more in prefill, docs/patterns/xattention.md). `cap`, set by
+    more in prefill, docs/patterns/xattention.md). `per head` (attribute
+    `scope`) runs one cumulative prefix over the head's whole grid instead of one per
+    row (FlexPrefill's query-aware blocks). `cap`, set by
     `sattn-specialize`, bounds the list length for workspace sizing.
 
     ```mlir
@@ -200,10 +202,11 @@ def Sattn_SelectBlocksOp : Sattn_Op<"select_blocks", [Pure]> {
                        OptionalAttr<F64Attr>:$tau,
                        OptionalAttr<Sattn_ForcedAttr>:$forced,
                        OptionalAttr<Sattn_PositiveI64>:$cap,
-                       DefaultValuedAttr<Sattn_NonNegI64, "0">:$slack);
+                       DefaultValuedAttr<Sattn_NonNegI64, "0">:$slack,
+                       DefaultValuedAttr<Sattn_SelectScope, "SelectScope::row">:$scope);
   let results = (outs Sattn_BlocksType:$result);
   let assemblyFormat = [{
-    $rule $scores (`budget` $budget^ `:` type($budget))? attr-dict `:`
+    $rule $scores (`per` $scope^)? (`budget` $budget^ `:` type($budget))? attr-dict `:`
     type($scores) `->` type($result)
   }];
   let hasVerifier = 1;
@@ -229,6 +232,46 @@ def Sattn_StaticBlocksOp : Sattn_Op<"static_blocks", [Pure]> {
   let results = (outs Sattn_BlocksType:$result);
   let assemblyFormat = [{
     $q `,` $k attr-dict `:` type($q) `,` type($k) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Sattn_VerticalSlashOp : Sattn_Op<"vertical_slash", [Pure, AttrSizedOperandSegments]> {
+  let summary = "FlexPrefill vertical-slash blocks from the last queries' attention";
+  let description = [{
+    From the exact causal attention of the last `last` queries, vertical
+    (per key) and slash (per distance) mass; per head a coverage budget
+    `floor(c / unit) + 1` clamped to `[min_blocks, max_blocks]`, where `c`
+    is the number of keys (distances) reaching `gamma` of the mass; then
+    block 0 and the best other KV blocks by vertical mass, the diagonal and
+    the best other block diagonals by slash mass, expanded to every query
+    block (semantics §12a). With `aware %qa, %kp` a head whose pooled
+    estimate (mean of the last queries against the block-mean keys `%kp`)
+    lies within square-root Jensen-Shannon divergence `jsd` of its pooled
+    vertical mass is query-aware: both budgets drop to `min_blocks` and the
+    head's rows of `%qa` are added. The lines stay on the device: only the
+    block set leaves the op.
+
+    ```mlir
+    %vs = sattn.vertical_slash %q, %k aware %qa, %kp {gamma = 0.9 : f64, min_blocks = 4 : i64}
+        : tensor<?x32x?x128xbf16>, tensor<?x8x?x128xbf16>
+          aware !sattn.blocks<bq = 128, bk = 128, heads = 32>, tensor<?x8x?x128xf32>
+        -> !sattn.blocks<bq = 128, bk = 128, heads = 32>
+    ```
+  }];
+  let arguments = (ins Sattn_QKVTensor:$q, Sattn_QKVTensor:$k,
+                       Optional<Sattn_BlocksType>:$aware,
+                       Optional<Sattn_PooledTensor>:$k_pooled,
+                       DefaultValuedAttr<Sattn_PositiveI64, "128">:$last,
+                       DefaultValuedAttr<F64Attr, "0.9">:$gamma,
+                       DefaultValuedAttr<Sattn_PositiveI64, "128">:$unit,
+                       DefaultValuedAttr<Sattn_NonNegI64, "1">:$min_blocks,
+                       DefaultValuedAttr<Sattn_NonNegI64, "0">:$max_blocks,
+                       DefaultValuedAttr<F64Attr, "0.1">:$jsd);
+  let results = (outs Sattn_BlocksType:$result);
+  let assemblyFormat = [{
+    $q `,` $k (`aware` $aware^ `,` $k_pooled)? attr-dict `:` type($q) `,` type($k)
+    (`aware` type($aware)^ `,` type($k_pooled))? `->` type($result)
   }];
   let hasVerifier = 1;
 }

@@ -105,6 +105,23 @@ struct XAttentionOptions {
 /// is still the correct-first CUDA-core kernel (slow: docs/patterns/xattention.md).
 Variant xattention(const Heads &h, const XAttentionOptions &o = {});
 
+/// FlexPrefill knobs (docs/patterns/flexprefill.md; design §10 defaults).
+struct FlexPrefillOptions {
+  int64_t block = 128;     ///< query / KV block; also the number of last queries
+  double gamma = 0.9;      ///< attention coverage of the vertical / slash lines
+  double jsd = 0.1;        ///< query-aware when sqrt-JSD < jsd; 0 turns the test off
+  int64_t minBudget = 1024; ///< tokens (rounded up to blocks) every head keeps
+  int64_t maxBudget = 0;   ///< tokens (rounded up to blocks) at most; 0: no cap
+};
+/// FlexPrefill: the exact attention of the last `block` queries gives per
+/// head vertical (per key) and slash (per distance) mass; a coverage budget
+/// per line kind; block 0 and the diagonal plus the best columns and
+/// diagonals; a head whose pooled estimate agrees with its vertical mass
+/// (sqrt-JSD < jsd) is query-aware and adds the blocks of a head-wide
+/// cumulative threshold gamma over pooled block scores (semantics §6,
+/// §12a); block-sparse causal attention.
+Variant flexprefill(const Heads &h, const FlexPrefillOptions &o = {});
+
 /// UniSparse knobs (docs/patterns/unisparse.md; design §10 defaults).
 struct UniSparseOptions {
   int64_t block = 128;                        ///< query / KV block of the selection

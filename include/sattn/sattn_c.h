@@ -113,6 +113,9 @@ SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, con
  *   "xattention"    a = stride (0: 8), b = tau in thousandths (0: 900),
  *                   c = blocks kept past tau (0: the paper's rule; 1: the
  *                   mit-han-lab/x-attention prefill selection)
+ *   "flexprefill"   a = gamma in thousandths (0: 900), b = sqrt-JSD threshold
+ *                   of the query-aware test in thousandths (0: 100; < 0: no
+ *                   query-aware heads), c = minimum budget in tokens (0: 1024)
  *   "unisparse"     granularities 16 and 64, a = tau in thousandths (0: 900),
  *                   b = cap on the blocks kept (0: none)
  *   "quest"         a = page size (0: 16), b = pages kept (0: 64), c != 0: page

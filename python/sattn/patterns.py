@@ -9,7 +9,7 @@ head dim and dtype are part of the variant.
 from . import _lib
 
 __all__ = ["dense", "streaming", "topk_blocks", "topk", "block_mask", "omnisparse",
-           "omnisparse_decode", "xattention", "unisparse", "quest"]
+           "omnisparse_decode", "xattention", "flexprefill", "unisparse", "quest"]
 
 
 def _text(name, heads, kv_heads, head_dim, dtype, a=0, b=0, c=0):
@@ -87,6 +87,22 @@ def xattention(heads, kv_heads, head_dim, stride=8, tau=0.9, slack=0, dtype="bf1
         raise ValueError("slack must be a non-negative int, got %r" % (slack,))
     return _text("xattention", heads, kv_heads, head_dim, dtype, stride,
                  _thousandths("tau", tau), slack)
+
+
+def flexprefill(heads, kv_heads, head_dim, gamma=0.9, jsd=0.1, min_budget=1024,
+                dtype="bf16"):
+    """FlexPrefill (docs/patterns/flexprefill.md): vertical and slash mass of the last
+    128 queries, coverage budgets at `gamma` (at least `min_budget` tokens), block 0 and
+    the diagonal plus the best columns and diagonals; heads whose pooled estimate lies
+    within sqrt-JSD `jsd` of their vertical mass also take a head-wide cumulative
+    `gamma` of pooled block scores (`jsd` = 0: no query-aware heads); causal, 128 x 128
+    blocks."""
+    if not isinstance(min_budget, int) or isinstance(min_budget, bool) or min_budget < 1:
+        raise ValueError("min_budget must be a positive int (tokens), got %r" % (min_budget,))
+    if not 0.0 <= jsd <= 1.0:
+        raise ValueError("jsd must lie in [0, 1], got %r" % (jsd,))
+    return _text("flexprefill", heads, kv_heads, head_dim, dtype, _thousandths("gamma", gamma),
+                 int(round(jsd * 1000)) if jsd > 0 else -1, min_budget)
 
 
 def unisparse(heads, kv_heads, head_dim, tau=0.9, cap=0, dtype="bf16"):

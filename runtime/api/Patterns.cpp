@@ -148,6 +148,40 @@ Variant xattention(const Heads &h, const XAttentionOptions &o) {
   return Variant::fromText(os.str());
 }
 
+Variant flexprefill(const Heads &h, const FlexPrefillOptions &o) {
+  if (o.block <= 0 || o.minBudget < 0 || o.maxBudget < 0 || !(o.gamma >= 0 && o.gamma <= 1) ||
+      !(o.jsd >= 0))
+    throw Error("flexprefill: block must be positive, budgets >= 0, gamma in [0, 1] and "
+                "jsd >= 0");
+  Types t(h);
+  std::string b = std::to_string(o.block), heads = std::to_string(h.heads);
+  std::string scores = "!sattn.scores<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  std::string blocks = "!sattn.blocks<bq = " + b + ", bk = " + b + ", heads = " + heads + ">";
+  auto toBlocks = [&](int64_t tokens) { return (tokens + o.block - 1) / o.block; };
+  std::string attrs = "last = " + i64(o.block) + ", gamma = " + f64(o.gamma) +
+                      ", min_blocks = " + i64(toBlocks(o.minBudget)) +
+                      ", max_blocks = " + i64(toBlocks(o.maxBudget));
+  std::ostringstream os;
+  os << t.signature("flexprefill", false);
+  if (o.jsd > 0) {
+    os << "  %qp = sattn.pool mean %q group " << b << " : " << t.q << " -> " << t.qPooled << "\n"
+       << "  %kp = sattn.pool mean %k group " << b << " : " << t.kv << " -> " << t.kPooled << "\n"
+       << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = " << i64(o.block)
+       << ", k_group = " << i64(o.block) << ", causal} : " << t.qPooled << ", " << t.kPooled
+       << ", " << t.q << ", " << t.kv << " -> " << scores << "\n"
+       << "  %qa = sattn.select_blocks cumulative %s per head {tau = " << f64(o.gamma)
+       << "} : " << scores << " -> " << blocks << "\n"
+       << "  %bs = sattn.vertical_slash %q, %k aware %qa, %kp {" << attrs
+       << ", jsd = " << f64(o.jsd) << "} : " << t.q << ", " << t.kv << " aware " << blocks << ", "
+       << t.kPooled << " -> " << blocks << "\n";
+  } else {
+    os << "  %bs = sattn.vertical_slash %q, %k {" << attrs << "} : " << t.q << ", " << t.kv
+       << " -> " << blocks << "\n";
+  }
+  os << t.attention(" blocks %bs : " + blocks, "causal", false);
+  return Variant::fromText(os.str());
+}
+
 Variant quest(const Heads &h, const QuestOptions &o) {
   if (o.page <= 0 || o.pages < 1)
     throw Error("quest: page (" + std::to_string(o.page) + ") and pages (" +

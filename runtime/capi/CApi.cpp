@@ -326,6 +326,12 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
       o.tau = b > 0 ? double(b) / 1000 : o.tau;
       o.slack = c;
       text = sattn::patterns::xattention(h, o).text();
+    } else if (nm == "flexprefill") {
+      sattn::patterns::FlexPrefillOptions o;
+      o.gamma = a > 0 ? double(a) / 1000 : o.gamma;
+      o.jsd = b > 0 ? double(b) / 1000 : (b < 0 ? 0.0 : o.jsd);
+      o.minBudget = c > 0 ? c : o.minBudget;
+      text = sattn::patterns::flexprefill(h, o).text();
     } else if (nm == "quest") {
       sattn::patterns::QuestOptions o;
       o.page = a > 0 ? a : o.page;
@@ -340,7 +346,7 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
     } else
       throw ArgError("unknown pattern '" + nm +
                      "' (expected dense, dense_causal, streaming, topk_blocks, block_mask, "
-                     "omnisparse, omnisparse_decode, xattention, unisparse or quest)");
+                     "omnisparse, omnisparse_decode, xattention, flexprefill, unisparse or quest)");
     copyOut(text, buf, n, needed);
   });
 }

@@ -136,7 +136,10 @@ private:
           if (s.getKAttr())
             k = s.getKAttr().getInt();
           int64_t heads = s.getResult().getType().getHeads();
-          if (s.getRule() == SelectRule::topk)
+          if (s.getScope() == SelectScope::head)
+            set(s.getResult(), ref::selectCumulativeHead(*scores, s.getTau()->convertToDouble(),
+                                                         forcedOf(s.getForcedAttr())));
+          else if (s.getRule() == SelectRule::topk)
             set(s.getResult(),
                 ref::selectTopK(*scores, budget.get(), k, forcedOf(s.getForcedAttr()), heads));
           else
@@ -150,6 +153,23 @@ private:
           ref::Mask m{s.getCausal(), s.getWindowAttr().getInt(), s.getSinksAttr().getInt()};
           set(s.getResult(), ref::staticBlocks(q->dim(0), t.getHeads(), q->dim(2), k->dim(2),
                                                t.getBq(), t.getBk(), m));
+        })
+        .Case([&](VerticalSlashOp v) {
+          auto q = tensor(v.getQ()), k = tensor(v.getK());
+          BlocksType t = v.getResult().getType();
+          ref::VerticalSlashParams p;
+          p.last = v.getLastAttr().getInt();
+          p.gamma = v.getGamma().convertToDouble();
+          p.unit = v.getUnitAttr().getInt();
+          p.minBlocks = v.getMinBlocksAttr().getInt();
+          p.maxBlocks = v.getMaxBlocksAttr().getInt();
+          p.jsd = v.getJsd().convertToDouble();
+          Ptr<ref::BlockSet> aware;
+          if (Value a = v.getAware())
+            aware = lists.count(a) ? fromList(a, q->dim(0), q->dim(2), k->dim(2))
+                                   : get<ref::BlockSet>(a);
+          set(v.getResult(), ref::verticalSlash(*q, *k, t.getBq(), t.getBk(), aware.get(),
+                                                aware ? tensor(v.getKPooled()).get() : nullptr, p));
         })
         .Case([&](UnionOp u) {
           auto [a, b] = setOperands(u);

@@ -36,22 +36,6 @@ double boundDot(const Tensor &q, int64_t b, int64_t h, int64_t r, const Tensor &
   return s;
 }
 
-/// q [B, Hq, *, D] against k [B, Hkv, *, D]: the GQA layout of every op here.
-void checkQK(const Tensor &q, const Tensor &k, const char *qn, const char *kn) {
-  detail::checkTensor(q, qn, 4);
-  detail::checkTensor(k, kn, 4);
-  if (q.dim(0) != k.dim(0))
-    throw Error(fmt::format("{} has batch B={} but {} has B={}; they must match", qn, q.dim(0), kn,
-                            k.dim(0)));
-  if (q.dim(3) != k.dim(3))
-    throw Error(fmt::format("{} has head dim D={} but {} has D={}; they must match", qn, q.dim(3),
-                            kn, k.dim(3)));
-  if (k.dim(1) <= 0 || q.dim(1) % k.dim(1) != 0)
-    throw Error(fmt::format("{} has {} heads, which cannot be grouped over the {} "
-                            "heads of {}; Hq % Hkv must be 0 with Hkv > 0",
-                            qn, q.dim(1), k.dim(1), kn));
-}
-
 /// Descending score, ties to the lower index: the order §6 and §11 share.
 void sortByScore(std::vector<int64_t> &idx, const std::vector<double> &score) {
   std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
@@ -92,9 +76,9 @@ Tensor pool(const Tensor &x, int64_t group, PoolKind kind) {
 Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, int64_t bq,
                    int64_t bk, int64_t Sq, int64_t Skv, bool causal, std::optional<double> scale,
                    const Tensor *kMax) {
-  checkQK(qp, kp, "pooled q", "pooled k");
+  detail::checkQK(qp, kp, "pooled q", "pooled k");
   if (kMax) {
-    checkQK(qp, *kMax, "pooled q", "key-group maximum");
+    detail::checkQK(qp, *kMax, "pooled q", "key-group maximum");
     if (kMax->dim(1) != kp.dim(1) || kMax->dim(2) != kp.dim(2))
       throw Error(fmt::format("bound scores: the key-group maximum is [{}, {}, {}, {}] but the "
                               "minimum is [{}, {}, {}, {}]",
@@ -161,7 +145,7 @@ Scores blockScores(const Tensor &qp, const Tensor &kp, int64_t cq, int64_t ck, i
 
 Scores antidiagScores(const Tensor &q, const Tensor &k, int64_t stride, int64_t bq, int64_t bk,
                       bool causal, std::optional<double> scale) {
-  checkQK(q, k, "q", "k");
+  detail::checkQK(q, k, "q", "k");
   if (stride <= 0 || bq <= 0 || bk <= 0 || bq % stride != 0 || bk % stride != 0)
     throw Error(fmt::format("antidiagonal scores need a positive stride dividing both block "
                             "sizes, got stride={} Bq={} Bk={}",
@@ -229,7 +213,7 @@ Scores meanScores(const std::vector<const Scores *> &in, const std::vector<doubl
 }
 
 QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams &p) {
-  checkQK(q, k, "q", "k");
+  detail::checkQK(q, k, "q", "k");
   if (p.keyGroup <= 0 || p.window < 0 || p.sinks < 0 || p.keepEvery < 0)
     throw Error(fmt::format("classify_queries needs key_group > 0 and window, sinks, "
                             "keep_every >= 0; got {}, {}, {}, {}",
@@ -289,7 +273,7 @@ void checkSlimParams(const SlimParams &p) {
 } // namespace
 
 Tensor kvSlimScores(const Tensor &q, const Tensor &k, const SlimParams &p) {
-  checkQK(q, k, "q", "k");
+  detail::checkQK(q, k, "q", "k");
   checkSlimParams(p);
   int64_t B = q.dim(0), Hq = q.dim(1), Sq = q.dim(2), Hkv = k.dim(1), Skv = k.dim(2);
   int64_t g = Hq / Hkv;
@@ -378,7 +362,7 @@ TokenSet kvSlimSelect(const Tensor &score, const Segments *segments, const SlimP
 }
 
 TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, const SlimParams &p) {
-  checkQK(q, k, "q", "k");
+  detail::checkQK(q, k, "q", "k");
   checkSlimParams(p);
   if (segments && static_cast<int64_t>(segments->ranges.size()) != q.dim(0))
     throw Error(fmt::format("segments list {} batches but q has B={}; give one "
@@ -386,5 +370,22 @@ TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, cons
                             segments->ranges.size(), q.dim(0)));
   return kvSlimSelect(kvSlimScores(q, k, p), segments, p);
 }
+
+/// q [B, Hq, *, D] against k [B, Hkv, *, D]: the GQA layout of every op here.
+void detail::checkQK(const Tensor &q, const Tensor &k, const char *qn, const char *kn) {
+  detail::checkTensor(q, qn, 4);
+  detail::checkTensor(k, kn, 4);
+  if (q.dim(0) != k.dim(0))
+    throw Error(fmt::format("{} has batch B={} but {} has B={}; they must match", qn, q.dim(0), kn,
+                            k.dim(0)));
+  if (q.dim(3) != k.dim(3))
+    throw Error(fmt::format("{} has head dim D={} but {} has D={}; they must match", qn, q.dim(3),
+                            kn, k.dim(3)));
+  if (k.dim(1) <= 0 || q.dim(1) % k.dim(1) != 0)
+    throw Error(fmt::format("{} has {} heads, which cannot be grouped over the {} "
+                            "heads of {}; Hq % Hkv must be 0 with Hkv > 0",
+                            qn, q.dim(1), k.dim(1), kn));
+}
+
 
 } // namespace sattn::ref

@@ -79,6 +79,23 @@ struct PagedCache {
   const Tensor *seqLens = nullptr;   // [B], integral values
 };
 
+/// §12a (FlexPrefill vertical-slash selection).
+struct VerticalSlashParams {
+  int64_t last = 128;
+  double gamma = 0.9;
+  int64_t unit = 128;
+  int64_t minBlocks = 1;
+  int64_t maxBlocks = 0; // 0: no cap
+  double jsd = 0.1;
+  std::optional<double> scale;
+};
+
+/// §12a lines of the last min(last, Sq) rows: vertical v and slash s, both
+/// [B, Hq, Skv].
+struct Lines {
+  Tensor vertical, slash;
+};
+
 // --- semantics §1 helpers ------------------------------------------------
 int64_t cdiv(int64_t a, int64_t b);
 /// Diagonal key dk(I); may be negative.
@@ -124,6 +141,22 @@ BlockSet selectTopK(const Scores &s, const Budget *budget, std::optional<int64_t
 BlockSet selectCumulative(const Scores &s, double tau, const Budget *cap,
                           std::optional<int64_t> capK, const Forced &forced, int64_t outHeads,
                           int64_t slack = 0);
+
+/// §6, cumulative rule with scope = head: one prefix per (b, h) over the
+/// whole grid (per query head).
+BlockSet selectCumulativeHead(const Scores &s, double tau, const Forced &forced);
+
+/// §12a: lastQLines, then verticalSlashSelect. With `aware` (a block set of
+/// the result's geometry) kPooled [B, Hkv, cdiv(Skv, bk), D] must be given.
+BlockSet verticalSlash(const Tensor &q, const Tensor &k, int64_t bq, int64_t bk,
+                       const BlockSet *aware, const Tensor *kPooled,
+                       const VerticalSlashParams &p);
+/// §12a, first half.
+Lines lastQLines(const Tensor &q, const Tensor &k, const VerticalSlashParams &p);
+/// §12a, second half, given the lines (GPU tests feed the GPU's own).
+BlockSet verticalSlashSelect(const Lines &lines, const Tensor &q, const Tensor &k, int64_t bq,
+                             int64_t bk, const BlockSet *aware, const Tensor *kPooled,
+                             const VerticalSlashParams &p);
 
 /// §8.
 BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq, int64_t bk,
@@ -189,6 +222,9 @@ namespace detail {
 /// Throws Error unless t has the given rank (-1: any), data matching its
 /// shape, and (when `finite`) only finite values.
 void checkTensor(const Tensor &t, const char *name, int rank, bool finite = true);
+/// q [B, Hq, *, D] against k [B, Hkv, *, D] (same batch and head dim,
+/// Hq % Hkv == 0); qn / kn name them in the Error.
+void checkQK(const Tensor &q, const Tensor &k, const char *qn, const char *kn);
 /// The given softmax scale (must be finite) or 1/sqrt(D).
 double resolveScale(std::optional<double> scale, int64_t D);
 /// Throws Error for attributes §1 does not define (a window without causal, ...).

@@ -255,6 +255,49 @@ BlockSet selectCumulative(const Scores &s, double tau, const Budget *cap,
                     });
 }
 
+BlockSet selectCumulativeHead(const Scores &s, double tau, const Forced &forced) {
+  checkScores(s);
+  checkTau(tau);
+  BlockSet out = emptyLike(s, s.H);
+  // Pairs are flat indices I * nKB + J; forced ones row-major first, then
+  // the others by descending score, ties to the lower flat index.
+  std::vector<int64_t> F, free;
+  std::vector<char> isForced(static_cast<size_t>(s.nQB * s.nKB));
+  for (int64_t I = 0; I < s.nQB; ++I) {
+    std::vector<int32_t> Fr = forcedBlocks(forced, I, s.bq, s.bk, s.Sq, s.Skv, s.causal);
+    for (int32_t J : Fr)
+      isForced[static_cast<size_t>(I * s.nKB + J)] = 1, F.push_back(I * s.nKB + J);
+    for (int32_t J : visibleBlocks(I, s.bq, s.bk, s.Sq, s.Skv, s.causal))
+      if (!isForced[static_cast<size_t>(I * s.nKB + J)])
+        free.push_back(I * s.nKB + J);
+  }
+  std::vector<double> grid;
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t h = 0; h < s.H; ++h) {
+      const double *g = &s.v[static_cast<size_t>((b * s.H + h) * s.nQB * s.nKB)];
+      std::vector<int64_t> ord = free;
+      std::stable_sort(ord.begin(), ord.end(), [&](int64_t x, int64_t y) {
+        return g[static_cast<size_t>(x)] > g[static_cast<size_t>(y)];
+      });
+      ord.insert(ord.begin(), F.begin(), F.end());
+      double total = 0.0; // in ord order, as cumulativeLength does
+      for (int64_t x : ord)
+        total += g[static_cast<size_t>(x)];
+      const double target = tau * total;
+      double sum = 0.0;
+      size_t L = 0;
+      for (; L < F.size(); ++L)
+        sum += g[static_cast<size_t>(ord[L])];
+      for (; L < ord.size() && sum < target; ++L)
+        sum += g[static_cast<size_t>(ord[L])];
+      std::vector<int64_t> kept(ord.begin(), ord.begin() + static_cast<std::ptrdiff_t>(L));
+      std::sort(kept.begin(), kept.end());
+      for (int64_t x : kept)
+        out.row(b, h, x / s.nKB).push_back(static_cast<int32_t>(x % s.nKB));
+    }
+  return out;
+}
+
 BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq, int64_t bk,
                       const Mask &mask) {
   detail::checkMask(mask);
