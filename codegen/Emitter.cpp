@@ -53,6 +53,14 @@ const TemplateInfo kTemplates[] = {
     {"kv_compact", "KvCompactParams", "kCompactThreads", "kv_slim.cuh"},
     {"antidiag_scores", "AntidiagParams", "kAntidiagThreads", "antidiag.cuh", nullptr,
      "AntidiagLaunch"},
+    {"vertical_slash", "VsParams", "kVsThreads", "vertical_slash.cuh"},
+    {"vertical_slash_stats", "VsParams", "kVsThreads", "vertical_slash.cuh"},
+    {"vertical_slash_lse", "VsParams", "kVsThreads", "vertical_slash.cuh"},
+    {"vertical_slash_lines", "VsParams", "kVsThreads", "vertical_slash.cuh"},
+    {"vertical_slash_slash", "VsParams", "kVsThreads", "vertical_slash.cuh"},
+    {"vertical_slash_pick", "VsParams", "kVsPickThreads", "vertical_slash.cuh"},
+    {"select_cumulative_head", "SelectParams", "kVsThreads", "vertical_slash.cuh"},
+    {"select_cumulative_head_cut", "SelectParams", "kVsPickThreads", "vertical_slash.cuh"},
 };
 
 /// Kernels emitted beside a launch's own, with its configuration, for
@@ -62,7 +70,17 @@ const TemplateInfo kTemplates[] = {
 struct Companion {
   const char *of, *suffix, *templateName;
 };
-const Companion kCompanions[] = {{"kv_slim_select", "_compact", "kv_compact"}};
+/// sattn.vertical_slash and select_blocks `per head` run their earlier
+/// phases as companions (codegen/device/vertical_slash.cuh).
+const Companion kCompanions[] = {
+    {"kv_slim_select", "_compact", "kv_compact"},
+    {"vertical_slash", "_stats", "vertical_slash_stats"},
+    {"vertical_slash", "_lse", "vertical_slash_lse"},
+    {"vertical_slash", "_lines", "vertical_slash_lines"},
+    {"vertical_slash", "_slash", "vertical_slash_slash"},
+    {"vertical_slash", "_pick", "vertical_slash_pick"},
+    {"select_cumulative_head", "_cut", "select_cumulative_head_cut"},
+};
 
 /// String-valued constants become enumerators of these device enums.
 const llvm::StringMap<const char *> &enumTypes() {
@@ -127,6 +145,14 @@ LogicalResult emitConstant(CudaWriter &w, LaunchOp launch, NamedAttribute c) {
 }
 
 } // namespace
+
+std::vector<std::string> companionKernels(llvm::StringRef templ, llvm::StringRef kernel) {
+  std::vector<std::string> out;
+  for (const Companion &c : kCompanions)
+    if (templ == c.of)
+      out.push_back((kernel + c.suffix).str());
+  return out;
+}
 
 const TemplateInfo *lookupTemplate(llvm::StringRef name) {
   for (const TemplateInfo &t : kTemplates)

@@ -33,6 +33,11 @@ struct TemplateInfo {
 /// The templates the device library implements, or nullptr.
 const TemplateInfo *lookupTemplate(llvm::StringRef name);
 
+/// The names of the kernels the emitter writes beside launch kernel
+/// `kernel` of template `templ` (phases its launcher runs, or entry points
+/// outside the plan such as kv_slim's compaction), in launch order.
+std::vector<std::string> companionKernels(llvm::StringRef templ, llvm::StringRef kernel);
+
 /// Emits the CUDA C++ of every launch of `func` (kernel-level IR, after
 /// sattn-outline-kernels) as one module. Fails with a diagnostic on the
 /// offending launch.

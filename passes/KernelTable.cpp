@@ -126,6 +126,8 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .flag("HAS_BUDGET", bool(s.getBudget()))
             .flag("CAUSAL", causalOf(s.getScores()))
             .forced(s.getForcedAttr());
+        if (s.getScope() == SelectScope::head)
+          return one("select_cumulative_head", c);
         return one(s.getRule() == SelectRule::topk ? "select_topk" : "select_cumulative", c);
       })
       .Case([&](StaticBlocksOp s) {
@@ -247,6 +249,23 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .flag("HAS_LSE", bool(d.getLse()))
             .scale(d.getScale(), spec);
         return one("decode_attn", c);
+      })
+      .Case([&](VerticalSlashOp v) {
+        // codegen/device/vertical_slash.cuh: the whole FlexPrefill line
+        // selection in one template (its launcher runs the phases).
+        Consts c(ctx, spec);
+        BlocksType t = v.getResult().getType();
+        c.i("BQ", t.getBq())
+            .i("BK", t.getBk())
+            .i("LAST", v.getLastAttr().getInt())
+            .f("GAMMA", v.getGamma().convertToDouble())
+            .i("UNIT", v.getUnitAttr().getInt())
+            .i("MIN_BLOCKS", v.getMinBlocksAttr().getInt())
+            .i("MAX_BLOCKS", v.getMaxBlocksAttr().getInt())
+            .f("JSD", v.getJsd().convertToDouble())
+            .flag("AWARE", bool(v.getAware()))
+            .scale(std::nullopt, spec);
+        return one("vertical_slash", c);
       })
       .Case([&](AntidiagScoresOp a) {
         // codegen/device/antidiag.cuh (CUDA cores for now).

@@ -112,6 +112,33 @@ struct SelectParams {
   int k;
   BlockSetView out;
   int *budget_out; // head_budget: [B, heads_out, nQB]
+  /// select_cumulative_head: per (b, h) the cut of its prefix, [B, H, 2]
+  /// ints (bit pattern of the smallest kept score, last kept flat index
+  /// among the entries equal to it or -1), written by its _cut phase.
+  int *cut;
+};
+
+/// sattn.vertical_slash (vertical_slash.cuh), one struct for its phases.
+/// q is a view of the last n' = min(LAST, Sq) rows; k the keys; kp the
+/// block-mean keys [B, Hkv, nKB, D] f32 and `aware` the query-aware set
+/// (AWARE only). Workspace, all contiguous: stats [B, Hq, nTiles, n', 2]
+/// (per key tile of kVsKeys and row: max and sum, log2 units), lse2
+/// [B, Hq, n'] (log2), vert / slash [B, Hq, Skv], part [B, Hq, nTiles,
+/// n' + kVsKeys - 1] (slash partials per tile), picks [B, Hq, 2, nKB]
+/// (vertical then slash group flags) and aware_flag [B, Hq].
+struct VsParams {
+  Tensor4 q, k;
+  const float *kp;
+  BlockSetView aware;
+  int Sq, nTiles, nQB, nKB;
+  float *stats;
+  float *lse2;
+  float *vert;
+  float *slash;
+  float *part;
+  unsigned char *picks;
+  int *aware_flag;
+  BlockSetView out;
 };
 
 /// sattn.static_blocks.

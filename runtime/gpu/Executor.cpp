@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/gpu/Executor.h"
 
+#include "codegen/Emitter.h"
 #include "codegen/Nvrtc.h"
 #include "runtime/gpu/Driver.h"
 #include "runtime/gpu/Run.h"
@@ -101,10 +102,11 @@ void CompiledProgram::load(const std::vector<std::string> &parts, const cache::D
     const Launch &l = p.launches[li];
     CUmodule m = modules[parts.size() == 1 ? 0 : li];
     std::vector<std::string> names = {l.kernel};
-    // The compaction kernel the emitter writes beside each kv_slim_select
-    // (codegen/Emitter.cpp kCompanions), for slim() and appendSlim().
-    if (l.deviceTemplate == "kv_slim_select")
-      names.push_back(l.kernel + "_compact");
+    // The kernels the emitter writes beside it (codegen/Emitter.cpp
+    // kCompanions): kv_slim's compaction for slim() and appendSlim(), the
+    // phases of vertical_slash and of per-head selection.
+    for (std::string &c : codegen::companionKernels(l.deviceTemplate, l.kernel))
+      names.push_back(std::move(c));
     for (const std::string &name : names) {
       CUfunction f;
       drv.check(drv.cuModuleGetFunction_(&f, m, name.c_str()), ("finding kernel " + name).c_str());

@@ -361,11 +361,18 @@ private:
 
   void go(const Launch &l, unsigned gx, unsigned gy, unsigned gz, unsigned threads, unsigned smem,
           void *params, bool maxCarveout = false) {
+    goNamed(l.kernel, gx, gy, gz, threads, smem, params, maxCarveout);
+  }
+
+  /// Launches kernel `name` of the module: a plan launch's own kernel or
+  /// one of its companions (codegen::companionKernels).
+  void goNamed(const std::string &name, unsigned gx, unsigned gy, unsigned gz, unsigned threads,
+               unsigned smem, void *params, bool maxCarveout = false) {
     if (gx == 0 || gy == 0 || gz == 0)
       return; // empty problem (e.g. Sq = 0): nothing to launch
-    auto it = fns.find(l.kernel);
+    auto it = fns.find(name);
     if (it == fns.end())
-      throw GpuError("internal: kernel " + l.kernel + " missing from the module");
+      throw GpuError("internal: kernel " + name + " missing from the module");
     if (smem > 48 * 1024)
       drv.check(drv.cuFuncSetAttribute_(it->second, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                         int(smem)),
@@ -379,7 +386,7 @@ private:
     void *args[] = {params};
     drv.check(
         drv.cuLaunchKernel_(it->second, gx, gy, gz, threads, 1, 1, smem, stream, args, nullptr),
-        ("launching " + l.kernel).c_str());
+        ("launching " + name).c_str());
   }
 
   void launch(const Launch &l) {
@@ -563,6 +570,10 @@ private:
                        "in {8, 16, 32, 64} and bq / stride dividing 128); use such blocks or "
                        "the CPU device");
       go(l, s.nQB, s.H, s.B, dev::kAntidiagThreads, unsigned(smem), &p);
+    } else if (t == "vertical_slash") {
+      launchVerticalSlash(l);
+    } else if (t == "select_cumulative_head") {
+      launchSelectHead(l);
     } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
       const RtValue &s = op(0);
       dev::SelectParams p{};
@@ -672,6 +683,9 @@ private:
   static constexpr int kMaxSmemPerSm = 227 * 1024;
   static RtValue observationRows(const RtValue &q, int64_t observe);
   void launchDecode(const Launch &l);
+  // FlexPrefill (LaunchPatterns.cpp).
+  void launchVerticalSlash(const Launch &l);
+  void launchSelectHead(const Launch &l);
   void launchDecodeSlimmed(const Launch &l, const RtValue &q);
   void decodeTma(dev::DecodeParams &p, const dev::Tensor4 &k, const dev::Tensor4 *v);
   /// totalEntries: the entries of all (batch, KV head) when their lengths

@@ -117,8 +117,8 @@ BlockSet verticalSlashSelect(const Lines &lines, const Tensor &q, const Tensor &
   const int64_t nQB = cdiv(Sq, bq), nKB = cdiv(Skv, bk);
   for (const Tensor *t : {&lines.vertical, &lines.slash})
     if (t->shape != std::vector<int64_t>{B, Hq, Skv})
-      throw Error(fmt::format("vertical_slash lines must be [B, Hq, Skv] = [{}, {}, {}]", B, Hq,
-                              Skv));
+      throw Error(
+          fmt::format("vertical_slash lines must be [B, Hq, Skv] = [{}, {}, {}]", B, Hq, Skv));
   if (aware) {
     if (!kPooled)
       throw Error("vertical_slash with an aware set needs the block-mean keys");
@@ -195,8 +195,7 @@ BlockSet verticalSlashSelect(const Lines &lines, const Tensor &q, const Tensor &
 }
 
 BlockSet verticalSlash(const Tensor &q, const Tensor &k, int64_t bq, int64_t bk,
-                       const BlockSet *aware, const Tensor *kPooled,
-                       const VerticalSlashParams &p) {
+                       const BlockSet *aware, const Tensor *kPooled, const VerticalSlashParams &p) {
   return verticalSlashSelect(lastQLines(q, k, p), q, k, bq, bk, aware, kPooled, p);
 }
 

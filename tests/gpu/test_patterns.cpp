@@ -14,6 +14,8 @@
 #include "sattn/sattn.h"
 #include "tests/gpu/GpuHarness.h"
 
+#include <algorithm>
+#include <iterator>
 #include <sstream>
 
 using namespace sattn;
@@ -195,4 +197,78 @@ TEST_CASE("StreamingLLM and MInference A-shape as predicates, prefill and decode
       INFO("window " << window << " sinks " << sinks << " Sq " << Sq << " Skv " << Skv);
       checkResults(runBoth(patterns::streaming(h, window, sinks).text(), s, seed++));
     }
+}
+
+namespace {
+
+/// Fraction of (row, block) memberships on which two block sets agree.
+double setAgreement(const ref::BlockSet &a, const ref::BlockSet &b) {
+  int64_t same = 0, all = 0;
+  for (size_t r = 0; r < a.lists.size(); ++r) {
+    std::vector<int32_t> u;
+    std::set_union(a.lists[r].begin(), a.lists[r].end(), b.lists[r].begin(), b.lists[r].end(),
+                   std::back_inserter(u));
+    std::vector<int32_t> i;
+    std::set_intersection(a.lists[r].begin(), a.lists[r].end(), b.lists[r].begin(),
+                          b.lists[r].end(), std::back_inserter(i));
+    same += int64_t(i.size()), all += int64_t(u.size());
+  }
+  return all ? double(same) / double(all) : 1.0;
+}
+
+} // namespace
+
+TEST_CASE("FlexPrefill: head-wide cumulative, vertical-slash lines and picks, attention",
+          "[gpu][patterns][flexprefill]") {
+  struct Case {
+    int B, S, D, block;
+    double jsd;
+    const char *dtype;
+  };
+  for (const Case &c : {Case{2, 700, 64, 64, 0.1, "bf16"}, Case{1, 1000, 128, 128, 1.0, "fp16"},
+                        Case{1, 900, 64, 64, 0.0, "bf16"}}) {
+    Shape s{c.B, 8, 2, c.S, c.S, c.D, c.dtype};
+    INFO("B " << c.B << " S " << c.S << " D " << c.D << " block " << c.block << " jsd " << c.jsd);
+    patterns::FlexPrefillOptions opt;
+    opt.block = c.block, opt.jsd = c.jsd, opt.minBudget = 2 * c.block;
+    DType dt = std::string(c.dtype) == "fp16" ? DType::FP16 : DType::BF16;
+    Outcome o = runBoth(patterns::flexprefill({8, 2, c.D, dt}, opt).text(), s, seed++);
+    const ref::Tensor &q = *o.inputs[0], &k = *o.inputs[1];
+    const ref::BlockSet *qa = nullptr;
+    if (c.jsd > 0) {
+      // Stage 1: the head-wide prefix is the reference rule's on the GPU's scores.
+      const ref::Scores *gs = scoresAndBlocks(o).first;
+      auto at = o.dumps.find("k3_select_cumulative_head");
+      REQUIRE(gs);
+      REQUIRE(at != o.dumps.end());
+      const auto *gqa = std::get_if<ref::BlockSet>(&at->second);
+      REQUIRE(gqa);
+      ref::Scores mine = *gs;
+      mine.bq = mine.bk = c.block, mine.Sq = c.S, mine.Skv = c.S, mine.causal = true;
+      CHECK(gqa->lists == ref::selectCumulativeHead(mine, 0.9, ref::Forced{}).lists);
+      qa = gqa;
+    }
+    // Stage 2: the vertical-slash set against the float64 lines on the GPU's
+    // aware set. fp32 lines can move a coverage count across a multiple of
+    // the unit or swap two near-equal columns, so the sets must agree on
+    // >= 99% of their blocks rather than exactly.
+    auto it = o.dumps.find(c.jsd > 0 ? "k4_vertical_slash" : "k0_vertical_slash");
+    REQUIRE(it != o.dumps.end());
+    const auto *gb = std::get_if<ref::BlockSet>(&it->second);
+    REQUIRE(gb);
+    ref::VerticalSlashParams p;
+    p.last = c.block, p.gamma = 0.9, p.unit = c.block, p.minBlocks = 2, p.jsd = c.jsd;
+    ref::Tensor kp = ref::pool(k, c.block, ref::PoolKind::Mean);
+    ref::BlockSet want =
+        ref::verticalSlash(q, k, c.block, c.block, qa, qa ? &kp : nullptr, p);
+    double agree = setAgreement(*gb, want);
+    INFO("vertical-slash agreement " << agree);
+    CHECK(agree >= 0.99);
+    if (c.jsd >= 1.0) // every head query-aware: the aware rows are all in
+      for (size_t r = 0; r < gb->lists.size(); ++r)
+        CHECK(std::includes(gb->lists[r].begin(), gb->lists[r].end(), qa->lists[r].begin(),
+                            qa->lists[r].end()));
+    // Stage 3: attention over the GPU's own set.
+    checkAttentionOnSet(o, *gb, c.block, c.block, true);
+  }
 }

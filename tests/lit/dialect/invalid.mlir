@@ -786,3 +786,58 @@ func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x
   %s = sattn.scores %qp, %lo bound %hi of %q, %k {k_group = 16 : i64, causal} : tensor<?x4x?x64xf32>, tensor<?x2x?x64xf32> bound tensor<1x2x?x64xf32>, tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.scores<bq = 16, bk = 16, heads = 4>
   return
 }
+
+// -----
+
+// Test: a per-head prefix takes no budget
+func.func @f(%s: !sattn.scores<bq = 16, bk = 16, heads = 4>) {
+  // expected-error @+1 {{scope = head takes no budget, k, cap or slack}}
+  %b = sattn.select_blocks cumulative %s per head {tau = 0.9 : f64, k = 3 : i64} : !sattn.scores<bq = 16, bk = 16, heads = 4> -> !sattn.blocks<bq = 16, bk = 16, heads = 4>
+  return
+}
+
+// -----
+
+// Test: a per-head prefix is per query head
+func.func @f(%s: !sattn.scores<bq = 16, bk = 16, heads = 4>) {
+  // expected-error @+1 {{scope = head selects per query head: result heads (2) must equal the scores' heads (4)}}
+  %b = sattn.select_blocks cumulative %s per head {tau = 0.9 : f64} : !sattn.scores<bq = 16, bk = 16, heads = 4> -> !sattn.blocks<bq = 16, bk = 16, heads = 2>
+  return
+}
+
+// -----
+
+// Test: vertical-slash sets are per query head
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  // expected-error @+1 {{result has 2 heads; vertical-slash sets are per query head (4)}}
+  %b = sattn.vertical_slash %q, %k : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.blocks<bq = 16, bk = 16, heads = 2>
+  return
+}
+
+// -----
+
+// Test: vertical-slash gamma is a fraction
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  // expected-error @+1 {{gamma}}
+  %b = sattn.vertical_slash %q, %k {gamma = 1.5 : f64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.blocks<bq = 16, bk = 16, heads = 4>
+  return
+}
+
+// -----
+
+// Test: the query-aware test needs the block-mean keys
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %qa: !sattn.blocks<bq = 16, bk = 16, heads = 4>) {
+  %kp = sattn.pool max %k group 16 : tensor<?x2x?x64xbf16> -> tensor<?x2x?x64xf32>
+  // expected-error @+1 {{k_pooled must be the keys mean-pooled in groups of bk = 16}}
+  %b = sattn.vertical_slash %q, %k aware %qa, %kp : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> aware !sattn.blocks<bq = 16, bk = 16, heads = 4>, tensor<?x2x?x64xf32> -> !sattn.blocks<bq = 16, bk = 16, heads = 4>
+  return
+}
+
+// -----
+
+// Test: the aware set has the result's blocks
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %qa: !sattn.blocks<bq = 32, bk = 16, heads = 4>, %kp: tensor<?x2x?x64xf32>) {
+  // expected-error @+1 {{aware set}}
+  %b = sattn.vertical_slash %q, %k aware %qa, %kp : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> aware !sattn.blocks<bq = 32, bk = 16, heads = 4>, tensor<?x2x?x64xf32> -> !sattn.blocks<bq = 16, bk = 16, heads = 4>
+  return
+}

@@ -78,8 +78,8 @@ TEST_CASE("cumulative per head keeps the head's shortest prefix by repeated arg-
 TEST_CASE("vertical-slash lines are the last rows' softmax summed per key and per distance",
           "[reference][flexprefill]") {
   Rng r(82);
-  for (auto [Sq, Skv, last] : {std::tuple<int64_t, int64_t, int64_t>{37, 37, 8}, {20, 45, 64},
-                               {9, 9, 9}}) {
+  for (auto [Sq, Skv, last] :
+       {std::tuple<int64_t, int64_t, int64_t>{37, 37, 8}, {20, 45, 64}, {9, 9, 9}}) {
     Tensor q = randn({2, 4, Sq, 16}, r), k = randn({2, 2, Skv, 16}, r);
     VerticalSlashParams p;
     p.last = last;
