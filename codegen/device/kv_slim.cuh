@@ -179,21 +179,6 @@ template <class Cfg> struct Scores {
   }
 };
 
-/// Block-wide sum of a double (every thread gets it).
-__device__ __forceinline__ double block_sum(double x, double *red) {
-  for (int o = 16; o > 0; o >>= 1)
-    x += __shfl_xor_sync(0xffffffffu, x, o);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-  __syncthreads();
-  if (lane == 0)
-    red[warp] = x;
-  __syncthreads();
-  double s = 0.0;
-  for (int i = 0; i < nw; ++i) // fixed order: the same bits on every run
-    s += red[i];
-  return s;
-}
-
 template <class Cfg> struct Select {
   static constexpr int NT = kSlimSelectThreads;
   const SlimSelectParams &p;

@@ -59,6 +59,23 @@ __device__ __forceinline__ float warp_max(float x) {
   return x;
 }
 
+/// Block-wide sum of a double (every thread gets it), summed over the
+/// warps in a fixed order so the result has the same bits on every run.
+/// `red` holds blockDim.x / 32 doubles.
+__device__ __forceinline__ double block_sum(double x, double *red) {
+  for (int o = 16; o > 0; o >>= 1)
+    x += __shfl_xor_sync(0xffffffffu, x, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+  __syncthreads();
+  if (lane == 0)
+    red[warp] = x;
+  __syncthreads();
+  double s = 0.0;
+  for (int i = 0; i < nw; ++i)
+    s += red[i];
+  return s;
+}
+
 /// Block-wide exclusive prefix sum of one int per thread; `total` gets the
 /// block's sum. `red` holds blockDim.x / 32 ints; the leading barrier lets
 /// the previous call's readers finish before it is overwritten.

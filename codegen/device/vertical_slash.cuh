@@ -73,20 +73,6 @@ namespace vs_detail {
 
 using namespace ptx;
 
-__device__ __forceinline__ double block_sum_d(double x, double *red) {
-  for (int o = 16; o > 0; o >>= 1)
-    x += __shfl_xor_sync(0xffffffffu, x, o);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-  __syncthreads();
-  if (lane == 0)
-    red[warp] = x;
-  __syncthreads();
-  double s = 0.0;
-  for (int i = 0; i < nw; ++i) // fixed order: the same bits on every run
-    s += red[i];
-  return s;
-}
-
 /// The kept entries of a shortest prefix: candidates with bits > cut, the
 /// candidates equal to it with index <= tieLast, and every forced entry.
 /// `count` is the number of kept candidates.
@@ -114,8 +100,8 @@ __device__ Cut prefix_cut(int n, Entry entry, Target target, double *dred, int *
     if (k == 1)
       forced += COUNT ? 0.0 : static_cast<double>(v);
   }
-  total = block_sum_d(total, dred);
-  forced = block_sum_d(forced, dred);
+  total = block_sum(total, dred);
+  forced = block_sum(forced, dred);
   const double goal = target(total, forced);
   auto massAtLeast = [&](unsigned x) {
     double s = 0.0;
@@ -124,7 +110,7 @@ __device__ Cut prefix_cut(int n, Entry entry, Target target, double *dred, int *
       if (entry(t, v) == 2 && __float_as_uint(v) >= x)
         s += w(v);
     }
-    return forced + block_sum_d(s, dred);
+    return forced + block_sum(s, dred);
   };
   unsigned cut;
   long long need;
@@ -487,7 +473,7 @@ template <class Cfg> __device__ void vertical_slash_pick(const VsParams &p) {
     double z = 0.0;
     for (int J = tid; J < nKB; J += NT)
       z += exp(static_cast<double>(e[J] - mx));
-    z = vs_detail::block_sum_d(z, dred);
+    z = block_sum(z, dred);
     double js = 0.0;
     for (int J = tid; J < nKB; J += NT) {
       const double a = exp(static_cast<double>(e[J] - mx)) / z, c = V[J], mu = 0.5 * (a + c);
@@ -496,7 +482,7 @@ template <class Cfg> __device__ void vertical_slash_pick(const VsParams &p) {
       if (c > 0.0)
         js += 0.5 * c * log(c / mu);
     }
-    js = vs_detail::block_sum_d(js, dred);
+    js = block_sum(js, dred);
     aware = sqrt(fmax(js, 0.0)) < static_cast<double>(Cfg::JSD);
     if (aware && tid == 0)
       budgets[0] = budgets[1] = min(Cfg::MIN_BLOCKS, nKB);
