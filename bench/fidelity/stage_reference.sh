@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# Stages the Python files of the XAttention reference (mit-han-lab/x-attention)
-# that `xattn_estimate` needs, for bench/fidelity/xattention_fidelity.py.
-# They are exported from a bare git copy of that repository and never
+# Stages the Python files of a reference implementation that the fidelity
+# scripts import, exported from a bare git copy of its repository and never
 # committed here: the default destination lies under build/, which git ignores.
 #
-#   bash bench/fidelity/stage_reference.sh GIT_DIR [OUT_DIR]   (OUT_DIR default: build/ext/x-attention)
+#   bash bench/fidelity/stage_reference.sh GIT_DIR [OUT_DIR]
 #
-# Exported: xattn/__init__.py and xattn/src/{Xattention,utils,kernels}.py
-# (xattn_estimate, find_blocks_chunked, the Triton kernels), plus REVISION
-# holding the commit they come from. Xattention.py also imports
-# block_sparse_attn (a CUDA extension, used only by Xattention_prefill's
-# attention step); the fidelity script stubs it rather than editing the files.
+# The repository is recognised by its files:
+#   mit-han-lab/x-attention  -> build/ext/x-attention: xattn/__init__.py and
+#       xattn/src/{Xattention,utils,kernels}.py (xattn_estimate,
+#       find_blocks_chunked, the Triton kernels). Xattention.py imports
+#       block_sparse_attn (a CUDA extension, used only by the attention step);
+#       xattention_fidelity.py stubs it rather than editing the files.
+#   bytedance/FlexPrefill    -> build/ext/flexprefill:
+#       flex_prefill/ops/flex_prefill_attention.py (get_active_blocks and its
+#       helpers); it imports transformers only to pick a flash-attention
+#       function, which flexprefill_fidelity.py stubs when absent.
+# REVISION holds the commit the files come from.
 set -euo pipefail
 git_dir="${1:?usage: stage_reference.sh GIT_DIR [OUT_DIR]}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-out="${2:-$root/build/ext/x-attention}"
-files=(xattn/__init__.py xattn/src/Xattention.py xattn/src/utils.py xattn/src/kernels.py)
+has() { git --git-dir="$git_dir" cat-file -e "HEAD:$1" 2>/dev/null; }
+if has xattn/src/Xattention.py; then
+  name=x-attention top=xattn
+  files=(xattn/__init__.py xattn/src/Xattention.py xattn/src/utils.py xattn/src/kernels.py)
+elif has flex_prefill/ops/flex_prefill_attention.py; then
+  name=flexprefill top=flex_prefill
+  files=(flex_prefill/ops/flex_prefill_attention.py)
+else
+  echo "stage_reference: $git_dir is neither mit-han-lab/x-attention nor bytedance/FlexPrefill" >&2
+  exit 1
+fi
+out="${2:-$root/build/ext/$name}"
 
 rev="$(git --git-dir="$git_dir" rev-parse HEAD)"
 # Third-party code must not end up in a commit: refuse a destination inside
@@ -27,7 +42,7 @@ if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
       { echo "stage_reference: $out is inside the work tree but not git-ignored" >&2; exit 1; } ;;
   esac
 fi
-rm -rf "$out/xattn"
+rm -rf "${out:?}/$top"
 mkdir -p "$out"
 # A snapshot whose largest blobs are absent makes git archive print
 # "invalid object" for those (unrelated) files; what counts is that ours arrive.
@@ -36,4 +51,4 @@ for f in "${files[@]}"; do
   [ -f "$out/$f" ] || { echo "stage_reference: $f missing after export" >&2; exit 1; }
 done
 echo "$rev" > "$out/REVISION"
-echo "staged x-attention $rev: ${files[*]} -> $out"
+echo "staged $name $rev: ${files[*]} -> $out"

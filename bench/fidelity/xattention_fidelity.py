@@ -32,7 +32,10 @@ should reproduce the reference.
   bash bench/fidelity/stage_reference.sh GIT_DIR     # -> build/ext/x-attention
   python3 bench/fidelity/xattention_fidelity.py --ref-dir build/ext/x-attention --json out.json
 
-Needs a GPU, torch, triton and libsattn.so (repository or bundle).
+  python3 bench/fidelity/xattention_fidelity.py --device cpu --heads 8 --kv-heads 2 \
+      --seqs 2048 --refs torch,torch-fp32      # sattn's float64 executor, their torch path
+
+Needs torch, triton (on the GPU) and libsattn.so (repository or bundle).
 """
 import argparse
 import contextlib
@@ -50,8 +53,10 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, os.path.join(HERE, ".."))  # bench/structured.py
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "python"))
 import sattn  # noqa: E402
+from common import agreement, csv_of, import_staged, sattn_mask  # noqa: E402
 from structured import structured_qkv  # noqa: E402
 
 BLOCK, HEADS, KV_HEADS, D = 128, 32, 8, 128
@@ -84,8 +89,6 @@ def prefill_chunk_size(k_len):
 
 def load_reference(ref_dir):
     """xattn_estimate from the staged files, without editing them."""
-    if not os.path.isfile(os.path.join(ref_dir, "xattn", "src", "Xattention.py")):
-        sys.exit("no reference at %s: run bench/fidelity/stage_reference.sh first" % ref_dir)
     # Xattention.py imports block_sparse_attn (a CUDA extension used only by
     # Xattention_prefill's attention step) at top level; the estimate never
     # calls it. Stub it when absent so the module imports with torch + triton.
@@ -96,13 +99,9 @@ def load_reference(ref_dir):
             raise RuntimeError("block_sparse_attn is stubbed by xattention_fidelity.py")
         stub.block_sparse_attn_func = block_sparse_attn_func
         sys.modules["block_sparse_attn"] = stub
-    sys.path.insert(0, os.path.abspath(ref_dir))
-    from xattn.src import Xattention  # noqa: E402
-    if not os.path.abspath(Xattention.__file__).startswith(os.path.abspath(ref_dir)):
-        sys.exit("imported xattn from %s, not from %s" % (Xattention.__file__, ref_dir))
-    rev_path = os.path.join(ref_dir, "REVISION")
-    rev = open(rev_path).read().strip() if os.path.isfile(rev_path) else "unknown"
-    return Xattention.xattn_estimate, rev
+    mod, rev = import_staged(ref_dir, "xattn.src.Xattention",
+                             os.path.join("xattn", "src", "Xattention.py"))
+    return mod.xattn_estimate, rev
 
 
 @contextlib.contextmanager
@@ -133,6 +132,34 @@ def device_name_passes_triton_check(enabled):
         torch.cuda.get_device_properties = real
 
 
+@contextlib.contextmanager
+def cuda_moves_stay_on_cpu(enabled):
+    """For --device cpu: xattn_estimate moves its padded tensors with
+    .to("cuda") and asks the CUDA device's name (to choose Triton). For the
+    duration of the call, .to("cuda") keeps a tensor where it is and the name
+    fails the Triton check, so its torch path runs on the CPU unchanged."""
+    if not enabled:
+        yield
+        return
+    real_to, real_props, real_cur = (torch.Tensor.to, torch.cuda.get_device_properties,
+                                     torch.cuda.current_device)
+
+    def to(self, *args, **kwargs):
+        args = tuple("cpu" if (isinstance(x, str) and x.startswith("cuda")) or
+                     (isinstance(x, torch.device) and x.type == "cuda") else x for x in args)
+        if str(kwargs.get("device", "")).startswith("cuda"):
+            kwargs["device"] = "cpu"
+        return real_to(self, *args, **kwargs)
+    torch.Tensor.to = to
+    torch.cuda.get_device_properties = lambda *a, **kw: types.SimpleNamespace(name="cpu")
+    torch.cuda.current_device = lambda: 0
+    try:
+        yield
+    finally:
+        torch.Tensor.to = real_to
+        torch.cuda.get_device_properties, torch.cuda.current_device = real_props, real_cur
+
+
 def reference_mask(xattn_estimate, q, k, stride, tau, impl):
     """(block sums [B, H, nQB, nKB] float32, mask bool, the path that ran)."""
     B, H, S, _ = q.shape
@@ -141,7 +168,8 @@ def reference_mask(xattn_estimate, q, k, stride, tau, impl):
     use_triton = impl == "triton"
     k_rep = k.repeat_interleave(H // k.shape[1], dim=1)
     log = io.StringIO()
-    with device_name_passes_triton_check(use_triton), contextlib.redirect_stdout(log):
+    with device_name_passes_triton_check(use_triton), cuda_moves_stay_on_cpu(q.device.type == "cpu"), \
+            contextlib.redirect_stdout(log):
         sums, mask = xattn_estimate(
             q.to(dtype), k_rep.to(dtype), block_size=BLOCK, stride=stride, norm=1, softmax=True,
             threshold=tau, chunk_size=prefill_chunk_size(S), select_mode="inverse",
@@ -149,16 +177,6 @@ def reference_mask(xattn_estimate, q, k, stride, tau, impl):
     # Their padding to a whole chunk adds blocks past the sequence: drop them.
     ran = "triton" if use_triton and "use triton to false" not in log.getvalue() else "torch"
     return sums[:, :, :nb, :nb].float(), mask[:, :, :nb, :nb].bool(), ran
-
-
-def sattn_mask(prog, q, k):
-    """sattn's selected blocks as a bool [B, H, nQB, nKB] mask (run_selection
-    with blocks=True: the block set the attention used), and the density
-    run_selection reports (cross-checked against the mask)."""
-    v = torch.randn_like(k)
-    _, report = prog.run_selection(q, k, v, blocks=True)
-    assert report["block_size"] == (BLOCK, BLOCK), report["block_size"]
-    return torch.from_numpy(report["blocks"]).to(q.device), report.get("density")
 
 
 def antidiag_row_scores(q, k, h, qb, stride):
@@ -203,10 +221,6 @@ def sattn_rule(scores, tau, slack=0):
     return (chosen | forced) & visible
 
 
-def agreement(x, y, valid):
-    return float((x == y)[:, :, valid].float().mean())
-
-
 def show_differences(ours, theirs, ref_sums, q, k, stride, tau, limit, what="reference"):
     """Prints up to `limit` rows whose sets differ, with each side's shares."""
     diff = (ours != theirs).any(-1)[0]  # [H, nQB], batch 0
@@ -224,13 +238,14 @@ def show_differences(ours, theirs, ref_sums, q, k, stride, tau, limit, what="ref
                   % (j, int(o[j]), int(t[j]), float(s4a[j]), float(ref[j])))
 
 
-def make_inputs(kind, S, seed):
+def make_inputs(kind, S, seed, device):
+    dev = "cuda" if device == "gpu" else "cpu"
     if kind == "structured":
-        q, k, _ = structured_qkv(S, HEADS, KV_HEADS, D, seed=seed)
+        q, k, _ = structured_qkv(S, HEADS, KV_HEADS, D, seed=seed, device=dev)
         return q, k
-    g = torch.Generator(device="cuda").manual_seed(seed)
-    q = torch.randn(1, HEADS, S, D, generator=g, device="cuda", dtype=torch.bfloat16)
-    k = torch.randn(1, KV_HEADS, S, D, generator=g, device="cuda", dtype=torch.bfloat16)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    q = torch.randn(1, HEADS, S, D, generator=g, device=dev, dtype=torch.bfloat16)
+    k = torch.randn(1, KV_HEADS, S, D, generator=g, device=dev, dtype=torch.bfloat16)
     return q, k
 
 
@@ -296,8 +311,19 @@ def run_case(session, xattn_estimate, q, k, case, a):
                 r["pass"] = False
                 out.append(r)
             print("%s ref %-10s FAILED: %s" % (label, impl, out[-1]["error"]))
+    # The reference's own runs against each other (bf16 torch vs bf16 Triton,
+    # ...): how far its masks move with nothing but the order and precision
+    # of its own sums, the noise floor for sattn's agreement.
+    for i in range(len(refs)):
+        for j in range(i + 1, len(refs)):
+            (ni, (_, mi, _)), (nj, (_, mj, _)) = refs[i], refs[j]
+            print("%s reference %s vs reference %s: agreement %.4f"
+                  % (label, ni, nj, agreement(mi, mj, valid)))
+            out.append(dict(case, ref="%s~%s" % (ni, nj), self_agreement=agreement(mi, mj, valid),
+                            gated=False, **{"pass": True}))
     for slack in a.slacks:
-        ours, reported = sattn_mask(compile_variant(session, stride, tau, slack), q, k)
+        ours, reported = sattn_mask(compile_variant(session, stride, tau, slack), q, k, a.device,
+                                     BLOCK)
         density, problems = sattn_problems(ours, reported, valid)
         for impl, (sums, theirs, ran) in refs:
             r = dict(case, slack=slack, ref=impl, gated=slack == a.gate_slack)
@@ -332,10 +358,12 @@ def print_table(results, gate, min_agreement):
           % ("inputs", "S", "stride", "tau", "slack", "ref", "ran", "agreement", "rows", "scores", "rule",
              "d_sattn", "d_ref", "ok"))
     for r in results:
-        head = "%-10s %5d %6d %4.2f %5d %-10s" % (r["inputs"], r["S"], r["stride"], r["tau"],
-                                                  r["slack"], r["ref"])
+        head = "%-10s %5d %6d %4.2f %5s %-10s" % (r["inputs"], r["S"], r["stride"], r["tau"],
+                                                  r.get("slack", "-"), r["ref"])
         if "error" in r:
             print("%s error: %s" % (head, r["error"][:60]))
+        elif "self_agreement" in r:
+            print("%s %-6s %9.4f  (the reference against itself)" % (head, "", r["self_agreement"]))
         else:
             print("%s %-6s %9.4f %7.4f %7.4f %7.4f %8.4f %8.4f %s"
                   % (head, r["ran"], r["agreement"], r["row_agreement"], r["scores_agreement"],
@@ -346,13 +374,12 @@ def print_table(results, gate, min_agreement):
                                                    min_agreement))
 
 
-def csv_of(kind):
-    return lambda s: [kind(x) for x in s.split(",")]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ref-dir", default=os.path.join(ROOT, "build", "ext", "x-attention"))
+    ap.add_argument("--device", choices=["gpu", "cpu"], default="gpu",
+                    help="where sattn runs (cpu: its float64 reference executor; the "
+                         "reference then runs its torch path on the CPU)")
     ap.add_argument("--seqs", type=csv_of(int), default=[4096, 8192, 16384])
     ap.add_argument("--strides", type=csv_of(int), default=[8, 16])
     ap.add_argument("--taus", type=csv_of(float), default=[0.9, 0.8])
@@ -362,6 +389,8 @@ def main():
                     help="sattn variants: blocks kept past tau (0: paper, 1: reference prefill)")
     ap.add_argument("--gate-slack", type=int, default=1,
                     help="the slack whose runs decide the exit status")
+    ap.add_argument("--heads", type=int, default=HEADS)
+    ap.add_argument("--kv-heads", type=int, default=KV_HEADS)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--min-agreement", type=float, default=0.99)
     ap.add_argument("--gate", choices=["agreement", "scores"], default="agreement",
@@ -370,6 +399,7 @@ def main():
     ap.add_argument("--show", type=int, default=3, help="differing rows printed per failing run")
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args()
+    globals().update(HEADS=a.heads, KV_HEADS=a.kv_heads)
     for S in a.seqs:
         if S % BLOCK:
             sys.exit("--seqs must be multiples of %d, got %d" % (BLOCK, S))
@@ -377,7 +407,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
 
     xattn_estimate, rev = load_reference(a.ref_dir)
-    session = sattn.Session("gpu")
+    session = sattn.Session(a.device)
     print("sattn %s on %s; reference mit-han-lab/x-attention %s (%s)"
           % (sattn.library_path(), session.device_name, rev, a.ref_dir))
     print("xattn_estimate options:")
@@ -387,13 +417,14 @@ def main():
     results = []
     for kind in a.inputs:
         for S in a.seqs:
-            q, k = make_inputs(kind, S, a.seed)
+            q, k = make_inputs(kind, S, a.seed, a.device)
             for stride in a.strides:
                 for tau in a.taus:
                     case = dict(inputs=kind, S=S, stride=stride, tau=tau)
                     results += run_case(session, xattn_estimate, q, k, case, a)
             del q, k
-            torch.cuda.empty_cache()
+            if a.device == "gpu":
+                torch.cuda.empty_cache()
 
     print_table(results, a.gate, a.min_agreement)
     ok = all(r["pass"] for r in results if r["gated"])

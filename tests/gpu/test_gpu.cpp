@@ -162,7 +162,8 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
       k = int64_t(num("k"));
     ref::BlockSet want = std::string(c.rule) == "topk"
                              ? ref::selectTopK(mine, nullptr, k, f, c.setHeads)
-                             : ref::selectCumulative(mine, num("tau"), nullptr, k, f, c.setHeads);
+                             : ref::selectCumulative(mine, num("tau"), nullptr, k, f, c.setHeads,
+                                                     num("slack") >= 0 ? int64_t(num("slack")) : 0);
     CHECK(gb->lists == want.lists);
     // Stage 3: attention given the GPU's own block set.
     checkAttentionOnSet(o, *gb, c.bq, c.bk, c.causal);
@@ -200,9 +201,10 @@ TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]
     INFO("stride " << c.stride << " bq " << c.bq << " Sq " << c.Sq << " Skv " << c.Skv << " causal "
                    << c.causal << " tau " << c.tau << " D " << c.D << " kv heads " << c.hkv << " "
                    << c.dtype << (mma ? " (tensor cores)" : " (CUDA cores)"));
-    std::string q = "tensor<?x8x?x" + std::to_string(c.D) + "x" + c.dtype + ">";
+    const std::string et = std::string(c.dtype) == "fp16" ? "f16" : "bf16"; // IR element type
+    std::string q = "tensor<?x8x?x" + std::to_string(c.D) + "x" + et + ">";
     std::string k =
-        "tensor<?x" + std::to_string(c.hkv) + "x?x" + std::to_string(c.D) + "x" + c.dtype + ">";
+        "tensor<?x" + std::to_string(c.hkv) + "x?x" + std::to_string(c.D) + "x" + et + ">";
     std::string st = "!sattn.scores<bq = " + std::to_string(c.bq) +
                      ", bk = " + std::to_string(c.bq) + ", heads = 8>";
     std::string bt = "!sattn.blocks<bq = " + std::to_string(c.bq) +
