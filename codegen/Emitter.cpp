@@ -59,8 +59,11 @@ const TemplateInfo kTemplates[] = {
     {"vertical_slash_lines", "VsParams", "kVsThreads", "vertical_slash.cuh"},
     {"vertical_slash_slash", "VsParams", "kVsThreads", "vertical_slash.cuh"},
     {"vertical_slash_pick", "VsParams", "kVsPickThreads", "vertical_slash.cuh"},
-    {"select_cumulative_head", "SelectParams", "kVsThreads", "vertical_slash.cuh"},
-    {"select_cumulative_head_cut", "SelectParams", "kVsPickThreads", "vertical_slash.cuh"},
+    {"select_cumulative_head", "SelectParams", "kVsThreads", "select_head.cuh"},
+    {"select_cumulative_head_hist", "SelectParams", "kSelHeadThreads", "select_head.cuh"},
+    {"select_cumulative_head_digit", "SelectParams", "kSelHeadThreads", "select_head.cuh"},
+    {"select_cumulative_head_tie", "SelectParams", "kSelHeadThreads", "select_head.cuh"},
+    {"select_cumulative_head_tielast", "SelectParams", "kSelHeadThreads", "select_head.cuh"},
 };
 
 /// Kernels emitted beside a launch's own, with its configuration, for
@@ -79,7 +82,10 @@ const Companion kCompanions[] = {
     {"vertical_slash", "_lines", "vertical_slash_lines"},
     {"vertical_slash", "_slash", "vertical_slash_slash"},
     {"vertical_slash", "_pick", "vertical_slash_pick"},
-    {"select_cumulative_head", "_cut", "select_cumulative_head_cut"},
+    {"select_cumulative_head", "_hist", "select_cumulative_head_hist"},
+    {"select_cumulative_head", "_digit", "select_cumulative_head_digit"},
+    {"select_cumulative_head", "_tie", "select_cumulative_head_tie"},
+    {"select_cumulative_head", "_tielast", "select_cumulative_head_tielast"},
 };
 
 /// String-valued constants become enumerators of these device enums.

@@ -112,10 +112,17 @@ struct SelectParams {
   int k;
   BlockSetView out;
   int *budget_out; // head_budget: [B, heads_out, nQB]
-  /// select_cumulative_head: per (b, h) the cut of its prefix, [B, H, 2]
-  /// ints (bit pattern of the smallest kept score, last kept flat index
-  /// among the entries equal to it or -1), written by its _cut phase.
+  /// select_cumulative_head (select_head.cuh): per (b, h) the cut of its
+  /// prefix, [B, H, 2] ints (bit pattern of the smallest kept score, last
+  /// kept flat index among the entries equal to it or -1); the radix
+  /// select's workspace: per (b, h, chunk) bin masses and counts, per (b, h)
+  /// its state; the pass its _hist / _digit launch runs.
   int *cut;
+  double *hmass;
+  int *hcount;
+  double *hstate;
+  int *istate;
+  int nChunks, pass;
 };
 
 /// sattn.vertical_slash (vertical_slash.cuh), one struct for its phases.

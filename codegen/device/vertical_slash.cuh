@@ -14,8 +14,7 @@
 //           block-pooled lines, the query-aware test, the picked columns
 //           and diagonals;
 //   <name>  per (batch, head, query block) the row of the block set.
-// select_cumulative_head (§6, `per head`): <name>_cut finds per (batch,
-// head) the prefix of the whole grid, <name> writes the rows.
+// (select_cumulative_head, §6 `per head`, lives in select_head.cuh.)
 //
 // The prefixes are found without sorting (prefix_cut): a binary search
 // over the bit pattern of the smallest kept value (values are >= 0, so bit
@@ -36,8 +35,6 @@ namespace dev {
 /// (cdiv(n', kVsThreads), Hq, B). _slash: grid (cdiv(Skv, kVsThreads), Hq,
 /// B). _pick: grid (Hq, B), kVsPickThreads, dynamic smem vs_pick_smem_bytes.
 /// rows (<name>): grid (nQB, Hq, B), kVsThreads, dynamic smem nKB bytes.
-/// select_cumulative_head_cut: grid (H, B), kVsPickThreads; its rows
-/// kernel: grid (nQB, H, B), kVsThreads.
 enum : int {
   kVsThreads = 128,
   kVsKeys = 64,
@@ -543,50 +540,6 @@ template <class Cfg> __device__ void vertical_slash(const VsParams &p) {
   }
   vs_detail::write_row(p.out, row, diag + 1,
                        [&](int J) { return vm[J] || sm[diag - J] || (aware && qa[J]); });
-}
-
-/// select_cumulative_head, phase 1: the prefix of (b, h)'s whole grid.
-template <class Cfg> __device__ void select_cumulative_head_cut(const SelectParams &p) {
-  static_assert(Cfg::TAU >= 0 && Cfg::TAU <= 1, "cumulative selection: TAU must lie in [0, 1]");
-  __shared__ double dred[kVsPickThreads / 32];
-  __shared__ int ired[kVsPickThreads / 32];
-  const int h = blockIdx.x, b = blockIdx.y, nKB = p.nKB;
-  const i64 head = static_cast<i64>(b) * Cfg::HEADS + h;
-  const float *grid = p.scores + head * p.nQB * nKB;
-  vs_detail::Cut c = vs_detail::prefix_cut<false>(
-      p.nQB * nKB,
-      [&](int x, float &v) {
-        const int I = x / nKB, J = x % nKB;
-        if (J >= visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, p.Sq, p.Skv, nKB))
-          return 0;
-        v = fmaxf(grid[x], 0.f);
-        const int dk = diagonal_key(I, Cfg::BQ, p.Sq, p.Skv);
-        return forced_block(J, dk >= 0 ? dk / Cfg::BK : -1, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG)
-                   ? 1
-                   : 2;
-      },
-      [](double total, double) { return static_cast<double>(Cfg::TAU) * total; }, dred, ired);
-  if (threadIdx.x == 0) {
-    p.cut[head * 2] = static_cast<int>(c.cut);
-    p.cut[head * 2 + 1] = c.tieLast;
-  }
-}
-
-/// select_cumulative_head, phase 2 (the template's own kernel): row I.
-template <class Cfg> __device__ void select_cumulative_head(const SelectParams &p) {
-  const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z, nKB = p.nKB;
-  const i64 head = static_cast<i64>(b) * Cfg::HEADS + h;
-  const unsigned cut = static_cast<unsigned>(p.cut[head * 2]);
-  const int tieLast = p.cut[head * 2 + 1];
-  const float *row = p.scores + (head * p.nQB + I) * nKB;
-  const int nV = visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, p.Sq, p.Skv, nKB);
-  const int dk = diagonal_key(I, Cfg::BQ, p.Sq, p.Skv);
-  const int diag = dk >= 0 ? dk / Cfg::BK : -1;
-  vs_detail::write_row(p.out, head * p.nQB + I, nV, [&](int J) {
-    const unsigned bits = __float_as_uint(fmaxf(row[J], 0.f));
-    return forced_block(J, diag, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG) || bits > cut ||
-           (bits == cut && I * nKB + J <= tieLast);
-  });
 }
 
 } // namespace dev

@@ -1,13 +1,15 @@
 //===- LaunchPatterns.cpp - launchers of the FlexPrefill device kernels ---===//
 //
 // Run's launchers for codegen/device/vertical_slash.cuh: sattn.vertical_slash
-// (six phases: stats, LSE, lines, slash, picks, rows) and select_blocks
-// `per head` (cut, rows). Each phase is a companion kernel of the launch
+// (six phases: stats, LSE, lines, slash, picks, rows), and for
+// select_head.cuh: select_blocks `per head` (a radix select in four passes,
+// ties, rows). Each phase is a companion kernel of the launch
 // (codegen::companionKernels); workspace is allocated in stream order.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/gpu/Run.h"
 
+#include "codegen/device/select_head.cuh"
 #include "codegen/device/vertical_slash.cuh"
 
 namespace sattn::gpu::detail {
@@ -95,9 +97,23 @@ void Run::launchSelectHead(const Launch &l) {
   RtValue out = blockSet(plan.values[l.results[0]], s.B, s.Sq, s.Skv, 0);
   p.out = setView(out);
   vals[l.results[0]] = out;
-  p.cut = reinterpret_cast<int *>(alloc(size_t(s.B) * s.H * 2 * 4));
-  goNamed(l.kernel + "_cut", unsigned(s.H), unsigned(s.B), 1, dev::kVsPickThreads, 0, &p);
-  go(l, unsigned(s.nQB), unsigned(s.H), unsigned(s.B), dev::kVsThreads, 0, &p);
+  // The radix select of select_head.cuh: four passes of (histograms per
+  // chunk, next 8 bits per head), then the ties, then the rows.
+  const size_t heads = size_t(s.B) * s.H;
+  p.nChunks = dev::sel_head_chunks(int64_t(s.nQB) * s.nKB);
+  p.cut = reinterpret_cast<int *>(alloc(heads * 2 * 4));
+  p.hmass = reinterpret_cast<double *>(alloc(heads * p.nChunks * dev::kSelHeadStride * 8));
+  p.hcount = reinterpret_cast<int *>(alloc(heads * p.nChunks * dev::kSelHeadBins * 4));
+  p.hstate = reinterpret_cast<double *>(alloc(heads * 4 * 8));
+  p.istate = reinterpret_cast<int *>(alloc(heads * 4 * 4));
+  const unsigned nc = unsigned(p.nChunks), H = unsigned(s.H), B = unsigned(s.B);
+  for (p.pass = 0; p.pass < dev::kSelHeadPasses; ++p.pass) {
+    goNamed(l.kernel + "_hist", nc, H, B, dev::kSelHeadThreads, 0, &p);
+    goNamed(l.kernel + "_digit", H, B, 1, dev::kSelHeadThreads, 0, &p);
+  }
+  goNamed(l.kernel + "_tie", nc, H, B, dev::kSelHeadThreads, 0, &p);
+  goNamed(l.kernel + "_tielast", H, B, 1, dev::kSelHeadThreads, 0, &p);
+  go(l, unsigned(s.nQB), H, B, dev::kVsThreads, 0, &p);
 }
 
 } // namespace sattn::gpu::detail
