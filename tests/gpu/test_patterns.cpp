@@ -273,3 +273,35 @@ TEST_CASE("FlexPrefill: head-wide cumulative, vertical-slash lines and picks, at
     checkAttentionOnSet(o, *gb, c.block, c.block, true);
   }
 }
+
+TEST_CASE("head-wide cumulative selection on a grid of several chunks", "[gpu][patterns][flexprefill]") {
+  // 4200 tokens in 32-token blocks: a 132 x 132 grid per head, above
+  // select_head.cuh's chunk size, so the radix select's histograms come
+  // from two chunks per head and the ties / last-tie search cross them.
+  for (double tau : {0.7, 0.999}) {
+    Shape s{1, 8, 2, 4200, 4200, 64, "bf16"};
+    INFO("tau " << tau);
+    const std::string q = "tensor<?x8x?x64xbf16>", k = "tensor<?x2x?x64xbf16>";
+    const std::string qp = "tensor<?x8x?x64xf32>", kp = "tensor<?x2x?x64xf32>";
+    const std::string st = "!sattn.scores<bq = 32, bk = 32, heads = 8>";
+    const std::string bt = "!sattn.blocks<bq = 32, bk = 32, heads = 8>";
+    std::ostringstream ir;
+    ir << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ") -> " << q << " {\n"
+       << "  %qp = sattn.pool mean %q group 32 : " << q << " -> " << qp << "\n"
+       << "  %kp = sattn.pool mean %k group 32 : " << k << " -> " << kp << "\n"
+       << "  %s = sattn.scores %qp, %kp of %q, %k {q_group = 32 : i64, k_group = 32 : i64, causal} : "
+       << qp << ", " << kp << ", " << q << ", " << k << " -> " << st << "\n"
+       << "  %bs = sattn.select_blocks cumulative %s per head {tau = " << tau << " : f64} : " << st
+       << " -> " << bt << "\n"
+       << "  %o = sattn.attention %q, %k, %v blocks %bs : " << bt << " {causal} : " << q << ", "
+       << k << ", " << k << " -> " << q << "\n  return %o : " << q << "\n}\n";
+    Outcome o = runBoth(ir.str(), s, seed++);
+    auto [gs, gb] = scoresAndBlocks(o);
+    REQUIRE(gs);
+    REQUIRE(gb);
+    ref::Scores mine = *gs;
+    mine.bq = mine.bk = 32, mine.Sq = mine.Skv = 4200, mine.causal = true;
+    CHECK(gb->lists == ref::selectCumulativeHead(mine, tau, ref::Forced{}).lists);
+    checkAttentionOnSet(o, *gb, 32, 32, true);
+  }
+}
