@@ -52,10 +52,15 @@ STATIC = {"streaming_llm": (4096, 4), "minference_ashape": (3968, 128)}  # windo
 
 
 def pattern_text(name):
-    """The example's IR, returning LSE too (recall needs it)."""
+    """The example's IR, returning LSE too (recall needs it). NAME@T sets every
+    `tau` of the example to T (a point of a recall/speed curve)."""
+    name, _, tau = name.partition("@")
     src = "xattention" if name.startswith("xattention") else name
     with open(os.path.join(HERE, "..", "examples", "patterns", src + ".mlir")) as f:
         text = f.read()
+    if tau:
+        text, n = re.subn(r"tau = [0-9.e-]+ : f64", "tau = %s : f64" % float(tau), text)
+        assert n, "no tau in " + src
     if name == "xattention_s16":
         text = text.replace("stride = 8 : i64", "stride = 16 : i64")
     return with_lse(text)
@@ -113,7 +118,8 @@ def flex_mask(mask, block, static=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seqs", default="32768,65536,131072")
-    ap.add_argument("--patterns", default=",".join(PATTERNS))
+    ap.add_argument("--patterns", default=",".join(PATTERNS),
+                    help="comma list; NAME@TAU overrides the example's tau")
     ap.add_argument("--xattn-max", type=int, default=1 << 30)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json")
