@@ -13,6 +13,9 @@ bench/structured.py (docs/evaluation.md). Per (S, pattern):
              q >= kv inside diagonal blocks; xflex = flex / our attention step;
   recall, error, density, oracle: design section 2 metrics (bench/evaluator.py;
              the oracle reaches 95 % of the exact mass over 128-key blocks).
+MInference vertical-slash (token-level columns and bands) gives Flex the
+64 x 64 blocks it touches with the causal mask_mod only: Flex's work on that
+block list, a lower bound of its time on the exact token mask.
 Static patterns (StreamingLLM, A-shape) give Flex their block set too
 (the fused predicate's blocks) with the exact token mask as mask_mod.
 XAttention runs only at S <= --xattn-max (default: every length; its
@@ -46,7 +49,8 @@ except ImportError:  # torch < 2.5
     flex_attention = None
 
 HQ, HKV, D = 32, 8, 128
-PATTERNS = ["streaming_llm", "minference_ashape", "minference_block_sparse", "unisparse",
+PATTERNS = ["streaming_llm", "minference_ashape", "minference_block_sparse",
+            "minference_vertical_slash", "unisparse",
             "composite_budget", "flexprefill", "xattention", "xattention_s16"]
 STATIC = {"streaming_llm": (4096, 4), "minference_ashape": (3968, 128)}  # window, sinks
 

@@ -59,6 +59,8 @@ const TemplateInfo kTemplates[] = {
     {"vertical_slash_lines", "VsParams", "kVsThreads", "vertical_slash.cuh"},
     {"vertical_slash_slash", "VsParams", "kVsThreads", "vertical_slash.cuh"},
     {"vertical_slash_pick", "VsParams", "kVsPickThreads", "vertical_slash.cuh"},
+    {"vslash", "VsParams", "kVsPickThreads", "vslash.cuh"},
+    {"vslash_gather", "AttnParams", "kVsGatherThreads", "vslash.cuh"},
     {"select_cumulative_head", "SelectParams", "kVsThreads", "select_head.cuh"},
     {"select_cumulative_head_hist", "SelectParams", "kSelHeadThreads", "select_head.cuh"},
     {"select_cumulative_head_digit", "SelectParams", "kSelHeadThreads", "select_head.cuh"},
@@ -72,9 +74,12 @@ const TemplateInfo kTemplates[] = {
 /// (codegen/device/kv_slim.cuh), which SlimCache::append also uses.
 struct Companion {
   const char *of, *suffix, *templateName;
+  const char *when = nullptr; ///< a bool constant that must be true, if any
 };
-/// sattn.vertical_slash and select_blocks `per head` run their earlier
-/// phases as companions (codegen/device/vertical_slash.cuh).
+/// sattn.vertical_slash, sattn.vslash and select_blocks `per head` run their
+/// earlier phases as companions (codegen/device/vertical_slash.cuh); an
+/// attention with a vertical-slash set gathers its columns first
+/// (codegen/device/vslash.cuh).
 const Companion kCompanions[] = {
     {"kv_slim_select", "_compact", "kv_compact"},
     {"vertical_slash", "_stats", "vertical_slash_stats"},
@@ -82,6 +87,11 @@ const Companion kCompanions[] = {
     {"vertical_slash", "_lines", "vertical_slash_lines"},
     {"vertical_slash", "_slash", "vertical_slash_slash"},
     {"vertical_slash", "_pick", "vertical_slash_pick"},
+    {"vslash", "_stats", "vertical_slash_stats"},
+    {"vslash", "_lse", "vertical_slash_lse"},
+    {"vslash", "_lines", "vertical_slash_lines"},
+    {"vslash", "_slash", "vertical_slash_slash"},
+    {"attn_fwd_wgmma", "_vsgather", "vslash_gather", "HAS_VSLASH"},
     {"select_cumulative_head", "_hist", "select_cumulative_head_hist"},
     {"select_cumulative_head", "_digit", "select_cumulative_head_digit"},
     {"select_cumulative_head", "_tie", "select_cumulative_head_tie"},
@@ -152,10 +162,11 @@ LogicalResult emitConstant(CudaWriter &w, LaunchOp launch, NamedAttribute c) {
 
 } // namespace
 
-std::vector<std::string> companionKernels(llvm::StringRef templ, llvm::StringRef kernel) {
+std::vector<std::string> companionKernels(llvm::StringRef templ, llvm::StringRef kernel,
+                                          llvm::function_ref<bool(llvm::StringRef)> flag) {
   std::vector<std::string> out;
   for (const Companion &c : kCompanions)
-    if (templ == c.of)
+    if (templ == c.of && (!c.when || flag(c.when)))
       out.push_back((kernel + c.suffix).str());
   return out;
 }
@@ -203,9 +214,27 @@ FailureOr<std::string> emitModule(func::FuncOp func, ArrayRef<LaunchOp> launches
   CudaWriter w(os);
   w.comment("sattn module for @" + func.getSymName() + ", key " +
             llvm::cast<StringAttr>(spec.get("key")).getValue());
+  // The companions a launch gets, by the bool constants they depend on.
+  auto companions = [](LaunchOp launch) {
+    SmallVector<const Companion *> out;
+    for (const Companion &c : kCompanions) {
+      if (launch.getDeviceTemplate() != c.of)
+        continue;
+      if (c.when) {
+        auto v = llvm::dyn_cast_or_null<BoolAttr>(launch.getConsts().get(c.when));
+        if (!v || !v.getValue())
+          continue;
+      }
+      out.push_back(&c);
+    }
+    return out;
+  };
   std::set<std::string> headers;
-  for (LaunchOp launch : launches)
+  for (LaunchOp launch : launches) {
     headers.insert(lookupTemplate(launch.getDeviceTemplate())->header);
+    for (const Companion *c : companions(launch))
+      headers.insert(lookupTemplate(c->templateName)->header);
+  }
   for (const std::string &h : headers)
     w.include(h);
   for (LaunchOp launch : launches) {
@@ -219,9 +248,8 @@ FailureOr<std::string> emitModule(func::FuncOp func, ArrayRef<LaunchOp> launches
         return failure();
     w.endStruct();
     w.kernel(launch.getKernel(), *t, cfg);
-    for (const Companion &c : kCompanions)
-      if (launch.getDeviceTemplate() == c.of)
-        w.kernel((launch.getKernel() + c.suffix).str(), *lookupTemplate(c.templateName), cfg);
+    for (const Companion *c : companions(launch))
+      w.kernel((launch.getKernel() + c->suffix).str(), *lookupTemplate(c->templateName), cfg);
   }
   return out;
 }

@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <string>
 #include <vector>
@@ -36,7 +37,10 @@ const TemplateInfo *lookupTemplate(llvm::StringRef name);
 /// The names of the kernels the emitter writes beside launch kernel
 /// `kernel` of template `templ` (phases its launcher runs, or entry points
 /// outside the plan such as kv_slim's compaction), in launch order.
-std::vector<std::string> companionKernels(llvm::StringRef templ, llvm::StringRef kernel);
+/// `flag(name)`: the launch's bool constant `name` (companions that exist
+/// only for some configurations, e.g. HAS_VSLASH).
+std::vector<std::string> companionKernels(llvm::StringRef templ, llvm::StringRef kernel,
+                                          llvm::function_ref<bool(llvm::StringRef)> flag);
 
 /// Emits the CUDA C++ of every launch of `func` (kernel-level IR, after
 /// sattn-outline-kernels) as one module. Fails with a diagnostic on the

@@ -75,6 +75,13 @@ LogicalResult TokensType::verify(function_ref<InFlightDiagnostic()> emitError, i
   return positive(emitError, "!sattn.tokens", "heads", heads);
 }
 
+LogicalResult VSlashType::verify(function_ref<InFlightDiagnostic()> emitError, int64_t bq,
+                                 int64_t heads) {
+  if (failed(positive(emitError, "!sattn.vslash", "heads", heads)))
+    return failure();
+  return positive(emitError, "!sattn.vslash", "bq", bq);
+}
+
 LogicalResult ForcedAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t sink,
                                  int64_t local, bool diagonal) {
   if (sink < 0 || local < 0)

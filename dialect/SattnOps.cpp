@@ -341,6 +341,18 @@ LogicalResult VerticalSlashOp::verify() {
   return success();
 }
 
+LogicalResult VSlashOp::verify() {
+  if (failed(verifyKnownAttributes(*this)))
+    return failure();
+  if (failed(verifyQkv(*this, getQ().getType(), getK().getType())))
+    return failure();
+  int64_t hq = Bhsd::of(getQ().getType()).heads;
+  if (getResult().getType().getHeads() != hq)
+    return emitOpError() << "result has " << getResult().getType().getHeads()
+                         << " heads; vertical-slash sets are per query head (" << hq << ")";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // StaticBlocksOp, union, intersect
 //===----------------------------------------------------------------------===//
@@ -410,6 +422,18 @@ LogicalResult AttentionOp::verify() {
     int64_t hq = Bhsd::of(q).heads;
     if (llvm::cast<QueriesType>(qs.getType()).getHeads() != hq)
       return emitOpError() << "query set must have one entry per query head (" << hq << ")";
+  }
+  if (Value vs = getVslash()) {
+    int64_t hq = Bhsd::of(q).heads;
+    if (llvm::cast<VSlashType>(vs.getType()).getHeads() != hq)
+      return emitOpError() << "vertical-slash set must have one entry per query head (" << hq
+                           << ")";
+    if (!getCausal() || getWindowAttr().getInt() != 0 || getSinksAttr().getInt() != 0)
+      return emitOpError() << "a vertical-slash set needs `causal` and no window or sinks "
+                              "(its bands already hold the local keys)";
+    if (getBlocks() || getQueries() || getBlockPatternAttr())
+      return emitOpError() << "a vertical-slash set cannot be combined with a block set, a "
+                              "query set or a block_pattern";
   }
   return success();
 }

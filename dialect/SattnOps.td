@@ -276,6 +276,34 @@ def Sattn_VerticalSlashOp : Sattn_Op<"vertical_slash", [Pure, AttrSizedOperandSe
   let hasVerifier = 1;
 }
 
+def Sattn_VSlashOp : Sattn_Op<"vslash", [Pure]> {
+  let summary = "MInference token-level vertical-slash set from the last queries' attention";
+  let description = [{
+    From the exact causal attention of the last `last` queries, vertical
+    (per key) and slash (per distance) mass; per head the first
+    `sink_columns` keys plus the best other keys by vertical mass
+    (`vertical` in all), and the first `local_slashes` distances plus the
+    best other distances by slash mass (`slash` in all). Each kept slash
+    becomes a band of `bq` distances (semantics §12b); an attention given
+    the set attends, per query block, the bands through it and the kept
+    columns, at token granularity.
+
+    ```mlir
+    %vs = sattn.vslash %q, %k {vertical = 1000 : i64, slash = 6096 : i64}
+        : tensor<?x32x?x128xbf16>, tensor<?x8x?x128xbf16> -> !sattn.vslash<bq = 64, heads = 32>
+    ```
+  }];
+  let arguments = (ins Sattn_QKVTensor:$q, Sattn_QKVTensor:$k,
+                       DefaultValuedAttr<Sattn_PositiveI64, "64">:$last,
+                       DefaultValuedAttr<Sattn_NonNegI64, "1000">:$vertical,
+                       DefaultValuedAttr<Sattn_NonNegI64, "6096">:$slash,
+                       DefaultValuedAttr<Sattn_NonNegI64, "30">:$sink_columns,
+                       DefaultValuedAttr<Sattn_PositiveI64, "100">:$local_slashes);
+  let results = (outs Sattn_VSlashType:$result);
+  let assemblyFormat = "$q `,` $k attr-dict `:` type($q) `,` type($k) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 class Sattn_BlockSetBinOp<string mnemonic, string what>
     : Sattn_Op<mnemonic, [Pure, Commutative, SameOperandsAndResultType]> {
   let summary = what # " of two block sets";
@@ -334,7 +362,8 @@ def Sattn_AttentionOp : Sattn_Op<"attention", [Pure, AttrSizedOperandSegments]> 
   let description = [{
     Attention of Q over K, V (GQA when K/V have fewer heads) restricted to
     the token mask (`causal`, `window`, `sinks`), the optional block set and
-    the optional fused `block_pattern`. With a query set, lazy rows follow
+    the optional fused `block_pattern`, or to a token-level vertical-slash
+    set (`vslash`, semantics §12b; causal only). With a query set, lazy rows follow
     the `lazy` policy: `local` attends to the first `lazy_sinks` and the last
     `lazy_window` keys, `zero` writes 0. Returns O and optionally the
     natural-log LSE (semantics §2).
@@ -347,7 +376,8 @@ def Sattn_AttentionOp : Sattn_Op<"attention", [Pure, AttrSizedOperandSegments]> 
   }];
   let arguments = (ins Sattn_QKVTensor:$q, Sattn_QKVTensor:$k, Sattn_QKVTensor:$v,
                        Optional<Sattn_BlocksType>:$blocks,
-                       Optional<Sattn_QueriesType>:$queries, UnitAttr:$causal,
+                       Optional<Sattn_QueriesType>:$queries,
+                       Optional<Sattn_VSlashType>:$vslash, UnitAttr:$causal,
                        DefaultValuedAttr<Sattn_NonNegI64, "0">:$window,
                        DefaultValuedAttr<Sattn_NonNegI64, "0">:$sinks,
                        OptionalAttr<F64Attr>:$scale,
@@ -358,7 +388,8 @@ def Sattn_AttentionOp : Sattn_Op<"attention", [Pure, AttrSizedOperandSegments]> 
   let results = (outs Sattn_QKVTensor:$out, Optional<Sattn_LseTensor>:$lse);
   let assemblyFormat = [{
     $q `,` $k `,` $v (`blocks` $blocks^ `:` type($blocks))?
-    (`queries` $queries^ `:` type($queries))? (`lazy` $lazy^)? attr-dict `:`
+    (`queries` $queries^ `:` type($queries))? (`vslash` $vslash^ `:` type($vslash))?
+    (`lazy` $lazy^)? attr-dict `:`
     type($q) `,` type($k) `,` type($v) `->` type(results)
   }];
   let hasVerifier = 1;

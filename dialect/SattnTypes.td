@@ -71,4 +71,18 @@ def Sattn_TokensType : Sattn_Type<"Tokens", "tokens"> {
   let genVerifyDecl = 1;
 }
 
+def Sattn_VSlashType : Sattn_Type<"VSlash", "vslash"> {
+  let summary = "token-level vertical-slash set: kept columns and slash bands per (batch, head)";
+  let description = [{
+    For every (batch, query head) the kept key columns (ascending) and the
+    maximal distance intervals covered by the kept slashes, each slash
+    widened to a band of `bq` distances (semantics §12b). An attention with
+    this set runs query blocks of `bq` rows; each block attends the band of
+    every kept slash through it plus the kept columns.
+  }];
+  let parameters = (ins "int64_t":$bq, "int64_t":$heads);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // SATTN_TYPES_TD

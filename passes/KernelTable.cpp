@@ -167,7 +167,7 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .scale(q.getScale(), spec);
         return SmallVector<KernelSpec, 2>{{"pool", pool.get(), {1}}, {"classify_queries", c.get()}};
       })
-      .Case([&](AttentionOp a) {
+      .Case([&](AttentionOp a) -> FailureOr<SmallVector<KernelSpec, 2>> {
         Consts c(ctx, spec);
         c.flag("CAUSAL", a.getCausal())
             .i("WINDOW", a.getWindowAttr().getInt())
@@ -199,6 +199,20 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         // codegen/device); the fp32 kernel handles the rest.
         int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
         bool hopper = llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a";
+        int64_t vsBq = 0;
+        if (Value vs = a.getVslash()) {
+          // Bands and gathered columns are key tiles of the wgmma kernel's
+          // one-consumer (64-row) schedule only.
+          vsBq = llvm::cast<VSlashType>(vs.getType()).getBq();
+          if (!hopper || (d != 64 && d != 128) || vsBq % 64 != 0)
+            return a.emitOpError()
+                   << "with a vertical-slash set runs on the GPU only on Hopper (sm_90a), with "
+                      "head dim 64 or 128 and a query block (bq) that is a multiple of 64; this "
+                      "variant has "
+                   << llvm::cast<StringAttr>(spec.get("arch")).getValue() << ", head dim " << d
+                   << ", bq " << vsBq << " (run it with --device=cpu)";
+        }
+        c.flag("HAS_VSLASH", bool(a.getVslash())).i("VS_BQ", vsBq);
         bool tensorCores = (d == 64 || d == 128) && (hopper || !a.getQueries());
         if (!tensorCores)
           return one("attn_fwd", c);
@@ -209,7 +223,10 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         // D = 64, docs/performance.md) and whether CTAs are persistent; the
         // autotuner decides per shape.
         if (hopper) {
-          dev::AttnWgmmaShape shape{bool(a.getBlocks()), int(bq), int(bk), bool(a.getQueries())};
+          dev::AttnWgmmaShape shape =
+              a.getVslash() ? dev::AttnWgmmaShape{true, 64, 64, false}
+                            : dev::AttnWgmmaShape{bool(a.getBlocks()), int(bq), int(bk),
+                                                  bool(a.getQueries())};
           bool oneConsumer = dev::attn_wgmma_warpgroups(shape) == 1;
           c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host
@@ -266,6 +283,19 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
             .flag("AWARE", bool(v.getAware()))
             .scale(std::nullopt, spec);
         return one("vertical_slash", c);
+      })
+      .Case([&](VSlashOp v) {
+        // codegen/device/vslash.cuh: the line phases of vertical_slash.cuh,
+        // then the picks and intervals.
+        Consts c(ctx, spec);
+        c.i("BQ", v.getResult().getType().getBq())
+            .i("LAST", v.getLastAttr().getInt())
+            .i("VERTICAL", v.getVerticalAttr().getInt())
+            .i("SLASH", v.getSlashAttr().getInt())
+            .i("SINK_COLUMNS", v.getSinkColumnsAttr().getInt())
+            .i("LOCAL_SLASHES", v.getLocalSlashesAttr().getInt())
+            .scale(std::nullopt, spec);
+        return one("vslash", c);
       })
       .Case([&](AntidiagScoresOp a) {
         // codegen/device/antidiag.cuh (CUDA cores for now).

@@ -142,11 +142,31 @@ constexpr int kPatPairs = 32; // pattern checks beyond this many block pairs: "m
 
 /// Key schedule state (CTA-uniform): runs of listed blocks (block set; else
 /// all keys) x the two mask ranges, cut into tiles of BN keys by next_tile.
+/// With a vertical-slash set (§12b) the segments are instead, from the
+/// farthest band down to the diagonal one: the kept columns below a band
+/// (src = 1: indices into the gathered rows kc / vc), then the band's keys
+/// (src = 0); vx counts the bands still to visit, pc the next column, e the
+/// CTA's query block's last position + 1.
 struct KeySchedule {
   Range mr0, mr1; // separate members: no run-time index into the object
   const int *list;
   int cnt, x, runA, runE, q, jn, jhi;
+  const int *ivl, *cols;
+  int nv, vx, pc, e, phase, src;
 };
+
+/// Index of the first of ascending a[0, n) that is >= x (n if none).
+__device__ __forceinline__ int lower_bound_int(const int *a, int n, int x, int stride = 1) {
+  int lo = 0;
+  while (n > 0) {
+    const int half = n >> 1;
+    if (a[(lo + half) * stride] < x)
+      lo += half + 1, n -= half + 1;
+    else
+      n = half;
+  }
+  return lo;
+}
 
 /// Pattern blocks met by rows [r0, r1) x keys [j0, j1): whether any / all
 /// pairs are admitted. Too many pairs: any = true, all = false.
@@ -181,6 +201,21 @@ __device__ __forceinline__ void schedule_init(Cta &c, int tIdx) {
   mask_ranges(Cfg::CAUSAL, Cfg::WINDOW > 0, Cfg::WINDOW, Cfg::SINKS, ipLo, ipHi, c.Skv, mr);
   s.mr0 = mr[0], s.mr1 = mr[1];
   s.jn = 0, s.jhi = 0;
+  s.src = 0;
+  if constexpr (VSlashOf<Cfg>::value) {
+    constexpr int BQ = VSlashOf<Cfg>::bq;
+    const i64 bh = static_cast<i64>(c.b) * Cfg::HEADS + c.h;
+    const VSlashView &vs = c.p.vs;
+    const int I = c.row0 / BQ;
+    s.e = min((I + 1) * BQ, c.Sq) + c.Skv - c.Sq; // dk(I) + 1
+    s.ivl = vs.ivl + bh * vs.ivCap * 2;
+    s.cols = vs.cols + bh * vs.nv;
+    s.nv = vs.nv;
+    s.vx = lower_bound_int(s.ivl, vs.ivl_count[bh], s.e); // bands with lo < e reach the block
+    s.pc = 0, s.phase = 0;
+    s.list = nullptr, s.cnt = 0, s.x = 0, s.q = 2, s.runA = 0, s.runE = 0;
+    return;
+  }
   if constexpr (Cfg::HAS_BLOCKS) {
     i64 rowId = block_set_row<Cfg, TILE>(c.p, c.b, c.h, tIdx);
     s.cnt = c.p.blocks.counts[rowId];
@@ -195,26 +230,51 @@ __device__ __forceinline__ void schedule_init(Cta &c, int tIdx) {
 /// Next non-empty [lo, hi) of (run x mask range) into c.sched; false when done.
 template <class Cfg, class Cta> __device__ __forceinline__ bool next_segment(Cta &c) {
   KeySchedule &s = c.sched;
-  for (;;) {
-    if (s.q < 2) {
-      Range r = s.q == 0 ? s.mr0 : s.mr1;
-      int lo = max(s.runA, r.lo), hi = min(s.runE, r.hi);
-      ++s.q;
-      if (lo < hi) {
-        s.jn = lo, s.jhi = hi;
-        return true;
-      }
-      continue;
-    }
-    if constexpr (!Cfg::HAS_BLOCKS) {
-      return false;
-    } else {
-      if (s.x >= s.cnt)
+  if constexpr (VSlashOf<Cfg>::value) {
+    // §12b: band x covers distances [lo, hi), keys [e - hi, e - lo). The
+    // kept columns between the previous band and it come first; those
+    // inside it are skipped (they are band keys already).
+    for (;;) {
+      if (s.vx <= 0)
         return false;
-      Range run = block_run<Cfg::SET_BK>(s.list, s.x, s.cnt, c.Skv);
-      s.runA = run.lo;
-      s.runE = run.hi;
-      s.q = 0;
+      const int x = s.vx - 1;
+      const int a = max(0, s.e - s.ivl[2 * x + 1]), z = s.e - s.ivl[2 * x];
+      if (s.phase == 0) {
+        s.phase = 1;
+        const int pe = s.pc + lower_bound_int(s.cols + s.pc, s.nv - s.pc, a);
+        if (pe > s.pc) {
+          s.jn = s.pc, s.jhi = pe, s.src = 1, s.pc = pe;
+          return true;
+        }
+        continue;
+      }
+      s.phase = 0, s.vx = x;
+      s.pc += lower_bound_int(s.cols + s.pc, s.nv - s.pc, z);
+      s.jn = a, s.jhi = z, s.src = 0;
+      return true;
+    }
+  } else {
+    for (;;) {
+      if (s.q < 2) {
+        Range r = s.q == 0 ? s.mr0 : s.mr1;
+        int lo = max(s.runA, r.lo), hi = min(s.runE, r.hi);
+        ++s.q;
+        if (lo < hi) {
+          s.jn = lo, s.jhi = hi;
+          return true;
+        }
+        continue;
+      }
+      if constexpr (!Cfg::HAS_BLOCKS) {
+        return false;
+      } else {
+        if (s.x >= s.cnt)
+          return false;
+        Range run = block_run<Cfg::SET_BK>(s.list, s.x, s.cnt, c.Skv);
+        s.runA = run.lo;
+        s.runE = run.hi;
+        s.q = 0;
+      }
     }
   }
 }

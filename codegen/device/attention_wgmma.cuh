@@ -220,8 +220,12 @@ SATTN_WGMMA_HD constexpr bool attn_wgmma_supported(int headDim, int ccMajor = 9)
 
 /// The same shape from a Cfg (device side).
 template <class Cfg> struct AttnWgmmaLaunch {
-  static constexpr AttnWgmmaShape shape{Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK,
-                                        Cfg::HAS_QUERIES};
+  // A vertical-slash set runs 64-row CTAs over 64-key tiles, like a block
+  // set of 64 x 64 blocks (one row tile per 64 query rows).
+  static constexpr AttnWgmmaShape shape =
+      VSlashOf<Cfg>::value
+          ? AttnWgmmaShape{true, 64, 64, false}
+          : AttnWgmmaShape{Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK, Cfg::HAS_QUERIES};
   static constexpr int threads = attn_wgmma_threads(shape);
   static constexpr int min_blocks = attn_wgmma_min_blocks(shape);
   static constexpr int rows = attn_wgmma_rows(shape);
@@ -472,10 +476,10 @@ template <class Cfg> struct Fwd {
   /// the (b, hk) slice, only read without TMA).
   __device__ __forceinline__ void load_kv(int pt, bool tma, u32 dst, const TmaDesc &map,
                                           const u16 *base, i64 ss, bool vec, int j0, int j1,
-                                          u32 full) const {
+                                          u32 full, int head = -1) const {
     if (tma) {
       mbar_expect_tx(full, KV_BYTES);
-      tma_tile<BN>(dst, map, j0, hk, full);
+      tma_tile<BN>(dst, map, j0, head < 0 ? hk : head, full);
     } else {
       load_rows<BN, BN>(pt, dst, base + static_cast<i64>(j0) * ss, ss, j1 - j0, vec);
       copies_arrive(full, vec);
@@ -669,6 +673,8 @@ template <class Cfg> struct Fwd {
       tma_prefetch_map(&p.tq);
       tma_prefetch_map(&p.tk);
       tma_prefetch_map(&p.tv);
+      if constexpr (VSlashOf<Cfg>::value)
+        tma_prefetch_map(&p.tkc), tma_prefetch_map(&p.tvc);
     }
     int ks = 0, vs = 0, slot = 0;
     u32 kph = 0, vph = 0, qph = 0, sph = 0;
@@ -717,6 +723,22 @@ template <class Cfg> struct Fwd {
         copies_arrive(q_full(), qVec);
       }
       do {
+        if constexpr (VSlashOf<Cfg>::value) {
+          if (sched.src) { // gathered columns: rows of kc / vc of this query head
+            const i64 off = (static_cast<i64>(b) * Cfg::HEADS + h) * p.vs.nv * D;
+            const u16 *kc = static_cast<const u16 *>(p.vs.kc) + off,
+                      *vc = static_cast<const u16 *>(p.vs.vc) + off;
+            mbar_wait(k_empty(ks), kph ^ 1);
+            load_kv(pt, tma, k_stage(ks), p.tkc, kc, D, true, j0, j1, k_full(ks), h);
+            mbar_wait(v_empty(vs), vph ^ 1);
+            load_kv(pt, tma, v_stage(vs), p.tvc, vc, D, true, j0, j1, v_full(vs), h);
+            if (++ks == KS)
+              ks = 0, kph ^= 1;
+            if (++vs == VS)
+              vs = 0, vph ^= 1;
+            continue;
+          }
+        }
         mbar_wait(k_empty(ks), kph ^ 1);
         load_kv(pt, tma, k_stage(ks), p.tk, kBase, p.k.ss, kVec, j0, j1, k_full(ks));
         mbar_wait(v_empty(vs), vph ^ 1);
@@ -1028,7 +1050,8 @@ template <class Cfg> struct Fwd {
   __device__ __forceinline__ void run() {
     Sq = p.q.S, Skv = p.k.S;
     tid = threadIdx.x;
-    nT = attn_wgmma_tiles(Sq, SHAPE, Cfg::HAS_BLOCKS ? p.blocks.nQB : 0);
+    nT = VSlashOf<Cfg>::value ? (Sq + WR - 1) / WR
+                              : attn_wgmma_tiles(Sq, SHAPE, Cfg::HAS_BLOCKS ? p.blocks.nQB : 0);
     items = nT * Cfg::HEADS * p.q.B;
     if (tid == 0)
       init_barriers();

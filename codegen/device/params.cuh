@@ -48,6 +48,30 @@ struct alignas(64) TmaDesc {
 /// (see attn_wgmma_tma_box in attention_wgmma.cuh for the maps it expects);
 /// with 0 (strides TMA cannot describe) it copies them with cp.async. The
 /// other kernels ignore the three maps and next_item.
+/// A token-level vertical-slash set (semantics §12b) as the attention
+/// reads it, per (b, query head) bh: the nv kept columns cols[bh * nv ..]
+/// (ascending), the ivl_count[bh] distance intervals ivl[(bh * ivCap + x)
+/// * 2 + {0, 1}] = [lo, hi) (ascending), and the columns' K / V rows
+/// gathered into contiguous kc / vc [B, Hq, nv, D] (attn <kernel>_vsgather).
+struct VSlashView {
+  const int *cols;
+  const int *ivl;
+  const int *ivl_count;
+  int nv, ivCap;
+  void *kc, *vc;
+};
+
+/// Cfg::HAS_VSLASH and Cfg::VS_BQ when an attention config declares them
+/// (else false / 0): configs written before vertical-slash sets need not.
+template <class C, class = void> struct VSlashOf {
+  static constexpr bool value = false;
+  static constexpr int bq = 0;
+};
+template <class C> struct VSlashOf<C, decltype(void(C::HAS_VSLASH))> {
+  static constexpr bool value = C::HAS_VSLASH;
+  static constexpr int bq = C::VS_BQ;
+};
+
 struct AttnParams {
   Tensor4 q, k, v, o;
   float *lse;
@@ -59,6 +83,10 @@ struct AttnParams {
   /// dynamic scheduling; null: static round-robin.
   int *next_item;
   TmaDesc tq, tk, tv;
+  /// With a vertical-slash set (Cfg::HAS_VSLASH): the set, and (tma = 1)
+  /// the maps of kc / vc, laid out like tk / tv over [B, Hq, nv, D].
+  VSlashView vs;
+  TmaDesc tkc, tvc;
 };
 
 /// sattn.pool: in is [B, H, S, D]; out contiguous [B, H, nOut, D] fp32.
@@ -146,6 +174,11 @@ struct VsParams {
   unsigned char *picks;
   int *aware_flag;
   BlockSetView out;
+  /// sattn.vslash (vslash.cuh) writes its set here instead of `out`, with
+  /// dlist (B * Hq * ns ints) the kept distances before they become
+  /// intervals.
+  int *cols, *dlist, *ivl, *ivl_count;
+  int nv, ns;
 };
 
 /// sattn.static_blocks.

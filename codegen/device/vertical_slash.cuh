@@ -334,8 +334,14 @@ template <class Cfg, bool LINES> struct Tile {
 
 } // namespace vs_detail
 
-template <class Cfg> struct VsChecks {
+/// The line phases (_stats .. _slash) read only LAST of the selection's
+/// constants: sattn.vslash (vslash.cuh) runs them too.
+template <class Cfg> struct VsLineChecks {
   static_assert(Cfg::LAST >= 1 && Cfg::LAST <= 1024, "vertical_slash: LAST must lie in [1, 1024]");
+  static constexpr bool ok = true;
+};
+
+template <class Cfg> struct VsChecks : VsLineChecks<Cfg> {
   static_assert(Cfg::GAMMA >= 0.f && Cfg::GAMMA <= 1.f, "vertical_slash: GAMMA must lie in [0, 1]");
   static_assert(Cfg::UNIT >= 1 && Cfg::MIN_BLOCKS >= 0 && Cfg::MAX_BLOCKS >= 0,
                 "vertical_slash: UNIT >= 1, MIN_BLOCKS and MAX_BLOCKS >= 0");
@@ -344,7 +350,7 @@ template <class Cfg> struct VsChecks {
 
 /// Phase 1: per tile and row, max and exp-sum (log2 units).
 template <class Cfg> __device__ void vertical_slash_stats(const VsParams &p) {
-  static_assert(VsChecks<Cfg>::ok, "");
+  static_assert(VsLineChecks<Cfg>::ok, "");
   extern __shared__ __align__(16) unsigned char sattn_vs_smem[];
   vs_detail::Tile<Cfg, false>::run(p, sattn_vs_smem);
 }
@@ -400,6 +406,7 @@ template <class Cfg> __device__ void vertical_slash_slash(const VsParams &p) {
 
 /// Phase 5: per (batch, head) the budgets, the query-aware test and the picks.
 template <class Cfg> __device__ void vertical_slash_pick(const VsParams &p) {
+  static_assert(VsChecks<Cfg>::ok, "");
   extern __shared__ __align__(16) unsigned char sattn_vs_smem[];
   __shared__ double dred[kVsPickThreads / 32];
   __shared__ int ired[kVsPickThreads / 32];

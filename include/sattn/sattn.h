@@ -122,6 +122,22 @@ struct FlexPrefillOptions {
 /// §12a); block-sparse causal attention.
 Variant flexprefill(const Heads &h, const FlexPrefillOptions &o = {});
 
+/// MInference vertical-slash knobs (docs/patterns/minference.md; the
+/// defaults of microsoft/MInference's "vertical_and_slash" heads).
+struct VerticalSlashOptions {
+  int64_t vertical = 1000;   ///< key columns kept per head (at least sinkColumns)
+  int64_t slash = 6096;      ///< slashes (distances) kept per head (at least localSlashes)
+  int64_t last = 64;         ///< last queries whose attention picks them
+  int64_t block = 64;        ///< query rows per block: each slash is a band this wide
+  int64_t sinkColumns = 30;  ///< first keys always kept
+  int64_t localSlashes = 100; ///< nearest distances always kept (>= 1: the diagonal)
+};
+/// MInference vertical-slash at token granularity: per head the best key
+/// columns and the best slashes of the last queries' attention; one causal
+/// attention reads every slash's band through a query block as a key range
+/// and the columns as gathered keys (semantics §12b).
+Variant minferenceVerticalSlash(const Heads &h, const VerticalSlashOptions &o = {});
+
 /// UniSparse knobs (docs/patterns/unisparse.md; design §10 defaults).
 struct UniSparseOptions {
   int64_t block = 128;                        ///< query / KV block of the selection

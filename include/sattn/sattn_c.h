@@ -116,6 +116,9 @@ SATTN_C_API int sattn_compile(sattn_session *session, const char *mlir_text, con
  *   "flexprefill"   a = gamma in thousandths (0: 900), b = sqrt-JSD threshold
  *                   of the query-aware test in thousandths (0: 100; < 0: no
  *                   query-aware heads), c = minimum budget in tokens (0: 1024)
+ *   "minference_vertical_slash"  token-level vertical-slash: a = columns
+ *                   kept (0: 1000), b = slashes kept (0: 6096), c = query
+ *                   block / band width (0: 64)
  *   "unisparse"     granularities 16 and 64, a = tau in thousandths (0: 900),
  *                   b = cap on the blocks kept (0: none)
  *   "quest"         a = page size (0: 16), b = pages kept (0: 64), c != 0: page

@@ -9,7 +9,8 @@ head dim and dtype are part of the variant.
 from . import _lib
 
 __all__ = ["dense", "streaming", "topk_blocks", "topk", "block_mask", "omnisparse",
-           "omnisparse_decode", "xattention", "flexprefill", "unisparse", "quest"]
+           "omnisparse_decode", "xattention", "flexprefill", "minference_vertical_slash",
+           "unisparse", "quest"]
 
 
 def _text(name, heads, kv_heads, head_dim, dtype, a=0, b=0, c=0):
@@ -103,6 +104,20 @@ def flexprefill(heads, kv_heads, head_dim, gamma=0.9, jsd=0.1, min_budget=1024,
         raise ValueError("jsd must lie in [0, 1], got %r" % (jsd,))
     return _text("flexprefill", heads, kv_heads, head_dim, dtype, _thousandths("gamma", gamma),
                  int(round(jsd * 1000)) if jsd > 0 else -1, min_budget)
+
+
+def minference_vertical_slash(heads, kv_heads, head_dim, vertical=1000, slash=6096, block=64,
+                              dtype="bf16"):
+    """MInference vertical-slash at token granularity (docs/patterns/minference.md):
+    per head the first 30 keys and the best `vertical` key columns, the distances
+    0..99 and the best `slash` slashes of the last 64 queries' attention; each slash
+    is a band `block` distances wide through every `block`-row query block; one
+    causal attention reads the bands as key ranges and the columns as gathered keys."""
+    for what, value in (("vertical", vertical), ("slash", slash), ("block", block)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError("%s must be a positive int, got %r" % (what, value))
+    return _text("minference_vertical_slash", heads, kv_heads, head_dim, dtype, vertical, slash,
+                 block)
 
 
 def unisparse(heads, kv_heads, head_dim, tau=0.9, cap=0, dtype="bf16"):

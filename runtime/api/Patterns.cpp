@@ -182,6 +182,23 @@ Variant flexprefill(const Heads &h, const FlexPrefillOptions &o) {
   return Variant::fromText(os.str());
 }
 
+Variant minferenceVerticalSlash(const Heads &h, const VerticalSlashOptions &o) {
+  if (o.vertical < 0 || o.slash < 0 || o.last <= 0 || o.block <= 0 || o.sinkColumns < 0 ||
+      o.localSlashes < 1)
+    throw Error("minference vertical-slash: vertical, slash and sink_columns must be >= 0, last "
+                "and block positive, local_slashes >= 1 (the diagonal)");
+  Types t(h);
+  std::string vs = "!sattn.vslash<bq = " + std::to_string(o.block) +
+                   ", heads = " + std::to_string(h.heads) + ">";
+  std::ostringstream os;
+  os << t.signature("minference_vertical_slash", false) << "  %vs = sattn.vslash %q, %k {last = "
+     << i64(o.last) << ", vertical = " << i64(o.vertical) << ", slash = " << i64(o.slash)
+     << ", sink_columns = " << i64(o.sinkColumns) << ", local_slashes = " << i64(o.localSlashes)
+     << "} : " << t.q << ", " << t.kv << " -> " << vs << "\n"
+     << t.attention(" vslash %vs : " + vs, "causal", false);
+  return Variant::fromText(os.str());
+}
+
 Variant quest(const Heads &h, const QuestOptions &o) {
   if (o.page <= 0 || o.pages < 1)
     throw Error("quest: page (" + std::to_string(o.page) + ") and pages (" +

@@ -90,7 +90,7 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
       if (out.prefill)
         out.dims = ref::Dims{si.q->dim(0), si.q->dim(1), si.k->dim(1), si.q->dim(2), si.k->dim(2)};
       out.params = si.params, out.blocks = si.blocks, out.queries = si.queries;
-      out.tokens = si.tokens;
+      out.tokens = si.tokens, out.vslash = si.vslash;
     }
     for (size_t i = 0; i < outputs.size(); ++i)
       writeHostOutput(i, outputs[i], *r.results[i]);
@@ -131,9 +131,11 @@ SelectionReport Program::runSelection(const std::vector<TensorView> &inputs,
     // Without a block set the token mask alone decides: its 128 x 128
     // blocks (semantics §8), the same blocks the density counts.
     const ref::Dims &d = sets.dims;
+    // A vertical-slash set (§12b): the bq x bq blocks it touches.
     const ref::BlockSet &b =
-        sets.blocks ? *sets.blocks
-                    : ref::staticBlocks(d.B, d.Hq, d.Sq, d.Skv, 128, 128, sets.params.mask);
+        sets.blocks   ? *sets.blocks
+        : sets.vslash ? ref::vslashBlocks(*sets.vslash)
+                      : ref::staticBlocks(d.B, d.Hq, d.Sq, d.Skv, 128, 128, sets.params.mask);
     SelectionReport::BlockMask m{b.B, b.H, b.nQB, b.nKB, b.bq, b.bk, {}};
     m.mask.assign(size_t(b.B * b.H * b.nQB * b.nKB), 0);
     for (size_t row = 0; row < b.lists.size(); ++row)

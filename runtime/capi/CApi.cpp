@@ -332,6 +332,12 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
       o.jsd = b > 0 ? double(b) / 1000 : (b < 0 ? 0.0 : o.jsd);
       o.minBudget = c > 0 ? c : o.minBudget;
       text = sattn::patterns::flexprefill(h, o).text();
+    } else if (nm == "minference_vertical_slash") {
+      sattn::patterns::VerticalSlashOptions o;
+      o.vertical = a > 0 ? a : o.vertical;
+      o.slash = b > 0 ? b : o.slash;
+      o.block = c > 0 ? c : o.block;
+      text = sattn::patterns::minferenceVerticalSlash(h, o).text();
     } else if (nm == "quest") {
       sattn::patterns::QuestOptions o;
       o.page = a > 0 ? a : o.page;
@@ -346,7 +352,8 @@ int sattn_pattern_text(const char *name, int heads, int kv_heads, int head_dim, 
     } else
       throw ArgError("unknown pattern '" + nm +
                      "' (expected dense, dense_causal, streaming, topk_blocks, block_mask, "
-                     "omnisparse, omnisparse_decode, xattention, flexprefill, unisparse or quest)");
+                     "omnisparse, omnisparse_decode, xattention, flexprefill, "
+                     "minference_vertical_slash, unisparse or quest)");
     copyOut(text, buf, n, needed);
   });
 }

@@ -26,7 +26,8 @@ namespace {
 
 template <typename T> using Ptr = std::shared_ptr<const T>;
 using RtValue = std::variant<Ptr<ref::Tensor>, Ptr<ref::Scores>, Ptr<ref::BlockSet>,
-                             Ptr<ref::QuerySet>, Ptr<ref::Budget>, Ptr<ref::TokenSet>>;
+                             Ptr<ref::QuerySet>, Ptr<ref::Budget>, Ptr<ref::TokenSet>,
+                             Ptr<ref::VSlashSet>>;
 
 std::optional<double> scaleOf(std::optional<APFloat> s) {
   if (!s)
@@ -171,6 +172,16 @@ private:
           set(v.getResult(), ref::verticalSlash(*q, *k, t.getBq(), t.getBk(), aware.get(),
                                                 aware ? tensor(v.getKPooled()).get() : nullptr, p));
         })
+        .Case([&](VSlashOp v) {
+          ref::VSlashParams p;
+          p.last = v.getLastAttr().getInt();
+          p.vertical = v.getVerticalAttr().getInt();
+          p.slash = v.getSlashAttr().getInt();
+          p.sinkColumns = v.getSinkColumnsAttr().getInt();
+          p.localSlashes = v.getLocalSlashesAttr().getInt();
+          set(v.getResult(), ref::vslash(*tensor(v.getQ()), *tensor(v.getK()),
+                                         v.getResult().getType().getBq(), p));
+        })
         .Case([&](UnionOp u) {
           auto [a, b] = setOperands(u);
           set(u.getResult(), ref::unite(*a, *b));
@@ -230,6 +241,8 @@ private:
           q->dim(0), q->dim(1), q->dim(2), k->dim(2), pat.getBq(), pat.getBk(), m));
     }
     Ptr<ref::QuerySet> queries = a.getQueries() ? get<ref::QuerySet>(a.getQueries()) : nullptr;
+    Ptr<ref::VSlashSet> vslash = a.getVslash() ? get<ref::VSlashSet>(a.getVslash()) : nullptr;
+    p.vslash = vslash.get();
     ref::AttentionResult r = ref::attention(*q, *k, *v, blocks.get(), queries.get(), p);
     set(a.getOut(), std::move(r.out));
     if (a.getLse())
@@ -237,6 +250,7 @@ private:
     selection = SelectionInfo{};
     selection.q = q, selection.k = k, selection.v = v;
     selection.blocks = blocks, selection.queries = queries, selection.budget = lastBudget;
+    selection.vslash = vslash;
     selection.params = p;
   }
 

@@ -26,6 +26,7 @@ struct SelectionInfo {
   std::shared_ptr<const ref::QuerySet> queries;
   std::shared_ptr<const ref::Budget> budget;
   std::shared_ptr<const ref::TokenSet> tokens;
+  std::shared_ptr<const ref::VSlashSet> vslash; ///< params.vslash points into it
   ref::AttentionParams params;
   bool decode = false;
 };

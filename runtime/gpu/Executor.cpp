@@ -105,7 +105,12 @@ void CompiledProgram::load(const std::vector<std::string> &parts, const cache::D
     // The kernels the emitter writes beside it (codegen/Emitter.cpp
     // kCompanions): kv_slim's compaction for slim() and appendSlim(), the
     // phases of vertical_slash and of per-head selection.
-    for (std::string &c : codegen::companionKernels(l.deviceTemplate, l.kernel))
+    auto flag = [&](llvm::StringRef n) {
+      auto it = l.consts.find(n.str());
+      return it != l.consts.end() && std::holds_alternative<bool>(it->second) &&
+             std::get<bool>(it->second);
+    };
+    for (std::string &c : codegen::companionKernels(l.deviceTemplate, l.kernel, flag))
       names.push_back(std::move(c));
     for (const std::string &name : names) {
       CUfunction f;

@@ -34,7 +34,7 @@ struct DeviceTensor {
 /// Host copies of intermediate values, keyed by the producing kernel name
 /// (for stage-by-stage tests and --dump-selection).
 using HostValue = std::variant<ref::Tensor, ref::Scores, ref::BlockSet, ref::Budget, ref::TokenSet,
-                               ref::QuerySet>;
+                               ref::QuerySet, ref::VSlashSet>;
 
 /// The sets a run attended with, downloaded after it for reporting
 /// (density, active rows, kept KV): only these, never the scores.
@@ -45,6 +45,7 @@ struct SelectionSets {
   std::shared_ptr<const ref::BlockSet> blocks;  ///< its block set, or its fused pattern's
   std::shared_ptr<const ref::QuerySet> queries; ///< its query set
   std::shared_ptr<const ref::TokenSet> tokens;  ///< the last kv_slim's kept tokens
+  std::shared_ptr<const ref::VSlashSet> vslash; ///< its vertical-slash set (params.vslash)
 
   /// Design §2 density of the prefill attention (none without one).
   std::optional<double> density() const {

@@ -11,6 +11,7 @@
 
 #include "codegen/device/select_head.cuh"
 #include "codegen/device/vertical_slash.cuh"
+#include "codegen/device/vslash.cuh"
 
 namespace sattn::gpu::detail {
 
@@ -80,6 +81,96 @@ void Run::launchVerticalSlash(const Launch &l) {
   goNamed(l.kernel + "_slash", unsigned(cdiv(k.S, T)), H, B, T, 0, &p);
   goNamed(l.kernel + "_pick", H, B, 1, dev::kVsPickThreads, unsigned(pickSmem), &p);
   go(l, unsigned(out.nQB), H, B, T, unsigned(out.nKB), &p);
+}
+
+/// vslash: operands q, k. The set is one allocation: cols [B, Hq, nv], then
+/// the interval counts [B, Hq], then the intervals [B, Hq, ns, 2]
+/// (RtValue: p0 cols, p1 intervals, nQB = nv, cap = ns, nKB = bq).
+void Run::launchVSlash(const Launch &l) {
+  auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
+  const RtValue &qAll = op(0), &k = op(1);
+  const int D = int(l.i("HEAD_DIM")), Hq = int(l.i("HEADS")), last = int(l.i("LAST"));
+  if (D % 16 != 0 || D > 256)
+    throw GpuError("sattn.vslash on the GPU needs a head dim that is a multiple of 16 up to 256; "
+                   "this variant has " +
+                   std::to_string(D) + " (run it with --device=cpu)");
+  if (qAll.B != k.B)
+    throw GpuError("sattn.vslash: q has batch " + std::to_string(qAll.B) + " but k has batch " +
+                   std::to_string(k.B));
+  const int Skv = k.S;
+  auto kept = [&](const char *count, const char *forced) {
+    return int(std::min<int64_t>(Skv, std::max(l.i(count), l.i(forced))));
+  };
+  const int nv = kept("VERTICAL", "SINK_COLUMNS"), ns = kept("SLASH", "LOCAL_SLASHES");
+  const size_t heads = size_t(qAll.B) * Hq;
+  RtValue out;
+  out.kind = ValueKind::VSlash;
+  out.B = qAll.B, out.H = Hq, out.Sq = qAll.S, out.Skv = Skv;
+  out.nQB = nv, out.cap = ns, out.nKB = int(l.i("BQ"));
+  out.p0 = alloc((heads * nv + heads) * 4);
+  out.p1 = alloc(heads * size_t(std::max(ns, 1)) * 2 * 4);
+  vals[l.results[0]] = out;
+  int *counts = reinterpret_cast<int *>(out.p0) + heads * nv;
+  RtValue q = observationRows(qAll, last);
+  if (q.S == 0 || Skv == 0) {
+    drv.check(drv.cuMemsetD32Async_(CUdeviceptr(counts), 0, heads, stream),
+              "clearing the vertical-slash set");
+    return;
+  }
+  dev::VsParams p{};
+  p.q = view(q), p.k = view(k);
+  p.Sq = qAll.S;
+  p.nTiles = int(cdiv(Skv, dev::kVsKeys));
+  p.cols = reinterpret_cast<int *>(out.p0);
+  p.ivl_count = counts;
+  p.ivl = reinterpret_cast<int *>(out.p1);
+  p.dlist = reinterpret_cast<int *>(alloc(heads * ns * 4));
+  p.nv = nv, p.ns = ns;
+  const int n = q.S, nd = last + dev::kVsKeys - 1;
+  p.stats = reinterpret_cast<float *>(alloc(heads * p.nTiles * n * 2 * 4));
+  p.lse2 = reinterpret_cast<float *>(alloc(heads * n * 4));
+  p.vert = reinterpret_cast<float *>(alloc(heads * Skv * 4));
+  p.slash = reinterpret_cast<float *>(alloc(heads * Skv * 4));
+  p.part = reinterpret_cast<float *>(alloc(heads * p.nTiles * nd * 4));
+  const unsigned tileSmem = unsigned(dev::vs_tile_smem_bytes(D, last));
+  const unsigned B = unsigned(qAll.B), H = unsigned(Hq), T = dev::kVsThreads;
+  goNamed(l.kernel + "_stats", unsigned(p.nTiles), H, B, T, tileSmem, &p);
+  goNamed(l.kernel + "_lse", unsigned(cdiv(n, T)), H, B, T, 0, &p);
+  goNamed(l.kernel + "_lines", unsigned(p.nTiles), H, B, T, tileSmem, &p);
+  goNamed(l.kernel + "_slash", unsigned(cdiv(Skv, T)), H, B, T, 0, &p);
+  go(l, H, B, 1, dev::kVsPickThreads, 0, &p);
+}
+
+void Run::bindVSlash(const Launch &l, const RtValue &vs, dev::AttnParams &p) {
+  const dev::Tensor4 &q = p.q;
+  if (vs.kind != ValueKind::VSlash || vs.B != q.B || vs.H != q.H || vs.Sq != q.S ||
+      vs.Skv != p.k.S)
+    throw GpuError("the vertical-slash set was built for other shapes than this attention's q, k");
+  const size_t heads = size_t(q.B) * q.H, rows = std::max(vs.nQB, 1);
+  p.vs.cols = reinterpret_cast<const int *>(vs.p0);
+  p.vs.ivl_count = p.vs.cols + heads * vs.nQB;
+  p.vs.ivl = reinterpret_cast<const int *>(vs.p1);
+  p.vs.nv = vs.nQB, p.vs.ivCap = vs.cap;
+  p.vs.kc = reinterpret_cast<void *>(alloc(heads * rows * q.D * 2));
+  p.vs.vc = reinterpret_cast<void *>(alloc(heads * rows * q.D * 2));
+  goNamed(l.kernel + "_vsgather", unsigned(cdiv(int64_t(vs.nQB) * q.D / 8, dev::kVsGatherThreads)),
+          unsigned(q.H), unsigned(q.B), dev::kVsGatherThreads, 0, &p);
+}
+
+ref::VSlashSet Run::hostVSlashSet(const RtValue &v) {
+  ref::VSlashSet s;
+  s.B = v.B, s.H = v.H, s.Sq = v.Sq, s.Skv = v.Skv, s.bq = v.nKB;
+  const size_t heads = size_t(v.B) * v.H;
+  auto cols = download<int>(v.p0, heads * v.nQB + heads);
+  auto ivl = download<int>(v.p1, heads * size_t(std::max(v.cap, 1)) * 2);
+  s.columns.resize(heads), s.intervals.resize(heads);
+  for (size_t bh = 0; bh < heads; ++bh) {
+    s.columns[bh].assign(cols.begin() + bh * v.nQB, cols.begin() + (bh + 1) * v.nQB);
+    const int n = std::min(std::max(cols[heads * v.nQB + bh], 0), v.cap);
+    for (int x = 0; x < n; ++x)
+      s.intervals[bh].emplace_back(ivl[(bh * v.cap + x) * 2], ivl[(bh * v.cap + x) * 2 + 1]);
+  }
+  return s;
 }
 
 /// select_blocks cumulative per head: operand the scores.

@@ -16,7 +16,19 @@
 namespace sattn::gpu {
 
 /// Ints: an integer input of rank 1-3 (page table, lengths, segments).
-enum class ValueKind { Tensor4, Lse, Tensor3F32, Scores, Blocks, Budget, Queries, Tokens, Ints };
+/// VSlash: a token-level vertical-slash set (semantics §12b).
+enum class ValueKind {
+  Tensor4,
+  Lse,
+  Tensor3F32,
+  Scores,
+  Blocks,
+  Budget,
+  Queries,
+  Tokens,
+  Ints,
+  VSlash
+};
 enum class Elem { BF16, FP16, F32, I32, I64 };
 
 struct ValueInfo {

@@ -52,6 +52,8 @@ ValueInfo infoOf(Type t) {
     v = {ValueKind::Queries, Elem::I32, q.getHeads()};
   } else if (auto q = llvm::dyn_cast<TokensType>(t)) {
     v = {ValueKind::Tokens, Elem::I32, q.getHeads()};
+  } else if (auto q = llvm::dyn_cast<VSlashType>(t)) {
+    v = {ValueKind::VSlash, Elem::I32, q.getHeads(), 0, q.getBq(), 0};
   }
   return v;
 }

@@ -63,7 +63,7 @@ inline bool isAttention(const Launch &l) {
   return t == "attn_fwd" || t == "attn_fwd_mma" || t == "attn_fwd_wgmma";
 }
 struct AttnOperands {
-  int blocks = -1, queries = -1;
+  int blocks = -1, queries = -1, vslash = -1;
 };
 inline AttnOperands attnOperands(const Launch &l) {
   AttnOperands a;
@@ -72,6 +72,8 @@ inline AttnOperands attnOperands(const Launch &l) {
     a.blocks = next++;
   if (l.b("HAS_QUERIES"))
     a.queries = next++;
+  if (l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH"))
+    a.vslash = next++;
   return a;
 }
 
@@ -420,6 +422,8 @@ private:
         p.q_counts = reinterpret_cast<int *>(qs.p0);
         p.q_rows = reinterpret_cast<int *>(qs.p1);
       }
+      if (at.vslash >= 0)
+        bindVSlash(l, op(size_t(at.vslash)), p);
       RtValue o = outTensor(l.results[0], q, q.H);
       p.o = view(o);
       vals[l.results[0]] = o;
@@ -431,11 +435,26 @@ private:
         vals[l.results[1]] = lse;
       }
       if (wgmma) {
-        const dev::AttnWgmmaShape shape{l.b("HAS_BLOCKS"), int(l.i("SET_BQ")), int(l.i("SET_BK")),
-                                        l.b("HAS_QUERIES")};
+        const dev::AttnWgmmaShape shape =
+            at.vslash >= 0 ? dev::AttnWgmmaShape{true, 64, 64, false}
+                           : dev::AttnWgmmaShape{l.b("HAS_BLOCKS"), int(l.i("SET_BQ")),
+                                                 int(l.i("SET_BK")), l.b("HAS_QUERIES")};
         bindAttnTma(drv.cuTensorMapEncodeTiled_, p, plan.dtype == "fp16",
                     dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(shape));
-        int nQB = shape.blocks ? op(size_t(at.blocks)).nQB : 0;
+        if (at.vslash >= 0 && p.tma) { // the gathered columns: [B, Hq, nv, D], contiguous
+          const int box = dev::attn_wgmma_tma_box(shape), D = q.D;
+          auto gathered = [&](void *ptr) {
+            return dev::Tensor4{ptr, int64_t(q.H) * p.vs.nv * D, int64_t(p.vs.nv) * D, D,
+                                q.B, q.H, p.vs.nv, D};
+          };
+          p.tma = encodeAttnTma(drv.cuTensorMapEncodeTiled_, gathered(p.vs.kc),
+                                plan.dtype == "fp16", box, p.tkc) &&
+                          encodeAttnTma(drv.cuTensorMapEncodeTiled_, gathered(p.vs.vc),
+                                        plan.dtype == "fp16", box, p.tvc)
+                      ? 1
+                      : 0;
+        }
+        int nQB = at.vslash >= 0 ? int(cdiv(q.S, 64)) : shape.blocks ? op(size_t(at.blocks)).nQB : 0;
         long long items = dev::attn_wgmma_items(q.S, shape, nQB, q.H, q.B);
         // Dynamic work items: a counter zeroed in stream order before the launch.
         CUdeviceptr counter = alloc(sizeof(int));
@@ -572,6 +591,8 @@ private:
       go(l, s.nQB, s.H, s.B, dev::kAntidiagThreads, unsigned(smem), &p);
     } else if (t == "vertical_slash") {
       launchVerticalSlash(l);
+    } else if (t == "vslash") {
+      launchVSlash(l);
     } else if (t == "select_cumulative_head") {
       launchSelectHead(l);
     } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
@@ -685,6 +706,11 @@ private:
   void launchDecode(const Launch &l);
   // FlexPrefill (LaunchPatterns.cpp).
   void launchVerticalSlash(const Launch &l);
+  void launchVSlash(const Launch &l);
+  /// The attention's vertical-slash operand: binds p.vs and gathers the
+  /// columns' K / V rows (<kernel>_vsgather).
+  void bindVSlash(const Launch &l, const RtValue &vs, dev::AttnParams &p);
+  ref::VSlashSet hostVSlashSet(const RtValue &v);
   void launchSelectHead(const Launch &l);
   void launchDecodeSlimmed(const Launch &l, const RtValue &q);
   void decodeTma(dev::DecodeParams &p, const dev::Tensor4 &k, const dev::Tensor4 *v);
@@ -765,6 +791,12 @@ private:
       if (at.queries >= 0)
         out.queries =
             std::make_shared<ref::QuerySet>(hostQuerySet(vals[l.operands[size_t(at.queries)]]));
+      out.vslash.reset();
+      if (at.vslash >= 0) {
+        out.vslash =
+            std::make_shared<ref::VSlashSet>(hostVSlashSet(vals[l.operands[size_t(at.vslash)]]));
+        p.vslash = out.vslash.get();
+      }
     }
   }
 
@@ -795,6 +827,9 @@ private:
       break;
     case ValueKind::Tokens:
       (*opts->dump)[kernel] = hostTokenSet(v);
+      break;
+    case ValueKind::VSlash:
+      (*opts->dump)[kernel] = hostVSlashSet(v);
       break;
     case ValueKind::Lse: {
       ref::Tensor t({v.B, v.H, v.S});

@@ -139,6 +139,22 @@ KeySets::KeySets(int64_t B_, int64_t Hq_, int64_t Hkv_, int64_t Sq_, int64_t Skv
         active[static_cast<size_t>(bh * Sq + i)] = 1;
       }
   }
+  if (p.vslash)
+    checkVSlash(*p.vslash, B, Hq, Sq, Skv, blocks, queries, p.mask);
+}
+
+void checkVSlash(const VSlashSet &vs, int64_t B, int64_t Hq, int64_t Sq, int64_t Skv,
+                 const BlockSet *blocks, const QuerySet *queries, const Mask &mask) {
+  if (vs.B != B || vs.H != Hq || vs.Sq != Sq || vs.Skv != Skv)
+    throw Error(fmt::format("vertical-slash set was built for B={} H={} Sq={} Skv={} but the "
+                            "attention has B={} Hq={} Sq={} Skv={}; rebuild it for these shapes",
+                            vs.B, vs.H, vs.Sq, vs.Skv, B, Hq, Sq, Skv));
+  if (vs.bq <= 0 || static_cast<int64_t>(vs.columns.size()) != B * Hq ||
+      vs.intervals.size() != vs.columns.size())
+    throw Error("vertical-slash set is malformed (block size or list count)");
+  if (!mask.causal || mask.window != 0 || mask.sinks != 0 || blocks || queries)
+    throw Error("a vertical-slash set needs a causal attention without window, sinks, block set "
+                "or query set");
 }
 
 void KeySets::row(int64_t b, int64_t h, int64_t i, std::vector<char> &keys) const {
@@ -149,6 +165,19 @@ void KeySets::row(int64_t b, int64_t h, int64_t i, std::vector<char> &keys) cons
       return;
     for (int64_t j = 0; j < Skv && j <= ip; ++j)
       keys[static_cast<size_t>(j)] = j > ip - params.lazyWindow || j < params.lazySinks;
+    return;
+  }
+  if (const VSlashSet *vs = params.vslash) {
+    // §12b: the bands through the row's query block, and the columns.
+    const int64_t e = diagonalKey(i / vs->bq, vs->bq, Sq, Skv) + 1;
+    const size_t bh = static_cast<size_t>(b * Hq + h);
+    for (auto [lo, hi] : vs->intervals[bh])
+      for (int64_t j = std::max<int64_t>(0, e - hi); j < e - lo; ++j)
+        if (j <= ip && j < Skv)
+          keys[static_cast<size_t>(j)] = 1;
+    for (int32_t j : vs->columns[bh])
+      if (j <= ip && j < Skv)
+        keys[static_cast<size_t>(j)] = 1;
     return;
   }
   for (int64_t j = 0; j < Skv; ++j)

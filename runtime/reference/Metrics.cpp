@@ -107,7 +107,48 @@ void coverWindow(std::vector<int32_t> &diff, int64_t ip, int64_t window, int64_t
 // lazy rows: O(rows + block pairs) instead of a pass over every key of every
 // row, which makes the metric usable at 128k. test_metrics.cpp checks it
 // against the token-by-token count of detail::KeySets' predicate.
+namespace {
+/// §12b density: attended (row, key) pairs / causally valid pairs. Per
+/// query block the rows are positions [a, e); a band's keys [x0, x1) add
+/// sum_ip max(0, min(x1, ip + 1) - x0); the columns outside the bands lie
+/// below a and count for every row.
+double vslashDensity(const Dims &s, const VSlashSet &vs) {
+  double valid = 0.0, attended = 0.0;
+  const int64_t nQB = cdiv(s.Sq, vs.bq);
+  for (int64_t I = 0; I < nQB; ++I) {
+    const int64_t e = diagonalKey(I, vs.bq, s.Sq, s.Skv) + 1;
+    const int64_t a = I * vs.bq + s.Skv - s.Sq, rows = e - a;
+    if (e <= 0)
+      continue;
+    auto causalPairs = [&](int64_t x0, int64_t x1) { // rows ip in [max(a, 0), e), keys [x0, x1)
+      double n = 0.0;
+      for (int64_t ip = std::max<int64_t>(a, x0); ip < e; ++ip)
+        n += static_cast<double>(std::min(x1, ip + 1) - x0);
+      return n;
+    };
+    valid += causalPairs(0, s.Skv) * static_cast<double>(s.B * s.Hq);
+    for (size_t bh = 0; bh < vs.columns.size(); ++bh) {
+      const auto &cols = vs.columns[bh];
+      int64_t inBands = 0;
+      for (auto [lo, hi] : vs.intervals[bh]) {
+        const int64_t x0 = std::max<int64_t>(0, e - hi), x1 = std::min(e - lo, s.Skv);
+        if (x0 >= x1)
+          continue;
+        attended += causalPairs(x0, x1);
+        inBands += std::lower_bound(cols.begin(), cols.end(), x1) -
+                   std::lower_bound(cols.begin(), cols.end(), x0);
+      }
+      const int64_t below = std::lower_bound(cols.begin(), cols.end(), e) - cols.begin();
+      attended += static_cast<double>((below - inBands) * rows);
+    }
+  }
+  return valid > 0.0 ? attended / valid : 0.0;
+}
+} // namespace
+
 double density(const Dims &s, const Attended &a) {
+  if (a.params.vslash)
+    return vslashDensity(s, *a.params.vslash);
   const Mask &mask = a.params.mask;
   const AttentionParams &p = a.params;
   int64_t bq = a.blocks ? a.blocks->bq : 128, bk = a.blocks ? a.blocks->bk : 128;

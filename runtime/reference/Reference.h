@@ -41,8 +41,12 @@ struct Forced {
 
 enum class LazyPolicy { Local, Zero };
 
+struct VSlashSet;
+
 struct AttentionParams {
   Mask mask;
+  /// §12b token-level vertical-slash set (causal only; no block or query set).
+  const VSlashSet *vslash = nullptr;
   std::optional<double> scale; // default 1/sqrt(D)
   LazyPolicy lazy = LazyPolicy::Local;
   int64_t lazyWindow = 1024;
@@ -88,6 +92,15 @@ struct VerticalSlashParams {
   int64_t maxBlocks = 0; // 0: no cap
   double jsd = 0.1;
   std::optional<double> scale;
+};
+
+/// §12b (MInference token-level vertical-slash).
+struct VSlashParams {
+  int64_t last = 64;
+  int64_t vertical = 1000;
+  int64_t slash = 6096;
+  int64_t sinkColumns = 30;
+  int64_t localSlashes = 100;
 };
 
 /// §12a lines of the last min(last, Sq) rows: vertical v and slash s, both
@@ -157,6 +170,15 @@ Lines lastQLines(const Tensor &q, const Tensor &k, const VerticalSlashParams &p)
 BlockSet verticalSlashSelect(const Lines &lines, const Tensor &q, const Tensor &k, int64_t bq,
                              int64_t bk, const BlockSet *aware, const Tensor *kPooled,
                              const VerticalSlashParams &p);
+
+/// §12b: the lines of §12a (last = p.last), then vslashSelect.
+VSlashSet vslash(const Tensor &q, const Tensor &k, int64_t bq, const VSlashParams &p);
+/// §12b, second half, given the lines [B, Hq, Skv] (GPU tests feed the GPU's own).
+VSlashSet vslashSelect(const Lines &lines, int64_t Sq, int64_t bq, const VSlashParams &p);
+
+/// The bq x bq blocks a §12b attention touches (a superset of its pairs,
+/// for block-granular tools such as FlexAttention's block mask).
+BlockSet vslashBlocks(const VSlashSet &vs);
 
 /// §8.
 BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq, int64_t bk,
@@ -232,6 +254,10 @@ void checkMask(const Mask &m);
 /// Replaces logits by their max-subtracted softmax (empty stays empty);
 /// throws Error if a logit overflowed.
 void softmaxInPlace(std::vector<double> &logits);
+
+/// Throws Error unless the §12b set matches the attention's shapes and mask.
+void checkVSlash(const VSlashSet &vs, int64_t B, int64_t Hq, int64_t Sq, int64_t Skv,
+                 const BlockSet *blocks, const QuerySet *queries, const Mask &mask);
 
 /// The allowed key set A(i) of §2, validated once against the shapes so that
 /// attention() and the §13 metrics agree on what a row attends.

@@ -89,6 +89,15 @@ struct TokenSet {
   std::vector<std::vector<int32_t>> kept; // index b * H + h
 };
 
+/// Token-level vertical-slash set (§12b): per (b, h) the kept key columns,
+/// ascending, and the maximal disjoint distance intervals [lo, hi) of the
+/// kept slashes widened to bands of bq distances, ascending.
+struct VSlashSet {
+  int64_t B = 0, H = 0, Sq = 0, Skv = 0, bq = 0;
+  std::vector<std::vector<int32_t>> columns;                      // index b * H + h
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> intervals; // index b * H + h
+};
+
 /// Per batch, the [start, end) token ranges of a modality segment.
 struct Segments {
   std::vector<std::vector<std::pair<int64_t, int64_t>>> ranges;

@@ -305,3 +305,93 @@ TEST_CASE("head-wide cumulative selection on a grid of several chunks", "[gpu][p
     checkAttentionOnSet(o, *gb, 32, 32, true);
   }
 }
+
+namespace {
+/// |a ∩ b| / |b| over every (b, h) list of two ascending lists.
+double listAgreement(const std::vector<std::vector<int32_t>> &a,
+                     const std::vector<std::vector<int32_t>> &b) {
+  size_t both = 0, all = 0;
+  for (size_t r = 0; r < b.size(); ++r) {
+    std::vector<int32_t> x;
+    std::set_intersection(a[r].begin(), a[r].end(), b[r].begin(), b[r].end(),
+                          std::back_inserter(x));
+    both += x.size(), all += b[r].size();
+  }
+  return all ? double(both) / double(all) : 1.0;
+}
+
+/// The distances each (b, h)'s intervals cover, as lists.
+std::vector<std::vector<int32_t>> coveredDistances(const ref::VSlashSet &s) {
+  std::vector<std::vector<int32_t>> out(s.intervals.size());
+  for (size_t r = 0; r < s.intervals.size(); ++r)
+    for (auto [lo, hi] : s.intervals[r])
+      for (int32_t d = lo; d < hi; ++d)
+        out[r].push_back(d);
+  return out;
+}
+} // namespace
+
+TEST_CASE("MInference vertical-slash: token-level columns and bands in one attention launch",
+          "[gpu][patterns][minference]") {
+  struct Case {
+    int B, Sq, Skv, D;
+    int64_t vertical, slash;
+    const char *dtype;
+  };
+  for (const Case &c : {Case{2, 700, 700, 64, 40, 30, "bf16"}, Case{1, 1000, 1000, 128, 100, 150, "fp16"},
+                        Case{1, 500, 1300, 128, 64, 200, "bf16"},
+                        Case{1, 3000, 3000, 128, 300, 120, "bf16"}}) {
+    Shape s{c.B, 8, 2, c.Sq, c.Skv, c.D, c.dtype};
+    INFO("B " << c.B << " Sq " << c.Sq << " Skv " << c.Skv << " D " << c.D << " vertical "
+              << c.vertical << " slash " << c.slash);
+    patterns::VerticalSlashOptions opt;
+    opt.vertical = c.vertical, opt.slash = c.slash;
+    DType dt = std::string(c.dtype) == "fp16" ? DType::FP16 : DType::BF16;
+    Outcome o = runBoth(patterns::minferenceVerticalSlash({8, 2, c.D, dt}, opt).text(), s, seed++);
+    auto it = o.dumps.find("k0_vslash");
+    REQUIRE(it != o.dumps.end());
+    const auto *g = std::get_if<ref::VSlashSet>(&it->second);
+    REQUIRE(g);
+    // Stage 1: the set against the float64 lines. fp32 lines can swap two
+    // near-equal columns or slashes, so the picks must agree on >= 98%.
+    ref::VSlashParams p;
+    p.vertical = c.vertical, p.slash = c.slash;
+    ref::VSlashSet want = ref::vslash(*o.inputs[0], *o.inputs[1], 64, p);
+    const int64_t nv = std::min<int64_t>(c.Skv, std::max<int64_t>(c.vertical, 30));
+    for (size_t r = 0; r < g->columns.size(); ++r) {
+      const auto &cols = g->columns[r];
+      REQUIRE(int64_t(cols.size()) == nv);
+      CHECK(std::adjacent_find(cols.begin(), cols.end(), std::greater_equal<int32_t>()) ==
+            cols.end()); // strictly ascending
+      for (int32_t j = 0; j < 30; ++j)
+        CHECK(cols[size_t(j)] == j); // the sink columns
+      const auto &iv = g->intervals[r];
+      REQUIRE(!iv.empty());
+      CHECK(iv.front().first == 0);
+      for (size_t x = 0; x < iv.size(); ++x) {
+        CHECK(iv[x].second > iv[x].first);
+        if (x > 0)
+          CHECK(iv[x].first > iv[x - 1].second);
+      }
+    }
+    double colAgree = listAgreement(g->columns, want.columns);
+    double distAgree = listAgreement(coveredDistances(*g), coveredDistances(want));
+    INFO("column agreement " << colAgree << ", band agreement " << distAgree);
+    CHECK(colAgree >= 0.98);
+    CHECK(distAgree >= 0.98);
+    // Stage 2: the attention over the GPU's own set, token by token.
+    ref::AttentionParams ap;
+    ap.mask.causal = true;
+    ap.vslash = g;
+    ref::AttentionResult r =
+        ref::attention(*o.inputs[0], *o.inputs[1], *o.inputs[2], nullptr, nullptr, ap);
+    REQUIRE(nanCount(*o.gpu[0]) == 0);
+    double err = relErr(*o.gpu[0], r.out);
+    INFO("attention rel err " << err);
+    CHECK(err <= 1e-2);
+    // The selection report reads the same set.
+    REQUIRE(o.selection.vslash);
+    CHECK(o.selection.density().value() ==
+          Approx(ref::density(ref::Dims{c.B, 8, 2, c.Sq, c.Skv}, ref::Attended{nullptr, nullptr, ap})));
+  }
+}

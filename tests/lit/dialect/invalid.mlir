@@ -841,3 +841,38 @@ func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %qa: !sattn.b
   %b = sattn.vertical_slash %q, %k aware %qa, %kp : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> aware !sattn.blocks<bq = 32, bk = 16, heads = 4>, tensor<?x2x?x64xf32> -> !sattn.blocks<bq = 16, bk = 16, heads = 4>
   return
 }
+
+// -----
+
+// Test: a token-level vertical-slash set is per query head
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  // expected-error @+1 {{result has 2 heads; vertical-slash sets are per query head (4)}}
+  %s = sattn.vslash %q, %k : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.vslash<bq = 64, heads = 2>
+  return
+}
+
+// -----
+
+// Test: the diagonal slash is always kept
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>) {
+  // expected-error @+1 {{local_slashes}}
+  %s = sattn.vslash %q, %k {local_slashes = 0 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.vslash<bq = 64, heads = 4>
+  return
+}
+
+// -----
+
+// Test: a vertical-slash type has a positive query block
+func.func @f(%s: !sattn.vslash<bq = 0, heads = 4>) {
+  // expected-error @-1 {{!sattn.vslash bq must be positive}}
+  return
+}
+
+// -----
+
+// Test: an attention over a vertical-slash set is causal and has no other set
+func.func @f(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>, %s: !sattn.vslash<bq = 64, heads = 4>) {
+  // expected-error @+1 {{a vertical-slash set needs `causal`}}
+  %o = sattn.attention %q, %k, %v vslash %s : !sattn.vslash<bq = 64, heads = 4> : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>
+  return
+}
