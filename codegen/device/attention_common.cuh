@@ -211,7 +211,7 @@ __device__ __forceinline__ void schedule_init(Cta &c, int tIdx) {
     s.ivl = vs.ivl + bh * vs.ivCap * 2;
     s.cols = vs.cols + bh * vs.nv;
     s.nv = vs.nv;
-    s.vx = lower_bound_int(s.ivl, vs.ivl_count[bh], s.e); // bands with lo < e reach the block
+    s.vx = lower_bound_int(s.ivl, vs.ivl_count[bh], s.e, 2); // bands with lo < e reach the block
     s.pc = 0, s.phase = 0;
     s.list = nullptr, s.cnt = 0, s.x = 0, s.q = 2, s.runA = 0, s.runE = 0;
     return;

@@ -444,8 +444,9 @@ private:
         if (at.vslash >= 0 && p.tma) { // the gathered columns: [B, Hq, nv, D], contiguous
           const int box = dev::attn_wgmma_tma_box(shape), D = q.D;
           auto gathered = [&](void *ptr) {
-            return dev::Tensor4{ptr, int64_t(q.H) * p.vs.nv * D, int64_t(p.vs.nv) * D, D,
-                                q.B, q.H, p.vs.nv, D};
+            const int rows = std::max(p.vs.nv, 1); // as allocated (bindVSlash)
+            return dev::Tensor4{ptr, int64_t(q.H) * rows * D, int64_t(rows) * D, D,
+                                q.B, q.H, rows, D};
           };
           p.tma = encodeAttnTma(drv.cuTensorMapEncodeTiled_, gathered(p.vs.kc),
                                 plan.dtype == "fp16", box, p.tkc) &&

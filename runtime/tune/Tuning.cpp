@@ -65,13 +65,16 @@ std::string rejectReason(const gpu::Launch &launch, const Config &config) {
     return "template " + launch.deviceTemplate + " has no tunable constants";
   if (std::find(space.begin(), space.end(), config) == space.end())
     return describe(config) + " is not in the configuration space of " + launch.deviceTemplate;
+  const bool vslash = launch.consts.count("HAS_VSLASH") && launch.b("HAS_VSLASH");
   if (launch.deviceTemplate == "attn_fwd_wgmma" && config.at("PINGPONG") != 0 &&
-      dev::attn_wgmma_warpgroups({launch.b("HAS_BLOCKS"), int(launch.i("SET_BQ")),
-                                  int(launch.i("SET_BK")), launch.b("HAS_QUERIES")}) == 1)
+      (vslash ||
+       dev::attn_wgmma_warpgroups({launch.b("HAS_BLOCKS"), int(launch.i("SET_BQ")),
+                                   int(launch.i("SET_BK")), launch.b("HAS_QUERIES")}) == 1))
     return describe(config) +
-           (launch.b("HAS_QUERIES")
-                ? ": a query set's packed row tiles"
-                : ": block-set rows of " + std::to_string(launch.i("SET_BQ")) + " queries") +
+           (vslash                    ? ": a vertical-slash set's 64-row tiles"
+            : launch.b("HAS_QUERIES") ? ": a query set's packed row tiles"
+                                      : ": block-set rows of " + std::to_string(launch.i("SET_BQ")) +
+                                            " queries") +
            " run one consumer warpgroup per CTA, which has no partner to take turns with";
   if (launch.deviceTemplate == "attn_fwd_mma") {
     int64_t tileM = config.at("TILE_M");
