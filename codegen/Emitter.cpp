@@ -194,6 +194,17 @@ FailureOr<SmallVector<LaunchOp>> launchesOf(func::FuncOp func) {
       return op.emitError() << "emitting CUDA needs kernel-level IR; found " << op.getName()
                             << " (run --sattn-lower-to-kernels first)";
     }
+    if (launch.getDeviceTemplate() == "attn_fwd_vslash_unavailable") {
+      auto c = launch.getConsts();
+      return launch.emitError()
+             << "an attention with a vertical-slash set runs on the GPU only on Hopper (sm_90a), "
+                "with head dim 64 or 128 and a query block (bq) that is a multiple of 64; this "
+                "variant has "
+             << llvm::cast<StringAttr>(func->getAttrOfType<DictionaryAttr>("sattn.spec").get("arch"))
+                    .getValue()
+             << ", head dim " << llvm::cast<IntegerAttr>(c.get("HEAD_DIM")).getInt() << ", bq "
+             << llvm::cast<IntegerAttr>(c.get("VS_BQ")).getInt() << " (run it on the CPU device)";
+    }
     if (!lookupTemplate(launch.getDeviceTemplate()))
       return launch.emitError() << "device template '" << launch.getDeviceTemplate()
                                 << "' is not in this build's device library yet; run this "

@@ -212,3 +212,67 @@ def test_slim_cache_decode_matches_run(session):
         cache.append(k[:, :, :1], v[:, :, :1])
     with pytest.raises(ValueError, match=r"slim\(\) takes 3 inputs \(prompt, k, v\)"):
         program.slim(prompt, k)
+
+
+def _vslash_mask(q, k, vertical, slash, block, last=64, sink_columns=30, local_slashes=100):
+    """Semantics 12b in numpy: the allowed [B, H, Sq, Skv] keys."""
+    q, k = np.asarray(q, np.float64), np.asarray(k, np.float64)
+    B, Hq, Sq, Dh = q.shape
+    Skv = k.shape[2]
+    k = np.repeat(k, Hq // k.shape[1], axis=1)
+    n = min(last, Sq)
+    allowed = np.zeros((B, Hq, Sq, Skv), dtype=bool)
+    rows = np.arange(Sq - n, Sq)
+    pos = rows + Skv - Sq
+    for b in range(B):
+        for h in range(Hq):
+            s = q[b, h, rows] @ k[b, h].T / np.sqrt(Dh)
+            s = np.where(np.arange(Skv)[None, :] <= pos[:, None], s, -np.inf)
+            p = np.exp(s - s.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            vert = p.sum(axis=0)
+            sl = np.zeros(Skv)
+            for r, ip in enumerate(pos):
+                sl[: ip + 1] += p[r, ip - np.arange(ip + 1)]
+
+            def pick(x, forced, count):
+                forced = min(forced, Skv)
+                rest = forced + np.argsort(-x[forced:], kind="stable")
+                return np.concatenate([np.arange(forced), rest])[: min(Skv, max(count, forced))]
+
+            cols = set(pick(vert, sink_columns, vertical).tolist())
+            dists = pick(sl, local_slashes, slash)
+            band = np.zeros(Skv + block, dtype=bool)
+            for d in dists:
+                band[d : d + block] = True
+            for i in range(Sq):
+                e = min((i // block + 1) * block, Sq) + Skv - Sq
+                for j in range(min(i + Skv - Sq + 1, Skv)):
+                    allowed[b, h, i, j] = band[e - 1 - j] or j in cols
+    return allowed
+
+
+def test_minference_vertical_slash_token_level(session):
+    # 300 keys, 16-row blocks: bands of 16 distances per kept slash, 40 columns.
+    text = sattn.patterns.minference_vertical_slash(H, HKV, D, vertical=40, slash=100, block=16)
+    assert "sattn.vslash %q, %k {last = 64 : i64, vertical = 40 : i64, slash = 100 : i64" in text
+    program = session.compile(text)
+    q, k, v = qkv(np.float32, B=2, sq=250, skv=300)
+    allowed = _vslash_mask(q, k, 40, 100, 16)
+    ref, _ = attention(q, k, v, causal=True, allowed=allowed)
+    dense, _ = attention(q, k, v, causal=True)
+    o, report = program.run_selection(q, k, v, blocks=True)
+    assert rel_err(o, ref) <= 1e-2
+    assert rel_err(o, dense) > 1e-3  # keys really dropped
+    causal = np.tril(np.ones((250, 300), dtype=bool), 300 - 250)
+    assert report["density"] == pytest.approx(allowed.sum() / (2 * H * causal.sum()))
+    # Block mask: the 16 x 16 blocks the set touches.
+    mask = report["blocks"]
+    assert report["block_size"] == (16, 16) and mask.shape == (2, H, 16, 19)
+    touched = allowed.reshape(2, H, 250, 300)
+    for I in range(16):
+        rows = touched[:, :, I * 16 : (I + 1) * 16].any(axis=2)
+        want = np.stack([rows[..., J * 16 : (J + 1) * 16].any(axis=-1) for J in range(19)], -1)
+        assert (mask[:, :, I] == want).all()
+    with pytest.raises(ValueError, match="vertical must be a positive int"):
+        sattn.patterns.minference_vertical_slash(H, HKV, D, vertical=0)
