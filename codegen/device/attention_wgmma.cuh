@@ -66,7 +66,7 @@
 // list under the op's mask, lazy rows to the lazy policy's keys (causal,
 // last LAZY_WINDOW keys, first LAZY_SINKS); both in one launch, each mask
 // evaluated at the row's own position. No host synchronisation: the
-// group's part of the query set is found on the device (lower_bound).
+// group's part of the query set is found on the device (attn_common::lower_bound_int).
 //
 // Keeping ptxas from serializing the wgmma pipeline (warnings C7513 / C7514 /
 // C7518 / C7520, each one puts a wait behind every wgmma):
@@ -511,19 +511,6 @@ template <class Cfg> struct Fwd {
   // masks are evaluated at each row's own position, and tile skipping uses
   // the span [row0, rowEnd) of the (ascending) rows, a superset.
 
-  /// Index of the first of ascending a[0, n) that is >= x (n if none).
-  static __device__ __forceinline__ int lower_bound(const int *a, int n, int x) {
-    int lo = 0;
-    while (n > 0) {
-      const int half = n >> 1;
-      if (a[lo + half] < x)
-        lo += half + 1, n -= half + 1;
-      else
-        n = half;
-    }
-    return lo;
-  }
-
   /// Row (of the op) of the item's m-th row, m < qCount. The m-th lazy
   /// row of the group is qG0 + m + c, c = the number of active rows below
   /// it: the k with a_k - qG0 - k <= m (a count that grows with m).
@@ -594,8 +581,9 @@ template <class Cfg> struct Fwd {
       decode_item_q(i);
     if (pt == 0 && i < items) {
       const int cnt = p.q_counts[static_cast<i64>(b) * Cfg::HEADS + h];
-      const int a0 = lower_bound(qRows, cnt, qG0);
-      const int a1 = a0 + lower_bound(qRows + a0, cnt - a0, min(Sq, qG0 + QGR));
+      const int a0 = attn_common::lower_bound_int(qRows, cnt, qG0);
+      const int a1 =
+          a0 + attn_common::lower_bound_int(qRows + a0, cnt - a0, min(Sq, qG0 + QGR));
       st_shared_s32(share + 4, a0);
       st_shared_s32(share + 8, a1 - a0);
     }

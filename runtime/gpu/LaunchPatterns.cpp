@@ -15,6 +15,25 @@
 
 namespace sattn::gpu::detail {
 
+/// The line phases shared by vertical_slash and vslash (_stats, _lse,
+/// _lines, _slash): p.q holds the last rows, p.k the keys, p.nTiles set;
+/// fills p.vert / p.slash with their workspace.
+void Run::launchLines(const Launch &l, dev::VsParams &p, int B, int Hq, int D, int last) {
+  const size_t heads = size_t(B) * Hq;
+  const int n = p.q.S, Skv = p.k.S, nd = last + dev::kVsKeys - 1;
+  p.stats = reinterpret_cast<float *>(alloc(heads * p.nTiles * n * 2 * 4));
+  p.lse2 = reinterpret_cast<float *>(alloc(heads * n * 4));
+  p.vert = reinterpret_cast<float *>(alloc(heads * Skv * 4));
+  p.slash = reinterpret_cast<float *>(alloc(heads * Skv * 4));
+  p.part = reinterpret_cast<float *>(alloc(heads * p.nTiles * nd * 4));
+  const unsigned tileSmem = unsigned(dev::vs_tile_smem_bytes(D, last));
+  const unsigned gb = unsigned(B), H = unsigned(Hq), T = dev::kVsThreads;
+  goNamed(l.kernel + "_stats", unsigned(p.nTiles), H, gb, T, tileSmem, &p);
+  goNamed(l.kernel + "_lse", unsigned(cdiv(n, T)), H, gb, T, 0, &p);
+  goNamed(l.kernel + "_lines", unsigned(p.nTiles), H, gb, T, tileSmem, &p);
+  goNamed(l.kernel + "_slash", unsigned(cdiv(Skv, T)), H, gb, T, 0, &p);
+}
+
 /// vertical_slash: operands q, k, then (AWARE) the aware set and the
 /// block-mean keys.
 void Run::launchVerticalSlash(const Launch &l) {
@@ -65,22 +84,12 @@ void Run::launchVerticalSlash(const Launch &l) {
                    std::to_string(out.nKB) +
                    " KV blocks, more than the selection phase's "
                    "shared memory holds; use larger KV blocks");
-  const int nd = last + dev::kVsKeys - 1;
-  p.stats = reinterpret_cast<float *>(alloc(heads * p.nTiles * n * 2 * 4));
-  p.lse2 = reinterpret_cast<float *>(alloc(heads * n * 4));
-  p.vert = reinterpret_cast<float *>(alloc(heads * k.S * 4));
-  p.slash = reinterpret_cast<float *>(alloc(heads * k.S * 4));
-  p.part = reinterpret_cast<float *>(alloc(heads * p.nTiles * nd * 4));
   p.picks = reinterpret_cast<unsigned char *>(alloc(heads * 2 * out.nKB));
   p.aware_flag = reinterpret_cast<int *>(alloc(heads * 4));
-  const unsigned tileSmem = unsigned(dev::vs_tile_smem_bytes(D, last));
-  const unsigned B = unsigned(qAll.B), H = unsigned(Hq), T = dev::kVsThreads;
-  goNamed(l.kernel + "_stats", unsigned(p.nTiles), H, B, T, tileSmem, &p);
-  goNamed(l.kernel + "_lse", unsigned(cdiv(n, T)), H, B, T, 0, &p);
-  goNamed(l.kernel + "_lines", unsigned(p.nTiles), H, B, T, tileSmem, &p);
-  goNamed(l.kernel + "_slash", unsigned(cdiv(k.S, T)), H, B, T, 0, &p);
+  launchLines(l, p, qAll.B, Hq, D, last);
+  const unsigned B = unsigned(qAll.B), H = unsigned(Hq);
   goNamed(l.kernel + "_pick", H, B, 1, dev::kVsPickThreads, unsigned(pickSmem), &p);
-  go(l, unsigned(out.nQB), H, B, T, unsigned(out.nKB), &p);
+  go(l, unsigned(out.nQB), H, B, dev::kVsThreads, unsigned(out.nKB), &p);
 }
 
 /// vslash: operands q, k. The set is one allocation: cols [B, Hq, nv], then
@@ -126,19 +135,8 @@ void Run::launchVSlash(const Launch &l) {
   p.ivl = reinterpret_cast<int *>(out.p1);
   p.dlist = reinterpret_cast<int *>(alloc(heads * ns * 4));
   p.nv = nv, p.ns = ns;
-  const int n = q.S, nd = last + dev::kVsKeys - 1;
-  p.stats = reinterpret_cast<float *>(alloc(heads * p.nTiles * n * 2 * 4));
-  p.lse2 = reinterpret_cast<float *>(alloc(heads * n * 4));
-  p.vert = reinterpret_cast<float *>(alloc(heads * Skv * 4));
-  p.slash = reinterpret_cast<float *>(alloc(heads * Skv * 4));
-  p.part = reinterpret_cast<float *>(alloc(heads * p.nTiles * nd * 4));
-  const unsigned tileSmem = unsigned(dev::vs_tile_smem_bytes(D, last));
-  const unsigned B = unsigned(qAll.B), H = unsigned(Hq), T = dev::kVsThreads;
-  goNamed(l.kernel + "_stats", unsigned(p.nTiles), H, B, T, tileSmem, &p);
-  goNamed(l.kernel + "_lse", unsigned(cdiv(n, T)), H, B, T, 0, &p);
-  goNamed(l.kernel + "_lines", unsigned(p.nTiles), H, B, T, tileSmem, &p);
-  goNamed(l.kernel + "_slash", unsigned(cdiv(Skv, T)), H, B, T, 0, &p);
-  go(l, H, B, 1, dev::kVsPickThreads, 0, &p);
+  launchLines(l, p, qAll.B, Hq, D, last);
+  go(l, unsigned(Hq), unsigned(qAll.B), 1, dev::kVsPickThreads, 0, &p);
 }
 
 void Run::bindVSlash(const Launch &l, const RtValue &vs, dev::AttnParams &p) {

@@ -708,6 +708,7 @@ private:
   // FlexPrefill (LaunchPatterns.cpp).
   void launchVerticalSlash(const Launch &l);
   void launchVSlash(const Launch &l);
+  void launchLines(const Launch &l, dev::VsParams &p, int B, int Hq, int D, int last);
   /// The attention's vertical-slash operand: binds p.vs and gathers the
   /// columns' K / V rows (<kernel>_vsgather).
   void bindVSlash(const Launch &l, const RtValue &vs, dev::AttnParams &p);
