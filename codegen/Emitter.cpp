@@ -35,7 +35,7 @@ const TemplateInfo kTemplates[] = {
     {"attn_fwd_wgmma", "AttnParams", "kAttnWgmmaThreads", "attention_wgmma.cuh", nullptr,
      "AttnWgmmaLaunch"},
     {"pool", "PoolParams", "kPoolThreads", "estimation.cuh"},
-    {"block_scores", "ScoresParams", "kScoresThreads", "estimation.cuh"},
+    {"block_scores", "ScoresParams", "kScoresThreads", "estimation.cuh", "kScoresMinBlocks"},
     {"mean_scores", "MeanScoresParams", "kMeanScoresThreads", "estimation.cuh"},
     {"select_topk", "SelectParams", "kSelectThreads", "selection.cuh"},
     {"select_cumulative", "SelectParams", "kSelectThreads", "selection.cuh"},

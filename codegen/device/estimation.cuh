@@ -26,7 +26,11 @@ namespace sattn {
 namespace dev {
 
 /// Pooled query rows per CTA of the tensor-core block_scores (16 per warp).
-enum : int { kScoresMmaRows = kScoresThreads / 2 };
+/// Three CTAs per SM (the register cap this sets, 168, holds the batched
+/// key loads of split_mma::stage_rows without spills): each CTA waits on
+/// its key tile's loads between barriers, and the other CTAs' mma fill
+/// that wait.
+enum : int { kScoresMmaRows = kScoresThreads / 2, kScoresMinBlocks = 3 };
 
 /// Pooled keys per shared-memory tile of the tensor-core block_scores.
 constexpr int scores_key_tile(int headDim) { return headDim <= 128 ? 64 : 32; }
@@ -278,10 +282,10 @@ template <class Cfg> __device__ __forceinline__ void block_scores_simt(const Sco
 ///   1. logits by split mma (hi.hi + hi.lo + lo.hi) -> per row online max
 ///      and softmax denominator;
 ///   2. the same logits -> probabilities p = exp(s - m) / l, written to a
-///      shared [rows x keys] tile; then thread e owns entry e of the tile's
-///      (query block, KV block) grid and sums its ROWS x GROUPS values in
-///      ascending order. A KV block longer than a tile (GROUPS > NK) is
-///      carried in a register across its tiles.
+///      shared [rows x keys] tile; then each warp sums whole query blocks,
+///      lanes down columns and xor shuffles across a KV block's columns.
+///      A KV block longer than a tile (GROUPS > NK) is carried in a
+///      register across its tiles.
 /// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
 /// CTAs are issued last rows first: under a causal mask they see the most.
 /// grid (cdiv(nq, kScoresMmaRows), HEADS, B), block kScoresThreads,
@@ -292,8 +296,6 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
   constexpr int NK = scores_key_tile(D), LD = D + 8, LDP = NK + 8;
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
   constexpr int IPC = R / ROWS;                      // query blocks per CTA
-  constexpr int NJ = GROUPS <= NK ? NK / GROUPS : 1; // KV blocks per tile
-  constexpr int GT = GROUPS <= NK ? GROUPS : NK;     // a block's keys in one tile
   constexpr DType T = DType::bf16;                   // fp32 range for both halves
   static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma: unsupported shape");
   static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma: one carried block per thread");
@@ -402,16 +404,37 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
       }
     __syncthreads();
     if constexpr (GROUPS <= NK) {
-      for (int e = tid; e < IPC * NJ; e += NT) {
-        const int il = e / NJ, jl = e % NJ, I = I0 + il, J = t0 / GROUPS + jl;
-        if (I >= p.nQB || J >= nKB)
-          continue;
-        float sum = 0.f;
+      // Warp w sums query blocks w, w + 4, ...: lane l adds its CPL adjacent
+      // columns down the block's rows (conflict-free rows of P), then the
+      // lanes of one KV block fold their sums by xor shuffles. A fixed
+      // order, so the same bits on every run.
+      constexpr int CPL = NK / 32, LANES = GROUPS / CPL; // lanes per KV block
+      for (int il = warp; il < IPC; il += NT / 32) {
+        const int I = I0 + il;
+        float s[CPL] = {};
         for (int rr = 0; rr < ROWS; ++rr)
 #pragma unroll
-          for (int x = 0; x < GT; ++x)
-            sum += P[(il * ROWS + rr) * LDP + jl * GROUPS + x];
-        out[static_cast<i64>(I) * nKB + J] = sum / nI(I);
+          for (int x = 0; x < CPL; ++x)
+            s[x] += P[(il * ROWS + rr) * LDP + lane * CPL + x];
+        if constexpr (LANES == 0) { // GROUPS < CPL: every column its own KV block
+#pragma unroll
+          for (int x = 0; x < CPL; ++x) {
+            const int J = (t0 + lane * CPL + x) / GROUPS;
+            if (I < p.nQB && J < nKB)
+              out[static_cast<i64>(I) * nKB + J] = s[x] / nI(I);
+          }
+        } else {
+          float v = s[0];
+#pragma unroll
+          for (int x = 1; x < CPL; ++x)
+            v += s[x];
+#pragma unroll
+          for (int o = 1; o < LANES; o <<= 1)
+            v += __shfl_xor_sync(0xffffffffu, v, o);
+          const int J = (t0 + lane * CPL) / GROUPS;
+          if (lane % LANES == 0 && I < p.nQB && J < nKB)
+            out[static_cast<i64>(I) * nKB + J] = v / nI(I);
+        }
       }
     } else if (tid < IPC) {
       for (int rr = 0; rr < ROWS; ++rr)

@@ -62,20 +62,33 @@ __device__ __forceinline__ void prefetch_halves(const unsigned short *hiRows,
 /// Splits fp32 rows [t0, t0 + NK) of `rows` (D floats each, 16-byte
 /// aligned; zero at or past `tEnd`) into hi / lo halves in shared memory,
 /// rows padded to D + 8 values. Called by all NT threads of the CTA.
+/// Each thread issues a batch of loads before it converts and stores any:
+/// the stores go through generic pointers that could alias `rows`, so a
+/// load-convert-store loop would wait out one L2 latency per float4.
 template <DType T, int NK, int D, int NT>
 __device__ __forceinline__ void stage_rows(const float *rows, int t0, int tEnd, unsigned short *hi,
                                            unsigned short *lo) {
-  constexpr int LD = D + 8;
-  for (int x = threadIdx.x; x < NK * D / 4; x += NT) {
-    const int r = x / (D / 4), c = (x % (D / 4)) * 4;
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (t0 + r < tEnd)
-      v = *reinterpret_cast<const float4 *>(rows + static_cast<i64>(t0 + r) * D + c);
-    u32 h[2], l[2];
-    split2<T>(v.x, v.y, h[0], l[0]);
-    split2<T>(v.z, v.w, h[1], l[1]);
-    *reinterpret_cast<uint2 *>(&hi[r * LD + c]) = make_uint2(h[0], h[1]);
-    *reinterpret_cast<uint2 *>(&lo[r * LD + c]) = make_uint2(l[0], l[1]);
+  constexpr int LD = D + 8, N4 = NK * D / 4, BATCH = 8;
+  for (int x0 = threadIdx.x; x0 < N4; x0 += BATCH * NT) {
+    float4 v[BATCH];
+#pragma unroll
+    for (int i = 0; i < BATCH; ++i) {
+      const int x = x0 + i * NT, r = x / (D / 4), c = (x % (D / 4)) * 4;
+      v[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (x < N4 && t0 + r < tEnd)
+        v[i] = __ldg(reinterpret_cast<const float4 *>(rows + static_cast<i64>(t0 + r) * D + c));
+    }
+#pragma unroll
+    for (int i = 0; i < BATCH; ++i) {
+      const int x = x0 + i * NT, r = x / (D / 4), c = (x % (D / 4)) * 4;
+      if (x >= N4)
+        break;
+      u32 h[2], l[2];
+      split2<T>(v[i].x, v[i].y, h[0], l[0]);
+      split2<T>(v[i].z, v[i].w, h[1], l[1]);
+      *reinterpret_cast<uint2 *>(&hi[r * LD + c]) = make_uint2(h[0], h[1]);
+      *reinterpret_cast<uint2 *>(&lo[r * LD + c]) = make_uint2(l[0], l[1]);
+    }
   }
 }
 
