@@ -32,7 +32,7 @@ namespace dev {
 
 /// Launch contracts. _stats and _lines: grid (nTiles = cdiv(Skv, kVsKeys),
 /// Hq, B), kVsThreads, dynamic smem vs_tile_smem_bytes(D, LAST). _lse: grid
-/// (cdiv(n', kVsThreads), Hq, B). _slash: grid (cdiv(Skv, kVsThreads), Hq,
+/// (cdiv(n', kVsThreads / 32), Hq, B). _slash: grid (cdiv(Skv, kVsThreads), Hq,
 /// B). _pick: grid (Hq, B), kVsPickThreads, dynamic smem vs_pick_smem_bytes.
 /// rows (<name>): grid (nQB, Hq, B), kVsThreads, dynamic smem nKB bytes.
 enum : int {
@@ -212,16 +212,27 @@ template <class Cfg, bool LINES> struct Tile {
     float *diag = P + CH * PL;
     const u16 *kBase = static_cast<const u16 *>(p.k.ptr) + b * p.k.sb + hk * p.k.sh +
                        static_cast<i64>(j0) * p.k.ss;
+    // 16-byte loads where the key rows allow them (the usual case), else
+    // 16-bit ones; uniform across the CTA.
+    const bool k16 = ((reinterpret_cast<unsigned long long>(kBase) | (p.k.ss * 2)) & 15) == 0;
     for (int c = tid; c < BN * CPR; c += NT) {
       int r = c / CPR, k = c % CPR;
       u32 x[4] = {0u, 0u, 0u, 0u};
       if (r < nv) {
         const u16 *src = kBase + static_cast<i64>(r) * p.k.ss + k * 8;
-        for (int e = 0; e < 4; ++e)
-          x[e] = static_cast<u32>(src[2 * e]) | (static_cast<u32>(src[2 * e + 1]) << 16);
+        if (k16) {
+          const uint4 v = __ldg(reinterpret_cast<const uint4 *>(src));
+          x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
+        } else {
+          for (int e = 0; e < 4; ++e)
+            x[e] = static_cast<u32>(src[2 * e]) | (static_cast<u32>(src[2 * e + 1]) << 16);
+        }
       }
       st_shared16(kb + (r * LDS + k * 8) * 2, x[0], x[1], x[2], x[3]);
     }
+    // Query rows as 32-bit pairs where aligned (base and row stride).
+    const bool q4 =
+        ((reinterpret_cast<unsigned long long>(p.q.ptr) | (p.q.sb | p.q.sh | p.q.ss) * 2) & 3) == 0;
     for (int d = tid; d < ND; d += NT)
       diag[d] = 0.f;
     __syncthreads();
@@ -259,7 +270,9 @@ template <class Cfg, bool LINES> struct Tile {
         for (int x = 0; x < 4; ++x) {
           const u16 *r = qrow[x & 1];
           int d = kk * 16 + (x >> 1) * 8 + 2 * t;
-          qf[x] = r ? static_cast<u32>(r[d]) | (static_cast<u32>(r[d + 1]) << 16) : 0u;
+          qf[x] = !r ? 0u
+                  : q4 ? __ldg(reinterpret_cast<const u32 *>(r + d))
+                       : static_cast<u32>(r[d]) | (static_cast<u32>(r[d + 1]) << 16);
         }
 #pragma unroll
         for (int np = 0; np < NN / 2; ++np) {
@@ -355,24 +368,36 @@ template <class Cfg> __device__ void vertical_slash_stats(const VsParams &p) {
   vs_detail::Tile<Cfg, false>::run(p, sattn_vs_smem);
 }
 
-/// Phase 2: per row its log2 LSE over the tiles (-inf: sees no key).
+/// Phase 2: per row its log2 LSE over the tiles (-inf: sees no key). One
+/// warp per row: lanes merge every 32nd tile's (max, sum) online, then an
+/// xor tree merges the lanes (a fixed order: the same bits on every run).
 template <class Cfg> __device__ void vertical_slash_lse(const VsParams &p) {
-  const int r = blockIdx.x * kVsThreads + threadIdx.x, h = blockIdx.y, b = blockIdx.z;
-  const int n = p.q.S;
+  const int lane = threadIdx.x % 32, h = blockIdx.y, b = blockIdx.z;
+  const int r = blockIdx.x * (kVsThreads / 32) + threadIdx.x / 32, n = p.q.S;
   if (r >= n)
-    return;
+    return; // warp-uniform
   const i64 head = static_cast<i64>(b) * Cfg::HEADS + h;
-  float m = neg_inf();
-  for (int t = 0; t < p.nTiles; ++t)
-    m = fmaxf(m, p.stats[((head * p.nTiles + t) * n + r) * 2]);
-  float l = 0.f;
-  if (m != neg_inf())
-    for (int t = 0; t < p.nTiles; ++t) {
-      const float *st = p.stats + ((head * p.nTiles + t) * n + r) * 2;
-      if (st[0] != neg_inf())
-        l += st[1] * ptx::ex2(st[0] - m);
+  float m = neg_inf(), l = 0.f;
+  auto merge = [&](float tm, float tl) {
+    if (tm == neg_inf())
+      return;
+    if (tm > m) {
+      l = l * ptx::ex2(m - tm) + tl; // m = -inf: l is 0 and stays 0
+      m = tm;
+    } else {
+      l += tl * ptx::ex2(tm - m);
     }
-  p.lse2[head * n + r] = m == neg_inf() ? neg_inf() : m + __log2f(l);
+  };
+  for (int t = lane; t < p.nTiles; t += 32) {
+    const float2 st = *reinterpret_cast<const float2 *>(p.stats + ((head * p.nTiles + t) * n + r) * 2);
+    merge(st.x, st.y);
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const float m2 = __shfl_xor_sync(0xffffffffu, m, o), l2 = __shfl_xor_sync(0xffffffffu, l, o);
+    merge(m2, l2);
+  }
+  if (lane == 0)
+    p.lse2[head * n + r] = m == neg_inf() ? neg_inf() : m + __log2f(l);
 }
 
 /// Phase 3: vertical line and slash partials per tile.

@@ -29,7 +29,7 @@ void Run::launchLines(const Launch &l, dev::VsParams &p, int B, int Hq, int D, i
   const unsigned tileSmem = unsigned(dev::vs_tile_smem_bytes(D, last));
   const unsigned gb = unsigned(B), H = unsigned(Hq), T = dev::kVsThreads;
   goNamed(l.kernel + "_stats", unsigned(p.nTiles), H, gb, T, tileSmem, &p);
-  goNamed(l.kernel + "_lse", unsigned(cdiv(n, T)), H, gb, T, 0, &p);
+  goNamed(l.kernel + "_lse", unsigned(cdiv(n, T / 32)), H, gb, T, 0, &p);
   goNamed(l.kernel + "_lines", unsigned(p.nTiles), H, gb, T, tileSmem, &p);
   goNamed(l.kernel + "_slash", unsigned(cdiv(Skv, T)), H, gb, T, 0, &p);
 }
