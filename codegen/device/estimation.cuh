@@ -154,14 +154,25 @@ template <class Cfg> __device__ void pool(const PoolParams &p) {
 
   for (int d = threadIdx.x; d < D; d += kPoolThreads) {
     float acc = load_elem<Cfg::DTYPE>(p.in.ptr, offset(p.in, b, h, lo, d));
-    for (int s = lo + 1; s < hi; ++s) {
-      const float e = load_elem<Cfg::DTYPE>(p.in.ptr, offset(p.in, b, h, s, d));
-      if (Cfg::KIND == PoolKind::mean)
-        acc += e;
-      else if (Cfg::KIND == PoolKind::max)
-        acc = fmaxf(acc, e);
-      else
-        acc = fminf(acc, e);
+    // Loads in batches of 8 ahead of the in-order fold: one memory latency
+    // per batch instead of one per token, the reference's summation order.
+    constexpr int U = 8;
+    for (int s0 = lo + 1; s0 < hi; s0 += U) {
+      float e[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        e[u] = s0 + u < hi ? load_elem<Cfg::DTYPE>(p.in.ptr, offset(p.in, b, h, s0 + u, d)) : 0.f;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        if (s0 + u >= hi)
+          break;
+        if (Cfg::KIND == PoolKind::mean)
+          acc += e[u];
+        else if (Cfg::KIND == PoolKind::max)
+          acc = fmaxf(acc, e[u]);
+        else
+          acc = fminf(acc, e[u]);
+      }
     }
     const float x = Cfg::KIND == PoolKind::mean ? acc / static_cast<float>(hi - lo) : acc;
     if constexpr (Cfg::SPLIT) {

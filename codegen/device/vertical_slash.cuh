@@ -88,8 +88,11 @@ __device__ Cut prefix_cut(int n, Entry entry, Target target, double *dred, int *
   const int tid = threadIdx.x, nt = blockDim.x;
   const int per = (n + nt - 1) / nt, lo = min(n, tid * per), hi = min(n, lo + per);
   auto w = [](float v) { return COUNT ? 1.0 : static_cast<double>(v); };
+  // The sums stride over the entries (coalesced loads; ~33 passes of the
+  // binary search read the whole line); only the tie passes below need each
+  // thread's contiguous range [lo, hi), for index order.
   double total = 0.0, forced = 0.0;
-  for (int t = lo; t < hi; ++t) {
+  for (int t = tid; t < n; t += nt) {
     float v = 0.f;
     int k = entry(t, v);
     if (k > 0)
@@ -102,7 +105,7 @@ __device__ Cut prefix_cut(int n, Entry entry, Target target, double *dred, int *
   const double goal = target(total, forced);
   auto massAtLeast = [&](unsigned x) {
     double s = 0.0;
-    for (int t = lo; t < hi; ++t) {
+    for (int t = tid; t < n; t += nt) {
       float v = 0.f;
       if (entry(t, v) == 2 && __float_as_uint(v) >= x)
         s += w(v);
