@@ -12,8 +12,10 @@
 // blocks_from_list turns a user list (semantics §14) into the same sorted,
 // duplicate-free form, through a bitmap of the row's KV blocks.
 // One warp handles one row: it builds the row (averaged over a GQA group for
-// per-group results), sorts the visible blocks into `ord` with a bitonic
-// network in shared memory, and writes the kept blocks in ascending order.
+// per-group results), finds the kept prefix of `ord` — top-k by a radix
+// select on the score bits, the cumulative rules by sorting the visible
+// blocks with a bitonic network in shared memory — and writes the kept
+// blocks in ascending order.
 //
 // First versions: simple and obviously right before fast.
 //
@@ -149,6 +151,87 @@ __device__ inline void mark_prefix(float *key, const int *tag, int nV, int L) {
   __syncwarp();
 }
 
+/// Order-preserving bits of a score: a larger score has larger bits; +0
+/// and -0 are one value (they compare equal in `before`); NaN sorts last.
+__device__ __forceinline__ unsigned score_bits(float s) {
+  if (s != s)
+    return 0u;
+  const unsigned u = __float_as_uint(s == 0.0f ? 0.0f : s);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/// Top-k without sorting: flag[J] (aliasing key) = whether visible block J
+/// is forced or among the first m free blocks of `ord` (1 <= m <= the free
+/// blocks). A radix select finds the m-th largest score's bits T, 8 bits a
+/// pass (integer histograms, so the same answer on every run); every free
+/// block above T is kept, and the free blocks equal to T in index order
+/// until m — exactly the first m of `ord`. O(nV) per pass instead of the
+/// O(nV log^2 nV) bitonic network.
+__device__ inline void mark_topk(float *key, const int *tag, int nV, int m) {
+  __shared__ int hist[256];
+  const int lane = threadIdx.x % 32;
+  auto isFree = [&](int J) { return (tag[J] >> kIdxBits) == kFree; };
+  unsigned prefix = 0u, mask = 0u;
+  int remaining = m; // entries still to take at or below the current prefix
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = lane; i < 256; i += 32)
+      hist[i] = 0;
+    __syncwarp();
+    for (int J = lane; J < nV; J += 32) {
+      const unsigned u = score_bits(key[J]);
+      if (isFree(J) && (u & mask) == prefix)
+        atomicAdd(&hist[(u >> shift) & 255u], 1);
+    }
+    __syncwarp();
+    // Lane l holds digits 255 - 8l down to 248 - 8l: lanes in descending
+    // digit order, so an inclusive scan over lanes counts from the top.
+    int c[8], own = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      own += c[i] = hist[255 - 8 * lane - i];
+    int incl = own;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o)
+        incl += y;
+    }
+    const int excl = incl - own;
+    const int src = __ffs(__ballot_sync(0xffffffffu, excl < remaining && remaining <= incl)) - 1;
+    int digit = 0, above = excl;
+    if (lane == src)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        if (above + c[i] >= remaining) {
+          digit = 255 - 8 * lane - i;
+          break;
+        }
+        above += c[i];
+      }
+    digit = __shfl_sync(0xffffffffu, digit, src);
+    remaining -= __shfl_sync(0xffffffffu, above, src);
+    prefix |= static_cast<unsigned>(digit) << shift;
+    mask |= 255u << shift;
+    __syncwarp(); // histogram reads done before the next pass clears it
+  }
+  int taken = 0; // free blocks equal to T kept so far, in index order
+  for (int J0 = 0; J0 < nV; J0 += 32) { // warp-uniform trip count for the ballot
+    const int J = J0 + lane;
+    bool keep = false, eq = false;
+    if (J < nV) {
+      const unsigned u = score_bits(key[J]);
+      keep = !isFree(J) || u > prefix;
+      eq = isFree(J) && u == prefix;
+    }
+    const unsigned be = __ballot_sync(0xffffffffu, eq);
+    if (eq && taken + __popc(be & ((1u << lane) - 1u)) < remaining)
+      keep = true;
+    taken += __popc(be);
+    if (J < nV)
+      key[J] = keep ? 1.0f : 0.0f;
+  }
+  __syncwarp();
+}
+
 /// Writes the visible blocks J < nV with flag[J] != 0 to row `row` of
 /// `out` in ascending order (ballot + prefix count per chunk of 32), never
 /// past out.cap, and the clamped count.
@@ -263,8 +346,8 @@ template <class Cfg> struct TauChecks {
 //===----------------------------------------------------------------------===//
 
 /// Top-k (§6): keep F plus the first max(0, K - |F|) of V \ F in ord, K
-/// clipped to |V|. The sort is skipped when the answer is F alone or all of
-/// V. grid (nQB, OUT_HEADS, B), block kSelectThreads (one warp), dynamic
+/// clipped to |V|, by radix select (mark_topk), skipped when the answer is
+/// F alone or all of V. grid (nQB, OUT_HEADS, B), block kSelectThreads (one warp), dynamic
 /// smem nKB * 8 bytes (scores, then tags).
 template <class Cfg> __device__ void select_topk(const SelectParams &p) {
   static_assert(selection_detail::SelectOutChecks<Cfg>::ok, "");
@@ -278,8 +361,7 @@ template <class Cfg> __device__ void select_topk(const SelectParams &p) {
   const int L = r.nF + max(0, K - r.nF);
 
   if (r.nF < L && L < r.nV) {
-    selection_detail::warp_sort(r.key, r.tag, r.nV);
-    selection_detail::mark_prefix(r.key, r.tag, r.nV, L);
+    selection_detail::mark_topk(r.key, r.tag, r.nV, L - r.nF);
   } else { // L == nF: the forced blocks; L == nV: every visible block
     for (int J = threadIdx.x % 32; J < r.nV; J += 32)
       r.key[J] = L >= r.nV || (r.tag[J] >> selection_detail::kIdxBits) != selection_detail::kFree;
