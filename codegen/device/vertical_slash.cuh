@@ -105,6 +105,9 @@ __device__ Cut prefix_cut(int n, Entry entry, Target target, double *dred, int *
   const double goal = target(total, forced);
   auto massAtLeast = [&](unsigned x) {
     double s = 0.0;
+    // Unrolled: up to 8 independent loads in flight per thread (one CTA per
+    // head reads the whole line ~33 times; latency, not bandwidth, bounds it).
+#pragma unroll 8
     for (int t = tid; t < n; t += nt) {
       float v = 0.f;
       if (entry(t, v) == 2 && __float_as_uint(v) >= x)
