@@ -199,19 +199,15 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         // codegen/device); the fp32 kernel handles the rest.
         int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
         bool hopper = llvm::cast<StringAttr>(spec.get("arch")).getValue() == "sm_90a";
-        int64_t vsBq = 0;
-        if (Value vs = a.getVslash()) {
-          // Bands and gathered columns are key tiles of the wgmma kernel's
-          // one-consumer (64-row) schedule only. Elsewhere the launch names
-          // a template the device library lacks: the CPU device still runs
-          // the variant, and code generation says why the GPU cannot.
-          vsBq = llvm::cast<VSlashType>(vs.getType()).getBq();
-          c.flag("HAS_VSLASH", true).i("VS_BQ", vsBq);
-          if (!hopper || (d != 64 && d != 128) || vsBq % 64 != 0)
-            return one("attn_fwd_vslash_unavailable", c);
-        }
-        if (!a.getVslash())
-          c.flag("HAS_VSLASH", false).i("VS_BQ", 0);
+        Value vs = a.getVslash();
+        int64_t vsBq = vs ? llvm::cast<VSlashType>(vs.getType()).getBq() : 0;
+        c.flag("HAS_VSLASH", bool(vs)).i("VS_BQ", vsBq);
+        // Bands and gathered columns are key tiles of the wgmma kernel's
+        // one-consumer (64-row) schedule only. Elsewhere the launch names a
+        // template the device library lacks: the CPU device still runs the
+        // variant, and code generation says why the GPU cannot.
+        if (vs && (!hopper || (d != 64 && d != 128) || vsBq % 64 != 0))
+          return one("attn_fwd_vslash_unavailable", c);
         bool tensorCores = (d == 64 || d == 128) && (hopper || !a.getQueries());
         if (!tensorCores)
           return one("attn_fwd", c);
@@ -223,9 +219,8 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         // autotuner decides per shape.
         if (hopper) {
           dev::AttnWgmmaShape shape =
-              a.getVslash() ? dev::AttnWgmmaShape{true, 64, 64, false}
-                            : dev::AttnWgmmaShape{bool(a.getBlocks()), int(bq), int(bk),
-                                                  bool(a.getQueries())};
+              vs ? dev::AttnWgmmaShape{true, 64, 64, false}
+                 : dev::AttnWgmmaShape{bool(a.getBlocks()), int(bq), int(bk), bool(a.getQueries())};
           bool oneConsumer = dev::attn_wgmma_warpgroups(shape) == 1;
           c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host

@@ -11,8 +11,9 @@
 // pooled rows of a query block (BQ / Q_GROUP) divide 64 and the pooled keys
 // of a KV block (BK / K_GROUP) divide or are a multiple of the key tile;
 // other shapes take the CUDA-core version. Every output element is summed
-// by one fixed thread in a fixed order, so the scores are bitwise
-// reproducible from run to run (selection breaks ties on them).
+// in a fixed order (fixed threads, fixed shuffle trees, no atomics), so the
+// scores are bitwise reproducible from run to run (selection breaks ties on
+// them).
 //
 // Host side: everything above the `__CUDACC__` guard is plain C++.
 //
@@ -306,8 +307,8 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
   constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
   constexpr int NK = scores_key_tile(D), LD = D + 8, LDP = NK + 8;
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
-  constexpr int IPC = R / ROWS;                      // query blocks per CTA
-  constexpr DType T = DType::bf16;                   // fp32 range for both halves
+  constexpr int IPC = R / ROWS;    // query blocks per CTA
+  constexpr DType T = DType::bf16; // fp32 range for both halves
   static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma: unsupported shape");
   static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma: one carried block per thread");
   extern __shared__ __align__(16) unsigned char sattn_scores_smem[];

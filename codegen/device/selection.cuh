@@ -213,7 +213,7 @@ __device__ inline void mark_topk(float *key, const int *tag, int nV, int m) {
     mask |= 255u << shift;
     __syncwarp(); // histogram reads done before the next pass clears it
   }
-  int taken = 0; // free blocks equal to T kept so far, in index order
+  int taken = 0;                        // free blocks equal to T kept so far, in index order
   for (int J0 = 0; J0 < nV; J0 += 32) { // warp-uniform trip count for the ballot
     const int J = J0 + lane;
     bool keep = false, eq = false;
@@ -383,9 +383,9 @@ template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
   const selection_detail::Row r = selection_detail::load_row<Cfg, G>(p, b, og, I);
   selection_detail::warp_sort(r.key, r.tag, r.nV);
   static_assert(Cfg::SLACK >= 0, "select_cumulative: SLACK must be >= 0");
-  int L = min(r.nV, selection_detail::cumulative_length(r.key, r.nV, r.nF,
-                                                        static_cast<float>(Cfg::TAU)) +
-                        Cfg::SLACK);
+  int L = min(r.nV,
+              selection_detail::cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU)) +
+                  Cfg::SLACK);
   if (HAS_CAP) {
     const int cap = selection_detail::row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, Cfg::K, b, og, I);
     L = min(L, max(cap, r.nF));

@@ -4,7 +4,8 @@
 // kernels <name>_stats, _lse, _lines, _slash, _pick and <name> itself:
 //   _stats  per key tile of kVsKeys keys and per last row, the tile's max
 //           logit and exp-sum (log2 units) on tensor cores;
-//   _lse    per row the merge of its tiles' stats in tile order (log2 LSE);
+//   _lse    per row the merge of its tiles' stats, one warp per row in a
+//           fixed order (log2 LSE);
 //   _lines  per key tile the exact probabilities of the last rows, summed
 //           per key (vertical) and per diagonal of the tile (slash
 //           partials), in a fixed order (no atomics: the same bits on
@@ -276,7 +277,7 @@ template <class Cfg, bool LINES> struct Tile {
         for (int x = 0; x < 4; ++x) {
           const u16 *r = qrow[x & 1];
           int d = kk * 16 + (x >> 1) * 8 + 2 * t;
-          qf[x] = !r ? 0u
+          qf[x] = !r   ? 0u
                   : q4 ? __ldg(reinterpret_cast<const u32 *>(r + d))
                        : static_cast<u32>(r[d]) | (static_cast<u32>(r[d + 1]) << 16);
         }
@@ -395,7 +396,8 @@ template <class Cfg> __device__ void vertical_slash_lse(const VsParams &p) {
     }
   };
   for (int t = lane; t < p.nTiles; t += 32) {
-    const float2 st = *reinterpret_cast<const float2 *>(p.stats + ((head * p.nTiles + t) * n + r) * 2);
+    const float2 st =
+        *reinterpret_cast<const float2 *>(p.stats + ((head * p.nTiles + t) * n + r) * 2);
     merge(st.x, st.y);
   }
   for (int o = 16; o > 0; o >>= 1) {
