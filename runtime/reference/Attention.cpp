@@ -59,11 +59,14 @@ void softmaxRow(const double *q, int64_t D, double scale, const std::vector<int6
   lse = mx + std::log(sum);
 }
 
-/// Checks the shared q/k/v layout of §2 and §12; returns D.
+} // namespace
+
+namespace detail {
+
 int64_t checkQKV(const Tensor &q, const Tensor &k, const Tensor &v) {
-  detail::checkTensor(q, "q", 4);
-  detail::checkTensor(k, "k", 4);
-  detail::checkTensor(v, "v", 4);
+  checkTensor(q, "q", 4);
+  checkTensor(k, "k", 4);
+  checkTensor(v, "v", 4);
   if (k.shape != v.shape)
     throw Error(fmt::format("k has shape [{}] but v has [{}]; k and v must have the "
                             "same shape",
@@ -83,10 +86,6 @@ int64_t checkQKV(const Tensor &q, const Tensor &k, const Tensor &v) {
                             q.dim(1), k.dim(1)));
   return q.dim(3);
 }
-
-} // namespace
-
-namespace detail {
 
 KeySets::KeySets(int64_t B_, int64_t Hq_, int64_t Hkv_, int64_t Sq_, int64_t Skv_,
                  const BlockSet *blocks_, const QuerySet *queries, const AttentionParams &p)
@@ -197,7 +196,7 @@ void KeySets::row(int64_t b, int64_t h, int64_t i, std::vector<char> &keys) cons
 
 AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v, const BlockSet *blocks,
                           const QuerySet *queries, const AttentionParams &p) {
-  int64_t D = checkQKV(q, k, v);
+  int64_t D = detail::checkQKV(q, k, v);
   int64_t B = q.dim(0), Hq = q.dim(1), Sq = q.dim(2), Hkv = k.dim(1), Skv = k.dim(2);
   double scale = detail::resolveScale(p.scale, D);
   detail::KeySets sets(B, Hq, Hkv, Sq, Skv, blocks, queries, p);
@@ -290,7 +289,7 @@ int64_t integral(double x, const char *what, int64_t index) {
 
 AttentionResult decodeAttention(const Tensor &q, const Tensor &k, const Tensor &v,
                                 const TokenSet *tokens, std::optional<double> scale) {
-  int64_t D = checkQKV(q, k, v);
+  int64_t D = detail::checkQKV(q, k, v);
   int64_t Hkv = k.dim(1), Skv = k.dim(2);
   if (tokens && tokens->Skv != Skv)
     throw Error(fmt::format("token set was built for Skv={} but the cache holds {} "

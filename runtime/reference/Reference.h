@@ -162,8 +162,7 @@ BlockSet selectCumulativeHead(const Scores &s, double tau, const Forced &forced)
 /// §12a: lastQLines, then verticalSlashSelect. With `aware` (a block set of
 /// the result's geometry) kPooled [B, Hkv, cdiv(Skv, bk), D] must be given.
 BlockSet verticalSlash(const Tensor &q, const Tensor &k, int64_t bq, int64_t bk,
-                       const BlockSet *aware, const Tensor *kPooled,
-                       const VerticalSlashParams &p);
+                       const BlockSet *aware, const Tensor *kPooled, const VerticalSlashParams &p);
 /// §12a, first half.
 Lines lastQLines(const Tensor &q, const Tensor &k, const VerticalSlashParams &p);
 /// §12a, second half, given the lines (GPU tests feed the GPU's own).
@@ -202,6 +201,24 @@ QuerySet classifyQueries(const Tensor &q, const Tensor &k, const ClassifyParams 
 /// §2.
 AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v, const BlockSet *blocks,
                           const QuerySet *queries, const AttentionParams &p);
+
+/// Gradients of attention(); each has the shape of its input.
+struct AttentionGrads {
+  Tensor dq; // [B, Hq, Sq, D]
+  Tensor dk; // [B, Hkv, Skv, D]
+  Tensor dv; // [B, Hkv, Skv, D]
+};
+
+/// §2 backward: the gradients of L = sum(dout ⊙ O) with respect to q, k and
+/// v, where O = attention(q, k, v, blocks, queries, p).out and dout has O's
+/// shape [B, Hq, Sq, D]. The key sets A(i) are constants: selections are not
+/// differentiated (a straight-through choice). Lazy rows get the gradient of
+/// their cheap (local + sinks) path; rows with an empty A(i) (LazyPolicy::Zero,
+/// or nothing visible) contribute nothing. With GQA, dk/dv of a KV head sum
+/// over its query heads. Validates like attention(), plus dout's shape.
+AttentionGrads attentionBackward(const Tensor &q, const Tensor &k, const Tensor &v,
+                                 const Tensor &dout, const BlockSet *blocks,
+                                 const QuerySet *queries, const AttentionParams &p);
 
 /// §11: kvSlimSelect(kvSlimScores(...)).
 TokenSet kvSlim(const Tensor &q, const Tensor &k, const Segments *segments, const SlimParams &p);
@@ -247,6 +264,9 @@ void checkTensor(const Tensor &t, const char *name, int rank, bool finite = true
 /// q [B, Hq, *, D] against k [B, Hkv, *, D] (same batch and head dim,
 /// Hq % Hkv == 0); qn / kn name them in the Error.
 void checkQK(const Tensor &q, const Tensor &k, const char *qn, const char *kn);
+/// The shared q/k/v layout of §2 and §12 (rank 4, finite, k and v of one
+/// shape, Hq % Hkv == 0, D >= 1); returns D.
+int64_t checkQKV(const Tensor &q, const Tensor &k, const Tensor &v);
 /// The given softmax scale (must be finite) or 1/sqrt(D).
 double resolveScale(std::optional<double> scale, int64_t D);
 /// Throws Error for attributes §1 does not define (a window without causal, ...).
