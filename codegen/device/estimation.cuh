@@ -51,6 +51,24 @@ constexpr int scores_mma_smem_bytes(int headDim) {
   return 2 * scores_key_tile(headDim) * (headDim + 8) * 2 + kScoresMmaRows * 8 + 16;
 }
 
+/// Whether the tensor-core block_scores takes its one-pass form (a
+/// workspace slot per persistent CTA) or the two-pass one (max and
+/// denominator, then probabilities; a grid of row tiles). The one-pass
+/// output phase reads the slot with one float per pooled row of a query
+/// block: with fewer than kScoresOnePassRows rows per block those reads are
+/// sector-wasting and its cost exceeds the saved GEMM pass (measured: 64-token
+/// pooling over 64-blocks, one row per block, 0.97 -> 3.08 ms at 128k), so
+/// such shapes keep the two-pass kernel.
+enum : int { kScoresOnePassRows = 8 };
+constexpr bool scores_one_pass(int rows) { return rows >= kScoresOnePassRows; }
+
+/// Dynamic shared memory of the two-pass tensor-core block_scores: the key
+/// tile as two 16-bit halves and the probability tile.
+constexpr int scores_2pass_smem_bytes(int headDim) {
+  return 2 * scores_key_tile(headDim) * (headDim + 8) * 2 +
+         kScoresMmaRows * (scores_key_tile(headDim) + 8) * 4;
+}
+
 /// Work items of the tensor-core block_scores: kScoresMmaRows pooled rows
 /// of one (batch, head) each.
 constexpr long long scores_mma_items(long long nq, int heads, int batch) {
@@ -439,7 +457,9 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
               const float v = z(j, hh, e);
-              put(t0 + j * 8 + 2 * tq + e, hh, v, 1.f);
+              const int J = t0 + j * 8 + 2 * tq + e;
+              if (J < nKB) // the block's log-sum-exp is its one logit
+                ws[static_cast<i64>(J) * R + warp * 16 + g + 8 * hh] = v;
               merge(rm[hh], rl[hh], v, 1.f);
             }
         } else if constexpr (GROUPS < 8) {
@@ -558,6 +578,191 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
   }
 }
 
+/// Tensor-core version in two GEMM passes, for query blocks of fewer than
+/// kScoresOnePassRows pooled rows (see scores_one_pass). One CTA per kScoresMmaRows consecutive
+/// pooled rows of (head h, batch b), i.e. whole query blocks; warp w holds rows 16w..16w+15 as
+/// split A fragments (qp = hi + lo). Two passes over the key tiles the CTA's last row sees, each
+/// tile staged as hi + lo halves:
+///   1. logits by split mma (hi.hi + hi.lo + lo.hi) -> per row online max
+///      and softmax denominator;
+///   2. the same logits -> probabilities p = exp(s - m) / l, written to a
+///      shared [rows x keys] tile; then each warp sums whole query blocks,
+///      lanes down columns and xor shuffles across a KV block's columns.
+///      A KV block longer than a tile (GROUPS > NK) is carried in a
+///      register across its tiles.
+/// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
+/// CTAs are issued last rows first: under a causal mask they see the most.
+/// grid (cdiv(nq, kScoresMmaRows), HEADS, B), block kScoresThreads,
+/// dynamic smem scores_2pass_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(const ScoresParams &p) {
+  using ptx::u32;
+  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
+  constexpr int NK = scores_key_tile(D), LD = D + 8, LDP = NK + 8;
+  constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
+  constexpr int IPC = R / ROWS;    // query blocks per CTA
+  constexpr DType T = DType::bf16; // fp32 range for both halves
+  static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma_2pass: unsupported shape");
+  static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma_2pass: one carried block per thread");
+  extern __shared__ __align__(16) unsigned char sattn_scores_smem[];
+  unsigned short *khi = reinterpret_cast<unsigned short *>(sattn_scores_smem);
+  unsigned short *klo = khi + NK * LD;
+  float *P = reinterpret_cast<float *>(klo + NK * LD); // [R][LDP]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
+  const int c = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int nq = p.nq, nk = p.nk, nKB = p.nKB;
+  const int r0 = c * R, r1 = min(nq, r0 + R), I0 = c * IPC;
+  const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * nq) * D;
+  const float *kbase =
+      p.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * nk) * D;
+
+  // Key groups pooled row r sees: t * K_GROUP <= its last query's position.
+  auto visible = [&](int r) {
+    if (r >= r1)
+      return 0;
+    if (!Cfg::CAUSAL)
+      return nk;
+    const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
+    return rp < 0 ? 0 : min(nk, rp / Cfg::K_GROUP + 1);
+  };
+  const int wr = r0 + warp * 16;
+  u32 qh[KD][4], ql[KD][4];
+#pragma unroll
+  for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = wr + g + (e & 1) * 8, d = kk * 16 + 2 * tq + (e >> 1) * 8;
+      float2 x = make_float2(0.f, 0.f);
+      if (r < r1)
+        x = *reinterpret_cast<const float2 *>(qrow + static_cast<i64>(r) * D + d);
+      split_mma::split2<T>(x.x, x.y, qh[kk][e], ql[kk][e]);
+    }
+  const int vis[2] = {visible(wr + g), visible(wr + g + 8)};
+  const int tEnd = visible(r1 - 1); // rows ascending: the last sees the most
+  const float scale = Cfg::SCALE;
+
+  // Pass 1: per-row max and denominator (each lane: its keys; then merged).
+  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.f, 0.f};
+  for (int t0 = 0; t0 < tEnd; t0 += NK) {
+    __syncthreads(); // the previous tile is consumed
+    split_mma::stage_rows<T, NK, D, NT>(kbase, t0, tEnd, khi, klo);
+    __syncthreads();
+    if (__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]))
+      continue; // no row of this warp sees the tile
+    float acc[NK / 8][4];
+    split_mma::logits<T, NK, D, true>(acc, qh, ql, khi, klo);
+#pragma unroll
+    for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hh = e >> 1, t = t0 + j * 8 + 2 * tq + (e & 1);
+        if (t < vis[hh]) {
+          const float s = acc[j][e] * scale;
+          if (s > m[hh]) {
+            l[hh] *= __expf(m[hh] - s);
+            m[hh] = s;
+          }
+          l[hh] += __expf(s - m[hh]);
+        }
+      }
+  }
+  float inv[2];
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    for (int o = 1; o < 4; o <<= 1) {
+      const float m2 = __shfl_xor_sync(0xffffffffu, m[hh], o);
+      const float l2 = __shfl_xor_sync(0xffffffffu, l[hh], o);
+      const float M = fmaxf(m[hh], m2);
+      if (M != neg_inf()) {
+        l[hh] = l[hh] * __expf(m[hh] - M) + l2 * __expf(m2 - M);
+        m[hh] = M;
+      }
+    }
+    inv[hh] = l[hh] > 0.f ? 1.f / l[hh] : 0.f; // rows that see nothing add 0
+  }
+
+  // Pass 2: probabilities, summed per (query block, KV block).
+  auto nI = [&](int I) { return static_cast<float>(min(nq, (I + 1) * ROWS) - I * ROWS); };
+  float *out = p.out + ((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB) * nKB;
+  float carry = 0.f;
+  for (int t0 = 0; t0 < tEnd; t0 += NK) {
+    __syncthreads(); // the previous tile and its probabilities are consumed
+    split_mma::stage_rows<T, NK, D, NT>(kbase, t0, tEnd, khi, klo);
+    __syncthreads();
+    float acc[NK / 8][4];
+    const bool seen = !__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]);
+    if (seen)
+      split_mma::logits<T, NK, D, true>(acc, qh, ql, khi, klo);
+#pragma unroll
+    for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        float pr[2];
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          const int t = t0 + j * 8 + 2 * tq + x;
+          pr[x] = seen && t < vis[hh] ? __expf(acc[j][2 * hh + x] * scale - m[hh]) * inv[hh] : 0.f;
+        }
+        *reinterpret_cast<float2 *>(&P[(warp * 16 + g + 8 * hh) * LDP + j * 8 + 2 * tq]) =
+            make_float2(pr[0], pr[1]);
+      }
+    __syncthreads();
+    if constexpr (GROUPS <= NK) {
+      // Warp w sums query blocks w, w + 4, ...: lane l adds its CPL adjacent
+      // columns down the block's rows (conflict-free rows of P), then the
+      // lanes of one KV block fold their sums by xor shuffles. A fixed
+      // order, so the same bits on every run.
+      constexpr int CPL = NK / 32, LANES = GROUPS / CPL; // lanes per KV block
+      for (int il = warp; il < IPC; il += NT / 32) {
+        const int I = I0 + il;
+        float s[CPL] = {};
+        for (int rr = 0; rr < ROWS; ++rr)
+#pragma unroll
+          for (int x = 0; x < CPL; ++x)
+            s[x] += P[(il * ROWS + rr) * LDP + lane * CPL + x];
+        if constexpr (LANES == 0) { // GROUPS < CPL: every column its own KV block
+#pragma unroll
+          for (int x = 0; x < CPL; ++x) {
+            const int J = (t0 + lane * CPL + x) / GROUPS;
+            if (I < p.nQB && J < nKB)
+              out[static_cast<i64>(I) * nKB + J] = s[x] / nI(I);
+          }
+        } else {
+          float v = s[0];
+#pragma unroll
+          for (int x = 1; x < CPL; ++x)
+            v += s[x];
+#pragma unroll
+          for (int o = 1; o < LANES; o <<= 1)
+            v += __shfl_xor_sync(0xffffffffu, v, o);
+          const int J = (t0 + lane * CPL) / GROUPS;
+          if (lane % LANES == 0 && I < p.nQB && J < nKB)
+            out[static_cast<i64>(I) * nKB + J] = v / nI(I);
+        }
+      }
+    } else if (tid < IPC) {
+      for (int rr = 0; rr < ROWS; ++rr)
+#pragma unroll 8
+        for (int x = 0; x < NK; ++x)
+          carry += P[(tid * ROWS + rr) * LDP + x];
+      const int I = I0 + tid, J = t0 / GROUPS;
+      if ((t0 + NK) % GROUPS == 0 || t0 + NK >= tEnd) {
+        if (I < p.nQB && J < nKB)
+          out[static_cast<i64>(I) * nKB + J] = carry / nI(I);
+        carry = 0.f;
+      }
+    }
+  }
+  // KV blocks no tile reached: invisible to every row of the CTA.
+  const int covered = (tEnd + NK - 1) / NK * NK; // pooled keys the tiles spanned
+  const int Jw = min(nKB, (covered + GROUPS - 1) / GROUPS);
+  for (int e = tid; e < IPC * max(0, nKB - Jw); e += NT) {
+    const int I = I0 + e / (nKB - Jw), J = Jw + e % (nKB - Jw);
+    if (I < p.nQB)
+      out[static_cast<i64>(I) * nKB + J] = 0.f;
+  }
+}
+
 } // namespace estimation_detail
 
 /// sattn.scores (block_scores): the tensor-core version where
@@ -575,9 +780,12 @@ template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
   static_assert(kScoresThreads % 32 == 0 && kScoresThreads <= 1024,
                 "block_scores: kScoresThreads must be whole warps");
   if constexpr (!Cfg::BOUND &&
-                scores_mma(Cfg::HEAD_DIM, Cfg::BQ / Cfg::Q_GROUP, Cfg::BK / Cfg::K_GROUP))
-    estimation_detail::block_scores_mma<Cfg>(p);
-  else
+                scores_mma(Cfg::HEAD_DIM, Cfg::BQ / Cfg::Q_GROUP, Cfg::BK / Cfg::K_GROUP)) {
+    if constexpr (scores_one_pass(Cfg::BQ / Cfg::Q_GROUP))
+      estimation_detail::block_scores_mma<Cfg>(p);
+    else
+      estimation_detail::block_scores_mma_2pass<Cfg>(p);
+  } else
     estimation_detail::block_scores_simt<Cfg>(p);
 }
 

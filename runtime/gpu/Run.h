@@ -534,7 +534,11 @@ private:
                           nullptr};
       vals[l.results[0]] = s;
       const int D = int(l.i("HEAD_DIM"));
-      if (!bound && dev::scores_mma(D, int(l.i("BQ") / cq), int(l.i("BK") / ck))) {
+      const bool mma = !bound && dev::scores_mma(D, int(l.i("BQ") / cq), int(l.i("BK") / ck));
+      if (mma && !dev::scores_one_pass(int(l.i("BQ") / cq)))
+        go(l, unsigned(cdiv(qp.S, dev::kScoresMmaRows)), s.H, s.B, dev::kScoresThreads,
+           unsigned(dev::scores_2pass_smem_bytes(D)), &p);
+      else if (mma) {
         // Tensor cores: persistent CTAs, a workspace slot each, items from
         // a counter zeroed in stream order (codegen/device/estimation.cuh).
         const long long grid =

@@ -268,6 +268,13 @@ TEST_CASE("block scores on tensor cores and CUDA cores", "[gpu]") {
       {256, 16, 32, 64, 128, 300, 300, 4, 2, true},    // key tile 32, 4 keys per block
       {256, 32, 2, 64, 128, 300, 300, 4, 2, true},     // key tile 32, carried over 2 tiles
       {64, 2, 2, 64, 64, 1000, 1000, 32, 8, true},     // more items than persistent CTAs
+      // Small KV blocks over several key tiles, causal and not, and a
+      // carried block of three tiles (not a power of two).
+      {64, 16, 16, 16, 16, 2000, 2000, 4, 2, true},  // 1 key per block, 2 tiles
+      {64, 16, 16, 16, 16, 1500, 1500, 4, 2, false}, // the same, not causal
+      {128, 8, 8, 64, 16, 1100, 1100, 4, 2, true},   // 2 keys per block, 3 tiles
+      {128, 8, 8, 64, 32, 1100, 1100, 4, 2, true},   // 4 keys per block, 3 tiles
+      {64, 2, 2, 128, 384, 900, 900, 4, 2, false},   // 192 keys per block: 3 tiles carried
   };
   for (const Case &c : cases) {
     Shape s{2, c.hq, c.hkv, c.Sq, c.Skv, c.D, "bf16"};
