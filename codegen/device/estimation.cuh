@@ -45,10 +45,46 @@ constexpr bool scores_mma(int headDim, int rows, int groups) {
 }
 
 /// Dynamic shared memory of the tensor-core block_scores: the key tile as
-/// two 16-bit halves (rows padded by 8 values) and the probability tile.
+/// two 16-bit halves (rows padded by 8 values), the rows' max and
+/// 1 / denominator, and the next item.
 constexpr int scores_mma_smem_bytes(int headDim) {
+  return 2 * scores_key_tile(headDim) * (headDim + 8) * 2 + kScoresMmaRows * 8 + 16;
+}
+
+/// Whether the tensor-core block_scores takes its one-pass form (a
+/// workspace slot per persistent CTA) or the two-pass one (max and
+/// denominator, then probabilities; a grid of row tiles). The one-pass
+/// output phase reads the slot with one float per pooled row of a query
+/// block: with fewer than kScoresOnePassRows rows per block those reads are
+/// sector-wasting and its cost exceeds the saved GEMM pass (measured: 64-token
+/// pooling over 64-blocks, one row per block, 0.97 -> 3.08 ms at 128k), so
+/// such shapes keep the two-pass kernel.
+enum : int { kScoresOnePassRows = 8 };
+constexpr bool scores_one_pass(int rows) { return rows >= kScoresOnePassRows; }
+
+/// Dynamic shared memory of the two-pass tensor-core block_scores: the key
+/// tile as two 16-bit halves and the probability tile.
+constexpr int scores_2pass_smem_bytes(int headDim) {
   return 2 * scores_key_tile(headDim) * (headDim + 8) * 2 +
          kScoresMmaRows * (scores_key_tile(headDim) + 8) * 4;
+}
+
+/// Work items of the tensor-core block_scores: kScoresMmaRows pooled rows
+/// of one (batch, head) each.
+constexpr long long scores_mma_items(long long nq, int heads, int batch) {
+  return (nq + kScoresMmaRows - 1) / kScoresMmaRows * heads * batch;
+}
+
+/// Persistent CTAs: kScoresMinBlocks per SM, never more than the items.
+constexpr long long scores_mma_grid(long long items, int sms) {
+  return items < static_cast<long long>(kScoresMinBlocks) * sms
+             ? items
+             : static_cast<long long>(kScoresMinBlocks) * sms;
+}
+
+/// Workspace floats: per CTA, one log-sum-exp per (pooled row, KV block).
+constexpr long long scores_ws_floats(long long ctas, int nKB) {
+  return ctas * kScoresMmaRows * static_cast<long long>(nKB);
 }
 
 } // namespace dev
@@ -287,10 +323,266 @@ template <class Cfg> __device__ __forceinline__ void block_scores_simt(const Sco
     out[J] = nI > 0 ? acc[J] / static_cast<float>(nI) : 0.0f;
 }
 
-/// Tensor-core version. One CTA per kScoresMmaRows consecutive pooled rows
-/// of (head h, batch b), i.e. whole query blocks; warp w holds rows
-/// 16w..16w+15 as split A fragments (qp = hi + lo). Two passes over the key
-/// tiles the CTA's last row sees, each tile staged as hi + lo halves:
+/// Tensor-core version, one GEMM pass. A work item is kScoresMmaRows
+/// consecutive pooled rows of (head h, batch b), i.e. whole query blocks;
+/// warp w holds rows 16w..16w+15 as split A fragments (qp = hi + lo).
+/// Persistent CTAs take items last rows first (under a causal mask they see
+/// the most keys; the heads of a row tile are consecutive, so a GQA group
+/// reads its keys from L2) from an atomic counter. Per key tile, staged as
+/// hi + lo halves, the split mma (hi.hi + hi.lo + lo.hi) gives the logits;
+/// each (row, KV block) leaves its log-sum-exp (log2 domain) in the CTA's
+/// workspace slot, [KV block][row], and folds (max, sum) into the row's
+/// online max and denominator. A KV block longer than a tile (GROUPS > NK)
+/// is carried in registers across its tiles. After the last tile,
+///   S[I, J] = sum over the rows r of I of 2^(lse[r, J] - M_r) / L_r / n_I,
+/// summed in row order; blocks past the last tile are zeros. Every value
+/// is reduced in a fixed order (fixed lanes, fixed shuffle trees), so the
+/// scores are the same bits on every run. The max-then-sum scheme this
+/// replaces ran the split mma twice.
+/// grid scores_mma_grid(items, SMs), block kScoresThreads, dynamic smem
+/// scores_mma_smem_bytes(HEAD_DIM), p.ws and p.next_item as in ScoresParams.
+template <class Cfg> __device__ __forceinline__ void block_scores_mma(const ScoresParams &p) {
+  using ptx::ex2;
+  using ptx::u32;
+  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
+  constexpr int NK = scores_key_tile(D), LD = D + 8;
+  constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
+  constexpr int IPC = R / ROWS;                          // query blocks per item
+  constexpr DType T = DType::bf16;                       // fp32 range for both halves
+  constexpr float kC = Cfg::SCALE * 1.4426950408889634f; // logits in the log2 domain
+  static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma: unsupported shape");
+  extern __shared__ __align__(16) unsigned char sattn_scores_smem[];
+  unsigned short *khi = reinterpret_cast<unsigned short *>(sattn_scores_smem);
+  unsigned short *klo = khi + NK * LD;
+  float *rowM = reinterpret_cast<float *>(klo + NK * LD); // [R]
+  float *rowInvL = rowM + R;                              // [R]
+  int *itemSlot = reinterpret_cast<int *>(rowInvL + R);
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
+  const int nq = p.nq, nk = p.nk, nKB = p.nKB, nQB = p.nQB;
+  const int rowTiles = (nq + R - 1) / R, perTile = Cfg::HEADS * p.B, nItems = rowTiles * perTile;
+  float *ws = p.ws + static_cast<i64>(blockIdx.x) * R * nKB; // [nKB][R]
+  const float ninf = neg_inf();
+  // (m, l) += (m2, l2): softmax partials, l relative to 2^m.
+  auto merge = [ninf](float &m, float &l, float m2, float l2) {
+    if (m2 == ninf)
+      return;
+    if (m2 > m) {
+      l = l * ex2(m - m2) + l2;
+      m = m2;
+    } else {
+      l += l2 * ex2(m2 - m);
+    }
+  };
+  // The partials of a quad's 4 lanes merged (lane 0's order is the one
+  // kept: the result is the same bits on every run).
+  auto quadMerge = [&merge](float &m, float &l) {
+#pragma unroll
+    for (int o = 1; o < 4; o <<= 1) {
+      const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+      const float l2 = __shfl_xor_sync(0xffffffffu, l, o);
+      merge(m, l, m2, l2);
+    }
+  };
+
+  for (int item = blockIdx.x; item < nItems;) {
+    const int c = rowTiles - 1 - item / perTile, bh = item % perTile;
+    const int b = bh / Cfg::HEADS, h = bh % Cfg::HEADS;
+    const int r0 = c * R, r1 = min(nq, r0 + R), I0 = c * IPC;
+    const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * nq) * D;
+    const float *kbase =
+        p.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * nk) * D;
+
+    // Key groups pooled row r sees: t * K_GROUP <= its last query's position.
+    auto visible = [&](int r) {
+      if (r >= r1)
+        return 0;
+      if (!Cfg::CAUSAL)
+        return nk;
+      const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
+      return rp < 0 ? 0 : min(nk, rp / Cfg::K_GROUP + 1);
+    };
+    const int wr = r0 + warp * 16;
+    u32 qh[KD][4], ql[KD][4];
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = wr + g + (e & 1) * 8, d = kk * 16 + 2 * tq + (e >> 1) * 8;
+        float2 x = make_float2(0.f, 0.f);
+        if (r < r1)
+          x = *reinterpret_cast<const float2 *>(qrow + static_cast<i64>(r) * D + d);
+        split_mma::split2<T>(x.x, x.y, qh[kk][e], ql[kk][e]);
+      }
+    const int vis[2] = {visible(wr + g), visible(wr + g + 8)};
+    const int tEnd = visible(r1 - 1); // rows ascending: the last sees the most
+
+    // Row partials (per lane until the final quad merge) and, for KV
+    // blocks longer than a tile, the carried block partial.
+    float rm[2] = {ninf, ninf}, rl[2] = {0.f, 0.f};
+    float cm[2] = {ninf, ninf}, cs[2] = {0.f, 0.f};
+    for (int t0 = 0; t0 < tEnd; t0 += NK) {
+      __syncthreads(); // the previous tile is consumed
+      split_mma::stage_rows<T, NK, D, NT>(kbase, t0, tEnd, khi, klo);
+      __syncthreads();
+      // A warp none of whose rows sees the tile skips the mma but still
+      // writes its (row, block) entries, as -inf.
+      const bool seen = !__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]);
+      float acc[NK / 8][4];
+      if (seen)
+        split_mma::logits<T, NK, D, true>(acc, qh, ql, khi, klo);
+      else
+#pragma unroll
+        for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            acc[j][e] = 0.f;
+      // Logit of n-tile j, row half hh, column e of the lane's pair (log2
+      // domain), -inf where the row does not see the key.
+      auto z = [&](int j, int hh, int e) {
+        const int t = t0 + j * 8 + 2 * tq + e;
+        return seen && t < vis[hh] ? acc[j][2 * hh + e] * kC : ninf;
+      };
+      // The (row, block) entry: its log-sum-exp from (max m, sum s).
+      auto put = [&](int J, int hh, float m, float s) {
+        if (J < nKB)
+          ws[static_cast<i64>(J) * R + warp * 16 + g + 8 * hh] = m == ninf ? ninf : m + ptx::lg2(s);
+      };
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        if constexpr (GROUPS == 1) {
+          // Every pooled key is its own KV block.
+#pragma unroll
+          for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const float v = z(j, hh, e);
+              const int J = t0 + j * 8 + 2 * tq + e;
+              if (J < nKB) // the block's log-sum-exp is its one logit
+                ws[static_cast<i64>(J) * R + warp * 16 + g + 8 * hh] = v;
+              merge(rm[hh], rl[hh], v, 1.f);
+            }
+        } else if constexpr (GROUPS < 8) {
+          // A block is the lane's pair (GROUPS 2) or two lanes' (GROUPS 4).
+#pragma unroll
+          for (int j = 0; j < NK / 8; ++j) {
+            const float z0 = z(j, hh, 0), z1 = z(j, hh, 1);
+            float m = fmaxf(z0, z1);
+            if constexpr (GROUPS == 4)
+              m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+            float s = m == ninf ? 0.f : ex2(z0 - m) + ex2(z1 - m);
+            if constexpr (GROUPS == 4)
+              s += __shfl_xor_sync(0xffffffffu, s, 1);
+            if (tq % (GROUPS / 2) == 0) {
+              put((t0 + j * 8 + 2 * tq) / GROUPS, hh, m, s);
+              merge(rm[hh], rl[hh], m, s);
+            }
+          }
+        } else if constexpr (GROUPS <= NK) {
+          // A block is NPB whole n-tiles, spread over the 4 lanes of a quad.
+          constexpr int NPB = GROUPS / 8;
+#pragma unroll
+          for (int bi = 0; bi < NK / GROUPS; ++bi) {
+            float m = ninf;
+#pragma unroll
+            for (int nt = 0; nt < NPB; ++nt)
+#pragma unroll
+              for (int e = 0; e < 2; ++e)
+                m = fmaxf(m, z(bi * NPB + nt, hh, e));
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+            float s = 0.f;
+            if (m != ninf)
+#pragma unroll
+              for (int nt = 0; nt < NPB; ++nt)
+#pragma unroll
+                for (int e = 0; e < 2; ++e)
+                  s += ex2(z(bi * NPB + nt, hh, e) - m);
+            s += __shfl_xor_sync(0xffffffffu, s, 1);
+            s += __shfl_xor_sync(0xffffffffu, s, 2);
+            if (tq == 0) {
+              put(t0 / GROUPS + bi, hh, m, s);
+              merge(rm[hh], rl[hh], m, s);
+            }
+          }
+        } else {
+          // A block spans several tiles: fold the lane's values into the
+          // carried partial; the quad merges it when the block ends.
+          float m = ninf;
+#pragma unroll
+          for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              m = fmaxf(m, z(j, hh, e));
+          if (m != ninf) {
+            float s = 0.f;
+#pragma unroll
+            for (int j = 0; j < NK / 8; ++j)
+#pragma unroll
+              for (int e = 0; e < 2; ++e)
+                s += ex2(z(j, hh, e) - m);
+            merge(cm[hh], cs[hh], m, s);
+          }
+        }
+      }
+      if constexpr (GROUPS > NK) {
+        if ((t0 + NK) % GROUPS == 0 || t0 + NK >= tEnd) { // block-uniform
+#pragma unroll
+          for (int hh = 0; hh < 2; ++hh) {
+            quadMerge(cm[hh], cs[hh]);
+            if (tq == 0) {
+              put(t0 / GROUPS, hh, cm[hh], cs[hh]);
+              merge(rm[hh], rl[hh], cm[hh], cs[hh]);
+            }
+            cm[hh] = ninf, cs[hh] = 0.f;
+          }
+        }
+      }
+    }
+    // Row max and 1 / denominator from the quad's partials.
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      quadMerge(rm[hh], rl[hh]);
+      if (tq == 0) {
+        const int lr = warp * 16 + g + 8 * hh;
+        rowM[lr] = rm[hh];
+        rowInvL[lr] = rl[hh] > 0.f ? 1.f / rl[hh] : 0.f; // rows that see nothing add 0
+      }
+    }
+    __syncthreads(); // the slot's entries and the row stats are written
+
+    // Per (query block, KV block): the block's rows' probabilities in row
+    // order; KV blocks no tile reached are invisible to every row: zero.
+    const int covered = (tEnd + NK - 1) / NK * NK; // pooled keys the tiles spanned
+    const int Jw = min(nKB, (covered + GROUPS - 1) / GROUPS);
+    float *out = p.out + ((static_cast<i64>(b) * Cfg::HEADS + h) * nQB) * nKB;
+    for (int x = tid; x < IPC * nKB; x += NT) {
+      const int il = x / nKB, J = x % nKB, I = I0 + il;
+      if (I >= nQB)
+        break;
+      float sum = 0.f;
+      if (J < Jw)
+        for (int rr = 0; rr < ROWS && r0 + il * ROWS + rr < r1; ++rr) {
+          const int lr = il * ROWS + rr;
+          const float e = ws[static_cast<i64>(J) * R + lr];
+          if (e != ninf)
+            sum += ex2(e - rowM[lr]) * rowInvL[lr];
+        }
+      const int rows = min(nq, (I + 1) * ROWS) - I * ROWS;
+      out[static_cast<i64>(I) * nKB + J] = sum / static_cast<float>(rows);
+    }
+    if (tid == 0)
+      *itemSlot = gridDim.x + atomicAdd(p.next_item, 1);
+    __syncthreads(); // also: the slot and row stats are free for the next item
+    item = *itemSlot;
+  }
+}
+
+/// Tensor-core version in two GEMM passes, for query blocks of fewer than
+/// kScoresOnePassRows pooled rows (see scores_one_pass). One CTA per kScoresMmaRows consecutive
+/// pooled rows of (head h, batch b), i.e. whole query blocks; warp w holds rows 16w..16w+15 as
+/// split A fragments (qp = hi + lo). Two passes over the key tiles the CTA's last row sees, each
+/// tile staged as hi + lo halves:
 ///   1. logits by split mma (hi.hi + hi.lo + lo.hi) -> per row online max
 ///      and softmax denominator;
 ///   2. the same logits -> probabilities p = exp(s - m) / l, written to a
@@ -301,16 +593,16 @@ template <class Cfg> __device__ __forceinline__ void block_scores_simt(const Sco
 /// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
 /// CTAs are issued last rows first: under a causal mask they see the most.
 /// grid (cdiv(nq, kScoresMmaRows), HEADS, B), block kScoresThreads,
-/// dynamic smem scores_mma_smem_bytes(HEAD_DIM).
-template <class Cfg> __device__ __forceinline__ void block_scores_mma(const ScoresParams &p) {
+/// dynamic smem scores_2pass_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(const ScoresParams &p) {
   using ptx::u32;
   constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
   constexpr int NK = scores_key_tile(D), LD = D + 8, LDP = NK + 8;
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
   constexpr int IPC = R / ROWS;    // query blocks per CTA
   constexpr DType T = DType::bf16; // fp32 range for both halves
-  static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma: unsupported shape");
-  static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma: one carried block per thread");
+  static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma_2pass: unsupported shape");
+  static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma_2pass: one carried block per thread");
   extern __shared__ __align__(16) unsigned char sattn_scores_smem[];
   unsigned short *khi = reinterpret_cast<unsigned short *>(sattn_scores_smem);
   unsigned short *klo = khi + NK * LD;
@@ -488,9 +780,12 @@ template <class Cfg> __device__ void block_scores(const ScoresParams &p) {
   static_assert(kScoresThreads % 32 == 0 && kScoresThreads <= 1024,
                 "block_scores: kScoresThreads must be whole warps");
   if constexpr (!Cfg::BOUND &&
-                scores_mma(Cfg::HEAD_DIM, Cfg::BQ / Cfg::Q_GROUP, Cfg::BK / Cfg::K_GROUP))
-    estimation_detail::block_scores_mma<Cfg>(p);
-  else
+                scores_mma(Cfg::HEAD_DIM, Cfg::BQ / Cfg::Q_GROUP, Cfg::BK / Cfg::K_GROUP)) {
+    if constexpr (scores_one_pass(Cfg::BQ / Cfg::Q_GROUP))
+      estimation_detail::block_scores_mma<Cfg>(p);
+    else
+      estimation_detail::block_scores_mma_2pass<Cfg>(p);
+  } else
     estimation_detail::block_scores_simt<Cfg>(p);
 }
 

@@ -100,12 +100,18 @@ struct PoolParams {
 /// fp32; out contiguous [B, Hq, nQB, nKB] fp32. Sq/Skv are unpooled lengths.
 /// With a Quest bound (BOUND), kp is the key groups' minimum and kp_max
 /// their maximum, laid out like kp; else kp_max is null.
+/// The tensor-core kernel also takes `ws`, gridDim.x slots of
+/// scores_ws_floats(1, nKB) floats (a log-sum-exp per pooled row and KV
+/// block), and `next_item`, an int zeroed before the launch (grid
+/// scores_mma_grid); the CUDA-core kernel ignores both.
 struct ScoresParams {
   const float *qp;
   const float *kp;
   float *out;
   int B, nq, nk, Sq, Skv, nQB, nKB;
   const float *kp_max;
+  float *ws;
+  int *next_item;
 };
 
 /// sattn.mean_scores: N (2..4) score grids of n floats each -> out.

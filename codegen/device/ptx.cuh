@@ -92,6 +92,13 @@ __device__ __forceinline__ float ex2(float x) {
   return y;
 }
 
+/// log2(x) (MUFU) for x > 0.
+__device__ __forceinline__ float lg2(float x) {
+  float y;
+  asm("lg2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 } // namespace ptx
 } // namespace dev
 } // namespace sattn

@@ -445,8 +445,8 @@ private:
           const int box = dev::attn_wgmma_tma_box(shape), D = q.D;
           auto gathered = [&](void *ptr) {
             const int rows = std::max(p.vs.nv, 1); // as allocated (bindVSlash)
-            return dev::Tensor4{ptr, int64_t(q.H) * rows * D, int64_t(rows) * D, D,
-                                q.B, q.H, rows, D};
+            return dev::Tensor4{ptr, int64_t(q.H) * rows * D, int64_t(rows) * D, D, q.B, q.H, rows,
+                                D};
           };
           p.tma = encodeAttnTma(drv.cuTensorMapEncodeTiled_, gathered(p.vs.kc),
                                 plan.dtype == "fp16", box, p.tkc) &&
@@ -455,7 +455,9 @@ private:
                       ? 1
                       : 0;
         }
-        int nQB = at.vslash >= 0 ? int(cdiv(q.S, 64)) : shape.blocks ? op(size_t(at.blocks)).nQB : 0;
+        int nQB = at.vslash >= 0 ? int(cdiv(q.S, 64))
+                  : shape.blocks ? op(size_t(at.blocks)).nQB
+                                 : 0;
         long long items = dev::attn_wgmma_items(q.S, shape, nQB, q.H, q.B);
         // Dynamic work items: a counter zeroed in stream order before the launch.
         CUdeviceptr counter = alloc(sizeof(int));
@@ -527,13 +529,30 @@ private:
                           k.S,
                           s.nQB,
                           s.nKB,
-                          kmax ? reinterpret_cast<const float *>(kmax->p0) : nullptr};
+                          kmax ? reinterpret_cast<const float *>(kmax->p0) : nullptr,
+                          nullptr,
+                          nullptr};
       vals[l.results[0]] = s;
       const int D = int(l.i("HEAD_DIM"));
-      if (!bound && dev::scores_mma(D, int(l.i("BQ") / cq), int(l.i("BK") / ck)))
+      const bool mma = !bound && dev::scores_mma(D, int(l.i("BQ") / cq), int(l.i("BK") / ck));
+      if (mma && !dev::scores_one_pass(int(l.i("BQ") / cq)))
         go(l, unsigned(cdiv(qp.S, dev::kScoresMmaRows)), s.H, s.B, dev::kScoresThreads,
-           unsigned(dev::scores_mma_smem_bytes(D)), &p);
-      else {
+           unsigned(dev::scores_2pass_smem_bytes(D)), &p);
+      else if (mma) {
+        // Tensor cores: persistent CTAs, a workspace slot each, items from
+        // a counter zeroed in stream order (codegen/device/estimation.cuh).
+        const long long grid =
+            dev::scores_mma_grid(dev::scores_mma_items(qp.S, s.H, s.B), drv.multiprocessors());
+        if (grid == 0)
+          return; // no pooled rows: the scores are empty
+        p.ws = reinterpret_cast<float *>(
+            alloc(size_t(dev::scores_ws_floats(grid, s.nKB)) * sizeof(float)));
+        CUdeviceptr counter = alloc(sizeof(int));
+        drv.check(drv.cuMemsetD32Async_(counter, 0, 1, stream), "clearing the work-item counter");
+        p.next_item = reinterpret_cast<int *>(counter);
+        go(l, unsigned(grid), 1, 1, dev::kScoresThreads, unsigned(dev::scores_mma_smem_bytes(D)),
+           &p);
+      } else {
         if (int64_t(s.nKB) * 4 > kMaxSmemPerSm)
           throw GpuError("sattn.scores: Skv = " + std::to_string(k.S) + " gives " +
                          std::to_string(s.nKB) + " KV blocks of " + std::to_string(l.i("BK")) +

@@ -192,6 +192,15 @@ void KeySets::row(int64_t b, int64_t h, int64_t i, std::vector<char> &keys) cons
       keys[static_cast<size_t>(j)] = 0;
 }
 
+void KeySets::keyList(int64_t b, int64_t h, int64_t i, std::vector<char> &keys,
+                      std::vector<int64_t> &list) const {
+  row(b, h, i, keys);
+  list.clear();
+  for (int64_t j = 0; j < Skv; ++j)
+    if (keys[static_cast<size_t>(j)])
+      list.push_back(j);
+}
+
 } // namespace detail
 
 AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v, const BlockSet *blocks,
@@ -208,11 +217,7 @@ AttentionResult attention(const Tensor &q, const Tensor &k, const Tensor &v, con
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
       for (int64_t i = 0; i < Sq; ++i) {
-        sets.row(b, h, i, keys);
-        list.clear();
-        for (int64_t j = 0; j < Skv; ++j)
-          if (keys[static_cast<size_t>(j)])
-            list.push_back(j);
+        sets.keyList(b, h, i, keys, list);
         if (list.empty())
           continue;
         int64_t hk = h / g;

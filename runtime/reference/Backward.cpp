@@ -49,11 +49,7 @@ AttentionGrads attentionBackward(const Tensor &q, const Tensor &k, const Tensor 
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
       for (int64_t i = 0; i < Sq; ++i) {
-        sets.row(b, h, i, keys);
-        list.clear();
-        for (int64_t j = 0; j < Skv; ++j)
-          if (keys[static_cast<size_t>(j)])
-            list.push_back(j);
+        sets.keyList(b, h, i, keys, list);
         if (list.empty())
           continue;
         int64_t hk = h / g;

@@ -387,5 +387,4 @@ void detail::checkQK(const Tensor &q, const Tensor &k, const char *qn, const cha
                             qn, q.dim(1), k.dim(1), kn));
 }
 
-
 } // namespace sattn::ref

@@ -287,6 +287,9 @@ public:
           const QuerySet *queries, const AttentionParams &p);
   /// keys[j] (resized to Skv) = whether row i of (b, h) attends key j.
   void row(int64_t b, int64_t h, int64_t i, std::vector<char> &keys) const;
+  /// The keys of row(b, h, i) as an ascending list (`keys` is scratch).
+  void keyList(int64_t b, int64_t h, int64_t i, std::vector<char> &keys,
+               std::vector<int64_t> &list) const;
 
 private:
   int64_t B, Hq, Hkv, Sq, Skv;

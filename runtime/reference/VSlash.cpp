@@ -59,10 +59,10 @@ VSlashSet vslashSelect(const Lines &lines, int64_t Sq, int64_t bq, const VSlashP
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
       const size_t bh = static_cast<size_t>(b * H + h);
-      out.columns[bh] = pickTokens(v, b, h, Skv, p.sinkColumns,
-                                   std::max(p.vertical, p.sinkColumns));
-      std::vector<int32_t> d = pickTokens(lines.slash, b, h, Skv, p.localSlashes,
-                                          std::max(p.slash, p.localSlashes));
+      out.columns[bh] =
+          pickTokens(v, b, h, Skv, p.sinkColumns, std::max(p.vertical, p.sinkColumns));
+      std::vector<int32_t> d =
+          pickTokens(lines.slash, b, h, Skv, p.localSlashes, std::max(p.slash, p.localSlashes));
       auto &iv = out.intervals[bh];
       for (int32_t x : d) {
         const int32_t hi = static_cast<int32_t>(x + bq);

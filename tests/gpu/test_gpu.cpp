@@ -244,8 +244,9 @@ TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]
 
 TEST_CASE("block scores on tensor cores and CUDA cores", "[gpu]") {
   // Shapes chosen to reach every path of block_scores (estimation.cuh):
-  // pooled rows per query block 1..64 and 128 (CUDA cores), KV
-  // blocks shorter than, equal to and longer than the key tile (carried),
+  // pooled rows per query block 1..64 and 128 (CUDA cores), KV blocks of
+  // 1, 2, 4, 8, 16, 32 pooled keys, the whole key tile and longer (carried),
+  // more work items than the persistent grid,
   // head dims 64 / 96 / 128 / 256, lengths
   // off the block, Sq != Skv, GQA, causal and not.
   struct Case {
@@ -260,6 +261,20 @@ TEST_CASE("block scores on tensor cores and CUDA cores", "[gpu]") {
       {128, 32, 64, 64, 128, 700, 520, 8, 8, true},    // Sq > Skv: rows that see nothing
       {96, 16, 16, 64, 64, 250, 250, 4, 2, true},      // head dim 96: 6 k-steps
       {64, 1, 64, 128, 128, 300, 300, 4, 2, true},     // 128 rows per block: CUDA cores
+      {128, 16, 16, 128, 256, 900, 900, 4, 2, true},   // 16 keys per block: two n-tiles
+      {64, 2, 1, 64, 64, 260, 260, 4, 4, true},        // a block is the whole key tile
+      {128, 64, 2, 64, 64, 500, 500, 4, 2, false},     // 1 row, 32 keys per block
+      {64, 64, 64, 64, 64, 700, 700, 4, 2, true},      // 1 row, 1 key per block
+      {256, 16, 32, 64, 128, 300, 300, 4, 2, true},    // key tile 32, 4 keys per block
+      {256, 32, 2, 64, 128, 300, 300, 4, 2, true},     // key tile 32, carried over 2 tiles
+      {64, 2, 2, 64, 64, 1000, 1000, 32, 8, true},     // more items than persistent CTAs
+      // Small KV blocks over several key tiles, causal and not, and a
+      // carried block of three tiles (not a power of two).
+      {64, 16, 16, 16, 16, 2000, 2000, 4, 2, true},  // 1 key per block, 2 tiles
+      {64, 16, 16, 16, 16, 1500, 1500, 4, 2, false}, // the same, not causal
+      {128, 8, 8, 64, 16, 1100, 1100, 4, 2, true},   // 2 keys per block, 3 tiles
+      {128, 8, 8, 64, 32, 1100, 1100, 4, 2, true},   // 4 keys per block, 3 tiles
+      {64, 2, 2, 128, 384, 900, 900, 4, 2, false},   // 192 keys per block: 3 tiles carried
   };
   for (const Case &c : cases) {
     Shape s{2, c.hq, c.hkv, c.Sq, c.Skv, c.D, "bf16"};
