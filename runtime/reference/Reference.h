@@ -187,6 +187,15 @@ BlockSet staticBlocks(int64_t B, int64_t H, int64_t Sq, int64_t Skv, int64_t bq,
 BlockSet unite(const BlockSet &a, const BlockSet &b);
 BlockSet intersect(const BlockSet &a, const BlockSet &b);
 
+/// The transpose of a block set (for the dK/dV backward pass): every pair
+/// (I, J) of bs appears exactly once, as entry I of column (b, h, J), and each
+/// column is ascending; heads and geometry are bs's. Validates bs as
+/// attention() does (positive block sizes, nQB = cdiv(Sq, bq), nKB =
+/// cdiv(Skv, bk), B*H*nQB lists, indices in [0, nKB)) and also requires every
+/// row to be ascending without duplicates; throws Error otherwise (naming the
+/// row when an entry is at fault).
+TransposedBlockSet transposeBlockSet(const BlockSet &bs);
+
 /// §14. The block set of a user list `list` [B, H, nQB, cap] (H the set's
 /// heads, nQB = cdiv(Sq, bq), cap >= 1) of KV block indices, -1 marking an
 /// unused slot; order and repeats do not matter. `name` labels the errors

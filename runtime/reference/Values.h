@@ -68,6 +68,22 @@ struct BlockSet {
   }
 };
 
+/// A block set read by columns: for every (b, h, KV block J) the query blocks
+/// I, ascending, whose row (b, h, I) of the source BlockSet names J. The dK/dV
+/// backward pass walks, per KV block, the query blocks that read it. Heads and
+/// geometry are the source set's (per query head or per KV group).
+struct TransposedBlockSet {
+  int64_t B = 0, H = 0, nQB = 0, nKB = 0;
+  int64_t bq = 0, bk = 0, Sq = 0, Skv = 0;
+  std::vector<std::vector<int32_t>> lists; // index (b * H + h) * nKB + J
+  std::vector<int32_t> &col(int64_t b, int64_t h, int64_t J) {
+    return lists[static_cast<size_t>((b * H + h) * nKB + J)];
+  }
+  const std::vector<int32_t> &col(int64_t b, int64_t h, int64_t J) const {
+    return lists[static_cast<size_t>((b * H + h) * nKB + J)];
+  }
+};
+
 /// For every (b, h) the active query rows, ascending.
 struct QuerySet {
   int64_t B = 0, H = 0, Sq = 0;
