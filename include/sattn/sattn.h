@@ -107,11 +107,11 @@ Variant xattention(const Heads &h, const XAttentionOptions &o = {});
 
 /// FlexPrefill knobs (docs/patterns/flexprefill.md; design §10 defaults).
 struct FlexPrefillOptions {
-  int64_t block = 128;     ///< query / KV block; also the number of last queries
-  double gamma = 0.9;      ///< attention coverage of the vertical / slash lines
-  double jsd = 0.1;        ///< query-aware when sqrt-JSD < jsd; 0 turns the test off
+  int64_t block = 128;      ///< query / KV block; also the number of last queries
+  double gamma = 0.9;       ///< attention coverage of the vertical / slash lines
+  double jsd = 0.1;         ///< query-aware when sqrt-JSD < jsd; 0 turns the test off
   int64_t minBudget = 1024; ///< tokens (rounded up to blocks) every head keeps
-  int64_t maxBudget = 0;   ///< tokens (rounded up to blocks) at most; 0: no cap
+  int64_t maxBudget = 0;    ///< tokens (rounded up to blocks) at most; 0: no cap
 };
 /// FlexPrefill: the exact attention of the last `block` queries gives per
 /// head vertical (per key) and slash (per distance) mass; a coverage budget
@@ -125,11 +125,11 @@ Variant flexprefill(const Heads &h, const FlexPrefillOptions &o = {});
 /// MInference vertical-slash knobs (docs/patterns/minference.md; the
 /// defaults of microsoft/MInference's "vertical_and_slash" heads).
 struct VerticalSlashOptions {
-  int64_t vertical = 1000;   ///< key columns kept per head (at least sinkColumns)
-  int64_t slash = 6096;      ///< slashes (distances) kept per head (at least localSlashes)
-  int64_t last = 64;         ///< last queries whose attention picks them
-  int64_t block = 64;        ///< query rows per block: each slash is a band this wide
-  int64_t sinkColumns = 30;  ///< first keys always kept
+  int64_t vertical = 1000;    ///< key columns kept per head (at least sinkColumns)
+  int64_t slash = 6096;       ///< slashes (distances) kept per head (at least localSlashes)
+  int64_t last = 64;          ///< last queries whose attention picks them
+  int64_t block = 64;         ///< query rows per block: each slash is a band this wide
+  int64_t sinkColumns = 30;   ///< first keys always kept
   int64_t localSlashes = 100; ///< nearest distances always kept (>= 1: the diagonal)
 };
 /// MInference vertical-slash at token granularity: per head the best key
@@ -281,6 +281,17 @@ public:
   SelectionReport runSelection(const std::vector<TensorView> &inputs,
                                const std::vector<TensorView> &outputs,
                                void *stream = nullptr) const;
+  /// Gradients of L = sum(dout * O), O the variant's first result (a
+  /// sattn.attention over its inputs q, k, v), with respect to q, k, v,
+  /// written into `grads` = {dq, dk, dv} (shapes of q, k, v). The sparsity
+  /// the forward selects (block sets, query sets, budgets) is recomputed
+  /// and held constant: selections are not differentiated (a
+  /// straight-through choice, docs/training.md); lazy rows get the gradient
+  /// of their local + sinks path. CPU programs only for now (the float64
+  /// reference, ref::attentionBackward); a GPU program throws: its backward
+  /// kernels are not written yet.
+  void backward(const std::vector<TensorView> &inputs, const TensorView &dout,
+                const std::vector<TensorView> &grads, void *stream = nullptr) const;
   /// OmniSparse decode in two steps (the variant must have a
   /// sattn.decode_attention reading the tokens of a sattn.kv_slim over a
   /// dense cache, e.g. patterns::omnisparseDecode). slim() runs kv_slim once

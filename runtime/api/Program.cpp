@@ -101,6 +101,76 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
   }
 }
 
+void Program::backward(const std::vector<TensorView> &inputs, const TensorView &dout,
+                       const std::vector<TensorView> &grads, void *) const {
+  if (impl->device == Device::Gpu)
+    throw Error("backward runs on CPU programs only for now (the GPU backward kernels are not "
+                "written yet); compile the variant for the CPU device to get its gradients");
+  // The differentiated op: the attention behind the first result, reading
+  // three of the variant's own inputs (the gradient flows to those only).
+  auto ret = mlir::cast<mlir::func::ReturnOp>(impl->func.getBody().front().getTerminator());
+  AttentionOp att =
+      ret.getNumOperands() ? ret.getOperand(0).getDefiningOp<AttentionOp>() : AttentionOp();
+  if (!att)
+    throw Error("backward needs a variant whose first result is the output of a sattn.attention");
+  auto argIndex = [](mlir::Value v) {
+    auto ba = mlir::dyn_cast<mlir::BlockArgument>(v);
+    return ba ? int(ba.getArgNumber()) : -1;
+  };
+  const int qi = argIndex(att.getQ()), ki = argIndex(att.getK()), vi = argIndex(att.getV());
+  if (qi < 0 || ki < 0 || vi < 0)
+    throw Error("backward: the attention reads q, k or v computed inside the variant; only an "
+                "attention over the variant's own inputs is differentiable");
+  if (inputs.size() != impl->func.getNumArguments())
+    throw Error("the variant takes " + std::to_string(impl->func.getNumArguments()) + " inputs, " +
+                std::to_string(inputs.size()) + " were given");
+  if (grads.size() != 3)
+    throw Error("backward writes dq, dk and dv: give 3 gradient views, " +
+                std::to_string(grads.size()) + " were given");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    checkView(inputs[i], impl->device, "input '" + impl->inputNames[i] + "'");
+  checkView(dout, impl->device, "dout");
+  const char *gradName[3] = {"dq", "dk", "dv"};
+  const int of[3] = {qi, ki, vi};
+  for (int g = 0; g < 3; ++g) {
+    checkView(grads[size_t(g)], impl->device, gradName[g]);
+    if (grads[size_t(g)].shape != inputs[size_t(of[g])].shape ||
+        grads[size_t(g)].dtype == DType::I32)
+      throw Error(std::string(gradName[g]) + " must be a floating-point view shaped like input '" +
+                  impl->inputNames[size_t(of[g])] + "'");
+  }
+  if (dout.shape != inputs[size_t(qi)].shape || dout.dtype == DType::I32)
+    throw Error("dout must be a floating-point view shaped like the attention output (input '" +
+                impl->inputNames[size_t(qi)] + "')");
+  try {
+    std::vector<std::shared_ptr<ref::Tensor>> args;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      args.push_back(hostInput(*impl, i, inputs[i]));
+    // Rerun the forward for the sets the attention used.
+    const SelectionInfo si = runOnCpu(impl->func, args).selection;
+    if (si.q.get() != args[size_t(qi)].get() || si.k.get() != args[size_t(ki)].get() ||
+        si.v.get() != args[size_t(vi)].get())
+      throw Error("backward: the variant's last attention is not the one behind its first result");
+    ref::Tensor d(dout.shape);
+    std::vector<int64_t> strides = stridesOf(dout);
+    for (int64_t e = 0; e < d.numel(); ++e)
+      d.data[size_t(e)] = readElem(dout, stridedOffset(e, dout.shape, strides));
+    ref::AttentionGrads r = ref::attentionBackward(*si.q, *si.k, *si.v, d, si.blocks.get(),
+                                                   si.queries.get(), si.params);
+    const ref::Tensor *out[3] = {&r.dq, &r.dk, &r.dv};
+    for (int g = 0; g < 3; ++g) {
+      std::vector<int64_t> st = stridesOf(grads[size_t(g)]);
+      for (int64_t e = 0; e < out[g]->numel(); ++e)
+        writeElem(grads[size_t(g)], stridedOffset(e, grads[size_t(g)].shape, st),
+                  out[g]->data[size_t(e)]);
+    }
+  } catch (const Error &) {
+    throw;
+  } catch (const std::exception &e) {
+    throw Error(e.what());
+  }
+}
+
 std::vector<std::pair<std::string, double>>
 Program::runTimed(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
                   void *stream) const {

@@ -413,3 +413,87 @@ TEST_CASE("block-set inputs are checked against the variant (CPU)", "[api]") {
   CHECK_THROWS_WITH(p->run({q.view(), k.view(), k.view(), rows}, {o.view()}),
                     Catch::Contains("dimension 2 (query blocks) is 2, expected 3"));
 }
+
+TEST_CASE("backward on the CPU: gradients of run() by finite differences, misuse",
+          "[api][backward]") {
+  Session s(cpu());
+  auto p = s.compile(patterns::dense({4, 2, 8, DType::BF16}, true));
+  std::mt19937 rng(11);
+  HostTensor q({1, 4, 13, 8}, &rng), k({1, 2, 13, 8}, &rng), v({1, 2, 13, 8}, &rng);
+  HostTensor dout({1, 4, 13, 8}, &rng);
+  HostTensor dq({1, 4, 13, 8}, nullptr), dk({1, 2, 13, 8}, nullptr), dv({1, 2, 13, 8}, nullptr);
+  p->backward({q.view(), k.view(), v.view()}, dout.view(), {dq.view(), dk.view(), dv.view()});
+  // L(x) = sum(dout * run(x)); central differences on sampled elements.
+  auto loss = [&]() {
+    HostTensor o({1, 4, 13, 8}, nullptr);
+    p->run({q.view(), k.view(), v.view()}, {o.view()});
+    double l = 0;
+    for (size_t i = 0; i < o.data.size(); ++i)
+      l += double(dout.data[i]) * o.data[i];
+    return l;
+  };
+  HostTensor *xs[3] = {&q, &k, &v}, *gs[3] = {&dq, &dk, &dv};
+  for (int t = 0; t < 3; ++t) {
+    double norm = 0;
+    for (float g : gs[t]->data) {
+      REQUIRE_FALSE(std::isnan(g));
+      norm += double(g) * g;
+    }
+    norm = std::sqrt(norm / double(gs[t]->data.size()));
+    CHECK(norm > 1e-3); // a zero gradient must fail
+    for (int n = 0; n < 12; ++n) {
+      size_t e = std::uniform_int_distribution<size_t>(0, xs[t]->data.size() - 1)(rng);
+      const float x0 = xs[t]->data[e], h = 1e-2f;
+      xs[t]->data[e] = x0 + h;
+      double up = loss();
+      xs[t]->data[e] = x0 - h;
+      double down = loss();
+      xs[t]->data[e] = x0;
+      double fd = (up - down) / (2.0 * double(h));
+      INFO("tensor " << t << " element " << e << " fd " << fd << " backward " << gs[t]->data[e]);
+      CHECK(std::abs(fd - gs[t]->data[e]) <= 2e-3 * norm + 1e-4);
+    }
+  }
+
+  // Sparse variants run too (selections held constant): finite gradients.
+  patterns::Heads h{4, 2, 16, DType::BF16};
+  auto omni = s.compile(patterns::omnisparse(h));
+  HostTensor q2({1, 4, 100, 16}, &rng), k2({1, 2, 100, 16}, &rng), v2({1, 2, 100, 16}, &rng);
+  HostTensor do2({1, 4, 100, 16}, &rng), dq2({1, 4, 100, 16}, nullptr),
+      dk2({1, 2, 100, 16}, nullptr), dv2({1, 2, 100, 16}, nullptr);
+  omni->backward({q2.view(), k2.view(), v2.view()}, do2.view(),
+                 {dq2.view(), dk2.view(), dv2.view()});
+  for (const HostTensor *g : {&dq2, &dk2, &dv2})
+    for (float x : g->data)
+      REQUIRE(std::isfinite(x));
+
+  // Misuse.
+  auto message = [&](auto fn) {
+    try {
+      fn();
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(message([&] {
+               p->backward({q.view(), k.view(), v.view()}, dout.view(), {dq.view(), dk.view()});
+             }),
+             Catch::Contains("3 gradient views"));
+  CHECK_THAT(
+      message([&] {
+        p->backward({q.view(), k.view(), v.view()}, dk.view(), {dq.view(), dk.view(), dv.view()});
+      }),
+      Catch::Contains("dout must be"));
+  CHECK_THAT(
+      message([&] {
+        p->backward({q.view(), k.view(), v.view()}, dout.view(), {dk.view(), dk.view(), dv.view()});
+      }),
+      Catch::Contains("dq must be"));
+  auto dec = s.compile(patterns::omnisparseDecode(h));
+  CHECK_THAT(message([&] {
+               dec->backward({q.view(), k.view(), v.view()}, dout.view(),
+                             {dq.view(), dk.view(), dv.view()});
+             }),
+             Catch::Contains("first result is the output of a sattn.attention"));
+}
