@@ -140,6 +140,16 @@ SATTN_C_API int sattn_pattern_text(const char *name, int heads, int kv_heads, in
 SATTN_C_API int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs,
                                   int n_in, const sattn_tensor *outputs, int n_out, void *stream);
 
+/* Gradients of sum(dout * O), O the variant's first result (a sattn.attention
+ * over its inputs q, k, v), with respect to q, k, v: written to grads[0..2]
+ * (dq, dk, dv, shaped like q, k, v). The forward's selections are recomputed
+ * and held constant (docs/training.md). CPU programs only for now (the
+ * float64 reference); a GPU program returns an error: its backward kernels
+ * are not written yet. */
+SATTN_C_API int sattn_program_backward(const sattn_program *program, const sattn_tensor *inputs,
+                                       int n_in, const sattn_tensor *dout,
+                                       const sattn_tensor *grads, int n_grads, void *stream);
+
 /* sattn_program_run, then waits for the kernels and reports the GPU time of
  * each launch in order (CUDA events around each): up to `cap` values in
  * `ms`, their count in `*count`, and the kernel names newline-separated in

@@ -308,6 +308,33 @@ class Program(_Owned):
             report["blocks"], report["block_size"] = self._last_blocks()
         return res, report
 
+    def backward(self, *args, dout):
+        """Gradients (dq, dk, dv) of sum(dout * O), O the program's output, with
+        respect to its inputs q, k, v (allocated like them). The selections of
+        the forward are recomputed and held constant (docs/training.md). CPU
+        programs only for now; a GPU program raises sattn.Error (its backward
+        kernels are not written yet)."""
+        if len(args) != len(self._inputs):
+            raise ValueError("the program takes %d inputs (%s), %d were given"
+                             % (len(self._inputs), ", ".join(self.input_names), len(args)))
+        views = [_view(x, spec, self) for x, spec in zip(args, self._inputs)]
+        byname = {s.name: (x, vw, s) for x, vw, s in zip(args, views, self._inputs)}
+        if not all(n in byname for n in ("q", "k", "v")):
+            raise ValueError("backward needs a variant with inputs q, k and v")
+        dview = _view(dout, self._outputs[0], self)
+        grads, gviews = [], []
+        for n in ("q", "k", "v"):
+            _, vw, spec = byname[n]
+            g = _allocate(vw, spec, vw.shape)
+            grads.append(g)
+            gviews.append(_view(g, spec, self, output=True))
+        c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
+        c_g = (_lib.Tensor * 3)(*[vw.c for vw in gviews])
+        _check(self._lib.sattn_program_backward(self._h(), c_in, len(views),
+                                                ctypes.byref(dview.c), c_g, 3,
+                                                self._stream(views[0])))
+        return tuple(grads)
+
     def _last_blocks(self):
         import numpy as np
         info, needed = _lib.BlockMaskInfo(), ctypes.c_size_t(0)

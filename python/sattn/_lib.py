@@ -121,6 +121,9 @@ _SIGNATURES = {
          ctypes.c_char_p, _SZ, _PSZ], _I),
     "sattn_program_run": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P], _I),
+    "sattn_program_backward": (
+        [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _I, _P],
+        _I),
     "sattn_program_run_timed": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P,
          ctypes.POINTER(ctypes.c_double), _I, ctypes.POINTER(_I), ctypes.c_char_p, _SZ, _PSZ], _I),

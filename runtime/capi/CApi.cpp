@@ -366,6 +366,16 @@ int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs, 
   });
 }
 
+int sattn_program_backward(const sattn_program *program, const sattn_tensor *inputs, int n_in,
+                           const sattn_tensor *dout, const sattn_tensor *grads, int n_grads,
+                           void *stream) {
+  return guarded(__func__, [&] {
+    const sattn_program &p = deref(program, "program");
+    p.program->backward(views(inputs, n_in, "input"), views(dout, 1, "dout")[0],
+                        views(grads, n_grads, "gradient"), stream);
+  });
+}
+
 int sattn_program_run_timed(const sattn_program *program, const sattn_tensor *inputs, int n_in,
                             const sattn_tensor *outputs, int n_out, void *stream, double *ms,
                             int cap, int *count, char *names, size_t n, size_t *needed) {

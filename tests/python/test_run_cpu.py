@@ -276,3 +276,36 @@ def test_minference_vertical_slash_token_level(session):
         assert (mask[:, :, I] == want).all()
     with pytest.raises(ValueError, match="vertical must be a positive int"):
         sattn.patterns.minference_vertical_slash(H, HKV, D, vertical=0)
+
+
+def test_backward_matches_finite_differences(session):
+    """Program.backward (CPU): gradients of sum(dout * O) against central
+    differences of the forward on sampled elements."""
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
+    q, k, v = qkv(np.float32, B=1, sq=11, skv=11)
+    dout = rng.standard_normal(q.shape).astype(np.float32)
+    dq, dk, dv = program.backward(q, k, v, dout=dout)
+    assert dq.shape == q.shape and dk.shape == k.shape and dv.shape == v.shape
+
+    def loss():
+        return float((dout.astype(np.float64) * program(q, k, v)).sum())
+
+    for x, g in ((q, dq), (k, dk), (v, dv)):
+        rms = float(np.sqrt((g.astype(np.float64) ** 2).mean()))
+        assert rms > 1e-3  # a zero gradient fails
+        for e in rng.choice(x.size, 8, replace=False):
+            idx = np.unravel_index(e, x.shape)
+            x0 = x[idx]
+            x[idx] = x0 + 1e-2
+            up = loss()
+            x[idx] = x0 - 1e-2
+            down = loss()
+            x[idx] = x0
+            assert abs((up - down) / 2e-2 - g[idx]) <= 2e-3 * rms + 1e-4
+
+
+def test_backward_misuse(session):
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
+    q, k, v = qkv(np.float32)
+    with pytest.raises(sattn.Error, match="dout must be"):
+        program.backward(q, k, v, dout=np.zeros((1, H, 39, D), np.float32))
