@@ -37,19 +37,25 @@ template <class T> struct ResetOnExit {
   T *&slot;
   ~ResetOnExit() { slot = nullptr; }
 };
+
+/// One view per variant argument, each usable on the program's device.
+void checkInputs(const Program::Impl &impl, const std::vector<TensorView> &inputs) {
+  size_t nIn = mlir::func::FuncOp(impl.func).getNumArguments();
+  if (inputs.size() != nIn)
+    throw Error("the variant takes " + std::to_string(nIn) + " inputs, " +
+                std::to_string(inputs.size()) + " were given");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    checkView(inputs[i], impl.device, "input '" + impl.inputNames[i] + "'");
+}
 } // namespace
 
 void Program::run(const std::vector<TensorView> &inputs, const std::vector<TensorView> &outputs,
                   void *stream) const {
-  size_t nIn = impl->func.getNumArguments(), nOut = impl->func.getNumResults();
-  if (inputs.size() != nIn)
-    throw Error("the variant takes " + std::to_string(nIn) + " inputs, " +
-                std::to_string(inputs.size()) + " were given");
+  checkInputs(*impl, inputs);
+  size_t nOut = impl->func.getNumResults();
   if (outputs.size() != nOut)
     throw Error("the variant returns " + std::to_string(nOut) + " tensors, " +
                 std::to_string(outputs.size()) + " output views were given");
-  for (size_t i = 0; i < inputs.size(); ++i)
-    checkView(inputs[i], impl->device, "input '" + impl->inputNames[i] + "'");
   for (size_t i = 0; i < outputs.size(); ++i)
     checkView(outputs[i], impl->device, "output " + std::to_string(i));
 
@@ -121,14 +127,10 @@ void Program::backward(const std::vector<TensorView> &inputs, const TensorView &
   if (qi < 0 || ki < 0 || vi < 0)
     throw Error("backward: the attention reads q, k or v computed inside the variant; only an "
                 "attention over the variant's own inputs is differentiable");
-  if (inputs.size() != impl->func.getNumArguments())
-    throw Error("the variant takes " + std::to_string(impl->func.getNumArguments()) + " inputs, " +
-                std::to_string(inputs.size()) + " were given");
+  checkInputs(*impl, inputs);
   if (grads.size() != 3)
     throw Error("backward writes dq, dk and dv: give 3 gradient views, " +
                 std::to_string(grads.size()) + " were given");
-  for (size_t i = 0; i < inputs.size(); ++i)
-    checkView(inputs[i], impl->device, "input '" + impl->inputNames[i] + "'");
   checkView(dout, impl->device, "dout");
   const char *gradName[3] = {"dq", "dk", "dv"};
   const int of[3] = {qi, ki, vi};
@@ -151,19 +153,11 @@ void Program::backward(const std::vector<TensorView> &inputs, const TensorView &
     if (si.q.get() != args[size_t(qi)].get() || si.k.get() != args[size_t(ki)].get() ||
         si.v.get() != args[size_t(vi)].get())
       throw Error("backward: the variant's last attention is not the one behind its first result");
-    ref::Tensor d(dout.shape);
-    std::vector<int64_t> strides = stridesOf(dout);
-    for (int64_t e = 0; e < d.numel(); ++e)
-      d.data[size_t(e)] = readElem(dout, stridedOffset(e, dout.shape, strides));
-    ref::AttentionGrads r = ref::attentionBackward(*si.q, *si.k, *si.v, d, si.blocks.get(),
-                                                   si.queries.get(), si.params);
-    const ref::Tensor *out[3] = {&r.dq, &r.dk, &r.dv};
-    for (int g = 0; g < 3; ++g) {
-      std::vector<int64_t> st = stridesOf(grads[size_t(g)]);
-      for (int64_t e = 0; e < out[g]->numel(); ++e)
-        writeElem(grads[size_t(g)], stridedOffset(e, grads[size_t(g)].shape, st),
-                  out[g]->data[size_t(e)]);
-    }
+    ref::AttentionGrads r = ref::attentionBackward(*si.q, *si.k, *si.v, hostCopy(dout),
+                                                   si.blocks.get(), si.queries.get(), si.params);
+    writeHost(grads[0], r.dq);
+    writeHost(grads[1], r.dk);
+    writeHost(grads[2], r.dv);
   } catch (const Error &) {
     throw;
   } catch (const std::exception &e) {

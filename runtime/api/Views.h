@@ -97,6 +97,22 @@ inline gpu::DeviceTensor deviceTensor(const TensorView &t) {
   return {reinterpret_cast<CUdeviceptr>(t.data), elemOf(t.dtype), t.shape, stridesOf(t)};
 }
 
+/// A host view's values as a float64 tensor of its shape.
+inline ref::Tensor hostCopy(const TensorView &t) {
+  ref::Tensor host(t.shape);
+  std::vector<int64_t> strides = stridesOf(t);
+  for (int64_t e = 0; e < host.numel(); ++e)
+    host.data[size_t(e)] = readElem(t, stridedOffset(e, t.shape, strides));
+  return host;
+}
+
+/// Writes `src` into host view `t` of the same shape (converted to its dtype).
+inline void writeHost(const TensorView &t, const ref::Tensor &src) {
+  std::vector<int64_t> strides = stridesOf(t);
+  for (int64_t e = 0; e < src.numel(); ++e)
+    writeElem(t, stridedOffset(e, t.shape, strides), src.data[size_t(e)]);
+}
+
 /// Input `i` of a CPU program as a float64 host tensor, after checking it
 /// against the variant's argument type (dtype kind, rank, static dims).
 inline std::shared_ptr<ref::Tensor> hostInput(const Program::Impl &impl, size_t i,
@@ -127,11 +143,7 @@ inline std::shared_ptr<ref::Tensor> hostInput(const Program::Impl &impl, size_t 
   } else {
     throw Error("input '" + name + "' has a type the CPU path cannot bind");
   }
-  auto host = std::make_shared<ref::Tensor>(t.shape);
-  std::vector<int64_t> strides = stridesOf(t);
-  for (int64_t e = 0; e < host->numel(); ++e)
-    host->data[size_t(e)] = readElem(t, stridedOffset(e, t.shape, strides));
-  return host;
+  return std::make_shared<ref::Tensor>(hostCopy(t));
 }
 
 /// Checks the output views of a CPU program against the variant's result
@@ -154,9 +166,7 @@ inline void writeHostOutput(size_t i, const TensorView &t, const ref::Tensor &sr
   if (t.shape != src.shape)
     throw Error("output " + std::to_string(i) + " has shape of rank " +
                 std::to_string(t.shape.size()) + " that differs from the result's");
-  std::vector<int64_t> strides = stridesOf(t);
-  for (int64_t e = 0; e < src.numel(); ++e)
-    writeElem(t, stridedOffset(e, t.shape, strides), src.data[size_t(e)]);
+  writeHost(t, src);
 }
 
 } // namespace sattn::api

@@ -87,6 +87,29 @@ int64_t checkQKV(const Tensor &q, const Tensor &k, const Tensor &v) {
   return q.dim(3);
 }
 
+void checkBlockSet(const BlockSet &bs) {
+  if (bs.bq <= 0 || bs.bk <= 0 || bs.B < 0 || bs.H < 0 || bs.Sq < 0 || bs.Skv < 0)
+    throw Error(fmt::format("block set has invalid geometry B={} H={} Sq={} Skv={} "
+                            "blocks {}x{}; block sizes must be positive and the rest >= 0",
+                            bs.B, bs.H, bs.Sq, bs.Skv, bs.bq, bs.bk));
+  if (bs.nQB != cdiv(bs.Sq, bs.bq) || bs.nKB != cdiv(bs.Skv, bs.bk))
+    throw Error(fmt::format("block set has {}x{} blocks but Sq={}, Skv={} with "
+                            "blocks {}x{} need {}x{}",
+                            bs.nQB, bs.nKB, bs.Sq, bs.Skv, bs.bq, bs.bk, cdiv(bs.Sq, bs.bq),
+                            cdiv(bs.Skv, bs.bk)));
+  if (static_cast<int64_t>(bs.lists.size()) != bs.B * bs.H * bs.nQB)
+    throw Error(fmt::format("block set holds {} lists but B*H*nQB = {}", bs.lists.size(),
+                            bs.B * bs.H * bs.nQB));
+  for (int64_t b = 0; b < bs.B; ++b)
+    for (int64_t h = 0; h < bs.H; ++h)
+      for (int64_t I = 0; I < bs.nQB; ++I)
+        for (int32_t J : bs.row(b, h, I))
+          if (J < 0 || J >= bs.nKB)
+            throw Error(fmt::format("block set row (b={}, h={}, I={}) names KV block {} outside "
+                                    "[0, {})",
+                                    b, h, I, J, bs.nKB));
+}
+
 KeySets::KeySets(int64_t B_, int64_t Hq_, int64_t Hkv_, int64_t Sq_, int64_t Skv_,
                  const BlockSet *blocks_, const QuerySet *queries, const AttentionParams &p)
     : B(B_), Hq(Hq_), Hkv(Hkv_), Sq(Sq_), Skv(Skv_), blocks(blocks_), params(p) {
@@ -96,30 +119,16 @@ KeySets::KeySets(int64_t B_, int64_t Hq_, int64_t Hkv_, int64_t Sq_, int64_t Skv
         fmt::format("lazy_window={} lazy_sinks={}: both must be >= 0", p.lazyWindow, p.lazySinks));
   if (blocks) {
     const BlockSet &bs = *blocks;
-    if (bs.bq <= 0 || bs.bk <= 0)
-      throw Error(
-          fmt::format("block set has block sizes {}x{}; both must be positive", bs.bq, bs.bk));
+    checkBlockSet(bs);
     if (bs.B != B || bs.Sq != Sq || bs.Skv != Skv)
       throw Error(
           fmt::format("block set was built for B={} Sq={} Skv={} but the attention has B={} "
                       "Sq={} Skv={}; rebuild the block set for these shapes",
                       bs.B, bs.Sq, bs.Skv, B, Sq, Skv));
-    if (bs.nQB != cdiv(Sq, bs.bq) || bs.nKB != cdiv(Skv, bs.bk))
-      throw Error(fmt::format("block set has {}x{} blocks but Sq={}, Skv={} with "
-                              "blocks {}x{} need {}x{}",
-                              bs.nQB, bs.nKB, Sq, Skv, bs.bq, bs.bk, cdiv(Sq, bs.bq),
-                              cdiv(Skv, bs.bk)));
     if (bs.H != Hq && bs.H != Hkv)
       throw Error(fmt::format("block set has {} heads; it must be per head (Hq={}) or "
                               "per KV group (Hkv={})",
                               bs.H, Hq, Hkv));
-    if (static_cast<int64_t>(bs.lists.size()) != bs.B * bs.H * bs.nQB)
-      throw Error(fmt::format("block set holds {} lists but B*H*nQB = {}", bs.lists.size(),
-                              bs.B * bs.H * bs.nQB));
-    for (const auto &l : bs.lists)
-      for (int32_t J : l)
-        if (J < 0 || J >= bs.nKB)
-          throw Error(fmt::format("block set names KV block {} outside [0, {})", J, bs.nKB));
   }
   if (queries) {
     const QuerySet &qs = *queries;

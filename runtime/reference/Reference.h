@@ -276,6 +276,10 @@ void checkQK(const Tensor &q, const Tensor &k, const char *qn, const char *kn);
 /// The shared q/k/v layout of §2 and §12 (rank 4, finite, k and v of one
 /// shape, Hq % Hkv == 0, D >= 1); returns D.
 int64_t checkQKV(const Tensor &q, const Tensor &k, const Tensor &v);
+/// Throws Error unless a block set is consistent in itself: positive block
+/// sizes, nQB = cdiv(Sq, bq), nKB = cdiv(Skv, bk), B*H*nQB lists, every
+/// index in [0, nKB) (the error names the row at fault).
+void checkBlockSet(const BlockSet &bs);
 /// The given softmax scale (must be finite) or 1/sqrt(D).
 double resolveScale(std::optional<double> scale, int64_t D);
 /// Throws Error for attributes §1 does not define (a window without causal, ...).
