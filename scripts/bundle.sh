@@ -22,7 +22,8 @@ cp "$SATTN_BUILD/runtime/capi/libsattn.so" "$out/python/sattn/"
 strip --strip-unneeded "$out/python/sattn/libsattn.so"
 bash "$SATTN_ROOT/runtime/capi/check-exports.sh" "$out/python/sattn/libsattn.so"
 cp "$SATTN_ROOT/tests/python/gpu_torch_check.py" "$SATTN_ROOT/tests/python/gpu_evaluator_check.py" \
-  "$out/scripts/"
+  "$SATTN_ROOT/tests/python/gpu_autograd_check.py" "$out/scripts/"
+mkdir -p "$out/examples/python" && cp "$SATTN_ROOT"/examples/python/*.py "$out/examples/python/"
 mkdir -p "$out/bench/kernels" && cp "$SATTN_ROOT"/bench/*.py "$out/bench/" && cp "$SATTN_ROOT"/bench/kernels/*.py "$out/bench/kernels/"
 mkdir -p "$out/bench/fidelity" && cp "$SATTN_ROOT"/bench/fidelity/*.py "$SATTN_ROOT"/bench/fidelity/*.sh "$out/bench/fidelity/"
 bash "$SATTN_ROOT/tests/check-static.sh" "$out"/bin/*

@@ -89,6 +89,23 @@ struct AttnParams {
   TmaDesc tkc, tvc;
 };
 
+/// The backward kernels of sattn.attention (attention_bwd.cuh). `f` is the
+/// forward's parameter block: q, k, v, its output O in `o`, its LSE
+/// (natural log, [B, Hq, Sq] fp32) in `lse`, its block set in `blocks`.
+/// dq / dk / dv are written in the forward's dtype; delta [B, Hq, Sq] fp32
+/// is rowsum(dout * O); dq_accum [B, Hq, Sq, D] fp32 (zeroed) takes the
+/// fast mode's atomic dQ, null in the deterministic mode; t_counts
+/// [B, SET_HEADS, nKB] and t_rows [B, SET_HEADS, nKB, nQB] hold, per KV
+/// block, the query blocks whose lists name it (ascending).
+struct AttnBwdParams {
+  AttnParams f;
+  Tensor4 dout, dq, dk, dv;
+  float *delta;
+  float *dq_accum;
+  int *t_counts;
+  int *t_rows;
+};
+
 /// sattn.pool: in is [B, H, S, D]; out contiguous [B, H, nOut, D] fp32.
 struct PoolParams {
   Tensor4 in;

@@ -281,17 +281,36 @@ public:
   SelectionReport runSelection(const std::vector<TensorView> &inputs,
                                const std::vector<TensorView> &outputs,
                                void *stream = nullptr) const;
+  /// How Program::backward runs on the GPU.
+  struct BackwardOptions {
+    /// Same bits on every run: dQ is summed per query tile in a fixed
+    /// order by its own pass. Off (the fast mode): dQ is accumulated with
+    /// fp32 atomics inside the dK/dV pass, in an order that varies.
+    bool deterministic = false;
+    /// The forward's first result O and its LSE ([B, Hq, Sq] f32, the
+    /// variant's second result when it returns one). Given both, the
+    /// backward reads them instead of recomputing the attention; null:
+    /// recomputed (one extra forward attention).
+    const TensorView *out = nullptr;
+    const TensorView *lse = nullptr;
+  };
   /// Gradients of L = sum(dout * O), O the variant's first result (a
   /// sattn.attention over its inputs q, k, v), with respect to q, k, v,
   /// written into `grads` = {dq, dk, dv} (shapes of q, k, v). The sparsity
   /// the forward selects (block sets, query sets, budgets) is recomputed
-  /// and held constant: selections are not differentiated (a
-  /// straight-through choice, docs/training.md); lazy rows get the gradient
-  /// of their local + sinks path. CPU programs only for now (the float64
-  /// reference, ref::attentionBackward); a GPU program throws: its backward
-  /// kernels are not written yet.
+  /// from the same inputs and held constant: selections are not
+  /// differentiated (a straight-through choice, docs/training.md); lazy
+  /// rows get the gradient of their local + sinks path. CPU programs run
+  /// the float64 reference (ref::attentionBackward); GPU programs the
+  /// backward kernels (codegen/device/attention_bwd.cuh) on `stream`, with
+  /// grads in the program's dtype.
   void backward(const std::vector<TensorView> &inputs, const TensorView &dout,
-                const std::vector<TensorView> &grads, void *stream = nullptr) const;
+                const std::vector<TensorView> &grads, void *stream = nullptr) const {
+    backward(inputs, dout, grads, BackwardOptions{}, stream);
+  }
+  void backward(const std::vector<TensorView> &inputs, const TensorView &dout,
+                const std::vector<TensorView> &grads, const BackwardOptions &options,
+                void *stream = nullptr) const;
   /// OmniSparse decode in two steps (the variant must have a
   /// sattn.decode_attention reading the tokens of a sattn.kv_slim over a
   /// dense cache, e.g. patterns::omnisparseDecode). slim() runs kv_slim once

@@ -143,12 +143,25 @@ SATTN_C_API int sattn_program_run(const sattn_program *program, const sattn_tens
 /* Gradients of sum(dout * O), O the variant's first result (a sattn.attention
  * over its inputs q, k, v), with respect to q, k, v: written to grads[0..2]
  * (dq, dk, dv, shaped like q, k, v). The forward's selections are recomputed
- * and held constant (docs/training.md). CPU programs only for now (the
- * float64 reference); a GPU program returns an error: its backward kernels
- * are not written yet. */
+ * and held constant (docs/training.md). A CPU program runs the float64
+ * reference; a GPU program the backward kernels on `stream` (grads in the
+ * program's dtype), in the fast mode (atomic dQ). */
 SATTN_C_API int sattn_program_backward(const sattn_program *program, const sattn_tensor *inputs,
                                        int n_in, const sattn_tensor *dout,
                                        const sattn_tensor *grads, int n_grads, void *stream);
+
+/* Flags of sattn_program_backward_ex. */
+#define SATTN_BACKWARD_DETERMINISTIC 1 /* same bits on every run (no atomics) */
+
+/* sattn_program_backward with options: `out` and `lse` (both or neither;
+ * NULL: recomputed) are the forward's O and its [B, Hq, Sq] f32 LSE, read
+ * instead of recomputing the attention; `flags` is a set of
+ * SATTN_BACKWARD_* bits. */
+SATTN_C_API int sattn_program_backward_ex(const sattn_program *program,
+                                          const sattn_tensor *inputs, int n_in,
+                                          const sattn_tensor *out, const sattn_tensor *lse,
+                                          const sattn_tensor *dout, const sattn_tensor *grads,
+                                          int n_grads, int flags, void *stream);
 
 /* sattn_program_run, then waits for the kernels and reports the GPU time of
  * each launch in order (CUDA events around each): up to `cap` values in

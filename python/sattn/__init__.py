@@ -20,6 +20,11 @@ int32 list of KV blocks per (batch, head, query block), -1 padded, e.g. from
 Arguments are checked here first and wrong ones raise ``ValueError`` naming
 the tensor and what was expected; failures inside the library (invalid IR,
 no GPU, NVRTC errors) raise ``sattn.Error``.
+
+``Program.backward`` gives dq, dk, dv; ``sattn.autograd.SparseAttention``
+(loaded on first use, the only part that needs torch) wraps a program as a
+differentiable PyTorch function and a ``torch.compile``-able custom op
+(docs/training.md).
 """
 
 import ctypes
@@ -39,6 +44,15 @@ _check = _lib.check
 TensorSpec = namedtuple("TensorSpec", ["name", "dtype", "shape"])
 TensorSpec.__doc__ = """What a program expects of an input or output: dtype is "bf16", "fp16",
 "f32", "i32" (or "?"), shape a tuple with None for a dimension known only at run time."""
+
+
+def __getattr__(name):
+    # sattn.autograd (PyTorch) loads on first use: the package itself imports
+    # with neither torch nor numpy installed.
+    if name == "autograd":
+        import importlib
+        return importlib.import_module(".autograd", __name__)
+    raise AttributeError("module 'sattn' has no attribute %r" % (name,))
 
 
 def library_path():
@@ -308,12 +322,29 @@ class Program(_Owned):
             report["blocks"], report["block_size"] = self._last_blocks()
         return res, report
 
-    def backward(self, *args, dout):
-        """Gradients (dq, dk, dv) of sum(dout * O), O the program's output, with
-        respect to its inputs q, k, v (allocated like them). The selections of
-        the forward are recomputed and held constant (docs/training.md). CPU
-        programs only for now; a GPU program raises sattn.Error (its backward
-        kernels are not written yet)."""
+    def backward(self, *args, dout, out=None, lse=None, deterministic=False, grads=None):
+        """Gradients (dq, dk, dv) of sum(dout * O), O the program's first output,
+        with respect to its inputs q, k, v. The selections of the forward are
+        recomputed from the same inputs and held constant (docs/training.md).
+
+        A GPU program runs its backward kernels on torch.cuda.current_stream()
+        without synchronising; dout and the gradients are CUDA tensors in the
+        program's dtype (bf16 / fp16), dq, dk, dv shaped like q, k, v. A CPU
+        program runs the float64 reference, synchronously, on numpy arrays or
+        CPU torch tensors (gradients in q's, k's, v's float type).
+
+        out, lse: the forward's O and its LSE ([B, Hq, Sq] float32, the second
+        output of a variant built with LSE, e.g. ``patterns.dense(...,
+        lse=True)``), both or neither. Given, the GPU backward reads them
+        instead of recomputing the attention; the CPU recomputes anyway.
+        deterministic: the same bits on every run (dQ summed in a fixed order
+        by a pass of its own) instead of the faster fp32-atomic dQ; the CPU is
+        always deterministic. grads: (dq, dk, dv) to write in place, else
+        allocated like q, k, v. Returns (dq, dk, dv). ``sattn.autograd`` wraps
+        this for torch.autograd."""
+        if (out is None) != (lse is None):
+            raise ValueError("backward takes both out and lse (the forward's O and its LSE) or "
+                             "neither")
         if len(args) != len(self._inputs):
             raise ValueError("the program takes %d inputs (%s), %d were given"
                              % (len(self._inputs), ", ".join(self.input_names), len(args)))
@@ -321,19 +352,43 @@ class Program(_Owned):
         byname = {s.name: (x, vw, s) for x, vw, s in zip(args, views, self._inputs)}
         if not all(n in byname for n in ("q", "k", "v")):
             raise ValueError("backward needs a variant with inputs q, k and v")
-        dview = _view(dout, self._outputs[0], self)
-        grads, gviews = [], []
-        for n in ("q", "k", "v"):
+        qv = byname["q"][1]
+        dview = _view(dout, _Arg("dout", self._outputs[0].dtype, self._outputs[0].shape), self)
+        saved = None
+        if out is not None:
+            ov = _view(out, self._outputs[0], self)
+            want = self._outputs[0].resolve(qv.shape)
+            if ov.shape != want:
+                raise ValueError("out must have shape %s (from q %s), got %s"
+                                 % (_fmt(want), _fmt(qv.shape), _fmt(ov.shape)))
+            lv = _view(lse, _Arg("lse", _lib.F32, None), self)
+            want = tuple(qv.shape[:3])
+            if lv.shape != want:
+                raise ValueError("lse must have shape %s (from q %s), got %s"
+                                 % (_fmt(want), _fmt(qv.shape), _fmt(lv.shape)))
+            saved = (ov, lv)
+        if grads is not None and (not isinstance(grads, (tuple, list)) or len(grads) != 3):
+            raise ValueError("grads must be a sequence (dq, dk, dv), got %r"
+                             % (type(grads).__name__,))
+        results, gviews = [], []
+        for i, n in enumerate(("q", "k", "v")):
             _, vw, spec = byname[n]
-            g = _allocate(vw, spec, vw.shape)
-            grads.append(g)
-            gviews.append(_view(g, spec, self, output=True))
+            g = _allocate(vw, spec, vw.shape) if grads is None else grads[i]
+            gv = _view(g, _Arg("d" + n, spec.dtype, spec.shape), self, output=True)
+            if gv.shape != vw.shape:
+                raise ValueError("d%s must have the shape of %s, %s, got %s"
+                                 % (n, n, _fmt(vw.shape), _fmt(gv.shape)))
+            results.append(g)
+            gviews.append(gv)
         c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
         c_g = (_lib.Tensor * 3)(*[vw.c for vw in gviews])
-        _check(self._lib.sattn_program_backward(self._h(), c_in, len(views),
-                                                ctypes.byref(dview.c), c_g, 3,
-                                                self._stream(views[0])))
-        return tuple(grads)
+        flags = _lib.BACKWARD_DETERMINISTIC if deterministic else 0
+        _check(self._lib.sattn_program_backward_ex(
+            self._h(), c_in, len(views),
+            ctypes.byref(saved[0].c) if saved else None,
+            ctypes.byref(saved[1].c) if saved else None,
+            ctypes.byref(dview.c), c_g, 3, flags, self._stream(qv)))
+        return tuple(results)
 
     def _last_blocks(self):
         import numpy as np
@@ -559,7 +614,8 @@ class _Arg:
         return TensorSpec(self.name, _lib.DTYPE_NAMES.get(self.dtype, "?"), self.shape)
 
     def label(self):
-        return "input '%s'" % self.name if self.name not in ("out", "lse") else self.name
+        plain = ("out", "lse", "dout", "dq", "dk", "dv")
+        return "input '%s'" % self.name if self.name not in plain else self.name
 
     def resolve(self, q_shape):
         """The shape of an output: static dims as declared, dynamic ones from q."""
@@ -622,14 +678,7 @@ def _view(x, arg, program, output=False):
             what, "CUDA torch.Tensor" if gpu else "numpy.ndarray or CPU torch.Tensor",
             type(x).__module__ + "." + type(x).__name__))
 
-    if arg.shape is not None:
-        if len(shape) != len(arg.shape):
-            raise ValueError("%s must have rank %d %s, got rank %d %s"
-                             % (what, len(arg.shape), _fmt(arg.shape), len(shape), _fmt(shape)))
-        for d, (want, got) in enumerate(zip(arg.shape, shape)):
-            if want is not None and want != got:
-                raise ValueError("%s must have shape %s, got %s (dimension %d is %d, expected %d)"
-                                 % (what, _fmt(arg.shape), _fmt(shape), d, got, want))
+    _check_shape(what, arg.shape, shape)
     _check_dtype(what, arg.dtype, code, dtype_text, gpu, kind)
     if gpu:
         if shape and shape[-1] != 1 and strides[-1] != 1:
@@ -642,6 +691,19 @@ def _view(x, arg, program, output=False):
     if output and any(s == 0 for s, n in zip(strides, shape) if n > 1):
         raise ValueError("%s has a zero stride (a broadcast view); outputs must not overlap" % what)
     return _View(x, kind, code, _lib.GPU if gpu else _lib.CPU, shape, strides, ptr)
+
+
+def _check_shape(what, want, shape):
+    """Rank and static dimensions of `shape` against `want` (None: anything)."""
+    if want is None:
+        return
+    if len(shape) != len(want):
+        raise ValueError("%s must have rank %d %s, got rank %d %s"
+                         % (what, len(want), _fmt(want), len(shape), _fmt(shape)))
+    for d, (w, got) in enumerate(zip(want, shape)):
+        if w is not None and w != got:
+            raise ValueError("%s must have shape %s, got %s (dimension %d is %d, expected %d)"
+                             % (what, _fmt(want), _fmt(shape), d, got, w))
 
 
 def _check_dtype(what, want, code, dtype_text, gpu, kind):

@@ -16,6 +16,7 @@ OK, ERR_ARGUMENT, ERR_SATTN, ERR_INTERNAL = 0, 1, 2, 3
 BF16, FP16, F32, I32 = 0, 1, 2, 3
 CPU, GPU = 0, 1
 MAX_RANK = 8
+BACKWARD_DETERMINISTIC = 1  # SATTN_BACKWARD_DETERMINISTIC, a flag of sattn_program_backward_ex
 
 DTYPE_NAMES = {BF16: "bf16", FP16: "fp16", F32: "f32", I32: "i32", -1: "?"}
 
@@ -124,6 +125,9 @@ _SIGNATURES = {
     "sattn_program_backward": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _I, _P],
         _I),
+    "sattn_program_backward_ex": (
+        [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), ctypes.POINTER(Tensor),
+         ctypes.POINTER(Tensor), ctypes.POINTER(Tensor), _I, _I, _P], _I),
     "sattn_program_run_timed": (
         [_P, ctypes.POINTER(Tensor), _I, ctypes.POINTER(Tensor), _I, _P,
          ctypes.POINTER(ctypes.c_double), _I, ctypes.POINTER(_I), ctypes.c_char_p, _SZ, _PSZ], _I),

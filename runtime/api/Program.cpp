@@ -108,10 +108,10 @@ void Program::run(const std::vector<TensorView> &inputs, const std::vector<Tenso
 }
 
 void Program::backward(const std::vector<TensorView> &inputs, const TensorView &dout,
-                       const std::vector<TensorView> &grads, void *) const {
-  if (impl->device == Device::Gpu)
-    throw Error("backward runs on CPU programs only for now (the GPU backward kernels are not "
-                "written yet); compile the variant for the CPU device to get its gradients");
+                       const std::vector<TensorView> &grads, const BackwardOptions &options,
+                       void *stream) const {
+  if ((options.out == nullptr) != (options.lse == nullptr))
+    throw Error("backward: give both the forward's out and lse, or neither");
   // The differentiated op: the attention behind the first result, reading
   // three of the variant's own inputs (the gradient flows to those only).
   auto ret = mlir::cast<mlir::func::ReturnOp>(impl->func.getBody().front().getTerminator());
@@ -144,6 +144,32 @@ void Program::backward(const std::vector<TensorView> &inputs, const TensorView &
   if (dout.shape != inputs[size_t(qi)].shape || dout.dtype == DType::I32)
     throw Error("dout must be a floating-point view shaped like the attention output (input '" +
                 impl->inputNames[size_t(qi)] + "')");
+  if (options.out) {
+    checkView(*options.out, impl->device, "out");
+    checkView(*options.lse, impl->device, "lse");
+    if (options.out->shape != dout.shape)
+      throw Error("out must be the forward's output, shaped like dout");
+  }
+  if (impl->device == Device::Gpu) {
+    try {
+      std::vector<gpu::DeviceTensor> args, g;
+      for (const TensorView &t : inputs)
+        args.push_back(deviceTensor(t));
+      for (const TensorView &t : grads)
+        g.push_back(deviceTensor(t));
+      gpu::BackwardRequest req;
+      req.q = qi, req.k = ki, req.v = vi;
+      req.deterministic = options.deterministic;
+      if (options.out)
+        req.out = deviceTensor(*options.out), req.lse = deviceTensor(*options.lse);
+      impl->gpu->backward(args, deviceTensor(dout), g, req, static_cast<CUstream>(stream));
+    } catch (const Error &) {
+      throw;
+    } catch (const std::exception &e) {
+      throw Error(e.what());
+    }
+    return;
+  }
   try {
     std::vector<std::shared_ptr<ref::Tensor>> args;
     for (size_t i = 0; i < inputs.size(); ++i)

@@ -369,10 +369,30 @@ int sattn_program_run(const sattn_program *program, const sattn_tensor *inputs, 
 int sattn_program_backward(const sattn_program *program, const sattn_tensor *inputs, int n_in,
                            const sattn_tensor *dout, const sattn_tensor *grads, int n_grads,
                            void *stream) {
+  return sattn_program_backward_ex(program, inputs, n_in, nullptr, nullptr, dout, grads, n_grads, 0,
+                                   stream);
+}
+
+int sattn_program_backward_ex(const sattn_program *program, const sattn_tensor *inputs, int n_in,
+                              const sattn_tensor *out, const sattn_tensor *lse,
+                              const sattn_tensor *dout, const sattn_tensor *grads, int n_grads,
+                              int flags, void *stream) {
   return guarded(__func__, [&] {
     const sattn_program &p = deref(program, "program");
+    if ((out == nullptr) != (lse == nullptr))
+      throw sattn::Error("backward: give both the forward's out and lse, or neither");
+    if (flags & ~SATTN_BACKWARD_DETERMINISTIC)
+      throw sattn::Error("backward: unknown flags " + std::to_string(flags));
+    sattn::Program::BackwardOptions o;
+    o.deterministic = (flags & SATTN_BACKWARD_DETERMINISTIC) != 0;
+    std::vector<sattn::TensorView> saved;
+    if (out) {
+      saved = views(out, 1, "out");
+      saved.push_back(views(lse, 1, "lse")[0]);
+      o.out = &saved[0], o.lse = &saved[1];
+    }
     p.program->backward(views(inputs, n_in, "input"), views(dout, 1, "dout")[0],
-                        views(grads, n_grads, "gradient"), stream);
+                        views(grads, n_grads, "gradient"), o, stream);
   });
 }
 

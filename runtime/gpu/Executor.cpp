@@ -19,6 +19,7 @@
 
 namespace sattn::gpu {
 
+using detail::compileCached;
 using detail::Run;
 
 namespace {
@@ -27,14 +28,31 @@ double msSince(std::chrono::steady_clock::time_point t) {
 }
 } // namespace
 
+std::string detail::compileCached(const std::string &source, const std::string &name,
+                                  const codegen::Arch &arch, const cache::DiskCache &cache,
+                                  cache::Outcome *outcome) {
+  codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();
+  const std::string tag = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.cacheTag() + "\narch " +
+                          arch.name + (arch.ptxForDriver ? " ptx" : "") + "\n";
+  return cache.getOrCreate(
+      tag + source,
+      [&] {
+        return nvrtc
+            .compile(source, name, arch,
+                     arch.ptxForDriver ? codegen::Emit::Ptx : codegen::Emit::Cubin)
+            .binary;
+      },
+      outcome);
+}
+
 CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache::DiskCache &cache)
-    : p(std::move(plan)) {
+    : p(std::move(plan)), diskCache(cache) {
   load({cuda}, cache);
 }
 
 CompiledProgram::CompiledProgram(Plan plan, const std::vector<std::string> &parts,
                                  const cache::DiskCache &cache)
-    : p(std::move(plan)) {
+    : p(std::move(plan)), diskCache(cache) {
   if (parts.size() != p.launches.size())
     throw GpuError("internal: " + std::to_string(parts.size()) + " kernel modules for " +
                    std::to_string(p.launches.size()) + " launches");
@@ -52,9 +70,6 @@ void CompiledProgram::load(const std::vector<std::string> &parts, const cache::D
   if (p.arch == "sm_90a" && arch.name != "sm_90a")
     throw GpuError("the variant was specialised for " + p.arch + " but this GPU (" + drv.name() +
                    ") is " + arch.name + "; lower it again with arch=" + arch.name);
-  codegen::Nvrtc &nvrtc = codegen::Nvrtc::get();
-  const std::string tag = "sattn " SATTN_VERSION "\nnvrtc " + nvrtc.cacheTag() + "\narch " +
-                          arch.name + (arch.ptxForDriver ? " ptx" : "") + "\n";
   // Each part through the disk cache on its own thread: NVRTC programs are
   // independent, so a cold compile takes as long as its slowest kernel.
   std::vector<std::string> binaries(parts.size());
@@ -62,15 +77,7 @@ void CompiledProgram::load(const std::vector<std::string> &parts, const cache::D
   std::vector<std::exception_ptr> errors(parts.size());
   auto work = [&](size_t i) {
     try {
-      binaries[i] = cache.getOrCreate(
-          tag + parts[i],
-          [&] {
-            return nvrtc
-                .compile(parts[i], p.name, arch,
-                         arch.ptxForDriver ? codegen::Emit::Ptx : codegen::Emit::Cubin)
-                .binary;
-          },
-          &outcomes[i]);
+      binaries[i] = compileCached(parts[i], p.name, arch, cache, &outcomes[i]);
     } catch (...) {
       errors[i] = std::current_exception();
     }
@@ -124,6 +131,8 @@ void CompiledProgram::load(const std::vector<std::string> &parts, const cache::D
 CompiledProgram::~CompiledProgram() {
   for (CUmodule m : modules)
     Driver::get().cuModuleUnload_(m);
+  if (bwdModule)
+    Driver::get().cuModuleUnload_(bwdModule);
 }
 
 void CompiledProgram::run(const std::vector<DeviceTensor> &args,

@@ -17,6 +17,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -87,6 +88,14 @@ struct CompileInfo {
   std::string arch;
 };
 
+/// What CompiledProgram::backward differentiates and how.
+struct BackwardRequest {
+  int q = 0, k = 1, v = 2;    ///< argument indices of the attention's q, k, v
+  bool deterministic = false; ///< dQ by its own pass (same bits every run), else atomics
+  /// The forward's O and LSE ([B, Hq, Sq] f32): read instead of recomputed.
+  std::optional<DeviceTensor> out, lse;
+};
+
 class CompiledProgram {
 public:
   /// Emits nothing itself: `cuda` is the generated module of `plan`.
@@ -119,6 +128,14 @@ public:
   /// lengths..lengths + t of every (batch, KV head).
   void appendSlim(SlimStorage &cache, const DeviceTensor &k, const DeviceTensor &v,
                   CUstream stream) const;
+  /// Gradients dq, dk, dv (`grads`, the program's dtype, shaped like q, k,
+  /// v) of sum(dout * O), O the first result, an attention over arguments
+  /// req.q, req.k, req.v. Runs the launches before that attention (its
+  /// sets), then the backward kernels of codegen/device/attention_bwd.cuh
+  /// (compiled on first use, through the disk cache) on `stream`.
+  void backward(const std::vector<DeviceTensor> &args, const DeviceTensor &dout,
+                const std::vector<DeviceTensor> &grads, const BackwardRequest &req,
+                CUstream stream) const;
   /// The launch indices of the kv_slim_select and the decode_attn reading
   /// its tokens over a non-paged cache, or a GpuError saying why the
   /// variant cannot be slimmed.
@@ -134,7 +151,13 @@ private:
   /// kernels of launch i, or every launch when there is one part.
   void load(const std::vector<std::string> &parts, const cache::DiskCache &cache);
 
+  /// The backward kernels of launch `attn` (compiled and loaded once).
+  const std::map<std::string, CUfunction> &backwardKernels(size_t attn) const;
   Plan p;
+  cache::DiskCache diskCache;
+  mutable std::mutex bwdMutex;
+  mutable CUmodule bwdModule = nullptr;
+  mutable std::map<std::string, CUfunction> bwdFunctions;
   std::vector<CUmodule> modules;
   std::map<std::string, CUfunction> functions;
   CompileInfo info;

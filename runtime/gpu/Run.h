@@ -13,6 +13,8 @@
 
 #include "runtime/gpu/Executor.h"
 
+#include "codegen/Nvrtc.h"
+
 #include "codegen/device/params.cuh"
 #include "codegen/device/attention_mma.cuh"
 #include "codegen/device/attention_wgmma.cuh"
@@ -36,6 +38,12 @@
 namespace sattn::gpu::detail {
 
 namespace dev = sattn::dev;
+
+/// NVRTC output (cubin, or PTX for a newer GPU) of `source` through the
+/// disk cache, keyed by the source, the toolchain and the architecture.
+std::string compileCached(const std::string &source, const std::string &name,
+                          const codegen::Arch &arch, const cache::DiskCache &cache,
+                          cache::Outcome *outcome);
 
 inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -220,6 +228,14 @@ public:
     drv.check(drv.cuLaunchKernel_(fn, gx, gy, gz, threads, 1, 1, 0, stream, args, nullptr),
               ("launching " + name).c_str());
   }
+
+  /// For entry points outside the plan's launches (CompiledProgram::backward):
+  /// a checked view of a caller's [B, H, S, D] tensor, and stream-ordered
+  /// workspace freed with the run.
+  RtValue tensor(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {
+    return tensorValue(t, info, name);
+  }
+  CUdeviceptr scratch(size_t bytes) { return alloc(bytes); }
 
 private:
   RtValue tensorValue(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {

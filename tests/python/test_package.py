@@ -22,6 +22,18 @@ def test_imports_without_numpy_or_torch():
     assert re.fullmatch(r"[0-9a-f]{64}\n", r.stdout)
 
 
+def test_autograd_module_imports_without_torch():
+    # sattn.autograd loads lazily and needs torch only when used.
+    code = ("import sys; sys.modules['torch'] = None; import sattn; "
+            "assert 'sattn.autograd' not in sys.modules; m = sattn.autograd; "
+            "p = sattn.Session('cpu').compile(sattn.patterns.dense(4, 2, 16))\n"
+            "try:\n    m.SparseAttention(p)\nexcept ImportError as e:\n    print(e)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "sattn.autograd needs PyTorch" in r.stdout
+
+
 def test_library():
     assert os.path.isfile(sattn.library_path())
     assert sattn.library_version() == sattn.__version__

@@ -1,0 +1,715 @@
+//===- attention_bwd.cuh - sattn.attention backward on tensor cores -------===//
+//
+// Gradients of L = sum(dO * O) for O = attention(q, k, v) (semantics §2,
+// docs/training.md), FlashAttention-2 style, on mma.sync (sm_80 and
+// sm_90a), for head dims 64 and 128, bf16 / fp16, the masks (causal,
+// window, sinks), static block patterns and block sets (per head or per
+// GQA group), GQA. With s = scale q.k, P = exp(s - LSE) (the forward's
+// saved LSE), dP = dO.v, delta = rowsum(dO * O), dS = P (dP - delta):
+//
+//   attn_bwd_delta     delta per query row (one warp per row).
+//   attn_bwd_transpose per (b, set head, KV block J) the query blocks
+//                      whose lists name J, ascending (one thread each: a
+//                      binary search per list; no host synchronisation).
+//   attn_bwd_dkdv      one CTA per 64-key tile of (b, KV head): K and V stay
+//                      in shared memory; for every query head of the GQA
+//                      group and every 64-row query tile that can see the
+//                      keys (mask bounds, or the transposed list), Q, dO,
+//                      LSE, delta are double-buffered with cp.async and
+//                      each warp (16 keys) computes S^T = K Q^T, P^T,
+//                      dP^T = V dO^T, dS^T, then dV += P^T dO and
+//                      dK += dS^T Q in registers. dK/dV of a KV head sum
+//                      over its query heads in a fixed order. Fast mode
+//                      (dq_accum set): dS goes through shared memory and
+//                      each warp adds dS K for 16 query rows to dq_accum
+//                      with fp32 atomics.
+//   attn_bwd_dq        deterministic mode: one CTA per 64 query rows, the
+//                      forward's own key schedule (attention_common.cuh);
+//                      recomputes S, P, dP, dS and sums dQ = dS K in
+//                      registers in key order: same bits on every run.
+//   attn_bwd_dq_convert  fast mode: dq_accum * scale -> dq (dtype).
+//
+// Which (row, key) pairs count is decided exactly as in the forward: tile
+// classification skip / full / partial, the exact predicate (mask, pattern,
+// range ends) in partial tiles; rows past the end and rows with no allowed
+// key (LSE = -inf) get P = 0.
+//
+//===----------------------------------------------------------------------===//
+#ifndef SATTN_DEVICE_ATTENTION_BWD_CUH
+#define SATTN_DEVICE_ATTENTION_BWD_CUH
+
+#include "params.cuh"
+
+namespace sattn {
+namespace dev {
+
+enum : int {
+  kAttnBwdThreads = 128, // 4 warps
+  kAttnBwdTile = 64,     // keys per dK/dV CTA, query rows per tile
+  kAttnBwdDeltaRows = 4, // rows per attn_bwd_delta CTA (one warp each)
+  kAttnBwdTransposeThreads = 128,
+};
+
+/// Dynamic shared memory of attn_bwd_dkdv: K, V, two stages of Q and dO
+/// (rows padded by 8 elements), the dS tile [64][72] and two stages of the
+/// rows' LSE and delta.
+constexpr int attn_bwd_dkdv_smem_bytes(int headDim) {
+  return (6 * kAttnBwdTile * (headDim + 8) + kAttnBwdTile * (kAttnBwdTile + 8)) * 2 +
+         4 * kAttnBwdTile * 4;
+}
+/// Dynamic shared memory of attn_bwd_dq: two stages of K and V, Q and dO.
+constexpr int attn_bwd_dq_smem_bytes(int headDim) {
+  return 6 * kAttnBwdTile * (headDim + 8) * 2;
+}
+
+} // namespace dev
+} // namespace sattn
+
+#if defined(__CUDACC__)
+
+#include "attention_common.cuh"
+#include "masks.cuh"
+#include "ptx.cuh"
+#include "types.cuh"
+
+namespace sattn {
+namespace dev {
+namespace attn_bwd_detail {
+
+using namespace ptx;
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+/// LSE (natural log) -> the log2-domain offset P = 2^(s log2e - x); +inf
+/// for a row with no allowed key, so its P is 0.
+__device__ __forceinline__ float lse2_of(float lse) {
+  return lse == neg_inf() ? __int_as_float(0x7f800000) : lse * kLog2e;
+}
+
+/// Common constants and loaders of the two tensor-core backward kernels.
+template <class Cfg> struct Base {
+  static constexpr DType T = Cfg::DTYPE;
+  static constexpr int D = Cfg::HEAD_DIM;
+  static constexpr int NT = kAttnBwdThreads;
+  static constexpr int BT = kAttnBwdTile;
+  static constexpr int LDS = D + 8;     // smem row stride (elements)
+  static constexpr int TILE = BT * LDS; // elements of one 64-row tile
+  static constexpr int KD = D / 16;     // k-steps over the head dim
+  static constexpr int ND = D / 8;      // n-tiles over the head dim
+  static constexpr int G = Cfg::HEADS / Cfg::KV_HEADS;
+  static constexpr float kC = Cfg::SCALE * kLog2e;
+
+  /// Stages 64 rows of D elements from src (row stride ss) at smem address
+  /// dst; rows >= valid are zero-filled.
+  __device__ __forceinline__ static void load_rows(u32 dst, const u16 *src, i64 ss, int valid,
+                                                   bool vec, int tid) {
+    constexpr int CPR = D / 8;
+    constexpr int PER = BT * CPR / NT;
+#pragma unroll
+    for (int it = 0; it < PER; ++it) {
+      int c = tid + it * NT;
+      int r = c / CPR, k = c % CPR;
+      u32 d = dst + (r * LDS + k * 8) * 2;
+      bool in = r < valid;
+      const u16 *g = src + (in ? static_cast<i64>(r) * ss : 0) + k * 8;
+      if (vec) {
+        cp_async16(d, g, in ? 16 : 0);
+      } else {
+        u32 w[4] = {0u, 0u, 0u, 0u};
+        if (in)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            w[e] = static_cast<u32>(g[2 * e]) | (static_cast<u32>(g[2 * e + 1]) << 16);
+        st_shared16(d, w[0], w[1], w[2], w[3]);
+      }
+    }
+  }
+
+  /// Exact §2 membership of key j for row i given the tile's own bounds
+  /// (rows < r1, keys < k1); the block set is implied by the schedule.
+  __device__ __forceinline__ static bool allowed(int i, int j, int r1, int k1, int Sq, int Skv) {
+    if (i >= r1 || j >= k1)
+      return false;
+    if (!token_allowed<Cfg::CAUSAL, Cfg::WINDOW, Cfg::SINKS>(i, j, Sq, Skv))
+      return false;
+    if constexpr (Cfg::HAS_PATTERN)
+      return pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, i / Cfg::P_BQ, j / Cfg::P_BK,
+                           Cfg::P_BQ, Cfg::P_BK, Sq, Skv);
+    return true;
+  }
+
+  /// 16-bit row pair store of (v0, v1) at columns d, d + 1 of row `row`.
+  __device__ __forceinline__ static void store2(u16 *row, int d, float v0, float v1, bool vec) {
+    if (vec) {
+      *reinterpret_cast<u32 *>(row + d) = pack2<T>(v0, v1);
+    } else {
+      store_elem<T>(row, d, v0);
+      store_elem<T>(row, d + 1, v1);
+    }
+  }
+};
+
+// ------------------------------------------------------------- dK / dV --
+
+template <class Cfg> struct DkDv : Base<Cfg> {
+  using B_ = Base<Cfg>;
+  using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
+  static constexpr int NQ = BT / 8;  // n-tiles of S^T over the queries
+  static constexpr int KQ = BT / 16; // k-steps over the queries
+  static constexpr int LDD = BT + 8; // dS tile row stride
+  // smem (elements): K, V, Q[2], dO[2], dS, then floats lse2[2][64], delta[2][64].
+  static constexpr int OFF_K = 0, OFF_V = TILE, OFF_Q = 2 * TILE, OFF_DO = 4 * TILE,
+                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + BT * LDD;
+
+  const AttnBwdParams &p;
+  u32 sbase;
+  float *fsm; // lse2[2][64], delta[2][64]
+  int b, hk, Sq, Skv, k0, k1, tid, warp, lane;
+  bool qVec, doVec;
+  // The query-tile walk: per head hh of the group, either mask-bounded
+  // 64-row tiles [rBase, rHi) or, with a block set, the transposed list.
+  int hh, rNext, rHi, lx, lcnt, blkEnd;
+  const int *lrows;
+
+  float dk[ND][4], dv[ND][4];
+
+  __device__ __forceinline__ DkDv(const AttnBwdParams &p_, unsigned char *smem)
+      : p(p_), sbase(smem_addr(smem)), fsm(reinterpret_cast<float *>(smem + OFF_F * 2)) {}
+
+  /// Tile kind for rows [r0, r1) x keys [k0, k1): 0 skip, 1 full, 2 partial.
+  __device__ __forceinline__ int classify(int r0, int r1) const {
+    const int ipA = r0 + Skv - Sq, ipB = r1 - 1 + Skv - Sq;
+    if (Cfg::CAUSAL && k0 > ipB)
+      return 0;
+    if (Cfg::WINDOW > 0 && k1 - 1 <= ipA - Cfg::WINDOW && k0 >= Cfg::SINKS)
+      return 0;
+    bool any = true, all = true;
+    if constexpr (Cfg::HAS_PATTERN)
+      attn_common::pattern_pairs<Cfg>(*this, r0, r1, k0, k1, any, all);
+    if (!any)
+      return 0;
+    bool full = all && k1 - k0 == BT && r1 - r0 == BT;
+    if (Cfg::CAUSAL)
+      full = full && k1 - 1 <= ipA;
+    if (Cfg::WINDOW > 0)
+      full = full && (k0 > ipB - Cfg::WINDOW || k1 - 1 < Cfg::SINKS);
+    return full ? 1 : 2;
+  }
+
+  /// Starts the walk for head hh (rNext, rHi or the list).
+  __device__ __forceinline__ void start_head() {
+    if constexpr (Cfg::HAS_BLOCKS) {
+      const int h = hk * G + hh;
+      const int hb = Cfg::SET_HEADS == Cfg::HEADS ? h : hk;
+      const int J = k0 / Cfg::SET_BK;
+      const i64 col = (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.f.blocks.nKB + J;
+      lcnt = p.t_counts[col];
+      lrows = p.t_rows + col * p.f.blocks.nQB;
+      lx = 0, rNext = 0, blkEnd = 0;
+    } else {
+      const int off = Skv - Sq;
+      int lo = Cfg::CAUSAL ? max(0, k0 - off) : 0;
+      int hi = Sq;
+      if (Cfg::WINDOW > 0 && k0 >= Cfg::SINKS)
+        hi = min(Sq, k1 + Cfg::WINDOW - 1 - off);
+      rNext = lo / BT * BT, rHi = hi;
+    }
+  }
+
+  /// Next (head, rows [r0, r1), kind) with kind != 0; false when done.
+  __device__ __forceinline__ bool next(int &h, int &r0, int &r1, int &kind) {
+    for (;;) {
+      if (hh >= G)
+        return false;
+      if constexpr (Cfg::HAS_BLOCKS) {
+        if (rNext >= blkEnd) {
+          if (lx >= lcnt) {
+            if (++hh < G)
+              start_head();
+            continue;
+          }
+          const int I = lrows[lx++];
+          rNext = I * Cfg::SET_BQ;
+          blkEnd = min((I + 1) * Cfg::SET_BQ, Sq);
+          continue;
+        }
+        r0 = rNext, r1 = min(r0 + BT, blkEnd);
+      } else {
+        if (rNext >= rHi) {
+          if (++hh < G)
+            start_head();
+          continue;
+        }
+        r0 = rNext, r1 = min(r0 + BT, Sq);
+      }
+      rNext = r1;
+      kind = classify(r0, r1);
+      if (kind != 0) {
+        h = hk * G + hh;
+        return true;
+      }
+    }
+  }
+
+  /// Q, dO, LSE and delta of (head h, rows [r0, r1)) into stage s.
+  __device__ __forceinline__ void load_q(int s, int h, int r0, int r1) {
+    const u16 *q = attn_common::slice(p.f.q, b, h) + static_cast<i64>(r0) * p.f.q.ss;
+    const u16 *dO = attn_common::slice(p.dout, b, h) + static_cast<i64>(r0) * p.dout.ss;
+    B_::load_rows(sbase + (OFF_Q + s * TILE) * 2, q, p.f.q.ss, r1 - r0, qVec, tid);
+    B_::load_rows(sbase + (OFF_DO + s * TILE) * 2, dO, p.dout.ss, r1 - r0, doVec, tid);
+    if (tid < BT) {
+      const int i = r0 + tid;
+      const i64 row = (static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i;
+      fsm[s * BT + tid] = i < r1 ? lse2_of(p.f.lse[row]) : __int_as_float(0x7f800000);
+      fsm[2 * BT + s * BT + tid] = i < r1 ? p.delta[row] : 0.f;
+    }
+  }
+
+  __device__ __forceinline__ void compute(int s, int h, int r0, int r1, int kind) {
+    const int g = lane >> 2, t = lane & 3;
+    const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
+    const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
+    const float *lse2 = fsm + s * BT, *delta = fsm + 2 * BT + s * BT;
+    // ldmatrix lane offsets: A rows (16 keys of this warp) from [key][d];
+    // B (n = query, k = d) from [query][d]; B (k = query, n = d) transposed.
+    const u32 aOff = ((warp * 16 + (lane & 15)) * LDS + (lane >> 4) * 8) * 2;
+    const u32 bOff = (((lane & 7) + (lane >> 4) * 8) * LDS + ((lane >> 3) & 1) * 8) * 2;
+    const u32 tOff = (((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + (lane >> 4) * 8) * 2;
+
+    // S^T = K Q^T and dP^T = V dO^T: [16 keys] x [64 queries] per warp.
+    float sc[NQ][4], dp[NQ][4];
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        sc[n][e] = 0.f, dp[n][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+      u32 ak[4], av[4];
+      ldsm_x4(ak, kb + aOff + kk * 32);
+      ldsm_x4(av, vb + aOff + kk * 32);
+#pragma unroll
+      for (int np = 0; np < NQ / 2; ++np) {
+        u32 bq[4], bd[4];
+        ldsm_x4(bq, qb + bOff + (np * 16 * LDS + kk * 16) * 2);
+        ldsm_x4(bd, dob + bOff + (np * 16 * LDS + kk * 16) * 2);
+        mma16816<T>(sc[2 * np], ak, bq[0], bq[1]);
+        mma16816<T>(sc[2 * np + 1], ak, bq[2], bq[3]);
+        mma16816<T>(dp[2 * np], av, bd[0], bd[1]);
+        mma16816<T>(dp[2 * np + 1], av, bd[2], bd[3]);
+      }
+    }
+
+    // P^T and dS^T (fp32), element (key kw + g + 8 (e >> 1), query 8 n + 2 t + (e & 1)).
+    const int kw = k0 + warp * 16;
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int ql = n * 8 + 2 * t + (e & 1);
+        float pr = ex2(fmaf(sc[n][e], kC, -lse2[ql]));
+        if (kind == 2 && !B_::allowed(r0 + ql, kw + g + (e >> 1) * 8, r1, k1, Sq, Skv))
+          pr = 0.f;
+        sc[n][e] = pr;
+        dp[n][e] = pr * (dp[n][e] - delta[ql]);
+      }
+
+    // dV += P^T dO, dK += dS^T Q (k = queries).
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk) {
+      u32 pa[4], sa[4];
+      pa[0] = pack2<T>(sc[2 * kk][0], sc[2 * kk][1]);
+      pa[1] = pack2<T>(sc[2 * kk][2], sc[2 * kk][3]);
+      pa[2] = pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
+      pa[3] = pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+      sa[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
+      sa[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
+      sa[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      sa[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+#pragma unroll
+      for (int dq = 0; dq < D / 16; ++dq) {
+        u32 bo[4], bq[4];
+        ldsm_x4_t(bo, dob + tOff + (kk * 16 * LDS + dq * 16) * 2);
+        ldsm_x4_t(bq, qb + tOff + (kk * 16 * LDS + dq * 16) * 2);
+        mma16816<T>(dv[2 * dq], pa, bo[0], bo[1]);
+        mma16816<T>(dv[2 * dq + 1], pa, bo[2], bo[3]);
+        mma16816<T>(dk[2 * dq], sa, bq[0], bq[1]);
+        mma16816<T>(dk[2 * dq + 1], sa, bq[2], bq[3]);
+      }
+    }
+
+    if (p.dq_accum == nullptr)
+      return; // deterministic mode: attn_bwd_dq computes dQ
+    // Fast mode: dS [query][key] into shared memory, then each warp adds
+    // dS K for queries 16 warp .. + 15 to dq_accum (unscaled).
+    u16 *ds = reinterpret_cast<u16 *>(fsm) - (OFF_F - OFF_DS);
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int ql = n * 8 + 2 * t + (e & 1), kl = warp * 16 + g + (e >> 1) * 8;
+        store_elem<T>(ds, ql * LDD + kl, dp[n][e]);
+      }
+    __syncthreads();
+    const u32 dsb = sbase + OFF_DS * 2;
+    const u32 dsOff = ((warp * 16 + (lane & 15)) * LDD + (lane >> 4) * 8) * 2;
+    float *acc = p.dq_accum + ((static_cast<i64>(b) * Cfg::HEADS + h) * Sq) * D;
+    constexpr int HALF = ND / 2; // n-tiles per pass: fewer live registers
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float o[HALF][4];
+#pragma unroll
+      for (int n = 0; n < HALF; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          o[n][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < BT / 16; ++kk) {
+        u32 a[4];
+        ldsm_x4(a, dsb + dsOff + kk * 32);
+#pragma unroll
+        for (int dq = 0; dq < HALF / 2; ++dq) {
+          u32 bk[4];
+          ldsm_x4_t(bk, kb + tOff + (kk * 16 * LDS + (half * HALF / 2 + dq) * 16) * 2);
+          mma16816<T>(o[2 * dq], a, bk[0], bk[1]);
+          mma16816<T>(o[2 * dq + 1], a, bk[2], bk[3]);
+        }
+      }
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int i = r0 + warp * 16 + g + hr * 8;
+        if (i < r1)
+#pragma unroll
+          for (int n = 0; n < HALF; ++n) {
+            const int d = (half * HALF + n) * 8 + 2 * t;
+            atomicAdd(acc + static_cast<i64>(i) * D + d, o[n][2 * hr]);
+            atomicAdd(acc + static_cast<i64>(i) * D + d + 1, o[n][2 * hr + 1]);
+          }
+      }
+    }
+  }
+
+  __device__ __forceinline__ void run() {
+    b = blockIdx.z, hk = blockIdx.y;
+    Sq = p.f.q.S, Skv = p.f.k.S;
+    tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    if constexpr (Cfg::HAS_BLOCKS) {
+      constexpr int TPB = (Cfg::SET_BK + BT - 1) / BT; // tiles per KV block
+      const int J = blockIdx.x / TPB;
+      k0 = J * Cfg::SET_BK + BT * (blockIdx.x % TPB);
+      k1 = min(min(k0 + BT, (J + 1) * Cfg::SET_BK), Skv);
+    } else {
+      k0 = blockIdx.x * BT;
+      k1 = min(k0 + BT, Skv);
+    }
+    if (k0 >= k1)
+      return;
+#pragma unroll
+    for (int n = 0; n < ND; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dk[n][e] = 0.f, dv[n][e] = 0.f;
+    qVec = rows_aligned<16>(p.f.q);
+    doVec = rows_aligned<16>(p.dout);
+
+    hh = 0;
+    start_head();
+    int h, r0, r1, kind;
+    if (next(h, r0, r1, kind)) { // CTA-uniform
+      const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(k0) * p.f.k.ss;
+      const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(k0) * p.f.v.ss;
+      B_::load_rows(sbase + OFF_K * 2, kBase, p.f.k.ss, k1 - k0, rows_aligned<16>(p.f.k), tid);
+      B_::load_rows(sbase + OFF_V * 2, vBase, p.f.v.ss, k1 - k0, rows_aligned<16>(p.f.v), tid);
+      load_q(0, h, r0, r1);
+      cp_async_commit();
+      int s = 0;
+      for (;;) {
+        int nh = 0, n0 = 0, n1 = 0, nkind = 0;
+        const bool more = next(nh, n0, n1, nkind);
+        cp_async_wait_all();
+        __syncthreads(); // stage s visible; everyone done with stage s ^ 1 and the dS tile
+        if (more) {
+          load_q(s ^ 1, nh, n0, n1);
+          cp_async_commit();
+        }
+        compute(s, h, r0, r1, kind);
+        if (!more)
+          break;
+        h = nh, r0 = n0, r1 = n1, kind = nkind, s ^= 1;
+      }
+    }
+
+    // dK (scaled) and dV of this warp's 16 keys; keys no row sees get 0.
+    const int g = lane >> 2, t = lane & 3;
+    u16 *dkBase = attn_common::slice<u16>(p.dk, b, hk);
+    u16 *dvBase = attn_common::slice<u16>(p.dv, b, hk);
+    const bool kv = rows_aligned<4>(p.dk), vv = rows_aligned<4>(p.dv);
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int j = k0 + warp * 16 + g + hr * 8;
+      if (j >= k1)
+        continue;
+#pragma unroll
+      for (int n = 0; n < ND; ++n) {
+        const int d = n * 8 + 2 * t;
+        B_::store2(dkBase + static_cast<i64>(j) * p.dk.ss, d, dk[n][2 * hr] * Cfg::SCALE,
+                   dk[n][2 * hr + 1] * Cfg::SCALE, kv);
+        B_::store2(dvBase + static_cast<i64>(j) * p.dv.ss, d, dv[n][2 * hr], dv[n][2 * hr + 1], vv);
+      }
+    }
+  }
+};
+
+// ------------------------------------------------- dQ, deterministic --
+
+template <class Cfg> struct Dq : Base<Cfg> {
+  using B_ = Base<Cfg>;
+  using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
+  static constexpr int NN = BT / 8;  // n-tiles of S over the keys
+  static constexpr int KN = BT / 16; // k-steps of dS K over the keys
+  // smem (elements): K[2], V[2], then Q and dO (read once into registers).
+  static constexpr int OFF_Q = 4 * TILE, OFF_DO = 5 * TILE;
+
+  // Members read in place by the attn_common schedule functions.
+  const AttnParams &p;
+  const AttnBwdParams &bp;
+  u32 sbase;
+  int b, h, hk, Sq, Skv, row0, rowEnd, warp, lane, tid;
+  int wr0, wr1;
+  attn_common::KeySchedule sched;
+
+  u32 qa[KD][4], oa[KD][4];
+  float dq[ND][4];
+  float lse2[2], delta[2];
+
+  __device__ __forceinline__ Dq(const AttnBwdParams &p_, unsigned char *smem)
+      : p(p_.f), bp(p_), sbase(smem_addr(smem)) {}
+
+  __device__ __forceinline__ void load_kv(int s, int j0, int j1) const {
+    const u16 *kBase = attn_common::slice(p.k, b, hk) + static_cast<i64>(j0) * p.k.ss;
+    const u16 *vBase = attn_common::slice(p.v, b, hk) + static_cast<i64>(j0) * p.v.ss;
+    B_::load_rows(sbase + 2 * s * TILE * 2, kBase, p.k.ss, j1 - j0, rows_aligned<16>(p.k), tid);
+    B_::load_rows(sbase + (2 * s + 1) * TILE * 2, vBase, p.v.ss, j1 - j0, rows_aligned<16>(p.v),
+                  tid);
+  }
+
+  __device__ __forceinline__ void compute(int s, int j0, int j1) {
+    if (wr0 >= wr1)
+      return;
+    const int kind = attn_common::classify_tile<Cfg, BT>(*this, j0, j1);
+    if (kind == 0)
+      return;
+    const int g = lane >> 2, t = lane & 3;
+    const u32 kb = sbase + 2 * s * TILE * 2, vb = kb + TILE * 2;
+    const u32 bOff = (((lane & 7) + (lane >> 4) * 8) * LDS + ((lane >> 3) & 1) * 8) * 2;
+    const u32 tOff = (((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + (lane >> 4) * 8) * 2;
+
+    // S = Q K^T and dP = dO V^T: [16 rows] x [64 keys] per warp.
+    float sc[NN][4], dp[NN][4];
+#pragma unroll
+    for (int n = 0; n < NN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        sc[n][e] = 0.f, dp[n][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+      for (int np = 0; np < NN / 2; ++np) {
+        u32 bk[4], bv[4];
+        ldsm_x4(bk, kb + bOff + (np * 16 * LDS + kk * 16) * 2);
+        ldsm_x4(bv, vb + bOff + (np * 16 * LDS + kk * 16) * 2);
+        mma16816<T>(sc[2 * np], qa[kk], bk[0], bk[1]);
+        mma16816<T>(sc[2 * np + 1], qa[kk], bk[2], bk[3]);
+        mma16816<T>(dp[2 * np], oa[kk], bv[0], bv[1]);
+        mma16816<T>(dp[2 * np + 1], oa[kk], bv[2], bv[3]);
+      }
+
+    // dS = P (dP - delta), element (row wr0 + g + 8 (e >> 1), key j0 + 8 n + 2 t + (e & 1)).
+#pragma unroll
+    for (int n = 0; n < NN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hr = e >> 1;
+        float pr = ex2(fmaf(sc[n][e], kC, -lse2[hr]));
+        if (kind == 2 &&
+            !B_::allowed(wr0 + g + hr * 8, j0 + n * 8 + 2 * t + (e & 1), wr1, j1, Sq, Skv))
+          pr = 0.f;
+        dp[n][e] = pr * (dp[n][e] - delta[hr]);
+      }
+
+    // dQ += dS K (k = keys; K read transposed).
+#pragma unroll
+    for (int kk = 0; kk < KN; ++kk) {
+      u32 sa[4];
+      sa[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
+      sa[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
+      sa[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      sa[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+#pragma unroll
+      for (int dn = 0; dn < D / 16; ++dn) {
+        u32 bk[4];
+        ldsm_x4_t(bk, kb + tOff + (kk * 16 * LDS + dn * 16) * 2);
+        mma16816<T>(dq[2 * dn], sa, bk[0], bk[1]);
+        mma16816<T>(dq[2 * dn + 1], sa, bk[2], bk[3]);
+      }
+    }
+  }
+
+  __device__ __forceinline__ void run() {
+    b = blockIdx.z, h = blockIdx.y, hk = h / G;
+    Sq = p.q.S, Skv = p.k.S;
+    tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int tIdx = blockIdx.x;
+    attn_common::cta_rows<Cfg, BT>(tIdx, Sq, row0, rowEnd);
+    if (row0 >= rowEnd)
+      return;
+    wr0 = row0 + warp * 16;
+    wr1 = min(wr0 + 16, rowEnd);
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < ND; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dq[n][e] = 0.f;
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int i = wr0 + g + hr * 8;
+      const i64 row = (static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i;
+      lse2[hr] = i < wr1 ? lse2_of(p.lse[row]) : __int_as_float(0x7f800000);
+      delta[hr] = i < wr1 ? bp.delta[row] : 0.f;
+    }
+
+    attn_common::schedule_init<Cfg, BT>(*this, tIdx);
+    int j0 = 0, j1 = 0;
+    if (attn_common::next_tile<Cfg, BT>(*this, j0, j1)) {
+      B_::load_rows(sbase + OFF_Q * 2,
+                    attn_common::slice(p.q, b, h) + static_cast<i64>(row0) * p.q.ss, p.q.ss,
+                    rowEnd - row0, rows_aligned<16>(p.q), tid);
+      B_::load_rows(sbase + OFF_DO * 2,
+                    attn_common::slice(bp.dout, b, h) + static_cast<i64>(row0) * bp.dout.ss,
+                    bp.dout.ss, rowEnd - row0, rows_aligned<16>(bp.dout), tid);
+      load_kv(0, j0, j1);
+      cp_async_commit();
+      cp_async_wait_all();
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk) {
+        const u32 a = ((warp * 16 + (lane & 15)) * LDS + (lane >> 4) * 8 + kk * 16) * 2;
+        ldsm_x4(qa[kk], sbase + OFF_Q * 2 + a);
+        ldsm_x4(oa[kk], sbase + OFF_DO * 2 + a);
+      }
+      int s = 0;
+      for (;;) {
+        int n0 = 0, n1 = 0;
+        const bool more = attn_common::next_tile<Cfg, BT>(*this, n0, n1);
+        cp_async_wait_all();
+        __syncthreads();
+        if (more) {
+          load_kv(s ^ 1, n0, n1);
+          cp_async_commit();
+        }
+        compute(s, j0, j1);
+        if (!more)
+          break;
+        j0 = n0, j1 = n1, s ^= 1;
+      }
+    }
+    if (wr0 >= wr1)
+      return;
+    u16 *dqBase = attn_common::slice<u16>(bp.dq, b, h);
+    const bool vec = rows_aligned<4>(bp.dq);
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int i = wr0 + g + hr * 8;
+      if (i >= wr1)
+        continue;
+#pragma unroll
+      for (int n = 0; n < ND; ++n)
+        B_::store2(dqBase + static_cast<i64>(i) * bp.dq.ss, n * 8 + 2 * t,
+                   dq[n][2 * hr] * Cfg::SCALE, dq[n][2 * hr + 1] * Cfg::SCALE, vec);
+    }
+  }
+};
+
+} // namespace attn_bwd_detail
+
+/// delta[b, h, i] = sum_d dO[i, d] O[i, d]. Grid (cdiv(Sq, kAttnBwdDeltaRows),
+/// Hq, B), blockDim 32 * kAttnBwdDeltaRows.
+template <class Cfg> __device__ void attn_bwd_delta(const AttnBwdParams &p) {
+  const int b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32;
+  const int i = blockIdx.x * kAttnBwdDeltaRows + threadIdx.x / 32;
+  const int Sq = p.f.q.S;
+  if (i >= Sq)
+    return;
+  float s = 0.f;
+  for (int d = lane; d < Cfg::HEAD_DIM; d += 32)
+    s += load_elem<Cfg::DTYPE>(p.dout.ptr, offset(p.dout, b, h, i, d)) *
+         load_elem<Cfg::DTYPE>(p.f.o.ptr, offset(p.f.o, b, h, i, d));
+  s = warp_sum(s);
+  if (lane == 0)
+    p.delta[(static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i] = s;
+}
+
+/// Per (b, set head, KV block J): the query blocks I whose (ascending)
+/// lists hold J, ascending. Grid (cdiv(nKB, kAttnBwdTransposeThreads),
+/// SET_HEADS, B), blockDim kAttnBwdTransposeThreads.
+template <class Cfg> __device__ void attn_bwd_transpose(const AttnBwdParams &p) {
+  if constexpr (Cfg::HAS_BLOCKS) {
+    const BlockSetView &bs = p.f.blocks;
+    const int J = blockIdx.x * kAttnBwdTransposeThreads + threadIdx.x;
+    if (J >= bs.nKB)
+      return;
+    const i64 head = static_cast<i64>(blockIdx.z) * Cfg::SET_HEADS + blockIdx.y;
+    int *out = p.t_rows + (head * bs.nKB + J) * bs.nQB;
+    int n = 0;
+    for (int I = 0; I < bs.nQB; ++I) {
+      const i64 row = head * bs.nQB + I;
+      const int *list = bs.indices + row * bs.cap;
+      const int cnt = bs.counts[row];
+      const int x = attn_common::lower_bound_int(list, cnt, J);
+      if (x < cnt && list[x] == J)
+        out[n++] = I;
+    }
+    p.t_counts[head * bs.nKB + J] = n;
+  }
+}
+
+/// dK, dV (and, with dq_accum, the fast mode's atomic dQ). Grid (nKT,
+/// KV_HEADS, B) with nKT = cdiv(Skv, kAttnBwdTile), or with a block set
+/// nKB * cdiv(SET_BK, kAttnBwdTile); blockDim kAttnBwdThreads; dynamic smem
+/// attn_bwd_dkdv_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dkdv: invalid Cfg");
+  extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
+  attn_bwd_detail::DkDv<Cfg>(p, sattn_bwd_smem).run();
+}
+
+/// Deterministic dQ. Grid (nTiles, Hq, B) as attn_fwd_mma with TILE_M 64;
+/// blockDim kAttnBwdThreads; dynamic smem attn_bwd_dq_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ void attn_bwd_dq(const AttnBwdParams &p) {
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dq: invalid Cfg");
+  extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
+  attn_bwd_detail::Dq<Cfg>(p, sattn_bwd_smem).run();
+}
+
+/// Fast mode: dq = dq_accum * SCALE in the dtype. Grid (cdiv(Sq * D / 2,
+/// 256), Hq, B), blockDim 256.
+template <class Cfg> __device__ void attn_bwd_dq_convert(const AttnBwdParams &p) {
+  constexpr int D = Cfg::HEAD_DIM;
+  const int b = blockIdx.z, h = blockIdx.y, Sq = p.f.q.S;
+  const i64 x = (static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x) * 2;
+  if (x >= static_cast<i64>(Sq) * D)
+    return;
+  const int i = static_cast<int>(x / D), d = static_cast<int>(x % D);
+  const float *acc = p.dq_accum + ((static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i) * D + d;
+  const i64 o = offset(p.dq, b, h, i, d);
+  store_elem<Cfg::DTYPE>(p.dq.ptr, o, acc[0] * Cfg::SCALE);
+  store_elem<Cfg::DTYPE>(p.dq.ptr, o + 1, acc[1] * Cfg::SCALE);
+}
+
+} // namespace dev
+} // namespace sattn
+
+#endif // __CUDACC__
+
+#endif // SATTN_DEVICE_ATTENTION_BWD_CUH

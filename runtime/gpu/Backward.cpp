@@ -1,0 +1,264 @@
+//===- Backward.cpp - gradients of a variant's attention on the GPU -------===//
+//
+// CompiledProgram::backward: the launches before the attention behind the
+// first result run as in the forward (so its block set is rebuilt from the
+// same inputs by the same bitwise-reproducible kernels), then the kernels of
+// codegen/device/attention_bwd.cuh: [forward with LSE, unless the caller
+// passes the forward's O and LSE] -> delta -> [transposed block lists] ->
+// dK/dV (+ atomic dQ in the fast mode) -> dQ (deterministic pass, or the
+// fp32 accumulator converted). Everything is queued on the caller's stream;
+// nothing waits for the GPU.
+//
+// The backward module is emitted here from the attention launch's
+// constants (the same Cfg struct the forward kernel was compiled with) and
+// compiled on first use through the disk cache: variants that never train
+// pay nothing at compile time.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/gpu/Run.h"
+
+#include "codegen/device/attention_bwd.cuh"
+
+#include <cstdio>
+#include <sstream>
+
+namespace sattn::gpu {
+
+using detail::cdiv;
+using detail::compileCached;
+using detail::RtValue;
+using detail::Run;
+namespace dev = sattn::dev;
+
+namespace {
+
+/// The attention launch's constants as a CUDA config struct (as
+/// codegen/Emitter.cpp writes them for the forward).
+std::string cfgStruct(const Launch &l, const std::string &name) {
+  std::ostringstream os;
+  os << "struct " << name << " {\n";
+  for (const auto &[key, value] : l.consts) {
+    if (const bool *b = std::get_if<bool>(&value)) {
+      os << "  static constexpr bool " << key << " = " << (*b ? "true" : "false") << ";\n";
+    } else if (const int64_t *i = std::get_if<int64_t>(&value)) {
+      os << "  static constexpr int " << key << " = " << *i << ";\n";
+    } else if (const double *d = std::get_if<double>(&value)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.9ef", *d);
+      os << "  static constexpr float " << key << " = " << buf << ";\n";
+    } else if (key == "DTYPE") {
+      os << "  static constexpr sattn::dev::DType DTYPE = sattn::dev::DType::"
+         << std::get<std::string>(value) << ";\n";
+    } // other enum constants (query-set policies) are not read by these kernels
+  }
+  os << "};\n";
+  return os.str();
+}
+
+/// The backward module of attention launch `l`.
+std::string backwardSource(const Launch &l) {
+  std::ostringstream os;
+  os << "// sattn backward module for " << l.kernel << "\n"
+     << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
+     << cfgStruct(l, "sattn_bwd_cfg")
+     << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
+        "  static constexpr bool HAS_LSE = true;\n"
+        "  static constexpr int TILE_M = 64;\n};\n";
+  auto kernel = [&](const char *name, const char *templ, const char *cfg, const char *bounds,
+                    const char *params) {
+    os << "extern \"C\" __global__ void __launch_bounds__(" << bounds << ")\n"
+       << name << "(const __grid_constant__ sattn::dev::" << params << " p) {\n"
+       << "  sattn::dev::" << templ << "<" << cfg << ">(p);\n}\n";
+  };
+  kernel("sattn_bwd_fwd", "attn_fwd_mma", "sattn_bwd_fwd_cfg",
+         "sattn::dev::kAttnMmaThreads, sattn::dev::kAttnMmaMinBlocks", "AttnParams");
+  kernel("sattn_bwd_delta", "attn_bwd_delta", "sattn_bwd_cfg", "32 * sattn::dev::kAttnBwdDeltaRows",
+         "AttnBwdParams");
+  kernel("sattn_bwd_transpose", "attn_bwd_transpose", "sattn_bwd_cfg",
+         "sattn::dev::kAttnBwdTransposeThreads", "AttnBwdParams");
+  kernel("sattn_bwd_dkdv", "attn_bwd_dkdv", "sattn_bwd_cfg", "sattn::dev::kAttnBwdThreads",
+         "AttnBwdParams");
+  kernel("sattn_bwd_dq", "attn_bwd_dq", "sattn_bwd_cfg", "sattn::dev::kAttnBwdThreads",
+         "AttnBwdParams");
+  kernel("sattn_bwd_dq_convert", "attn_bwd_dq_convert", "sattn_bwd_cfg", "256", "AttnBwdParams");
+  return os.str();
+}
+
+const char *const kBackwardKernels[] = {"sattn_bwd_fwd",  "sattn_bwd_delta", "sattn_bwd_transpose",
+                                        "sattn_bwd_dkdv", "sattn_bwd_dq",    "sattn_bwd_dq_convert"};
+
+/// Index of the prefill attention launch that writes the first result, or
+/// a GpuError saying why this variant has no GPU backward.
+size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
+  for (size_t i = 0; i < p.launches.size(); ++i) {
+    const Launch &l = p.launches[i];
+    if (!detail::isAttention(l) || l.results.empty() || p.results.empty() ||
+        l.results[0] != p.results[0])
+      continue;
+    if (l.deviceTemplate == "attn_fwd")
+      throw GpuError("backward on the GPU needs head dim 64 or 128 (this attention runs on the "
+                     "scalar kernel, head dim " +
+                     std::to_string(l.i("HEAD_DIM")) +
+                     "); compile the variant for the CPU device to get its gradients");
+    if (l.b("HAS_QUERIES"))
+      throw GpuError("backward on the GPU does not take query sets (classify_queries) yet; compile "
+                     "the variant for the CPU device to get its gradients");
+    if (l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH"))
+      throw GpuError("backward on the GPU does not take vertical-slash sets yet; compile the "
+                     "variant for the CPU device to get its gradients");
+    const int want[3] = {p.args.at(size_t(req.q)), p.args.at(size_t(req.k)),
+                         p.args.at(size_t(req.v))};
+    for (int x = 0; x < 3; ++x)
+      if (l.operands.at(size_t(x)) != want[x])
+        throw GpuError("backward: the attention behind the first result does not read the "
+                       "variant's q, k, v inputs directly");
+    return i;
+  }
+  throw GpuError("backward needs a variant whose first result is the output of a prefill "
+                 "sattn.attention");
+}
+
+} // namespace
+
+const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t attn) const {
+  std::lock_guard<std::mutex> lock(bwdMutex);
+  if (bwdModule)
+    return bwdFunctions;
+  Driver &drv = Driver::get();
+  const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
+  const std::string binary =
+      compileCached(backwardSource(p.launches[attn]), p.name + "_bwd", arch, diskCache, nullptr);
+  CUmodule m = nullptr;
+  drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");
+  std::map<std::string, CUfunction> fns;
+  for (const char *name : kBackwardKernels) {
+    CUfunction f;
+    drv.check(drv.cuModuleGetFunction_(&f, m, name), (std::string("finding kernel ") + name).c_str());
+    fns[name] = f;
+  }
+  bwdModule = m;
+  bwdFunctions = std::move(fns);
+  return bwdFunctions;
+}
+
+void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const DeviceTensor &dout,
+                               const std::vector<DeviceTensor> &grads, const BackwardRequest &req,
+                               CUstream stream) const {
+  Driver &drv = Driver::get();
+  drv.makeCurrent();
+  if (grads.size() != 3)
+    throw GpuError("backward writes dq, dk and dv: give 3 gradient buffers");
+  const size_t ai = attentionLaunch(p, req);
+  const Launch &l = p.launches[ai];
+  const std::map<std::string, CUfunction> &fns = backwardKernels(ai);
+
+  Run r(*this, functions, stream, nullptr);
+  r.bindArgs(args);
+  r.execute(0, ai); // the sets the attention reads
+
+  const ValueInfo &qi = p.values[size_t(l.operands[0])], &ki = p.values[size_t(l.operands[1])],
+                  &vi = p.values[size_t(l.operands[2])];
+  const RtValue &q = r.value(l.operands[0]), &k = r.value(l.operands[1]),
+                &v = r.value(l.operands[2]);
+  if (k.S != v.S)
+    throw GpuError("k and v have different lengths (" + std::to_string(k.S) + " and " +
+                   std::to_string(v.S) + ")");
+  // A caller's tensor shaped like `like` (batch and length; heads and head
+  // dim are checked against the variant by Run::tensor).
+  auto bind = [&](const DeviceTensor &t, const ValueInfo &info, const RtValue &like,
+                  const char *name) {
+    RtValue x = r.tensor(t, info, name);
+    if (x.B != like.B || x.S != like.S)
+      throw GpuError(std::string(name) + " has batch " + std::to_string(x.B) + " and length " +
+                     std::to_string(x.S) + "; expected " + std::to_string(like.B) + " and " +
+                     std::to_string(like.S) + " (the shape of " +
+                     (&like == &q ? "q" : "k") + ")");
+    return x;
+  };
+
+  dev::AttnBwdParams bp{};
+  bp.f.q = detail::view(q), bp.f.k = detail::view(k), bp.f.v = detail::view(v);
+  bp.dout = detail::view(bind(dout, qi, q, "dout"));
+  bp.dq = detail::view(bind(grads[0], qi, q, "dq"));
+  bp.dk = detail::view(bind(grads[1], ki, k, "dk"));
+  bp.dv = detail::view(bind(grads[2], vi, v, "dv"));
+
+  const detail::AttnOperands at = detail::attnOperands(l);
+  const RtValue *bs = at.blocks >= 0 ? &r.value(l.operands[size_t(at.blocks)]) : nullptr;
+  if (bs) {
+    if (bs->list)
+      throw GpuError("internal: block list '" + bs->name + "' reached the backward unnormalised");
+    if (bs->Sq != q.S || bs->Skv != k.S)
+      throw GpuError("the block set was built for other lengths");
+    bp.f.blocks = detail::setView(*bs);
+  }
+
+  const int B = q.B, Hq = q.H, Sq = q.S, D = q.D, Hkv = k.H;
+  auto go = [&](const char *name, int64_t gx, int gy, int gz, int threads, int smem,
+                void *params) {
+    if (gx <= 0 || gy <= 0 || gz <= 0)
+      return;
+    CUfunction f = fns.at(name);
+    if (smem > 48 * 1024)
+      drv.check(drv.cuFuncSetAttribute_(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
+                "raising the shared-memory limit");
+    void *kargs[] = {params};
+    drv.check(drv.cuLaunchKernel_(f, unsigned(gx), unsigned(gy), unsigned(gz), unsigned(threads),
+                                  1, 1, unsigned(smem), stream, kargs, nullptr),
+              (std::string("launching ") + name).c_str());
+  };
+  const int64_t qTiles = bs ? int64_t(bs->nQB) * cdiv(l.i("SET_BQ"), dev::kAttnBwdTile)
+                            : cdiv(Sq, dev::kAttnBwdTile);
+
+  // O and LSE: the caller's, or the forward again with its LSE.
+  if (req.out) {
+    bp.f.o = detail::view(bind(*req.out, qi, q, "out"));
+    const DeviceTensor &t = *req.lse;
+    const std::vector<int64_t> shape{B, Hq, Sq}, strides{int64_t(Hq) * Sq, Sq, 1};
+    if (t.elem != Elem::F32 || t.shape != shape || t.strides != strides || t.ptr % 4 != 0)
+      throw GpuError("lse must be the forward's f32 [" + std::to_string(B) + ", " +
+                     std::to_string(Hq) + ", " + std::to_string(Sq) +
+                     "] log-sum-exp, contiguous");
+    bp.f.lse = reinterpret_cast<float *>(t.ptr);
+  } else {
+    dev::AttnParams f = bp.f;
+    f.o = dev::Tensor4{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * Sq * D * 2)),
+                       int64_t(Hq) * Sq * D,
+                       int64_t(Sq) * D,
+                       D,
+                       B,
+                       Hq,
+                       Sq,
+                       D};
+    f.lse = reinterpret_cast<float *>(r.scratch(size_t(B) * Hq * Sq * 4));
+    go("sattn_bwd_fwd", qTiles, Hq, B, dev::kAttnMmaThreads, dev::attn_mma_smem_bytes(D, 64), &f);
+    bp.f.o = f.o, bp.f.lse = f.lse;
+  }
+
+  bp.delta = reinterpret_cast<float *>(r.scratch(size_t(B) * Hq * Sq * 4));
+  go("sattn_bwd_delta", cdiv(Sq, dev::kAttnBwdDeltaRows), Hq, B, 32 * dev::kAttnBwdDeltaRows, 0,
+     &bp);
+  if (bs) {
+    const size_t cols = size_t(bs->B) * bs->H * bs->nKB;
+    bp.t_counts = reinterpret_cast<int *>(r.scratch(cols * 4));
+    bp.t_rows = reinterpret_cast<int *>(r.scratch(cols * size_t(std::max(bs->nQB, 1)) * 4));
+    go("sattn_bwd_transpose", cdiv(bs->nKB, dev::kAttnBwdTransposeThreads), bs->H, bs->B,
+       dev::kAttnBwdTransposeThreads, 0, &bp);
+  }
+  if (!req.deterministic) {
+    const size_t n = size_t(B) * Hq * Sq * D;
+    CUdeviceptr acc = r.scratch(n * 4);
+    if (n)
+      drv.check(drv.cuMemsetD32Async_(acc, 0, n, stream), "clearing the dQ accumulator");
+    bp.dq_accum = reinterpret_cast<float *>(acc);
+  }
+  const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), dev::kAttnBwdTile)
+                            : cdiv(k.S, dev::kAttnBwdTile);
+  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dev::attn_bwd_dkdv_smem_bytes(D), &bp);
+  if (req.deterministic)
+    go("sattn_bwd_dq", qTiles, Hq, B, dev::kAttnBwdThreads, dev::attn_bwd_dq_smem_bytes(D), &bp);
+  else
+    go("sattn_bwd_dq_convert", cdiv(int64_t(Sq) * D / 2, 256), Hq, B, 256, 0, &bp);
+}
+
+} // namespace sattn::gpu

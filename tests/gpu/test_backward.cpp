@@ -1,0 +1,293 @@
+//===- test_backward.cpp - GPU backward against the float64 reference -----===//
+//
+// Program::backward of a GPU program (codegen/device/attention_bwd.cuh)
+// against the same variant compiled for the CPU device (the float64
+// reference, ref::attentionBackward) on the same rounded inputs: dq, dk, dv
+// within 1e-2 relative (bf16 and fp16), no NaN (the gradient buffers are
+// poisoned with NaN before every run). Masks, block lists per head and per
+// GQA group (empty rows, full rows), a top-k selection, odd lengths, batch
+// 2, Sq != Skv; both modes; the deterministic mode twice gives the same
+// bits; passing the forward's O and LSE gives the same gradients.
+//
+//===----------------------------------------------------------------------===//
+#include <catch2/catch.hpp>
+
+#include "runtime/gpu/Executor.h"
+#include "runtime/gpu/DeviceBuffer.h"
+#include "runtime/io/Dtype.h"
+#include "sattn/sattn.h"
+#include "tests/gpu/GpuHarness.h"
+
+#include <cstring>
+#include <random>
+#include <sstream>
+
+using namespace sattn;
+using namespace sattn::testing;
+
+namespace {
+
+/// One host tensor (values already rounded to the dtype) and its device copy.
+struct Buf {
+  std::vector<int64_t> shape;
+  std::vector<float> host; // f32 view for the CPU program
+  std::unique_ptr<gpu::DeviceBuffer> dev;
+  DType dtype = DType::BF16;
+  TensorView cpuView() {
+    return TensorView{host.data(), DType::F32, Device::Cpu, shape, {}};
+  }
+  TensorView gpuView() const { return TensorView{(void *)dev->ptr, dtype, Device::Gpu, shape, {}}; }
+};
+
+size_t count(const std::vector<int64_t> &shape) {
+  size_t n = 1;
+  for (int64_t s : shape)
+    n *= size_t(s);
+  return n;
+}
+
+/// A 16-bit tensor: random N(0, 1) when `fill`, else NaN-poisoned (outputs).
+Buf make16(const std::vector<int64_t> &shape, DType dt, std::mt19937 &rng, bool fill) {
+  Buf b;
+  b.shape = shape, b.dtype = dt;
+  const size_t n = count(shape);
+  b.host.assign(n, 0.f);
+  std::vector<uint16_t> bits(n, 0xffff); // NaN in both bf16 and fp16
+  std::normal_distribution<double> n01(0.0, 1.0);
+  if (fill)
+    for (size_t i = 0; i < n; ++i) {
+      const double x = n01(rng);
+      b.host[i] = float(dt == DType::BF16 ? io::roundToBf16(x) : io::roundToFp16(x));
+      bits[i] = dt == DType::BF16 ? io::floatToBf16Bits(b.host[i]) : io::floatToHalfBits(b.host[i]);
+    }
+  b.dev = std::make_unique<gpu::DeviceBuffer>(n * 2);
+  gpu::Driver &d = gpu::Driver::get();
+  d.check(d.cuMemcpyHtoDAsync_(b.dev->ptr, bits.data(), n * 2, nullptr), "upload");
+  d.check(d.cuStreamSynchronize_(nullptr), "upload");
+  return b;
+}
+
+/// Device bits of a 16-bit buffer, and their values as doubles.
+std::vector<uint16_t> bitsOf(const Buf &b) {
+  std::vector<uint16_t> bits(count(b.shape));
+  gpu::Driver &d = gpu::Driver::get();
+  d.check(d.cuMemcpyDtoHAsync_(bits.data(), b.dev->ptr, bits.size() * 2, nullptr), "download");
+  d.check(d.cuStreamSynchronize_(nullptr), "download");
+  return bits;
+}
+ref::Tensor valuesOf(const Buf &b) {
+  ref::Tensor t(b.shape);
+  std::vector<uint16_t> bits = bitsOf(b);
+  for (size_t i = 0; i < bits.size(); ++i)
+    t.data[i] = b.dtype == DType::BF16 ? double(io::bf16BitsToFloat(bits[i]))
+                                       : double(io::halfBitsToFloat(bits[i]));
+  return t;
+}
+
+/// A variant reading a block list [B, setHeads, nQB, cap] (-1 padded).
+std::string listIR(const Shape &s, int bq, int bk, int setHeads, bool causal, bool lse) {
+  const std::string e = s.dtype == "bf16" ? "bf16" : "f16", D = std::to_string(s.D);
+  const std::string q = "tensor<?x" + std::to_string(s.Hq) + "x?x" + D + "x" + e + ">";
+  const std::string k = "tensor<?x" + std::to_string(s.Hkv) + "x?x" + D + "x" + e + ">";
+  const std::string l = "tensor<?x" + std::to_string(s.Hq) + "x?xf32>";
+  const std::string bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " +
+                         std::to_string(bk) + ", heads = " + std::to_string(setHeads) + ">";
+  std::ostringstream os;
+  os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ", %blocks: " << bt
+     << " {sattn.name = \"blocks\"}) -> (" << q << (lse ? ", " + l : "") << ") {\n"
+     << "  %o" << (lse ? ", %l" : "") << " = sattn.attention %q, %k, %v blocks %blocks : " << bt
+     << " {" << (causal ? "causal" : "") << "} : " << q << ", " << k << ", " << k << " -> " << q
+     << (lse ? ", " + l : "") << "\n"
+     << "  return %o" << (lse ? ", %l" : "") << " : " << q << (lse ? ", " + l : "") << "\n}\n";
+  return os.str();
+}
+
+struct Case {
+  std::string name, ir;
+  Shape s;
+  // Block list (when bq > 0): per row a random subset of `density`, or
+  // every row empty (density 0) / full (density 1).
+  int bq = 0, bk = 0, setHeads = 0;
+  double density = 0;
+  bool lse = false; // the variant returns its LSE: also run with the saved O and LSE
+};
+
+struct Grads {
+  Buf dq, dk, dv;
+};
+
+void checkCase(const Case &c, bool deterministic, unsigned seed) {
+  INFO("case " << c.name << (deterministic ? " (deterministic)" : " (fast)") << ", B " << c.s.B
+               << ", Sq " << c.s.Sq << ", Skv " << c.s.Skv << ", D " << c.s.D << ", "
+               << c.s.dtype);
+  const DType dt = c.s.dtype == "bf16" ? DType::BF16 : DType::FP16;
+  std::mt19937 rng(seed);
+  const Shape &s = c.s;
+  Buf q = make16({s.B, s.Hq, s.Sq, s.D}, dt, rng, true);
+  Buf k = make16({s.B, s.Hkv, s.Skv, s.D}, dt, rng, true);
+  Buf v = make16({s.B, s.Hkv, s.Skv, s.D}, dt, rng, true);
+  Buf dout = make16({s.B, s.Hq, s.Sq, s.D}, dt, rng, true);
+
+  // The block list, when the variant takes one.
+  std::vector<int32_t> list;
+  std::vector<int64_t> listShape;
+  std::unique_ptr<gpu::DeviceBuffer> listDev;
+  if (c.bq > 0) {
+    const int64_t nQB = (s.Sq + c.bq - 1) / c.bq, nKB = (s.Skv + c.bk - 1) / c.bk;
+    listShape = {s.B, c.setHeads, nQB, std::max<int64_t>(nKB, 1)};
+    list.assign(count(listShape), -1);
+    std::uniform_real_distribution<double> u(0, 1);
+    for (size_t row = 0; row < size_t(s.B * c.setHeads * nQB); ++row) {
+      int n = 0;
+      for (int64_t J = nKB - 1; J >= 0; --J) // descending: the kernels must not rely on order
+        if (c.density >= 1 || (c.density > 0 && u(rng) < c.density))
+          list[row * size_t(listShape[3]) + size_t(n++)] = int32_t(J);
+    }
+    listDev = std::make_unique<gpu::DeviceBuffer>(list.size() * 4);
+    gpu::Driver &d = gpu::Driver::get();
+    d.check(d.cuMemcpyHtoDAsync_(listDev->ptr, list.data(), list.size() * 4, nullptr), "upload");
+    d.check(d.cuStreamSynchronize_(nullptr), "upload");
+  }
+
+  SessionOptions go, co;
+  go.device = Device::Gpu, co.device = Device::Cpu;
+  Session gs(go), cs(co);
+  auto gp = gs.compile(Variant::fromText(c.ir));
+  auto cp = cs.compile(Variant::fromText(c.ir));
+
+  std::vector<TensorView> gin = {q.gpuView(), k.gpuView(), v.gpuView()};
+  std::vector<TensorView> cin = {q.cpuView(), k.cpuView(), v.cpuView()};
+  if (c.bq > 0) {
+    gin.push_back(TensorView{(void *)listDev->ptr, DType::I32, Device::Gpu, listShape, {}});
+    cin.push_back(TensorView{list.data(), DType::I32, Device::Cpu, listShape, {}});
+  }
+
+  // Reference gradients.
+  std::vector<float> rq(q.host.size()), rk(k.host.size()), rv(v.host.size());
+  cp->backward(cin, dout.cpuView(),
+               {TensorView{rq.data(), DType::F32, Device::Cpu, q.shape, {}},
+                TensorView{rk.data(), DType::F32, Device::Cpu, k.shape, {}},
+                TensorView{rv.data(), DType::F32, Device::Cpu, v.shape, {}}});
+  auto asTensor = [](const std::vector<float> &x, const std::vector<int64_t> &shape) {
+    ref::Tensor t(shape);
+    for (size_t i = 0; i < x.size(); ++i)
+      t.data[i] = x[i];
+    return t;
+  };
+  const ref::Tensor wq = asTensor(rq, q.shape), wk = asTensor(rk, k.shape),
+                    wv = asTensor(rv, v.shape);
+
+  auto run = [&](const TensorView *out, const TensorView *lse) {
+    Grads g{make16(q.shape, dt, rng, false), make16(k.shape, dt, rng, false),
+            make16(v.shape, dt, rng, false)};
+    Program::BackwardOptions o;
+    o.deterministic = deterministic, o.out = out, o.lse = lse;
+    gp->backward(gin, dout.gpuView(), {g.dq.gpuView(), g.dk.gpuView(), g.dv.gpuView()}, o);
+    gpu::Driver &d = gpu::Driver::get();
+    d.check(d.cuStreamSynchronize_(nullptr), "backward");
+    return g;
+  };
+  auto check = [&](const Grads &g, const char *what) {
+    const ref::Tensor a = valuesOf(g.dq), b = valuesOf(g.dk), cc = valuesOf(g.dv);
+    const double eq = relErr(a, wq), ek = relErr(b, wk), ev = relErr(cc, wv);
+    INFO(what << ": rel err dq " << eq << ", dk " << ek << ", dv " << ev);
+    CHECK(nanCount(a) == 0);
+    CHECK(nanCount(b) == 0);
+    CHECK(nanCount(cc) == 0);
+    CHECK(eq <= 1e-2);
+    CHECK(ek <= 1e-2);
+    CHECK(ev <= 1e-2);
+  };
+  Grads g1 = run(nullptr, nullptr);
+  check(g1, "recomputed forward");
+  if (deterministic) {
+    Grads g2 = run(nullptr, nullptr);
+    CHECK(bitsOf(g1.dq) == bitsOf(g2.dq));
+    CHECK(bitsOf(g1.dk) == bitsOf(g2.dk));
+    CHECK(bitsOf(g1.dv) == bitsOf(g2.dv));
+  }
+  // The forward's own O and LSE (when the variant returns its LSE).
+  if (c.lse) {
+    Buf o = make16(q.shape, dt, rng, false);
+    std::vector<int64_t> ls = {s.B, s.Hq, s.Sq};
+    gpu::DeviceBuffer lbuf(count(ls) * 4);
+    TensorView ov = o.gpuView(), lv{(void *)lbuf.ptr, DType::F32, Device::Gpu, ls, {}};
+    gp->run(gin, {ov, lv});
+    check(run(&ov, &lv), "saved O and LSE");
+  }
+}
+
+Shape shape(int B, int Hq, int Hkv, int Sq, int Skv, int D, const char *dt = "bf16") {
+  Shape s;
+  s.B = B, s.Hq = Hq, s.Hkv = Hkv, s.Sq = Sq, s.Skv = Skv, s.D = D, s.dtype = dt;
+  return s;
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> cs;
+  auto att = [&](const char *name, Shape s, const std::string &attrs, bool lse) {
+    Case c{name, attentionIR(s, attrs, lse), s};
+    c.lse = lse;
+    cs.push_back(c);
+  };
+  att("dense", shape(1, 4, 2, 200, 200, 64), "", false);
+  att("dense D128 lse", shape(1, 4, 4, 130, 130, 128), "", true);
+  att("causal", shape(2, 4, 2, 333, 333, 64), "causal", true);
+  att("causal Sq<Skv", shape(1, 4, 1, 100, 300, 128), "causal", false);
+  att("causal Sq>Skv", shape(1, 2, 2, 300, 100, 64), "causal", false);
+  att("causal fp16", shape(1, 4, 2, 257, 257, 128, "fp16"), "causal", true);
+  att("window+sinks", shape(1, 4, 2, 400, 400, 64), "causal, window = 100 : i64, sinks = 4 : i64",
+      false);
+  att("window D128", shape(1, 2, 1, 300, 300, 128), "causal, window = 64 : i64", false);
+  auto lst = [&](const char *name, Shape s, int bq, int bk, int setHeads, bool causal,
+                 double density, bool lse) {
+    Case c{name, listIR(s, bq, bk, setHeads, causal, lse), s, bq, bk, setHeads, density, lse};
+    cs.push_back(c);
+  };
+  lst("blocks per head", shape(1, 4, 2, 500, 500, 64), 64, 64, 4, false, 0.3, false);
+  lst("blocks per group causal", shape(2, 4, 2, 450, 450, 128), 128, 128, 2, true, 0.5, true);
+  lst("blocks bq 32 bk 128", shape(1, 4, 2, 300, 380, 64), 32, 128, 4, true, 0.4, false);
+  lst("blocks empty", shape(1, 2, 1, 200, 200, 64), 64, 64, 2, false, 0.0, false);
+  lst("blocks full", shape(1, 2, 1, 200, 260, 64), 64, 64, 2, true, 1.0, false);
+  lst("blocks fp16", shape(1, 4, 4, 256, 256, 128, "fp16"), 64, 64, 4, false, 0.25, false);
+  // A selection computed by the variant itself (pool -> scores -> top-k).
+  Shape t = shape(1, 4, 2, 512, 512, 64);
+  cs.push_back(Case{"topk", topkIR(t, 32, 64, 64, "k = 3 : i64", "topk", 4, true), t});
+  return cs;
+}
+
+} // namespace
+
+TEST_CASE("backward matches the float64 reference", "[backward]") {
+  unsigned seed = 9100;
+  for (const Case &c : cases())
+    for (bool det : {false, true})
+      checkCase(c, det, seed++);
+}
+
+TEST_CASE("backward rejects what it cannot differentiate", "[backward]") {
+  SessionOptions go;
+  go.device = Device::Gpu;
+  Session gs(go);
+  // Head dim 96 runs on the scalar forward kernel: no GPU backward.
+  Shape s = shape(1, 2, 2, 64, 64, 96);
+  auto p = gs.compile(Variant::fromText(attentionIR(s, "causal", false)));
+  std::mt19937 rng(1);
+  Buf q = make16({1, 2, 64, 96}, DType::BF16, rng, true);
+  Buf dq = make16({1, 2, 64, 96}, DType::BF16, rng, false);
+  try {
+    p->backward({q.gpuView(), q.gpuView(), q.gpuView()}, q.gpuView(),
+                {dq.gpuView(), dq.gpuView(), dq.gpuView()});
+    FAIL("no error");
+  } catch (const Error &e) {
+    CHECK(std::string(e.what()).find("head dim 64 or 128") != std::string::npos);
+  }
+  // Wrong gradient dtype.
+  Shape s2 = shape(1, 2, 2, 64, 64, 64);
+  auto p2 = gs.compile(Variant::fromText(attentionIR(s2, "causal", false)));
+  Buf x = make16({1, 2, 64, 64}, DType::BF16, rng, true);
+  Buf bad = make16({1, 2, 64, 64}, DType::FP16, rng, false);
+  CHECK_THROWS_AS(p2->backward({x.gpuView(), x.gpuView(), x.gpuView()}, x.gpuView(),
+                               {bad.gpuView(), x.gpuView(), x.gpuView()}),
+                  Error);
+}
