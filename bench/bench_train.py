@@ -26,14 +26,15 @@ Implementations (``--impls``):
               patched here; the plain pattern, no LSE, if that does not compile).
               fwd: ``o, lse = program(q, k, v[, blocks])``; bwd:
               ``program.backward(q, k, v[, blocks], dout=do, out=o, lse=lse,
-              deterministic=False)``. Older bindings: a TypeError for the new
-              keywords falls back to ``backward(..., deterministic=...)`` and
-              then to ``backward(..., dout=do)``; the form used is recorded as
+              deterministic=True)`` (the default mode; at S <= --check-seq-max
+              also checked bitwise against a second run). Older bindings: a
+              TypeError for the new keywords falls back to
+              ``backward(..., deterministic=...)`` and then to
+              ``backward(..., dout=do)``; the form used is recorded as
               ``bwd_api`` (``fallbacks`` holds the TypeErrors). A sattn.Error
               (no GPU backward for this variant) is recorded and the run goes on.
-  sattn_det   the same with ``deterministic=True`` (never falls back to a call
-              without the flag; at S <= --check-seq-max also checked bitwise
-              against a second run)
+  sattn_atomic  the same with ``deterministic=False`` (dQ by fp32 atomics
+              inside the dK/dV pass)
   sdpa_cudnn, sdpa_flash
               ``F.scaled_dot_product_attention(q, k, v, is_causal=...)`` under
               ``sdpa_kernel(SDPBackend.CUDNN_ATTENTION / FLASH_ATTENTION)``,
@@ -56,8 +57,8 @@ Ratios are peer ms / sattn ms (> 1: sattn faster).
 Correctness at S <= ``--check-seq-max`` (default 4096): O, dQ, dK, dV of every
 implementation (and sattn's LSE) against fp32 SDPA (math backend, explicit
 boolean token mask for block masks; LSE from fp32 scores) on the first
-``--check-heads`` query heads (and their KV heads); sattn and sattn_det must be
-<= 1e-2, and sattn_det bitwise equal on a second run (exit status 1 otherwise).
+``--check-heads`` query heads (and their KV heads); sattn and sattn_atomic must be
+<= 1e-2, and sattn (deterministic) bitwise equal on a second run (exit status 1 otherwise).
 
 Output: a per-implementation table, a one-line-per-case summary with ratios,
 JSON (``--json``, default bench/results/train-<date>-<gpu>.json, rewritten
@@ -83,7 +84,7 @@ REPO = os.path.dirname(HERE)
 BLOCK = 128
 DENSITIES = (0.5, 0.2, 0.1)
 MASKS = ("causal", "full", "sparse_causal", "sparse")
-IMPLS = ("sattn", "sattn_det", "sdpa_cudnn", "sdpa_flash", "flex")
+IMPLS = ("sattn", "sattn_atomic", "sdpa_cudnn", "sdpa_flash", "flex")
 PEERS = ("sdpa_cudnn", "sdpa_flash", "flex")
 BWD_FACTOR = 2.5  # backward FLOPs / forward FLOPs
 TOL = 1e-2
@@ -399,7 +400,7 @@ def run_sattn(ctx, row, inputs, blocks, causal, sparse, reps, ref):
     try:
         prog, res, note = ctx.sattn.forward_probe(d, causal, sparse, args)
     except Exception as e:
-        for name in ("sattn", "sattn_det"):
+        for name in ("sattn", "sattn_atomic"):
             if name in ctx.impls:
                 row["impls"][name] = {"error": "forward: " + first_line(e)}
         return
@@ -409,12 +410,12 @@ def run_sattn(ctx, row, inputs, blocks, causal, sparse, reps, ref):
     try:
         fwd_ms = median_ms(lambda: prog(*args), reps, ctx.warmup)
     except Exception as e:
-        for name in ("sattn", "sattn_det"):
+        for name in ("sattn", "sattn_atomic"):
             if name in ctx.impls:
                 row["impls"][name] = {"error": "forward: " + first_line(e)}
         return
     o_err = ref.errors(o, None, lse) if ref else None
-    for name, det in (("sattn", False), ("sattn_det", True)):
+    for name, det in (("sattn", True), ("sattn_atomic", False)):
         if name not in ctx.impls:
             continue
         r = row["impls"][name] = {"fwd_ms": fwd_ms}
@@ -523,7 +524,7 @@ def run_case(ctx, s, d, kind, density, inputs):
             row["check_error"] = first_line(e)
             ref = None
         free_memory()
-    if "sattn" in ctx.impls or "sattn_det" in ctx.impls:
+    if "sattn" in ctx.impls or "sattn_atomic" in ctx.impls:
         run_sattn(ctx, row, inputs, blocks, causal, sparse, reps, ref)
         free_memory()
     for name in PEERS:
@@ -596,13 +597,13 @@ def print_tables(doc):
 
     print()
     print("%-27s %9s %7s %9s %8s %8s %8s %9s %9s" % (
-        "case", "sattn f+b", "TFLOPS", "det/fast", "cudnn/s", "flash/s", "flex/s",
-        "max err", "det err"))
+        "case", "sattn f+b", "TFLOPS", "atomic/s", "cudnn/s", "flash/s", "flex/s",
+        "max err", "atom err"))
     print("-" * 110)
     for r in rows:
         im = r["impls"]
         s = im.get("sattn", {})
-        det = im.get("sattn_det", {})
+        atomic = im.get("sattn_atomic", {})
 
         def ratio(name):
             return fmt(im.get(name, {}).get("x_sattn_fwdbwd"), ".2f", 8)
@@ -613,8 +614,8 @@ def print_tables(doc):
             return max(vals) if vals else None
         print("%-27s %9s %7s %9s %8s %8s %8s %9s %9s" % (
             case_label(r), fmt(s.get("fwdbwd_ms"), ".3f", 9), fmt(s.get("tflops_fwdbwd"), ".1f", 7),
-            fmt(det.get("x_sattn_fwdbwd"), ".2f", 9), ratio("sdpa_cudnn"), ratio("sdpa_flash"),
-            ratio("flex"), fmt(worst(s), ".1e", 9), fmt(worst(det), ".1e", 9)))
+            fmt(atomic.get("x_sattn_fwdbwd"), ".2f", 9), ratio("sdpa_cudnn"), ratio("sdpa_flash"),
+            ratio("flex"), fmt(worst(s), ".1e", 9), fmt(worst(atomic), ".1e", 9)))
     print("ratios: peer fwd+bwd ms / sattn fwd+bwd ms; max err: worst of O, LSE, dQ, dK, dV against "
           "fp32 SDPA (checked shapes only)")
 
@@ -656,7 +657,7 @@ def print_tables(doc):
 def failures(doc):
     bad = []
     for r in doc["rows"]:
-        for name in ("sattn", "sattn_det"):
+        for name in ("sattn", "sattn_atomic"):
             c = r["impls"].get(name, {}).get("check") or {}
             if any(not c.get(g, 0) <= TOL for g in ERR_KEYS):
                 bad.append("%s %s" % (case_label(r, True), name))
@@ -796,7 +797,7 @@ def main():
     ctx.check, ctx.check_heads, ctx.check_seq_max = not a.no_check, a.check_heads, a.check_seq_max
     ctx.peer_failed = {}
     ctx.sattn = None
-    if "sattn" in impls or "sattn_det" in impls:
+    if "sattn" in impls or "sattn_atomic" in impls:
         try:
             ctx.sattn = SattnRunner(sattn.Session("gpu"), a.heads, kv_heads)
         except Exception as e:

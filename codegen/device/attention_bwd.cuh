@@ -28,6 +28,15 @@
 //                      recomputes S, P, dP, dS and sums dQ = dS K in
 //                      registers in key order: same bits on every run.
 //   attn_bwd_dq_convert  fast mode: dq_accum * scale -> dq (dtype).
+//   attn_bwd_split_rows  query sets (OmniSparse): delta, and the LSE of
+//                      each of two passes. The gradient is a sum over
+//                      disjoint rows, so the backward runs twice: the
+//                      active pass (the op's mask and block set, lazy rows
+//                      at LSE -inf so P = 0) writes dq/dk/dv, then the lazy
+//                      pass (causal + lazy window + lazy sinks, active rows
+//                      at -inf) adds to them (AttnBwdParams::accumulate).
+//                      Unlike the forward, rows are not packed: each pass
+//                      computes its tiles for every row (docs/training.md).
 //
 // Which (row, key) pairs count is decided exactly as in the forward: tile
 // classification skip / full / partial, the exact predicate (mask, pattern,
@@ -139,7 +148,13 @@ template <class Cfg> struct Base {
   }
 
   /// 16-bit row pair store of (v0, v1) at columns d, d + 1 of row `row`.
-  __device__ __forceinline__ static void store2(u16 *row, int d, float v0, float v1, bool vec) {
+  /// With `add`, the values already there are added (bwd accumulate).
+  __device__ __forceinline__ static void store2(u16 *row, int d, float v0, float v1, bool vec,
+                                                bool add) {
+    if (add) {
+      v0 += load_elem<T>(row, d);
+      v1 += load_elem<T>(row, d + 1);
+    }
     if (vec) {
       *reinterpret_cast<u32 *>(row + d) = pack2<T>(v0, v1);
     } else {
@@ -453,8 +468,9 @@ template <class Cfg> struct DkDv : Base<Cfg> {
       for (int n = 0; n < ND; ++n) {
         const int d = n * 8 + 2 * t;
         B_::store2(dkBase + static_cast<i64>(j) * p.dk.ss, d, dk[n][2 * hr] * Cfg::SCALE,
-                   dk[n][2 * hr + 1] * Cfg::SCALE, kv);
-        B_::store2(dvBase + static_cast<i64>(j) * p.dv.ss, d, dv[n][2 * hr], dv[n][2 * hr + 1], vv);
+                   dk[n][2 * hr + 1] * Cfg::SCALE, kv, p.accumulate);
+        B_::store2(dvBase + static_cast<i64>(j) * p.dv.ss, d, dv[n][2 * hr], dv[n][2 * hr + 1], vv,
+                   p.accumulate);
       }
     }
   }
@@ -626,7 +642,8 @@ template <class Cfg> struct Dq : Base<Cfg> {
 #pragma unroll
       for (int n = 0; n < ND; ++n)
         B_::store2(dqBase + static_cast<i64>(i) * bp.dq.ss, n * 8 + 2 * t,
-                   dq[n][2 * hr] * Cfg::SCALE, dq[n][2 * hr + 1] * Cfg::SCALE, vec);
+                   dq[n][2 * hr] * Cfg::SCALE, dq[n][2 * hr + 1] * Cfg::SCALE, vec,
+                   bp.accumulate);
     }
   }
 };
@@ -648,6 +665,37 @@ template <class Cfg> __device__ void attn_bwd_delta(const AttnBwdParams &p) {
   s = warp_sum(s);
   if (lane == 0)
     p.delta[(static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i] = s;
+}
+
+/// Query sets: per row, whether it is active (binary search of its
+/// head's active list), delta from the row's own O (o_lazy for a lazy row
+/// when given), and the LSE of each pass: lse_active = the row's LSE on an
+/// active row, -inf on a lazy one (P = 0 there), lse_lazy the other way
+/// round. Grid and block as attn_bwd_delta.
+template <class Cfg> __device__ void attn_bwd_split_rows(const AttnBwdParams &p) {
+  const int b = blockIdx.z, h = blockIdx.y, lane = threadIdx.x % 32;
+  const int i = blockIdx.x * kAttnBwdDeltaRows + threadIdx.x / 32;
+  const int Sq = p.f.q.S;
+  if (i >= Sq)
+    return;
+  const i64 head = static_cast<i64>(b) * Cfg::HEADS + h, row = head * Sq + i;
+  const int cnt = p.q_counts[head];
+  const int *rows = p.q_rows + head * Sq;
+  const int x = attn_common::lower_bound_int(rows, cnt, i);
+  const bool active = x < cnt && rows[x] == i;
+  const bool fromLazy = !active && p.o_lazy.ptr != nullptr;
+  const Tensor4 &o = fromLazy ? p.o_lazy : p.f.o;
+  float s = 0.f;
+  for (int d = lane; d < Cfg::HEAD_DIM; d += 32)
+    s += load_elem<Cfg::DTYPE>(p.dout.ptr, offset(p.dout, b, h, i, d)) *
+         load_elem<Cfg::DTYPE>(o.ptr, offset(o, b, h, i, d));
+  s = warp_sum(s);
+  if (lane == 0) {
+    const float lse = fromLazy ? p.lse_lazy_src[row] : p.f.lse[row];
+    p.delta[row] = s;
+    p.lse_active[row] = active ? lse : neg_inf();
+    p.lse_lazy[row] = active ? neg_inf() : lse;
+  }
 }
 
 /// Per (b, set head, KV block J): the query blocks I whose (ascending)

@@ -104,6 +104,18 @@ struct AttnBwdParams {
   float *dq_accum;
   int *t_counts;
   int *t_rows;
+  /// Nonzero: dq/dk/dv are added to what the buffers hold (the second pass
+  /// of a query set) instead of written.
+  int accumulate;
+  /// Query sets (attn_bwd_split_rows): the active rows (q_counts [B, Hq],
+  /// q_rows [B, Hq, Sq] ascending); out: the LSE of each pass, -inf on the
+  /// rows of the other pass. o_lazy / lse_lazy_src: the lazy pass's
+  /// recomputed O and LSE (null ptr when f.o / f.lse already hold every
+  /// row's own, or when lazy rows write 0).
+  const int *q_counts, *q_rows;
+  float *lse_active, *lse_lazy;
+  Tensor4 o_lazy;
+  const float *lse_lazy_src;
 };
 
 /// sattn.pool: in is [B, H, S, D]; out contiguous [B, H, nOut, D] fp32.

@@ -284,9 +284,10 @@ public:
   /// How Program::backward runs on the GPU.
   struct BackwardOptions {
     /// Same bits on every run: dQ is summed per query tile in a fixed
-    /// order by its own pass. Off (the fast mode): dQ is accumulated with
-    /// fp32 atomics inside the dK/dV pass, in an order that varies.
-    bool deterministic = false;
+    /// order by its own pass (the default, and on the H100 the faster mode:
+    /// docs/training.md). Off: dQ is accumulated with fp32 atomics inside
+    /// the dK/dV pass, in an order that varies.
+    bool deterministic = true;
     /// The forward's first result O and its LSE ([B, Hq, Sq] f32, the
     /// variant's second result when it returns one). Given both, the
     /// backward reads them instead of recomputing the attention; null:

@@ -151,7 +151,10 @@ SATTN_C_API int sattn_program_backward(const sattn_program *program, const sattn
                                        const sattn_tensor *grads, int n_grads, void *stream);
 
 /* Flags of sattn_program_backward_ex. */
-#define SATTN_BACKWARD_DETERMINISTIC 1 /* same bits on every run (no atomics) */
+/* The default (flags 0) is the deterministic backward: the same bits on every
+ * run, and on the H100 also the faster one (docs/training.md). */
+#define SATTN_BACKWARD_DETERMINISTIC 1 /* same bits on every run (no atomics): the default */
+#define SATTN_BACKWARD_ATOMIC_DQ 2     /* dQ by fp32 atomics in the dK/dV pass (order varies) */
 
 /* sattn_program_backward with options: `out` and `lse` (both or neither;
  * NULL: recomputed) are the forward's O and its [B, Hq, Sq] f32 LSE, read

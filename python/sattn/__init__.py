@@ -322,7 +322,7 @@ class Program(_Owned):
             report["blocks"], report["block_size"] = self._last_blocks()
         return res, report
 
-    def backward(self, *args, dout, out=None, lse=None, deterministic=False, grads=None):
+    def backward(self, *args, dout, out=None, lse=None, deterministic=True, grads=None):
         """Gradients (dq, dk, dv) of sum(dout * O), O the program's first output,
         with respect to its inputs q, k, v. The selections of the forward are
         recomputed from the same inputs and held constant (docs/training.md).
@@ -337,9 +337,10 @@ class Program(_Owned):
         output of a variant built with LSE, e.g. ``patterns.dense(...,
         lse=True)``), both or neither. Given, the GPU backward reads them
         instead of recomputing the attention; the CPU recomputes anyway.
-        deterministic: the same bits on every run (dQ summed in a fixed order
-        by a pass of its own) instead of the faster fp32-atomic dQ; the CPU is
-        always deterministic. grads: (dq, dk, dv) to write in place, else
+        deterministic (default): the same bits on every run (dQ summed in a
+        fixed order by a pass of its own; on the H100 also the faster mode);
+        False: dQ accumulated with fp32 atomics in an order that varies. The
+        CPU is always deterministic. grads: (dq, dk, dv) to write in place, else
         allocated like q, k, v. Returns (dq, dk, dv). ``sattn.autograd`` wraps
         this for torch.autograd."""
         if (out is None) != (lse is None):
@@ -382,7 +383,7 @@ class Program(_Owned):
             gviews.append(gv)
         c_in = (_lib.Tensor * len(views))(*[vw.c for vw in views])
         c_g = (_lib.Tensor * 3)(*[vw.c for vw in gviews])
-        flags = _lib.BACKWARD_DETERMINISTIC if deterministic else 0
+        flags = _lib.BACKWARD_DETERMINISTIC if deterministic else _lib.BACKWARD_ATOMIC_DQ
         _check(self._lib.sattn_program_backward_ex(
             self._h(), c_in, len(views),
             ctypes.byref(saved[0].c) if saved else None,
@@ -684,7 +685,9 @@ def _view(x, arg, program, output=False):
         if shape and shape[-1] != 1 and strides[-1] != 1:
             raise ValueError("%s must have a contiguous last dimension (stride 1), got strides %s"
                              % (what, list(strides)))
-        align = 4 if code == _lib.I32 else 16
+        # 16-bit tensors are read with 16-byte vector loads; f32 (LSE) and
+        # i32 buffers element by element.
+        align = 4 if code in (_lib.I32, _lib.F32) else 16
         if ptr % align:
             raise ValueError("%s must be %d-byte aligned (data_ptr %% %d = %d)"
                              % (what, align, align, ptr % align))

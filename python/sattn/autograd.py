@@ -79,14 +79,14 @@ class SparseAttention:
 
     program: a compiled Program whose first three inputs are q, k, v
     ([B, Hq, Sq, D], [B, Hkv, Skv, D] x 2); further inputs (a block list)
-    follow in the program's order. deterministic: the backward gives the same
-    bits on every run (dQ summed in a fixed order by a pass of its own)
-    instead of the faster fp32-atomic dQ. custom_op: None uses the
+    follow in the program's order. deterministic (default True): the backward
+    gives the same bits on every run (dQ summed in a fixed order by a pass of
+    its own, on the H100 also the faster mode); False: fp32-atomic dQ. custom_op: None uses the
     ``sattn::attention`` custom op where torch has ``torch.library.custom_op``
     (needed for torch.compile), False the plain autograd.Function.
     """
 
-    def __init__(self, program, deterministic=False, custom_op=None):
+    def __init__(self, program, deterministic=True, custom_op=None):
         if not isinstance(program, Program):
             raise ValueError("SparseAttention needs a sattn.Program, got %s"
                              % type(program).__name__)

@@ -381,10 +381,13 @@ int sattn_program_backward_ex(const sattn_program *program, const sattn_tensor *
     const sattn_program &p = deref(program, "program");
     if ((out == nullptr) != (lse == nullptr))
       throw sattn::Error("backward: give both the forward's out and lse, or neither");
-    if (flags & ~SATTN_BACKWARD_DETERMINISTIC)
+    if (flags & ~(SATTN_BACKWARD_DETERMINISTIC | SATTN_BACKWARD_ATOMIC_DQ))
       throw sattn::Error("backward: unknown flags " + std::to_string(flags));
+    if ((flags & SATTN_BACKWARD_DETERMINISTIC) && (flags & SATTN_BACKWARD_ATOMIC_DQ))
+      throw sattn::Error("backward: SATTN_BACKWARD_DETERMINISTIC and SATTN_BACKWARD_ATOMIC_DQ "
+                         "exclude each other");
     sattn::Program::BackwardOptions o;
-    o.deterministic = (flags & SATTN_BACKWARD_DETERMINISTIC) != 0;
+    o.deterministic = (flags & SATTN_BACKWARD_ATOMIC_DQ) == 0;
     std::vector<sattn::TensorView> saved;
     if (out) {
       saved = views(out, 1, "out");

@@ -55,37 +55,77 @@ std::string cfgStruct(const Launch &l, const std::string &name) {
   return os.str();
 }
 
-/// The backward module of attention launch `l`.
+/// Whether attention launch `l` takes a query set, and whether its lazy
+/// rows attend (policy local) rather than write 0.
+bool hasQueries(const Launch &l) { return l.b("HAS_QUERIES"); }
+bool lazyRowsAttend(const Launch &l) {
+  return hasQueries(l) && std::get<std::string>(l.consts.at("LAZY")) == "local";
+}
+
+/// The kernels of the backward module of `l`, in launch order.
+std::vector<std::string> backwardKernelNames(const Launch &l) {
+  std::vector<std::string> names = {"sattn_bwd_fwd",  "sattn_bwd_delta", "sattn_bwd_transpose",
+                                    "sattn_bwd_dkdv", "sattn_bwd_dq",    "sattn_bwd_dq_convert"};
+  if (hasQueries(l))
+    names.push_back("sattn_bwd_split_rows");
+  if (lazyRowsAttend(l))
+    for (const char *n : {"sattn_bwd_fwd_lazy", "sattn_bwd_dkdv_lazy", "sattn_bwd_dq_lazy"})
+      names.push_back(n);
+  return names;
+}
+
+/// The backward module of attention launch `l`. sattn_bwd_cfg is the
+/// forward's Cfg without its query set (the backward kernels read the
+/// active rows' mask and block set; lazy rows are a second pass with
+/// sattn_bwd_lazy_cfg: causal, lazy window and sinks, no blocks).
 std::string backwardSource(const Launch &l) {
   std::ostringstream os;
   os << "// sattn backward module for " << l.kernel << "\n"
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
-     << cfgStruct(l, "sattn_bwd_cfg")
+     << cfgStruct(l, "sattn_fwd_cfg")
+     << "struct sattn_bwd_cfg : sattn_fwd_cfg {\n"
+        "  static constexpr bool HAS_QUERIES = false;\n};\n"
      << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
         "  static constexpr bool HAS_LSE = true;\n"
         "  static constexpr int TILE_M = 64;\n};\n";
+  if (lazyRowsAttend(l))
+    os << "struct sattn_bwd_lazy_cfg : sattn_bwd_cfg {\n"
+          "  static constexpr bool CAUSAL = true;\n"
+          "  static constexpr int WINDOW = "
+       << l.i("LAZY_WINDOW") << ";\n  static constexpr int SINKS = " << l.i("LAZY_SINKS")
+       << ";\n  static constexpr bool HAS_BLOCKS = false;\n"
+          "  static constexpr bool HAS_PATTERN = false;\n};\n"
+          "struct sattn_bwd_lazy_fwd_cfg : sattn_bwd_lazy_cfg {\n"
+          "  static constexpr bool HAS_LSE = true;\n"
+          "  static constexpr int TILE_M = 64;\n};\n";
   auto kernel = [&](const char *name, const char *templ, const char *cfg, const char *bounds,
                     const char *params) {
     os << "extern \"C\" __global__ void __launch_bounds__(" << bounds << ")\n"
        << name << "(const __grid_constant__ sattn::dev::" << params << " p) {\n"
        << "  sattn::dev::" << templ << "<" << cfg << ">(p);\n}\n";
   };
-  kernel("sattn_bwd_fwd", "attn_fwd_mma", "sattn_bwd_fwd_cfg",
-         "sattn::dev::kAttnMmaThreads, sattn::dev::kAttnMmaMinBlocks", "AttnParams");
-  kernel("sattn_bwd_delta", "attn_bwd_delta", "sattn_bwd_cfg", "32 * sattn::dev::kAttnBwdDeltaRows",
-         "AttnBwdParams");
+  const char *fwdBounds = "sattn::dev::kAttnMmaThreads, sattn::dev::kAttnMmaMinBlocks";
+  const char *bwdBounds = "sattn::dev::kAttnBwdThreads";
+  const char *rowBounds = "32 * sattn::dev::kAttnBwdDeltaRows";
+  kernel("sattn_bwd_fwd", "attn_fwd_mma", "sattn_bwd_fwd_cfg", fwdBounds, "AttnParams");
+  kernel("sattn_bwd_delta", "attn_bwd_delta", "sattn_bwd_cfg", rowBounds, "AttnBwdParams");
   kernel("sattn_bwd_transpose", "attn_bwd_transpose", "sattn_bwd_cfg",
          "sattn::dev::kAttnBwdTransposeThreads", "AttnBwdParams");
-  kernel("sattn_bwd_dkdv", "attn_bwd_dkdv", "sattn_bwd_cfg", "sattn::dev::kAttnBwdThreads",
-         "AttnBwdParams");
-  kernel("sattn_bwd_dq", "attn_bwd_dq", "sattn_bwd_cfg", "sattn::dev::kAttnBwdThreads",
-         "AttnBwdParams");
+  kernel("sattn_bwd_dkdv", "attn_bwd_dkdv", "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
+  kernel("sattn_bwd_dq", "attn_bwd_dq", "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
   kernel("sattn_bwd_dq_convert", "attn_bwd_dq_convert", "sattn_bwd_cfg", "256", "AttnBwdParams");
+  if (hasQueries(l))
+    kernel("sattn_bwd_split_rows", "attn_bwd_split_rows", "sattn_bwd_cfg", rowBounds,
+           "AttnBwdParams");
+  if (lazyRowsAttend(l)) {
+    kernel("sattn_bwd_fwd_lazy", "attn_fwd_mma", "sattn_bwd_lazy_fwd_cfg", fwdBounds,
+           "AttnParams");
+    kernel("sattn_bwd_dkdv_lazy", "attn_bwd_dkdv", "sattn_bwd_lazy_cfg", bwdBounds,
+           "AttnBwdParams");
+    kernel("sattn_bwd_dq_lazy", "attn_bwd_dq", "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
+  }
   return os.str();
 }
-
-const char *const kBackwardKernels[] = {"sattn_bwd_fwd",  "sattn_bwd_delta", "sattn_bwd_transpose",
-                                        "sattn_bwd_dkdv", "sattn_bwd_dq",    "sattn_bwd_dq_convert"};
 
 /// Index of the prefill attention launch that writes the first result, or
 /// a GpuError saying why this variant has no GPU backward.
@@ -100,9 +140,6 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
                      "scalar kernel, head dim " +
                      std::to_string(l.i("HEAD_DIM")) +
                      "); compile the variant for the CPU device to get its gradients");
-    if (l.b("HAS_QUERIES"))
-      throw GpuError("backward on the GPU does not take query sets (classify_queries) yet; compile "
-                     "the variant for the CPU device to get its gradients");
     if (l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH"))
       throw GpuError("backward on the GPU does not take vertical-slash sets yet; compile the "
                      "variant for the CPU device to get its gradients");
@@ -131,9 +168,9 @@ const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");
   std::map<std::string, CUfunction> fns;
-  for (const char *name : kBackwardKernels) {
+  for (const std::string &name : backwardKernelNames(p.launches[attn])) {
     CUfunction f;
-    drv.check(drv.cuModuleGetFunction_(&f, m, name), (std::string("finding kernel ") + name).c_str());
+    drv.check(drv.cuModuleGetFunction_(&f, m, name.c_str()), ("finding kernel " + name).c_str());
     fns[name] = f;
   }
   bwdModule = m;
@@ -192,6 +229,14 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
       throw GpuError("the block set was built for other lengths");
     bp.f.blocks = detail::setView(*bs);
   }
+  const bool queries = at.queries >= 0, lazyPass = lazyRowsAttend(l);
+  if (queries) {
+    const RtValue &qs = r.value(l.operands[size_t(at.queries)]);
+    if (qs.kind != ValueKind::Queries || qs.B != q.B || qs.H != q.H || qs.S != q.S)
+      throw GpuError("the query set was built for other shapes than this attention's q");
+    bp.q_counts = reinterpret_cast<const int *>(qs.p0);
+    bp.q_rows = reinterpret_cast<const int *>(qs.p1);
+  }
 
   const int B = q.B, Hq = q.H, Sq = q.S, D = q.D, Hkv = k.H;
   auto go = [&](const char *name, int64_t gx, int gy, int gz, int threads, int smem,
@@ -221,23 +266,42 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
                      "] log-sum-exp, contiguous");
     bp.f.lse = reinterpret_cast<float *>(t.ptr);
   } else {
-    dev::AttnParams f = bp.f;
-    f.o = dev::Tensor4{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * Sq * D * 2)),
-                       int64_t(Hq) * Sq * D,
-                       int64_t(Sq) * D,
-                       D,
-                       B,
-                       Hq,
-                       Sq,
-                       D};
-    f.lse = reinterpret_cast<float *>(r.scratch(size_t(B) * Hq * Sq * 4));
-    go("sattn_bwd_fwd", qTiles, Hq, B, dev::kAttnMmaThreads, dev::attn_mma_smem_bytes(D, 64), &f);
+    // The forward again (O and LSE in scratch); with lazy rows that attend,
+    // once per pass: attn_bwd_split_rows picks each row's own.
+    auto forward = [&](const char *kernel, int64_t tiles) {
+      dev::AttnParams f = bp.f;
+      f.o = dev::Tensor4{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * Sq * D * 2)),
+                         int64_t(Hq) * Sq * D,
+                         int64_t(Sq) * D,
+                         D,
+                         B,
+                         Hq,
+                         Sq,
+                         D};
+      f.lse = reinterpret_cast<float *>(r.scratch(size_t(B) * Hq * Sq * 4));
+      go(kernel, tiles, Hq, B, dev::kAttnMmaThreads, dev::attn_mma_smem_bytes(D, 64), &f);
+      return f;
+    };
+    const dev::AttnParams f = forward("sattn_bwd_fwd", qTiles);
     bp.f.o = f.o, bp.f.lse = f.lse;
+    if (lazyPass) {
+      const dev::AttnParams fl = forward("sattn_bwd_fwd_lazy", cdiv(Sq, dev::kAttnBwdTile));
+      bp.o_lazy = fl.o, bp.lse_lazy_src = fl.lse;
+    }
   }
 
-  bp.delta = reinterpret_cast<float *>(r.scratch(size_t(B) * Hq * Sq * 4));
-  go("sattn_bwd_delta", cdiv(Sq, dev::kAttnBwdDeltaRows), Hq, B, 32 * dev::kAttnBwdDeltaRows, 0,
-     &bp);
+  const size_t rowFloats = size_t(B) * Hq * Sq * 4;
+  bp.delta = reinterpret_cast<float *>(r.scratch(rowFloats));
+  if (queries) {
+    bp.lse_active = reinterpret_cast<float *>(r.scratch(rowFloats));
+    bp.lse_lazy = reinterpret_cast<float *>(r.scratch(rowFloats));
+    go("sattn_bwd_split_rows", cdiv(Sq, dev::kAttnBwdDeltaRows), Hq, B,
+       32 * dev::kAttnBwdDeltaRows, 0, &bp);
+    bp.f.lse = bp.lse_active;
+  } else {
+    go("sattn_bwd_delta", cdiv(Sq, dev::kAttnBwdDeltaRows), Hq, B, 32 * dev::kAttnBwdDeltaRows,
+       0, &bp);
+  }
   if (bs) {
     const size_t cols = size_t(bs->B) * bs->H * bs->nKB;
     bp.t_counts = reinterpret_cast<int *>(r.scratch(cols * 4));
@@ -254,10 +318,20 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   }
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), dev::kAttnBwdTile)
                             : cdiv(k.S, dev::kAttnBwdTile);
-  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dev::attn_bwd_dkdv_smem_bytes(D), &bp);
+  const int dkdvSmem = dev::attn_bwd_dkdv_smem_bytes(D), dqSmem = dev::attn_bwd_dq_smem_bytes(D);
+  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);
   if (req.deterministic)
-    go("sattn_bwd_dq", qTiles, Hq, B, dev::kAttnBwdThreads, dev::attn_bwd_dq_smem_bytes(D), &bp);
-  else
+    go("sattn_bwd_dq", qTiles, Hq, B, dev::kAttnBwdThreads, dqSmem, &bp);
+  if (lazyPass) { // the lazy rows' path, added to the active pass's gradients
+    bp.f.lse = bp.lse_lazy;
+    bp.accumulate = 1;
+    go("sattn_bwd_dkdv_lazy", cdiv(k.S, dev::kAttnBwdTile), Hkv, B, dev::kAttnBwdThreads,
+       dkdvSmem, &bp);
+    if (req.deterministic)
+      go("sattn_bwd_dq_lazy", cdiv(Sq, dev::kAttnBwdTile), Hq, B, dev::kAttnBwdThreads, dqSmem,
+         &bp);
+  }
+  if (!req.deterministic)
     go("sattn_bwd_dq_convert", cdiv(int64_t(Sq) * D / 2, 256), Hq, B, 256, 0, &bp);
 }
 

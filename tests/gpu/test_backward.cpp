@@ -5,8 +5,8 @@
 // reference, ref::attentionBackward) on the same rounded inputs: dq, dk, dv
 // within 1e-2 relative (bf16 and fp16), no NaN (the gradient buffers are
 // poisoned with NaN before every run). Masks, block lists per head and per
-// GQA group (empty rows, full rows), a top-k selection, odd lengths, batch
-// 2, Sq != Skv; both modes; the deterministic mode twice gives the same
+// GQA group (empty rows, full rows), a top-k selection, query sets (lazy
+// rows local or zero), odd lengths, batch 2, Sq != Skv; both modes; the deterministic mode twice gives the same
 // bits; passing the forward's O and LSE gives the same gradients.
 //
 //===----------------------------------------------------------------------===//
@@ -98,6 +98,37 @@ std::string listIR(const Shape &s, int bq, int bk, int setHeads, bool causal, bo
      << "  %o" << (lse ? ", %l" : "") << " = sattn.attention %q, %k, %v blocks %blocks : " << bt
      << " {" << (causal ? "causal" : "") << "} : " << q << ", " << k << ", " << k << " -> " << q
      << (lse ? ", " + l : "") << "\n"
+     << "  return %o" << (lse ? ", %l" : "") << " : " << q << (lse ? ", " + l : "") << "\n}\n";
+  return os.str();
+}
+
+/// Query selection (OmniSparse): classify_queries with a low theta, so
+/// every row is lazy except every `keepEvery`-th (a mix that fp32 and
+/// float64 classify alike), and an attention whose active rows are causal
+/// over a block list (bq > 0) or over everything, lazy rows over `window`
+/// + `sinks` (or 0 with lazyZero).
+std::string queryIR(const Shape &s, int bq, int bk, int setHeads, int window, int sinks,
+                    int keepEvery, bool lazyZero, bool lse) {
+  const std::string e = s.dtype == "bf16" ? "bf16" : "f16", D = std::to_string(s.D);
+  const std::string q = "tensor<?x" + std::to_string(s.Hq) + "x?x" + D + "x" + e + ">";
+  const std::string k = "tensor<?x" + std::to_string(s.Hkv) + "x?x" + D + "x" + e + ">";
+  const std::string l = "tensor<?x" + std::to_string(s.Hq) + "x?xf32>";
+  const std::string bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " +
+                         std::to_string(bk) + ", heads = " + std::to_string(setHeads) + ">";
+  const std::string qt = "!sattn.queries<heads = " + std::to_string(s.Hq) + ">";
+  const std::string w = std::to_string(window), sk = std::to_string(sinks);
+  std::ostringstream os;
+  os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k
+     << (bq > 0 ? ", %blocks: " + bt + " {sattn.name = \"blocks\"}" : "") << ") -> (" << q
+     << (lse ? ", " + l : "") << ") {\n"
+     << "  %qs = sattn.classify_queries %q, %k {key_group = 16 : i64, window = " << w
+     << " : i64, sinks = " << sk << " : i64, theta = 0.01 : f64, keep_every = " << keepEvery
+     << " : i64} : " << q << ", " << k << " -> " << qt << "\n"
+     << "  %o" << (lse ? ", %l" : "") << " = sattn.attention %q, %k, %v"
+     << (bq > 0 ? " blocks %blocks : " + bt : "") << " queries %qs : " << qt
+     << (lazyZero ? " lazy zero" : "") << " {causal, lazy_window = " << w
+     << " : i64, lazy_sinks = " << sk << " : i64} : " << q << ", " << k << ", " << k << " -> "
+     << q << (lse ? ", " + l : "") << "\n"
      << "  return %o" << (lse ? ", %l" : "") << " : " << q << (lse ? ", " + l : "") << "\n}\n";
   return os.str();
 }
@@ -250,6 +281,21 @@ std::vector<Case> cases() {
   lst("blocks empty", shape(1, 2, 1, 200, 200, 64), 64, 64, 2, false, 0.0, false);
   lst("blocks full", shape(1, 2, 1, 200, 260, 64), 64, 64, 2, true, 1.0, false);
   lst("blocks fp16", shape(1, 4, 4, 256, 256, 128, "fp16"), 64, 64, 4, false, 0.25, false);
+  // Query sets (OmniSparse): active rows over blocks / causal, lazy rows
+  // over window + sinks (added in a second pass) or 0.
+  auto qry = [&](const char *name, Shape s, int bq, int bk, int setHeads, double density,
+                 int window, int sinks, int keepEvery, bool lazyZero, bool lse) {
+    Case c{name, queryIR(s, bq, bk, setHeads, window, sinks, keepEvery, lazyZero, lse), s, bq, bk,
+           setHeads, density, lse};
+    cs.push_back(c);
+  };
+  qry("queries, blocks per head", shape(1, 4, 2, 450, 450, 64), 64, 64, 4, 0.4, 96, 16, 3, false,
+      true);
+  qry("queries, blocks per group D128", shape(2, 4, 2, 300, 300, 128), 128, 128, 2, 0.5, 64, 8,
+      2, false, false);
+  qry("queries, causal only, Sq<Skv", shape(1, 4, 1, 200, 330, 64), 0, 0, 0, 0, 100, 0, 4, false,
+      true);
+  qry("queries, lazy zero", shape(1, 2, 2, 260, 260, 64), 64, 64, 2, 0.5, 64, 16, 3, true, false);
   // A selection computed by the variant itself (pool -> scores -> top-k).
   Shape t = shape(1, 4, 2, 512, 512, 64);
   cs.push_back(Case{"topk", topkIR(t, 32, 64, 64, "k = 3 : i64", "topk", 4, true), t});

@@ -309,3 +309,26 @@ def test_backward_misuse(session):
     q, k, v = qkv(np.float32)
     with pytest.raises(sattn.Error, match="dout must be"):
         program.backward(q, k, v, dout=np.zeros((1, H, 39, D), np.float32))
+
+
+def test_backward_c_flags(session):
+    """sattn_program_backward_ex: flags 0 is the deterministic default, the
+    two mode flags exclude each other, unknown bits are refused."""
+    import ctypes
+    from sattn import _lib
+
+    program = session.compile(sattn.patterns.dense(H, HKV, D, causal=True))
+    q, k, v = qkv(np.float32, B=1, sq=9, skv=9)
+    dout = rng.standard_normal(q.shape).astype(np.float32)
+    want = program.backward(q, k, v, dout=dout)
+    for det in (True, False):  # both modes reach the C call; the CPU is exact either way
+        got = program.backward(q, k, v, dout=dout, deterministic=det)
+        for a, b in zip(got, want):
+            assert np.array_equal(a, b)
+    lib = program._lib
+    for flags, msg in ((_lib.BACKWARD_DETERMINISTIC | _lib.BACKWARD_ATOMIC_DQ, "exclude each other"),
+                       (8, "unknown flags 8")):
+        rc = lib.sattn_program_backward_ex(program._h(), None, 0, None, None, None, None, 0,
+                                           flags, None)
+        assert rc != 0
+        assert msg in lib.sattn_last_error().decode()
