@@ -1,10 +1,15 @@
 //===- attention_bwd.cuh - sattn.attention backward on tensor cores -------===//
 //
 // Gradients of L = sum(dO * O) for O = attention(q, k, v) (semantics §2,
-// docs/training.md), FlashAttention-2 style, on mma.sync (sm_80 and
-// sm_90a), for head dims 64 and 128, bf16 / fp16, the masks (causal,
-// window, sinks), static block patterns and block sets (per head or per
-// GQA group), GQA. With s = scale q.k, P = exp(s - LSE) (the forward's
+// docs/training.md), FlashAttention-2 style, for head dims 64 and 128,
+// bf16 / fp16, the masks (causal, window, sinks), static block patterns and
+// block sets (per head or per GQA group), GQA. Two forms of the dK/dV and
+// dQ kernels share the schedule, masking and epilogues: mma.sync on tiles
+// with padded rows (sm_80, and the atomic mode everywhere), and on sm_90a
+// (attn_bwd_dkdv_wg, attn_bwd_dq_wg) wgmma: the CTA's 4 warps are one
+// warpgroup whose m64 accumulators have the mma.sync fragment layout, the
+// tiles sit in the 128-byte-swizzle layout, and the two products of a tile
+// that read the same operand pair (S and dP) are issued as one group. With s = scale q.k, P = exp(s - LSE) (the forward's
 // saved LSE), dP = dO.v, delta = rowsum(dO * O), dS = P (dP - delta):
 //
 //   attn_bwd_delta     delta per query row (one warp per row).
@@ -70,6 +75,14 @@ constexpr int attn_bwd_dkdv_smem_bytes(int headDim) {
 constexpr int attn_bwd_dq_smem_bytes(int headDim) {
   return 6 * kAttnBwdTile * (headDim + 8) * 2;
 }
+/// The wgmma forms (sm_90a): the same tiles unpadded in the swizzled
+/// layout, no dS tile, plus 1 KB to align the base to 1024 bytes.
+constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim) {
+  return 6 * kAttnBwdTile * headDim * 2 + 4 * kAttnBwdTile * 4 + 1024;
+}
+constexpr int attn_bwd_dq_wg_smem_bytes(int headDim) {
+  return 6 * kAttnBwdTile * headDim * 2 + 1024;
+}
 
 } // namespace dev
 } // namespace sattn
@@ -80,6 +93,7 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
 #include "masks.cuh"
 #include "ptx.cuh"
 #include "types.cuh"
+#include "wgmma.cuh"
 
 namespace sattn {
 namespace dev {
@@ -95,21 +109,31 @@ __device__ __forceinline__ float lse2_of(float lse) {
   return lse == neg_inf() ? __int_as_float(0x7f800000) : lse * kLog2e;
 }
 
+/// The dynamic shared memory rounded up to the 1024-byte swizzle period
+/// (the *_wg_smem_bytes sizes include the slack).
+__device__ __forceinline__ unsigned char *align1024(unsigned char *smem) {
+  return smem + ((1024u - (smem_addr(smem) & 1023u)) & 1023u);
+}
+
 /// Common constants and loaders of the two tensor-core backward kernels.
-template <class Cfg> struct Base {
+/// WG: the sm_90a form (wgmma, tiles in the 128-byte-swizzle layout, TILE
+/// = 64 x D elements); else mma.sync on tiles with rows padded by 8.
+template <class Cfg, bool WG> struct Base {
   static constexpr DType T = Cfg::DTYPE;
   static constexpr int D = Cfg::HEAD_DIM;
   static constexpr int NT = kAttnBwdThreads;
   static constexpr int BT = kAttnBwdTile;
   static constexpr int LDS = D + 8;     // smem row stride (elements)
-  static constexpr int TILE = BT * LDS; // elements of one 64-row tile
+  static constexpr int TILE = WG ? BT * D : BT * LDS; // elements of one 64-row tile
   static constexpr int KD = D / 16;     // k-steps over the head dim
   static constexpr int ND = D / 8;      // n-tiles over the head dim
   static constexpr int G = Cfg::HEADS / Cfg::KV_HEADS;
   static constexpr float kC = Cfg::SCALE * kLog2e;
 
   /// Stages 64 rows of D elements from src (row stride ss) at smem address
-  /// dst; rows >= valid are zero-filled.
+  /// dst; rows >= valid are zero-filled. WG: 16-byte chunk k of row r goes
+  /// to panel k / 8 ([64 rows][128 B]), chunk (k % 8) ^ (r % 8) of its row
+  /// (the layout wgmma descriptors with 128-byte swizzle read).
   __device__ __forceinline__ static void load_rows(u32 dst, const u16 *src, i64 ss, int valid,
                                                    bool vec, int tid) {
     constexpr int CPR = D / 8;
@@ -118,7 +142,8 @@ template <class Cfg> struct Base {
     for (int it = 0; it < PER; ++it) {
       int c = tid + it * NT;
       int r = c / CPR, k = c % CPR;
-      u32 d = dst + (r * LDS + k * 8) * 2;
+      u32 d = WG ? dst + (k >> 3) * (BT * 128) + r * 128 + (((k & 7) ^ (r & 7)) << 4)
+                 : dst + (r * LDS + k * 8) * 2;
       bool in = r < valid;
       const u16 *g = src + (in ? static_cast<i64>(r) * ss : 0) + k * 8;
       if (vec) {
@@ -166,15 +191,16 @@ template <class Cfg> struct Base {
 
 // ------------------------------------------------------------- dK / dV --
 
-template <class Cfg> struct DkDv : Base<Cfg> {
-  using B_ = Base<Cfg>;
+template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
+  using B_ = Base<Cfg, WG>;
   using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
   static constexpr int NQ = BT / 8;  // n-tiles of S^T over the queries
   static constexpr int KQ = BT / 16; // k-steps over the queries
   static constexpr int LDD = BT + 8; // dS tile row stride
-  // smem (elements): K, V, Q[2], dO[2], dS, then floats lse2[2][64], delta[2][64].
+  // smem (elements): K, V, Q[2], dO[2], dS (mma.sync only: the fast mode),
+  // then floats lse2[2][64], delta[2][64].
   static constexpr int OFF_K = 0, OFF_V = TILE, OFF_Q = 2 * TILE, OFF_DO = 4 * TILE,
-                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + BT * LDD;
+                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + (WG ? 0 : BT * LDD);
 
   const AttnBwdParams &p;
   u32 sbase;
@@ -280,11 +306,100 @@ template <class Cfg> struct DkDv : Base<Cfg> {
     }
   }
 
+  /// P^T and dS^T (fp32) in place of S^T (sc) and dP^T (dp), element
+  /// (key kw + g + 8 (e >> 1), query 8 n + 2 t + (e & 1)) at [n][e], kw =
+  /// k0 + 16 warp: the fragment layout of mma.sync m16n8 and of wgmma m64.
+  __device__ __forceinline__ void probs(float (&sc)[NQ][4], float (&dp)[NQ][4], int s, int r0,
+                                        int r1, int kind) const {
+    const int g = lane >> 2, t = lane & 3;
+    const float *lse2 = fsm + s * BT, *delta = fsm + 2 * BT + s * BT;
+    const int kw = k0 + warp * 16;
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int ql = n * 8 + 2 * t + (e & 1);
+        float pr = ex2(fmaf(sc[n][e], kC, -lse2[ql]));
+        if (kind == 2 && !B_::allowed(r0 + ql, kw + g + (e >> 1) * 8, r1, k1, Sq, Skv))
+          pr = 0.f;
+        sc[n][e] = pr;
+        dp[n][e] = pr * (dp[n][e] - delta[ql]);
+      }
+  }
+
+  /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
+  /// dP^T = V dO^T (both operands K-major from shared memory), then
+  /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
+  /// read N-major (the forward's P.V form).
+  __device__ __forceinline__ void compute_wg(int s, int r0, int r1, int kind) {
+    const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
+    const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
+    float sc[NQ][4], dp[NQ][4];
+    float(&scf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(sc);
+    float(&dpf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(dp);
+    float(&dkf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dk);
+    float(&dvf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dv);
+    wg_fence();
+    {
+      const u64 kd = make_desc(kb, 16, 1024), vd = make_desc(vb, 16, 1024);
+      const u64 qd = make_desc(qb, 16, 1024), od = make_desc(dob, 16, 1024);
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk) {
+        const u64 o = kstep_offset<BT>(kk);
+        if (kk == 0) {
+          wgmma_ss<T, BT, 0>(scf, kd + o, qd + o);
+          wgmma_ss<T, BT, 0>(dpf, vd + o, od + o);
+        } else {
+          wgmma_ss<T, BT, 1>(scf, kd + o, qd + o);
+          wgmma_ss<T, BT, 1>(dpf, vd + o, od + o);
+        }
+      }
+      wg_commit();
+      wg_wait<0>();
+    }
+    fence_regs(scf);
+    fence_regs(dpf);
+    probs(sc, dp, s, r0, r1, kind);
+    u32 pa[KQ][4], sa[KQ][4];
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk) {
+      pa[kk][0] = pack2<T>(sc[2 * kk][0], sc[2 * kk][1]);
+      pa[kk][1] = pack2<T>(sc[2 * kk][2], sc[2 * kk][3]);
+      pa[kk][2] = pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
+      pa[kk][3] = pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+      sa[kk][0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
+      sa[kk][1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
+      sa[kk][2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      sa[kk][3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+    }
+    fence_regs(dkf);
+    fence_regs(dvf);
+    fence_regs(pa);
+    fence_regs(sa);
+    wg_fence();
+    {
+      // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
+      const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
+#pragma unroll
+      for (int kk = 0; kk < KQ; ++kk) {
+        wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
+        wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
+      }
+      wg_commit();
+      wg_wait<0>();
+    }
+    fence_regs(dkf);
+    fence_regs(dvf);
+  }
+
   __device__ __forceinline__ void compute(int s, int h, int r0, int r1, int kind) {
+    if constexpr (WG) {
+      compute_wg(s, r0, r1, kind);
+      return;
+    }
     const int g = lane >> 2, t = lane & 3;
     const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
-    const float *lse2 = fsm + s * BT, *delta = fsm + 2 * BT + s * BT;
     // ldmatrix lane offsets: A rows (16 keys of this warp) from [key][d];
     // B (n = query, k = d) from [query][d]; B (k = query, n = d) transposed.
     const u32 aOff = ((warp * 16 + (lane & 15)) * LDS + (lane >> 4) * 8) * 2;
@@ -315,19 +430,7 @@ template <class Cfg> struct DkDv : Base<Cfg> {
       }
     }
 
-    // P^T and dS^T (fp32), element (key kw + g + 8 (e >> 1), query 8 n + 2 t + (e & 1)).
-    const int kw = k0 + warp * 16;
-#pragma unroll
-    for (int n = 0; n < NQ; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int ql = n * 8 + 2 * t + (e & 1);
-        float pr = ex2(fmaf(sc[n][e], kC, -lse2[ql]));
-        if (kind == 2 && !B_::allowed(r0 + ql, kw + g + (e >> 1) * 8, r1, k1, Sq, Skv))
-          pr = 0.f;
-        sc[n][e] = pr;
-        dp[n][e] = pr * (dp[n][e] - delta[ql]);
-      }
+    probs(sc, dp, s, r0, r1, kind);
 
     // dV += P^T dO, dK += dS^T Q (k = queries).
 #pragma unroll
@@ -442,6 +545,8 @@ template <class Cfg> struct DkDv : Base<Cfg> {
         int nh = 0, n0 = 0, n1 = 0, nkind = 0;
         const bool more = next(nh, n0, n1, nkind);
         cp_async_wait_all();
+        if constexpr (WG)
+          fence_proxy_async(); // the copies, visible to wgmma's async proxy
         __syncthreads(); // stage s visible; everyone done with stage s ^ 1 and the dS tile
         if (more) {
           load_q(s ^ 1, nh, n0, n1);
@@ -478,12 +583,13 @@ template <class Cfg> struct DkDv : Base<Cfg> {
 
 // ------------------------------------------------- dQ, deterministic --
 
-template <class Cfg> struct Dq : Base<Cfg> {
-  using B_ = Base<Cfg>;
+template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
+  using B_ = Base<Cfg, WG>;
   using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
   static constexpr int NN = BT / 8;  // n-tiles of S over the keys
   static constexpr int KN = BT / 16; // k-steps of dS K over the keys
-  // smem (elements): K[2], V[2], then Q and dO (read once into registers).
+  // smem (elements): K[2], V[2], then Q and dO (mma.sync: read once into
+  // registers; WG: the A operands of S and dP, from shared memory).
   static constexpr int OFF_Q = 4 * TILE, OFF_DO = 5 * TILE;
 
   // Members read in place by the attn_common schedule functions.
@@ -509,13 +615,93 @@ template <class Cfg> struct Dq : Base<Cfg> {
                   tid);
   }
 
+  /// dS = P (dP - delta) in place of dP, element (row wr0 + g + 8 (e >> 1),
+  /// key j0 + 8 n + 2 t + (e & 1)) at [n][e] (mma.sync m16n8 and wgmma m64
+  /// fragments alike).
+  __device__ __forceinline__ void probs(const float (&sc)[NN][4], float (&dp)[NN][4], int j0,
+                                        int j1, int kind) const {
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < NN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hr = e >> 1;
+        float pr = ex2(fmaf(sc[n][e], kC, -lse2[hr]));
+        if (kind == 2 &&
+            !B_::allowed(wr0 + g + hr * 8, j0 + n * 8 + 2 * t + (e & 1), wr1, j1, Sq, Skv))
+          pr = 0.f;
+        dp[n][e] = pr * (dp[n][e] - delta[hr]);
+      }
+  }
+
+  /// sm_90a: the CTA's 64 rows as one m64 tile (warps without rows take
+  /// part with P = 0). S = Q K^T and dP = dO V^T from shared memory, then
+  /// dQ += dS K with dS from registers and K read N-major.
+  __device__ __forceinline__ void compute_wg(int s, int j0, int j1) {
+    // The tile's kind for the whole CTA (every warp issues the wgmma).
+    const int w0 = wr0, w1 = wr1;
+    wr0 = row0, wr1 = rowEnd;
+    const int kind = attn_common::classify_tile<Cfg, BT>(*this, j0, j1);
+    wr0 = w0, wr1 = w1;
+    if (kind == 0)
+      return;
+    const u32 kb = sbase + 2 * s * TILE * 2, vb = kb + TILE * 2;
+    float sc[NN][4], dp[NN][4];
+    float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
+    float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
+    float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
+    wg_fence();
+    {
+      const u64 qd = make_desc(sbase + OFF_Q * 2, 16, 1024);
+      const u64 od = make_desc(sbase + OFF_DO * 2, 16, 1024);
+      const u64 kd = make_desc(kb, 16, 1024), vd = make_desc(vb, 16, 1024);
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk) {
+        const u64 o = kstep_offset<BT>(kk);
+        if (kk == 0) {
+          wgmma_ss<T, BT, 0>(scf, qd + o, kd + o);
+          wgmma_ss<T, BT, 0>(dpf, od + o, vd + o);
+        } else {
+          wgmma_ss<T, BT, 1>(scf, qd + o, kd + o);
+          wgmma_ss<T, BT, 1>(dpf, od + o, vd + o);
+        }
+      }
+      wg_commit();
+      wg_wait<0>();
+    }
+    fence_regs(scf);
+    fence_regs(dpf);
+    probs(sc, dp, j0, j1, kind);
+    u32 sa[KN][4];
+#pragma unroll
+    for (int kk = 0; kk < KN; ++kk) {
+      sa[kk][0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
+      sa[kk][1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
+      sa[kk][2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      sa[kk][3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+    }
+    fence_regs(dqf);
+    fence_regs(sa);
+    wg_fence();
+    const u64 kn = make_desc(kb, BT * 128, 1024);
+#pragma unroll
+    for (int kk = 0; kk < KN; ++kk) // 16 keys = two 8-row swizzle atoms = 2048 B
+      wgmma_rs<T, D>(dqf, sa[kk], kn + static_cast<u64>((kk * 2048) >> 4));
+    wg_commit();
+    wg_wait<0>();
+    fence_regs(dqf);
+  }
+
   __device__ __forceinline__ void compute(int s, int j0, int j1) {
+    if constexpr (WG) {
+      compute_wg(s, j0, j1);
+      return;
+    }
     if (wr0 >= wr1)
       return;
     const int kind = attn_common::classify_tile<Cfg, BT>(*this, j0, j1);
     if (kind == 0)
       return;
-    const int g = lane >> 2, t = lane & 3;
     const u32 kb = sbase + 2 * s * TILE * 2, vb = kb + TILE * 2;
     const u32 bOff = (((lane & 7) + (lane >> 4) * 8) * LDS + ((lane >> 3) & 1) * 8) * 2;
     const u32 tOff = (((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + (lane >> 4) * 8) * 2;
@@ -540,18 +726,7 @@ template <class Cfg> struct Dq : Base<Cfg> {
         mma16816<T>(dp[2 * np + 1], oa[kk], bv[2], bv[3]);
       }
 
-    // dS = P (dP - delta), element (row wr0 + g + 8 (e >> 1), key j0 + 8 n + 2 t + (e & 1)).
-#pragma unroll
-    for (int n = 0; n < NN; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int hr = e >> 1;
-        float pr = ex2(fmaf(sc[n][e], kC, -lse2[hr]));
-        if (kind == 2 &&
-            !B_::allowed(wr0 + g + hr * 8, j0 + n * 8 + 2 * t + (e & 1), wr1, j1, Sq, Skv))
-          pr = 0.f;
-        dp[n][e] = pr * (dp[n][e] - delta[hr]);
-      }
+    probs(sc, dp, j0, j1, kind);
 
     // dQ += dS K (k = keys; K read transposed).
 #pragma unroll
@@ -606,19 +781,23 @@ template <class Cfg> struct Dq : Base<Cfg> {
                     bp.dout.ss, rowEnd - row0, rows_aligned<16>(bp.dout), tid);
       load_kv(0, j0, j1);
       cp_async_commit();
-      cp_async_wait_all();
-      __syncthreads();
+      if constexpr (!WG) {
+        cp_async_wait_all();
+        __syncthreads();
 #pragma unroll
-      for (int kk = 0; kk < KD; ++kk) {
-        const u32 a = ((warp * 16 + (lane & 15)) * LDS + (lane >> 4) * 8 + kk * 16) * 2;
-        ldsm_x4(qa[kk], sbase + OFF_Q * 2 + a);
-        ldsm_x4(oa[kk], sbase + OFF_DO * 2 + a);
+        for (int kk = 0; kk < KD; ++kk) {
+          const u32 a = ((warp * 16 + (lane & 15)) * LDS + (lane >> 4) * 8 + kk * 16) * 2;
+          ldsm_x4(qa[kk], sbase + OFF_Q * 2 + a);
+          ldsm_x4(oa[kk], sbase + OFF_DO * 2 + a);
+        }
       }
       int s = 0;
       for (;;) {
         int n0 = 0, n1 = 0;
         const bool more = attn_common::next_tile<Cfg, BT>(*this, n0, n1);
         cp_async_wait_all();
+        if constexpr (WG)
+          fence_proxy_async(); // the copies, visible to wgmma's async proxy
         __syncthreads();
         if (more) {
           load_kv(s ^ 1, n0, n1);
@@ -729,7 +908,16 @@ template <class Cfg> __device__ void attn_bwd_transpose(const AttnBwdParams &p) 
 template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dkdv: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
-  attn_bwd_detail::DkDv<Cfg>(p, sattn_bwd_smem).run();
+  attn_bwd_detail::DkDv<Cfg, false>(p, sattn_bwd_smem).run();
+}
+
+/// attn_bwd_dkdv on wgmma (sm_90a; deterministic mode only: dq_accum must
+/// be null). Grid as attn_bwd_dkdv; dynamic smem
+/// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
+  extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
+  attn_bwd_detail::DkDv<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }
 
 /// Deterministic dQ. Grid (nTiles, Hq, B) as attn_fwd_mma with TILE_M 64;
@@ -737,7 +925,15 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
 template <class Cfg> __device__ void attn_bwd_dq(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dq: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
-  attn_bwd_detail::Dq<Cfg>(p, sattn_bwd_smem).run();
+  attn_bwd_detail::Dq<Cfg, false>(p, sattn_bwd_smem).run();
+}
+
+/// attn_bwd_dq on wgmma (sm_90a). Grid as attn_bwd_dq; dynamic smem
+/// attn_bwd_dq_wg_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ void attn_bwd_dq_wg(const AttnBwdParams &p) {
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dq_wg: invalid Cfg");
+  extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
+  attn_bwd_detail::Dq<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }
 
 /// Fast mode: dq = dq_accum * SCALE in the dtype. Grid (cdiv(Sq * D / 2,

@@ -62,23 +62,31 @@ bool lazyRowsAttend(const Launch &l) {
   return hasQueries(l) && std::get<std::string>(l.consts.at("LAZY")) == "local";
 }
 
-/// The kernels of the backward module of `l`, in launch order.
-std::vector<std::string> backwardKernelNames(const Launch &l) {
-  std::vector<std::string> names = {"sattn_bwd_fwd",  "sattn_bwd_delta", "sattn_bwd_transpose",
-                                    "sattn_bwd_dkdv", "sattn_bwd_dq",    "sattn_bwd_dq_convert"};
+/// The kernels of the backward module of `l` in one mode, in launch order.
+/// The deterministic mode has its dQ pass; the atomic one converts the fp32
+/// accumulator instead (and its dK/dV kernel adds dS K to it).
+std::vector<std::string> backwardKernelNames(const Launch &l, bool deterministic) {
+  std::vector<std::string> names = {"sattn_bwd_fwd", "sattn_bwd_delta", "sattn_bwd_transpose",
+                                    "sattn_bwd_dkdv"};
+  names.push_back(deterministic ? "sattn_bwd_dq" : "sattn_bwd_dq_convert");
   if (hasQueries(l))
     names.push_back("sattn_bwd_split_rows");
-  if (lazyRowsAttend(l))
-    for (const char *n : {"sattn_bwd_fwd_lazy", "sattn_bwd_dkdv_lazy", "sattn_bwd_dq_lazy"})
-      names.push_back(n);
+  if (lazyRowsAttend(l)) {
+    names.push_back("sattn_bwd_fwd_lazy");
+    names.push_back("sattn_bwd_dkdv_lazy");
+    if (deterministic)
+      names.push_back("sattn_bwd_dq_lazy");
+  }
   return names;
 }
 
-/// The backward module of attention launch `l`. sattn_bwd_cfg is the
+/// The backward module of attention launch `l` in one mode. `wg`: dK/dV
+/// and dQ on wgmma (sm_90a, deterministic mode), else on mma.sync.
+/// sattn_bwd_cfg is the
 /// forward's Cfg without its query set (the backward kernels read the
 /// active rows' mask and block set; lazy rows are a second pass with
 /// sattn_bwd_lazy_cfg: causal, lazy window and sinks, no blocks).
-std::string backwardSource(const Launch &l) {
+std::string backwardSource(const Launch &l, bool deterministic, bool wg) {
   std::ostringstream os;
   os << "// sattn backward module for " << l.kernel << "\n"
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
@@ -111,18 +119,23 @@ std::string backwardSource(const Launch &l) {
   kernel("sattn_bwd_delta", "attn_bwd_delta", "sattn_bwd_cfg", rowBounds, "AttnBwdParams");
   kernel("sattn_bwd_transpose", "attn_bwd_transpose", "sattn_bwd_cfg",
          "sattn::dev::kAttnBwdTransposeThreads", "AttnBwdParams");
-  kernel("sattn_bwd_dkdv", "attn_bwd_dkdv", "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
-  kernel("sattn_bwd_dq", "attn_bwd_dq", "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
-  kernel("sattn_bwd_dq_convert", "attn_bwd_dq_convert", "sattn_bwd_cfg", "256", "AttnBwdParams");
+  const char *dkdv = wg ? "attn_bwd_dkdv_wg" : "attn_bwd_dkdv";
+  const char *dq = wg ? "attn_bwd_dq_wg" : "attn_bwd_dq";
+  kernel("sattn_bwd_dkdv", dkdv, "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
+  if (deterministic)
+    kernel("sattn_bwd_dq", dq, "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
+  else
+    kernel("sattn_bwd_dq_convert", "attn_bwd_dq_convert", "sattn_bwd_cfg", "256",
+           "AttnBwdParams");
   if (hasQueries(l))
     kernel("sattn_bwd_split_rows", "attn_bwd_split_rows", "sattn_bwd_cfg", rowBounds,
            "AttnBwdParams");
   if (lazyRowsAttend(l)) {
     kernel("sattn_bwd_fwd_lazy", "attn_fwd_mma", "sattn_bwd_lazy_fwd_cfg", fwdBounds,
            "AttnParams");
-    kernel("sattn_bwd_dkdv_lazy", "attn_bwd_dkdv", "sattn_bwd_lazy_cfg", bwdBounds,
-           "AttnBwdParams");
-    kernel("sattn_bwd_dq_lazy", "attn_bwd_dq", "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
+    kernel("sattn_bwd_dkdv_lazy", dkdv, "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
+    if (deterministic)
+      kernel("sattn_bwd_dq_lazy", dq, "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
   }
   return os.str();
 }
@@ -157,25 +170,31 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
 
 } // namespace
 
-const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t attn) const {
+bool CompiledProgram::backwardOnWgmma() const { return p.arch == "sm_90a"; }
+
+const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t attn,
+                                                                          bool deterministic) const {
   std::lock_guard<std::mutex> lock(bwdMutex);
-  if (bwdModule)
-    return bwdFunctions;
+  BackwardModule &bm = bwdModules[deterministic ? 1 : 0];
+  if (bm.module)
+    return bm.functions;
   Driver &drv = Driver::get();
   const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
+  const Launch &l = p.launches[attn];
   const std::string binary =
-      compileCached(backwardSource(p.launches[attn]), p.name + "_bwd", arch, diskCache, nullptr);
+      compileCached(backwardSource(l, deterministic, deterministic && backwardOnWgmma()),
+                    p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");
   std::map<std::string, CUfunction> fns;
-  for (const std::string &name : backwardKernelNames(p.launches[attn])) {
+  for (const std::string &name : backwardKernelNames(l, deterministic)) {
     CUfunction f;
     drv.check(drv.cuModuleGetFunction_(&f, m, name.c_str()), ("finding kernel " + name).c_str());
     fns[name] = f;
   }
-  bwdModule = m;
-  bwdFunctions = std::move(fns);
-  return bwdFunctions;
+  bm.module = m;
+  bm.functions = std::move(fns);
+  return bm.functions;
 }
 
 void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const DeviceTensor &dout,
@@ -187,7 +206,7 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
     throw GpuError("backward writes dq, dk and dv: give 3 gradient buffers");
   const size_t ai = attentionLaunch(p, req);
   const Launch &l = p.launches[ai];
-  const std::map<std::string, CUfunction> &fns = backwardKernels(ai);
+  const std::map<std::string, CUfunction> &fns = backwardKernels(ai, req.deterministic);
 
   Run r(*this, functions, stream, nullptr);
   r.bindArgs(args);
@@ -318,7 +337,9 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   }
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), dev::kAttnBwdTile)
                             : cdiv(k.S, dev::kAttnBwdTile);
-  const int dkdvSmem = dev::attn_bwd_dkdv_smem_bytes(D), dqSmem = dev::attn_bwd_dq_smem_bytes(D);
+  const bool wg = req.deterministic && backwardOnWgmma();
+  const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D) : dev::attn_bwd_dkdv_smem_bytes(D);
+  const int dqSmem = wg ? dev::attn_bwd_dq_wg_smem_bytes(D) : dev::attn_bwd_dq_smem_bytes(D);
   go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);
   if (req.deterministic)
     go("sattn_bwd_dq", qTiles, Hq, B, dev::kAttnBwdThreads, dqSmem, &bp);

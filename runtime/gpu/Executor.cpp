@@ -131,8 +131,9 @@ void CompiledProgram::load(const std::vector<std::string> &parts, const cache::D
 CompiledProgram::~CompiledProgram() {
   for (CUmodule m : modules)
     Driver::get().cuModuleUnload_(m);
-  if (bwdModule)
-    Driver::get().cuModuleUnload_(bwdModule);
+  for (const BackwardModule &bm : bwdModules)
+    if (bm.module)
+      Driver::get().cuModuleUnload_(bm.module);
 }
 
 void CompiledProgram::run(const std::vector<DeviceTensor> &args,

@@ -151,13 +151,20 @@ private:
   /// kernels of launch i, or every launch when there is one part.
   void load(const std::vector<std::string> &parts, const cache::DiskCache &cache);
 
-  /// The backward kernels of launch `attn` (compiled and loaded once).
-  const std::map<std::string, CUfunction> &backwardKernels(size_t attn) const;
+  /// The backward kernels of launch `attn` in one mode (compiled and
+  /// loaded once per mode).
+  const std::map<std::string, CUfunction> &backwardKernels(size_t attn, bool deterministic) const;
+  /// Whether the deterministic backward runs on wgmma (a variant lowered
+  /// for sm_90a), else on the portable mma.sync kernels.
+  bool backwardOnWgmma() const;
   Plan p;
   cache::DiskCache diskCache;
   mutable std::mutex bwdMutex;
-  mutable CUmodule bwdModule = nullptr;
-  mutable std::map<std::string, CUfunction> bwdFunctions;
+  struct BackwardModule {
+    CUmodule module = nullptr;
+    std::map<std::string, CUfunction> functions;
+  };
+  mutable BackwardModule bwdModules[2]; ///< [atomic, deterministic]
   std::vector<CUmodule> modules;
   std::map<std::string, CUfunction> functions;
   CompileInfo info;
