@@ -173,6 +173,31 @@ template <class Cfg, bool WG> struct Base {
   }
 
   /// 16-bit row pair store of (v0, v1) at columns d, d + 1 of row `row`.
+  /// sm_90a: d1 = A1 B1ᵀ and d2 = A2 B2ᵀ over the head dim for 64-row
+  /// K-major tiles at shared addresses a1, b1, a2, b2 (S and dP, or their
+  /// transposes), issued as one commit group and waited for.
+  __device__ __forceinline__ static void two_products(float (&d1)[BT / 2], float (&d2)[BT / 2],
+                                                      u32 a1, u32 b1, u32 a2, u32 b2) {
+    const u64 da1 = make_desc(a1, 16, 1024), db1 = make_desc(b1, 16, 1024);
+    const u64 da2 = make_desc(a2, 16, 1024), db2 = make_desc(b2, 16, 1024);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+      const u64 o = kstep_offset<BT>(kk);
+      if (kk == 0) {
+        wgmma_ss<T, BT, 0>(d1, da1 + o, db1 + o);
+        wgmma_ss<T, BT, 0>(d2, da2 + o, db2 + o);
+      } else {
+        wgmma_ss<T, BT, 1>(d1, da1 + o, db1 + o);
+        wgmma_ss<T, BT, 1>(d2, da2 + o, db2 + o);
+      }
+    }
+    wg_commit();
+    wg_wait<0>();
+    fence_regs(d1);
+    fence_regs(d2);
+  }
+
   /// With `add`, the values already there are added (bwd accumulate).
   __device__ __forceinline__ static void store2(u16 *row, int d, float v0, float v1, bool vec,
                                                 bool add) {
@@ -339,26 +364,7 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
     float(&dpf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(dp);
     float(&dkf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dk);
     float(&dvf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dv);
-    wg_fence();
-    {
-      const u64 kd = make_desc(kb, 16, 1024), vd = make_desc(vb, 16, 1024);
-      const u64 qd = make_desc(qb, 16, 1024), od = make_desc(dob, 16, 1024);
-#pragma unroll
-      for (int kk = 0; kk < KD; ++kk) {
-        const u64 o = kstep_offset<BT>(kk);
-        if (kk == 0) {
-          wgmma_ss<T, BT, 0>(scf, kd + o, qd + o);
-          wgmma_ss<T, BT, 0>(dpf, vd + o, od + o);
-        } else {
-          wgmma_ss<T, BT, 1>(scf, kd + o, qd + o);
-          wgmma_ss<T, BT, 1>(dpf, vd + o, od + o);
-        }
-      }
-      wg_commit();
-      wg_wait<0>();
-    }
-    fence_regs(scf);
-    fence_regs(dpf);
+    B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
     probs(sc, dp, s, r0, r1, kind);
     u32 pa[KQ][4], sa[KQ][4];
 #pragma unroll
@@ -650,27 +656,7 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
     float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
-    wg_fence();
-    {
-      const u64 qd = make_desc(sbase + OFF_Q * 2, 16, 1024);
-      const u64 od = make_desc(sbase + OFF_DO * 2, 16, 1024);
-      const u64 kd = make_desc(kb, 16, 1024), vd = make_desc(vb, 16, 1024);
-#pragma unroll
-      for (int kk = 0; kk < KD; ++kk) {
-        const u64 o = kstep_offset<BT>(kk);
-        if (kk == 0) {
-          wgmma_ss<T, BT, 0>(scf, qd + o, kd + o);
-          wgmma_ss<T, BT, 0>(dpf, od + o, vd + o);
-        } else {
-          wgmma_ss<T, BT, 1>(scf, qd + o, kd + o);
-          wgmma_ss<T, BT, 1>(dpf, od + o, vd + o);
-        }
-      }
-      wg_commit();
-      wg_wait<0>();
-    }
-    fence_regs(scf);
-    fence_regs(dpf);
+    B_::two_products(scf, dpf, sbase + OFF_Q * 2, kb, sbase + OFF_DO * 2, vb); // S, dP
     probs(sc, dp, j0, j1, kind);
     u32 sa[KN][4];
 #pragma unroll

@@ -84,14 +84,23 @@ ref::Tensor valuesOf(const Buf &b) {
   return t;
 }
 
+/// The IR types of a variant's q, k (and v), LSE and block set.
+struct Types {
+  std::string q, k, l, bt;
+  Types(const Shape &s, int bq, int bk, int setHeads) {
+    const std::string e = s.dtype == "bf16" ? "bf16" : "f16", D = std::to_string(s.D);
+    q = "tensor<?x" + std::to_string(s.Hq) + "x?x" + D + "x" + e + ">";
+    k = "tensor<?x" + std::to_string(s.Hkv) + "x?x" + D + "x" + e + ">";
+    l = "tensor<?x" + std::to_string(s.Hq) + "x?xf32>";
+    bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " + std::to_string(bk) +
+         ", heads = " + std::to_string(setHeads) + ">";
+  }
+};
+
 /// A variant reading a block list [B, setHeads, nQB, cap] (-1 padded).
 std::string listIR(const Shape &s, int bq, int bk, int setHeads, bool causal, bool lse) {
-  const std::string e = s.dtype == "bf16" ? "bf16" : "f16", D = std::to_string(s.D);
-  const std::string q = "tensor<?x" + std::to_string(s.Hq) + "x?x" + D + "x" + e + ">";
-  const std::string k = "tensor<?x" + std::to_string(s.Hkv) + "x?x" + D + "x" + e + ">";
-  const std::string l = "tensor<?x" + std::to_string(s.Hq) + "x?xf32>";
-  const std::string bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " +
-                         std::to_string(bk) + ", heads = " + std::to_string(setHeads) + ">";
+  const Types ty(s, bq, bk, setHeads);
+  const std::string &q = ty.q, &k = ty.k, &l = ty.l, &bt = ty.bt;
   std::ostringstream os;
   os << "func.func @v(%q: " << q << ", %k: " << k << ", %v: " << k << ", %blocks: " << bt
      << " {sattn.name = \"blocks\"}) -> (" << q << (lse ? ", " + l : "") << ") {\n"
@@ -109,12 +118,8 @@ std::string listIR(const Shape &s, int bq, int bk, int setHeads, bool causal, bo
 /// + `sinks` (or 0 with lazyZero).
 std::string queryIR(const Shape &s, int bq, int bk, int setHeads, int window, int sinks,
                     int keepEvery, bool lazyZero, bool lse) {
-  const std::string e = s.dtype == "bf16" ? "bf16" : "f16", D = std::to_string(s.D);
-  const std::string q = "tensor<?x" + std::to_string(s.Hq) + "x?x" + D + "x" + e + ">";
-  const std::string k = "tensor<?x" + std::to_string(s.Hkv) + "x?x" + D + "x" + e + ">";
-  const std::string l = "tensor<?x" + std::to_string(s.Hq) + "x?xf32>";
-  const std::string bt = "!sattn.blocks<bq = " + std::to_string(bq) + ", bk = " +
-                         std::to_string(bk) + ", heads = " + std::to_string(setHeads) + ">";
+  const Types ty(s, bq, bk, setHeads);
+  const std::string &q = ty.q, &k = ty.k, &l = ty.l, &bt = ty.bt;
   const std::string qt = "!sattn.queries<heads = " + std::to_string(s.Hq) + ">";
   const std::string w = std::to_string(window), sk = std::to_string(sinks);
   std::ostringstream os;
