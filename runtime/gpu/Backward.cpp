@@ -171,12 +171,11 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
 
 } // namespace
 
-/// The wgmma backward kernels are opt-in (SATTN_BACKWARD_WGMMA=1) until
-/// they have passed the GPU tests (docs/training.md); the default is the
-/// mma.sync form, verified on the H100.
+/// SATTN_BACKWARD_WGMMA=0 keeps the deterministic backward on the mma.sync
+/// kernels on Hopper too (A/B experiments).
 bool CompiledProgram::backwardOnWgmma() const {
   const char *env = std::getenv("SATTN_BACKWARD_WGMMA");
-  return p.arch == "sm_90a" && env && std::string(env) == "1";
+  return p.arch == "sm_90a" && !(env && std::string(env) == "0");
 }
 
 const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t attn,
