@@ -63,6 +63,8 @@ bool lazyRowsAttend(const Launch &l) {
   return hasQueries(l) && std::get<std::string>(l.consts.at("LAZY")) == "local";
 }
 
+} // namespace
+
 /// The kernels of the backward module of `l` in one mode, in launch order.
 /// The deterministic mode has its dQ pass; the atomic one converts the fp32
 /// accumulator instead (and its dK/dV kernel adds dS K to it).
@@ -81,13 +83,14 @@ std::vector<std::string> backwardKernelNames(const Launch &l, bool deterministic
   return names;
 }
 
-/// The backward module of attention launch `l` in one mode. `wg`: dK/dV
-/// and dQ on wgmma (sm_90a, deterministic mode), else on mma.sync.
+/// The backward module of attention launch `l` in one mode (declared in
+/// Executor.h). `wg`: dK/dV and dQ on wgmma (sm_90a, deterministic mode),
+/// else on mma.sync.
 /// sattn_bwd_cfg is the
 /// forward's Cfg without its query set (the backward kernels read the
 /// active rows' mask and block set; lazy rows are a second pass with
 /// sattn_bwd_lazy_cfg: causal, lazy window and sinks, no blocks).
-std::string backwardSource(const Launch &l, bool deterministic, bool wg) {
+std::string backwardModuleSource(const Launch &l, bool deterministic, bool wg) {
   std::ostringstream os;
   os << "// sattn backward module for " << l.kernel << "\n"
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
@@ -141,6 +144,8 @@ std::string backwardSource(const Launch &l, bool deterministic, bool wg) {
   return os.str();
 }
 
+namespace {
+
 /// Index of the prefill attention launch that writes the first result, or
 /// a GpuError saying why this variant has no GPU backward.
 size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
@@ -150,9 +155,10 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
         l.results[0] != p.results[0])
       continue;
     if (l.deviceTemplate == "attn_fwd")
-      throw GpuError("backward on the GPU needs head dim 64 or 128 (this attention runs on the "
-                     "scalar kernel, head dim " +
-                     std::to_string(l.i("HEAD_DIM")) +
+      throw GpuError("backward on the GPU needs the tensor-core attention kernels: head dim 64 or "
+                     "128, and for query sets (classify_queries) an sm_90a GPU; this attention "
+                     "runs on the scalar kernel (head dim " +
+                     std::to_string(l.i("HEAD_DIM")) + ", " + p.arch +
                      "); compile the variant for the CPU device to get its gradients");
     if (l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH"))
       throw GpuError("backward on the GPU does not take vertical-slash sets yet; compile the "
@@ -188,7 +194,7 @@ const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t
   const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   const Launch &l = p.launches[attn];
   const std::string binary =
-      compileCached(backwardSource(l, deterministic, deterministic && backwardOnWgmma()),
+      compileCached(backwardModuleSource(l, deterministic, deterministic && backwardOnWgmma()),
                     p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");

@@ -171,4 +171,11 @@ private:
   mutable std::vector<std::pair<std::string, double>> lastPhases;
 };
 
+/// The CUDA source of the backward kernels of attention launch `l`
+/// (Backward.cpp): deterministic or atomic dQ mode, `wgmma` for the sm_90a
+/// dK/dV and dQ kernels. backwardKernelNames: the kernels it defines.
+/// Exposed so that tests compile it without a GPU.
+std::string backwardModuleSource(const Launch &l, bool deterministic, bool wgmma);
+std::vector<std::string> backwardKernelNames(const Launch &l, bool deterministic);
+
 } // namespace sattn::gpu

@@ -13,51 +13,20 @@
 #include "codegen/Emitter.h"
 #include "codegen/Nvrtc.h"
 #include "passes/Passes.h"
-#include "runtime/gpu/PlanFromIR.h"
 #include "runtime/tune/Tuning.h"
 #include "sattn/sattn.h"
-#include "tools/RegisterSattn.h"
+#include "tests/unit/Lowered.h"
 
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
 
 #include <cstdio>
 #include <fstream>
 #include <unistd.h>
 
 using namespace sattn;
+using sattn::testing::Lowered;
 using Catch::Matchers::Contains;
 
 namespace {
-
-/// Lowers a variant and returns (module, plan).
-struct Lowered {
-  mlir::MLIRContext ctx;
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  gpu::Plan plan;
-  mlir::func::FuncOp func;
-  explicit Lowered(const Variant &v, const char *arch = "sm_80") {
-    mlir::DialectRegistry registry;
-    registerSattnDialects(registry);
-    ctx.appendDialectRegistry(registry);
-    module = mlir::parseSourceString<mlir::ModuleOp>(v.text(), &ctx);
-    REQUIRE(module);
-    mlir::PassManager pm(&ctx);
-    LowerToKernelsOptions options; // default: the tunable mma.sync kernel of non-Hopper GPUs
-    options.arch = arch;
-    buildLowerToKernelsPipeline(pm, options);
-    REQUIRE(mlir::succeeded(pm.run(*module)));
-    func = *module->getOps<mlir::func::FuncOp>().begin();
-    plan = gpu::planFromIR(func);
-  }
-  const gpu::Launch &attention() const {
-    for (const gpu::Launch &l : plan.launches)
-      if (l.deviceTemplate == "attn_fwd_mma" || l.deviceTemplate == "attn_fwd_wgmma")
-        return l;
-    FAIL("no tensor-core attention launch");
-    return plan.launches.front();
-  }
-};
 
 std::string tempPath(const char *name) {
   return "/tmp/sattn-tune-test-" + std::to_string(::getpid()) + "-" + name;

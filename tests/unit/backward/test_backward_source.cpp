@@ -1,0 +1,81 @@
+//===- test_backward_source.cpp - the backward module compiles ------------===//
+//
+// CompiledProgram::backward builds its kernels from the attention launch
+// on first use, on a GPU. Here the same source (gpu::backwardModuleSource)
+// is emitted for each kind of attention a variant can have — dense, masked,
+// a block set (list or computed), query sets with lazy rows that attend or
+// write 0 — in both modes and both kernel families, compiled by NVRTC to
+// PTX, and checked to define every kernel the runtime looks up, with wgmma
+// in the sm_90a deterministic dK/dV and dQ kernels and nowhere else.
+//
+//===----------------------------------------------------------------------===//
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include "codegen/Nvrtc.h"
+#include "runtime/gpu/Executor.h"
+#include "tests/unit/Lowered.h"
+
+#include <string>
+
+using namespace sattn;
+using Catch::Matchers::Contains;
+using sattn::testing::Lowered;
+
+namespace {
+
+/// A query-set variant whose lazy rows write 0 (no builder has that policy).
+const char *kLazyZero = R"(
+func.func @v(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> tensor<?x4x?x64xbf16> {
+  %qs = sattn.classify_queries %q, %k {key_group = 16 : i64, window = 64 : i64, sinks = 16 : i64, theta = 0.5 : f64, keep_every = 4 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.queries<heads = 4>
+  %o = sattn.attention %q, %k, %v queries %qs : !sattn.queries<heads = 4> lazy zero {causal, lazy_window = 64 : i64, lazy_sinks = 16 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>
+  return %o : tensor<?x4x?x64xbf16>
+}
+)";
+
+size_t count(const std::string &text, const std::string &what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+/// Emits and compiles the backward module of `v`'s attention for `arch`
+/// in both modes; `lazyPass`: the variant's lazy rows attend (a second
+/// dK/dV pass is expected).
+void check(const std::string &name, const std::string &text, const char *arch, bool lazyPass) {
+  Lowered v(text, arch);
+  const gpu::Launch &l = v.attention();
+  for (bool det : {true, false}) {
+    const bool wg = det && std::string(arch) == "sm_90a";
+    INFO(name << " " << arch << (det ? " deterministic" : " atomic"));
+    const std::string src = gpu::backwardModuleSource(l, det, wg);
+    codegen::CompileOutput out = codegen::Nvrtc::get().compile(
+        src, "bwd_check", codegen::Arch::parse(arch), codegen::Emit::Ptx);
+    const std::vector<std::string> names = gpu::backwardKernelNames(l, det);
+    for (const std::string &k : names)
+      CHECK_THAT(out.binary, Contains(".entry " + k + "("));
+    CHECK(count(out.binary, ".entry ") == names.size());
+    CHECK((count(src, "sattn_bwd_dkdv_lazy") > 0) == lazyPass);
+    // wgmma: the forward recompute is mma.sync, so only the wg kernels.
+    CHECK((count(out.binary, "wgmma.mma_async") > 0) == wg);
+    CHECK((count(src, "attn_bwd_dkdv_wg<") > 0) == wg);
+  }
+}
+
+} // namespace
+
+TEST_CASE("the backward module compiles for every attention kind, mode and arch", "[backward]") {
+  const patterns::Heads h{8, 2, 64, DType::BF16};
+  for (const char *arch : {"sm_90a", "sm_80"}) {
+    check("dense causal lse", patterns::dense({8, 2, 128, DType::BF16}, true, true).text(), arch,
+          false);
+    check("streaming", patterns::streaming(h, 256, 4).text(), arch, false);
+    check("block list per group", patterns::blockMask(h, 64, true, 2).text(), arch, false);
+  }
+  // Query sets run on the tensor cores on sm_90a only (attn_fwd elsewhere:
+  // no GPU backward there, the runtime says so).
+  check("omnisparse", patterns::omnisparse(h).text(), "sm_90a", true);
+  check("top-k", patterns::topkBlocks(h, 32, 64, 4).text(), "sm_90a", false);
+  check("lazy zero", kLazyZero, "sm_90a", false);
+}
