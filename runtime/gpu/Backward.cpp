@@ -184,18 +184,19 @@ bool CompiledProgram::backwardOnWgmma() const {
   return p.arch == "sm_90a" && !(env && std::string(env) == "0");
 }
 
-const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t attn,
-                                                                          bool deterministic) const {
+const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t attn,
+                                                                      bool deterministic) const {
   std::lock_guard<std::mutex> lock(bwdMutex);
   BackwardModule &bm = bwdModules[deterministic ? 1 : 0];
   if (bm.module)
-    return bm.functions;
+    return bm;
   Driver &drv = Driver::get();
   const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   const Launch &l = p.launches[attn];
+  const bool wg = deterministic && backwardOnWgmma();
   const std::string binary =
-      compileCached(backwardModuleSource(l, deterministic, deterministic && backwardOnWgmma()),
-                    p.name + "_bwd", arch, diskCache, nullptr);
+      compileCached(backwardModuleSource(l, deterministic, wg), p.name + "_bwd", arch, diskCache,
+                    nullptr);
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");
   std::map<std::string, CUfunction> fns;
@@ -206,7 +207,8 @@ const std::map<std::string, CUfunction> &CompiledProgram::backwardKernels(size_t
   }
   bm.module = m;
   bm.functions = std::move(fns);
-  return bm.functions;
+  bm.wgmma = wg;
+  return bm;
 }
 
 void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const DeviceTensor &dout,
@@ -218,7 +220,8 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
     throw GpuError("backward writes dq, dk and dv: give 3 gradient buffers");
   const size_t ai = attentionLaunch(p, req);
   const Launch &l = p.launches[ai];
-  const std::map<std::string, CUfunction> &fns = backwardKernels(ai, req.deterministic);
+  const BackwardModule &bm = backwardKernels(ai, req.deterministic);
+  const std::map<std::string, CUfunction> &fns = bm.functions;
 
   Run r(*this, functions, stream, nullptr);
   r.bindArgs(args);
@@ -349,7 +352,7 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   }
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), dev::kAttnBwdTile)
                             : cdiv(k.S, dev::kAttnBwdTile);
-  const bool wg = req.deterministic && backwardOnWgmma();
+  const bool wg = bm.wgmma; // as the module was built (launch shapes must match)
   const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D) : dev::attn_bwd_dkdv_smem_bytes(D);
   const int dqSmem = wg ? dev::attn_bwd_dq_wg_smem_bytes(D) : dev::attn_bwd_dq_smem_bytes(D);
   go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);

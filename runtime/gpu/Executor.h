@@ -151,19 +151,20 @@ private:
   /// kernels of launch i, or every launch when there is one part.
   void load(const std::vector<std::string> &parts, const cache::DiskCache &cache);
 
+  struct BackwardModule {
+    CUmodule module = nullptr;
+    std::map<std::string, CUfunction> functions;
+    bool wgmma = false; ///< built with the wgmma dK/dV and dQ kernels
+  };
   /// The backward kernels of launch `attn` in one mode (compiled and
   /// loaded once per mode).
-  const std::map<std::string, CUfunction> &backwardKernels(size_t attn, bool deterministic) const;
+  const BackwardModule &backwardKernels(size_t attn, bool deterministic) const;
   /// Whether the deterministic backward runs on wgmma (a variant lowered
   /// for sm_90a), else on the portable mma.sync kernels.
   bool backwardOnWgmma() const;
   Plan p;
   cache::DiskCache diskCache;
   mutable std::mutex bwdMutex;
-  struct BackwardModule {
-    CUmodule module = nullptr;
-    std::map<std::string, CUfunction> functions;
-  };
   mutable BackwardModule bwdModules[2]; ///< [atomic, deterministic]
   std::vector<CUmodule> modules;
   std::map<std::string, CUfunction> functions;
