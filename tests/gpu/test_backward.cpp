@@ -301,6 +301,35 @@ std::vector<Case> cases() {
   qry("queries, causal only, Sq<Skv", shape(1, 4, 1, 200, 330, 64), 0, 0, 0, 0, 100, 0, 4, false,
       true);
   qry("queries, lazy zero", shape(1, 2, 2, 260, 260, 64), 64, 64, 2, 0.5, 64, 16, 3, true, false);
+  // Static block patterns: fused into the kernel (HAS_PATTERN: not covered
+  // by the token mask, so it stays a pattern), and the union of two static
+  // sets as index lists.
+  {
+    Shape ps = shape(1, 4, 2, 300, 300, 64);
+    const Types ty(ps, 32, 32, 4);
+    const std::string &q = ty.q, &k = ty.k, &bt = ty.bt;
+    cs.push_back(Case{"static pattern fused",
+                      "func.func @v(%q: " + q + ", %k: " + k + ", %v: " + k + ") -> " + q +
+                          " {\n  %bs = sattn.static_blocks %q, %k {causal, window = 64 : i64, "
+                          "sinks = 8 : i64} : " +
+                          q + ", " + k + " -> " + bt + "\n  %o = sattn.attention %q, %k, %v blocks %bs : " +
+                          bt + " {causal} : " + q + ", " + k + ", " + k + " -> " + q +
+                          "\n  return %o : " + q + "\n}\n",
+                      ps});
+    Shape us = shape(2, 4, 2, 257, 257, 64);
+    const Types tu(us, 64, 32, 2);
+    cs.push_back(Case{"static union (fused as a pattern)",
+                      "func.func @v(%q: " + tu.q + ", %k: " + tu.k + ", %v: " + tu.k + ") -> " +
+                          tu.q + " {\n  %a = sattn.static_blocks %q, %k {causal, window = 40 : i64} : " +
+                          tu.q + ", " + tu.k + " -> " + tu.bt +
+                          "\n  %b = sattn.static_blocks %q, %k {causal, window = 100 : i64, sinks = "
+                          "32 : i64} : " +
+                          tu.q + ", " + tu.k + " -> " + tu.bt + "\n  %c = sattn.union %a, %b : " +
+                          tu.bt + "\n  %o = sattn.attention %q, %k, %v blocks %c : " + tu.bt +
+                          " {causal} : " + tu.q + ", " + tu.k + ", " + tu.k + " -> " + tu.q +
+                          "\n  return %o : " + tu.q + "\n}\n",
+                      us});
+  }
   // A selection computed by the variant itself (pool -> scores -> top-k).
   Shape t = shape(1, 4, 2, 512, 512, 64);
   cs.push_back(Case{"topk", topkIR(t, 32, 64, 64, "k = 3 : i64", "topk", 4, true), t});

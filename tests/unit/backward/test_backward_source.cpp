@@ -3,7 +3,7 @@
 // CompiledProgram::backward builds its kernels from the attention launch
 // on first use, on a GPU. Here the same source (gpu::backwardModuleSource)
 // is emitted for each kind of attention a variant can have — dense, masked,
-// a block set (list or computed), query sets with lazy rows that attend or
+// a block set (list or computed), a fused static pattern, query sets with lazy rows that attend or
 // write 0 — in both modes and both kernel families, compiled by NVRTC to
 // PTX, and checked to define every kernel the runtime looks up, with wgmma
 // in the sm_90a deterministic dK/dV and dQ kernels and nowhere else.
@@ -29,6 +29,15 @@ const char *kLazyZero = R"(
 func.func @v(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> tensor<?x4x?x64xbf16> {
   %qs = sattn.classify_queries %q, %k {key_group = 16 : i64, window = 64 : i64, sinks = 16 : i64, theta = 0.5 : f64, keep_every = 4 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.queries<heads = 4>
   %o = sattn.attention %q, %k, %v queries %qs : !sattn.queries<heads = 4> lazy zero {causal, lazy_window = 64 : i64, lazy_sinks = 16 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>
+  return %o : tensor<?x4x?x64xbf16>
+}
+)";
+
+/// A static block pattern fused into the attention (HAS_PATTERN).
+const char *kPattern = R"(
+func.func @v(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> tensor<?x4x?x64xbf16> {
+  %bs = sattn.static_blocks %q, %k {causal, window = 64 : i64, sinks = 8 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.blocks<bq = 32, bk = 32, heads = 4>
+  %o = sattn.attention %q, %k, %v blocks %bs : !sattn.blocks<bq = 32, bk = 32, heads = 4> {causal} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>
   return %o : tensor<?x4x?x64xbf16>
 }
 )";
@@ -78,4 +87,7 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
   check("omnisparse", patterns::omnisparse(h).text(), "sm_90a", true);
   check("top-k", patterns::topkBlocks(h, 32, 64, 4).text(), "sm_90a", false);
   check("lazy zero", kLazyZero, "sm_90a", false);
+  Lowered pattern(kPattern, "sm_90a");
+  CHECK(pattern.attention().b("HAS_PATTERN"));
+  check("static pattern", kPattern, "sm_90a", false);
 }
