@@ -3,10 +3,11 @@
 // CompiledProgram::backward builds its kernels from the attention launch
 // on first use, on a GPU. Here the same source (gpu::backwardModuleSource)
 // is emitted for each kind of attention a variant can have — dense, masked,
-// a block set (list or computed), a fused static pattern, query sets with lazy rows that attend or
-// write 0 — in both modes and both kernel families, compiled by NVRTC to
-// PTX, and checked to define every kernel the runtime looks up, with wgmma
-// in the sm_90a deterministic dK/dV and dQ kernels and nowhere else.
+// a block set (list or computed), a fused static pattern, query sets with
+// lazy rows that attend or write 0 — in both modes and both kernel
+// families, compiled by NVRTC to PTX, and checked to define every kernel
+// the runtime looks up, with wgmma in the sm_90a deterministic dK/dV and dQ
+// kernels and nowhere else.
 //
 //===----------------------------------------------------------------------===//
 #define CATCH_CONFIG_MAIN
