@@ -294,7 +294,11 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
     bp.f.o = detail::view(bind(*req.out, qi, q, "out"));
     const DeviceTensor &t = *req.lse;
     const std::vector<int64_t> shape{B, Hq, Sq}, strides{int64_t(Hq) * Sq, Sq, 1};
-    if (t.elem != Elem::F32 || t.shape != shape || t.strides != strides || t.ptr % 4 != 0)
+    // Row-major; a dimension of extent 1 may have any stride (views).
+    bool dense = t.strides.size() == 3;
+    for (size_t d = 0; dense && d < 3; ++d)
+      dense = shape[d] == 1 || t.strides[d] == strides[d];
+    if (t.elem != Elem::F32 || t.shape != shape || !dense || t.ptr % 4 != 0)
       throw GpuError("lse must be the forward's f32 [" + std::to_string(B) + ", " +
                      std::to_string(Hq) + ", " + std::to_string(Sq) +
                      "] log-sum-exp, contiguous");
