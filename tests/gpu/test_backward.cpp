@@ -275,6 +275,7 @@ std::vector<Case> cases() {
   att("window+sinks", shape(1, 4, 2, 400, 400, 64), "causal, window = 100 : i64, sinks = 4 : i64",
       false);
   att("window D128", shape(1, 2, 1, 300, 300, 128), "causal, window = 64 : i64", false);
+  att("MQA, 8 heads per KV head", shape(1, 8, 1, 200, 200, 64), "causal", false);
   auto lst = [&](const char *name, Shape s, int bq, int bk, int setHeads, bool causal,
                  double density, bool lse) {
     Case c{name, listIR(s, bq, bk, setHeads, causal, lse), s, bq, bk, setHeads, density, lse};
@@ -283,6 +284,7 @@ std::vector<Case> cases() {
   lst("blocks per head", shape(1, 4, 2, 500, 500, 64), 64, 64, 4, false, 0.3, false);
   lst("blocks per group causal", shape(2, 4, 2, 450, 450, 128), 128, 128, 2, true, 0.5, true);
   lst("blocks bq 32 bk 128", shape(1, 4, 2, 300, 380, 64), 32, 128, 4, true, 0.4, false);
+  lst("blocks bq 32 bk 32", shape(1, 4, 2, 230, 230, 64), 32, 32, 4, true, 0.5, false);
   lst("blocks empty", shape(1, 2, 1, 200, 200, 64), 64, 64, 2, false, 0.0, false);
   lst("blocks full", shape(1, 2, 1, 200, 260, 64), 64, 64, 2, true, 1.0, false);
   lst("blocks fp16", shape(1, 4, 4, 256, 256, 128, "fp16"), 64, 64, 4, false, 0.25, false);
