@@ -198,6 +198,16 @@ template <class Cfg, bool WG> struct Base {
     fence_regs(d2);
   }
 
+  /// The A fragment of k-step kk (16 columns) from accumulator tiles c
+  /// [n-tile of 8][4] (mma.sync m16n8 and wgmma m64 alike), in T.
+  template <int N>
+  __device__ __forceinline__ static void pack_a(u32 (&a)[4], const float (&c)[N][4], int kk) {
+    a[0] = pack2<T>(c[2 * kk][0], c[2 * kk][1]);
+    a[1] = pack2<T>(c[2 * kk][2], c[2 * kk][3]);
+    a[2] = pack2<T>(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+    a[3] = pack2<T>(c[2 * kk + 1][2], c[2 * kk + 1][3]);
+  }
+
   /// With `add`, the values already there are added (bwd accumulate).
   __device__ __forceinline__ static void store2(u16 *row, int d, float v0, float v1, bool vec,
                                                 bool add) {
@@ -369,14 +379,8 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
     u32 pa[KQ][4], sa[KQ][4];
 #pragma unroll
     for (int kk = 0; kk < KQ; ++kk) {
-      pa[kk][0] = pack2<T>(sc[2 * kk][0], sc[2 * kk][1]);
-      pa[kk][1] = pack2<T>(sc[2 * kk][2], sc[2 * kk][3]);
-      pa[kk][2] = pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
-      pa[kk][3] = pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
-      sa[kk][0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
-      sa[kk][1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
-      sa[kk][2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-      sa[kk][3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+      B_::pack_a(pa[kk], sc, kk);
+      B_::pack_a(sa[kk], dp, kk);
     }
     fence_regs(dkf);
     fence_regs(dvf);
@@ -442,14 +446,8 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
 #pragma unroll
     for (int kk = 0; kk < KQ; ++kk) {
       u32 pa[4], sa[4];
-      pa[0] = pack2<T>(sc[2 * kk][0], sc[2 * kk][1]);
-      pa[1] = pack2<T>(sc[2 * kk][2], sc[2 * kk][3]);
-      pa[2] = pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
-      pa[3] = pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
-      sa[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
-      sa[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
-      sa[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-      sa[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+      B_::pack_a(pa, sc, kk);
+      B_::pack_a(sa, dp, kk);
 #pragma unroll
       for (int dq = 0; dq < D / 16; ++dq) {
         u32 bo[4], bq[4];
@@ -660,12 +658,8 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     probs(sc, dp, j0, j1, kind);
     u32 sa[KN][4];
 #pragma unroll
-    for (int kk = 0; kk < KN; ++kk) {
-      sa[kk][0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
-      sa[kk][1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
-      sa[kk][2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-      sa[kk][3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
-    }
+    for (int kk = 0; kk < KN; ++kk)
+      B_::pack_a(sa[kk], dp, kk);
     fence_regs(dqf);
     fence_regs(sa);
     wg_fence();
@@ -718,10 +712,7 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
 #pragma unroll
     for (int kk = 0; kk < KN; ++kk) {
       u32 sa[4];
-      sa[0] = pack2<T>(dp[2 * kk][0], dp[2 * kk][1]);
-      sa[1] = pack2<T>(dp[2 * kk][2], dp[2 * kk][3]);
-      sa[2] = pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-      sa[3] = pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+      B_::pack_a(sa, dp, kk);
 #pragma unroll
       for (int dn = 0; dn < D / 16; ++dn) {
         u32 bk[4];
@@ -813,6 +804,17 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
   }
 };
 
+/// sum_d dO[b, h, i, d] O[b, h, i, d] by one warp (every lane gets it).
+template <class Cfg>
+__device__ __forceinline__ float row_dot(const Tensor4 &dout, const Tensor4 &o, int b, int h, int i,
+                                         int lane) {
+  float s = 0.f;
+  for (int d = lane; d < Cfg::HEAD_DIM; d += 32)
+    s += load_elem<Cfg::DTYPE>(dout.ptr, offset(dout, b, h, i, d)) *
+         load_elem<Cfg::DTYPE>(o.ptr, offset(o, b, h, i, d));
+  return warp_sum(s);
+}
+
 } // namespace attn_bwd_detail
 
 /// delta[b, h, i] = sum_d dO[i, d] O[i, d]. Grid (cdiv(Sq, kAttnBwdDeltaRows),
@@ -823,11 +825,7 @@ template <class Cfg> __device__ void attn_bwd_delta(const AttnBwdParams &p) {
   const int Sq = p.f.q.S;
   if (i >= Sq)
     return;
-  float s = 0.f;
-  for (int d = lane; d < Cfg::HEAD_DIM; d += 32)
-    s += load_elem<Cfg::DTYPE>(p.dout.ptr, offset(p.dout, b, h, i, d)) *
-         load_elem<Cfg::DTYPE>(p.f.o.ptr, offset(p.f.o, b, h, i, d));
-  s = warp_sum(s);
+  const float s = attn_bwd_detail::row_dot<Cfg>(p.dout, p.f.o, b, h, i, lane);
   if (lane == 0)
     p.delta[(static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i] = s;
 }
@@ -850,11 +848,7 @@ template <class Cfg> __device__ void attn_bwd_split_rows(const AttnBwdParams &p)
   const bool active = x < cnt && rows[x] == i;
   const bool fromLazy = !active && p.o_lazy.ptr != nullptr;
   const Tensor4 &o = fromLazy ? p.o_lazy : p.f.o;
-  float s = 0.f;
-  for (int d = lane; d < Cfg::HEAD_DIM; d += 32)
-    s += load_elem<Cfg::DTYPE>(p.dout.ptr, offset(p.dout, b, h, i, d)) *
-         load_elem<Cfg::DTYPE>(o.ptr, offset(o, b, h, i, d));
-  s = warp_sum(s);
+  const float s = attn_bwd_detail::row_dot<Cfg>(p.dout, o, b, h, i, lane);
   if (lane == 0) {
     const float lse = fromLazy ? p.lse_lazy_src[row] : p.f.lse[row];
     p.delta[row] = s;

@@ -65,32 +65,16 @@ bool lazyRowsAttend(const Launch &l) {
 
 } // namespace
 
-/// The kernels of the backward module of `l` in one mode, in launch order.
-/// The deterministic mode has its dQ pass; the atomic one converts the fp32
-/// accumulator instead (and its dK/dV kernel adds dS K to it).
-std::vector<std::string> backwardKernelNames(const Launch &l, bool deterministic) {
-  std::vector<std::string> names = {"sattn_bwd_fwd", "sattn_bwd_delta", "sattn_bwd_transpose",
-                                    "sattn_bwd_dkdv"};
-  names.push_back(deterministic ? "sattn_bwd_dq" : "sattn_bwd_dq_convert");
-  if (hasQueries(l))
-    names.push_back("sattn_bwd_split_rows");
-  if (lazyRowsAttend(l)) {
-    names.push_back("sattn_bwd_fwd_lazy");
-    names.push_back("sattn_bwd_dkdv_lazy");
-    if (deterministic)
-      names.push_back("sattn_bwd_dq_lazy");
-  }
-  return names;
-}
-
 /// The backward module of attention launch `l` in one mode (declared in
 /// Executor.h). `wg`: dK/dV and dQ on wgmma (sm_90a, deterministic mode),
-/// else on mma.sync.
-/// sattn_bwd_cfg is the
-/// forward's Cfg without its query set (the backward kernels read the
-/// active rows' mask and block set; lazy rows are a second pass with
-/// sattn_bwd_lazy_cfg: causal, lazy window and sinks, no blocks).
-std::string backwardModuleSource(const Launch &l, bool deterministic, bool wg) {
+/// else on mma.sync. The deterministic mode has its dQ pass; the atomic one
+/// converts the fp32 accumulator instead (its dK/dV kernel adds dS K to
+/// it). sattn_bwd_cfg is the forward's Cfg without its query set (the
+/// backward kernels read the active rows' mask and block set; lazy rows are
+/// a second pass with sattn_bwd_lazy_cfg: causal, lazy window and sinks, no
+/// blocks).
+BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wg) {
+  BackwardModuleSource m;
   std::ostringstream os;
   os << "// sattn backward module for " << l.kernel << "\n"
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
@@ -112,6 +96,7 @@ std::string backwardModuleSource(const Launch &l, bool deterministic, bool wg) {
           "  static constexpr int TILE_M = 64;\n};\n";
   auto kernel = [&](const char *name, const char *templ, const char *cfg, const char *bounds,
                     const char *params) {
+    m.kernels.push_back(name);
     os << "extern \"C\" __global__ void __launch_bounds__(" << bounds << ")\n"
        << name << "(const __grid_constant__ sattn::dev::" << params << " p) {\n"
        << "  sattn::dev::" << templ << "<" << cfg << ">(p);\n}\n";
@@ -141,7 +126,8 @@ std::string backwardModuleSource(const Launch &l, bool deterministic, bool wg) {
     if (deterministic)
       kernel("sattn_bwd_dq_lazy", dq, "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
   }
-  return os.str();
+  m.cuda = os.str();
+  return m;
 }
 
 namespace {
@@ -194,13 +180,12 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   const Launch &l = p.launches[attn];
   const bool wg = deterministic && backwardOnWgmma();
-  const std::string binary =
-      compileCached(backwardModuleSource(l, deterministic, wg), p.name + "_bwd", arch, diskCache,
-                    nullptr);
+  const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg);
+  const std::string binary = compileCached(src.cuda, p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");
   std::map<std::string, CUfunction> fns;
-  for (const std::string &name : backwardKernelNames(l, deterministic)) {
+  for (const std::string &name : src.kernels) {
     CUfunction f;
     drv.check(drv.cuModuleGetFunction_(&f, m, name.c_str()), ("finding kernel " + name).c_str());
     fns[name] = f;
@@ -330,16 +315,14 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
 
   const size_t rowFloats = size_t(B) * Hq * Sq * 4;
   bp.delta = reinterpret_cast<float *>(r.scratch(rowFloats));
-  if (queries) {
+  if (queries) { // split_rows writes delta and each pass's LSE
     bp.lse_active = reinterpret_cast<float *>(r.scratch(rowFloats));
     bp.lse_lazy = reinterpret_cast<float *>(r.scratch(rowFloats));
-    go("sattn_bwd_split_rows", cdiv(Sq, dev::kAttnBwdDeltaRows), Hq, B,
-       32 * dev::kAttnBwdDeltaRows, 0, &bp);
-    bp.f.lse = bp.lse_active;
-  } else {
-    go("sattn_bwd_delta", cdiv(Sq, dev::kAttnBwdDeltaRows), Hq, B, 32 * dev::kAttnBwdDeltaRows,
-       0, &bp);
   }
+  go(queries ? "sattn_bwd_split_rows" : "sattn_bwd_delta", cdiv(Sq, dev::kAttnBwdDeltaRows), Hq,
+     B, 32 * dev::kAttnBwdDeltaRows, 0, &bp);
+  if (queries)
+    bp.f.lse = bp.lse_active;
   if (bs) {
     const size_t cols = size_t(bs->B) * bs->H * bs->nKB;
     bp.t_counts = reinterpret_cast<int *>(r.scratch(cols * 4));

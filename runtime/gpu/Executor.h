@@ -173,10 +173,13 @@ private:
 };
 
 /// The CUDA source of the backward kernels of attention launch `l`
-/// (Backward.cpp): deterministic or atomic dQ mode, `wgmma` for the sm_90a
-/// dK/dV and dQ kernels. backwardKernelNames: the kernels it defines.
-/// Exposed so that tests compile it without a GPU.
-std::string backwardModuleSource(const Launch &l, bool deterministic, bool wgmma);
-std::vector<std::string> backwardKernelNames(const Launch &l, bool deterministic);
+/// (Backward.cpp) and the kernels it defines, in launch order:
+/// deterministic or atomic dQ mode, `wgmma` for the sm_90a dK/dV and dQ
+/// kernels. Exposed so that tests compile it without a GPU.
+struct BackwardModuleSource {
+  std::string cuda;
+  std::vector<std::string> kernels;
+};
+BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wgmma);
 
 } // namespace sattn::gpu

@@ -59,10 +59,11 @@ void check(const std::string &name, const std::string &text, const char *arch, b
   for (bool det : {true, false}) {
     const bool wg = det && std::string(arch) == "sm_90a";
     INFO(name << " " << arch << (det ? " deterministic" : " atomic"));
-    const std::string src = gpu::backwardModuleSource(l, det, wg);
+    const gpu::BackwardModuleSource m = gpu::backwardModuleSource(l, det, wg);
+    const std::string &src = m.cuda;
     codegen::CompileOutput out = codegen::Nvrtc::get().compile(
         src, "bwd_check", codegen::Arch::parse(arch), codegen::Emit::Ptx);
-    const std::vector<std::string> names = gpu::backwardKernelNames(l, det);
+    const std::vector<std::string> &names = m.kernels;
     for (const std::string &k : names)
       CHECK_THAT(out.binary, Contains(".entry " + k + "("));
     CHECK(count(out.binary, ".entry ") == names.size());
