@@ -1,7 +1,8 @@
 //===- attention_bwd.cuh - sattn.attention backward on tensor cores -------===//
 //
 // Gradients of L = sum(dO * O) for O = attention(q, k, v) (semantics §2,
-// docs/training.md), FlashAttention-2 style, for head dims 64 and 128,
+// docs/training.md), FlashAttention-2 style, for head dims 64 and 128 (and
+// 96 on the mma.sync forms),
 // bf16 / fp16, the masks (causal, window, sinks), static block patterns and
 // block sets (per head or per GQA group), GQA. Two forms of the dK/dV and
 // dQ kernels share the schedule, masking and epilogues: mma.sync on tiles
@@ -15,7 +16,9 @@
 //   attn_bwd_delta     delta per query row (one warp per row).
 //   attn_bwd_transpose per (b, set head, KV block J) the query blocks
 //                      whose lists name J, ascending (one thread each: a
-//                      binary search per list; no host synchronisation).
+//                      binary search per list; no host synchronisation):
+//                      counted, prefix-summed (attn_bwd_transpose_scan),
+//                      then written compactly.
 //   attn_bwd_dkdv      one CTA per 64-key tile of (b, KV head): K and V stay
 //                      in shared memory; for every query head of the GQA
 //                      group and every 64-row query tile that can see the
@@ -42,6 +45,16 @@
 //                      at -inf) adds to them (AttnBwdParams::accumulate).
 //                      Unlike the forward, rows are not packed: each pass
 //                      computes its tiles for every row (docs/training.md).
+//   vertical-slash sets (MInference, semantics §12b): the pairs split into
+//                      band keys and kept columns. attn_bwd_dkdv walks, per
+//                      key tile, the query blocks whose bands meet it (a
+//                      key counts when its distance lies in an interval);
+//                      attn_bwd_dkdv_cols does the same for 64 gathered
+//                      columns of a query head (a column counts for a block
+//                      when its distance lies in no interval) into dkc /
+//                      dvc, which attn_bwd_vs_scatter adds to dk / dv, one
+//                      launch per head of a GQA group; attn_bwd_dq follows
+//                      the forward's schedule (bands and gathered columns).
 //
 // Which (row, key) pairs count is decided exactly as in the forward: tile
 // classification skip / full / partial, the exact predicate (mask, pattern,
@@ -226,9 +239,17 @@ template <class Cfg, bool WG> struct Base {
 
 // ------------------------------------------------------------- dK / dV --
 
-template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
+/// COLS: the gathered columns of a vertical-slash set (one CTA per 64
+/// columns of a (b, query head)); else the op's keys: the mask and block
+/// set, or a vertical-slash set's bands (key tiles of a (b, KV head)).
+template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   using B_ = Base<Cfg, WG>;
   using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
+  static constexpr bool VS = VSlashOf<Cfg>::value;
+  static constexpr int VBQ = VSlashOf<Cfg>::bq; // query block of the set (a multiple of 64)
+  static_assert(!COLS || VS, "attn_bwd_dkdv_cols: the attention has no vertical-slash set");
+  static_assert(!VS || (VBQ > 0 && VBQ % kAttnBwdTile == 0),
+                "attn_bwd: a vertical-slash set needs a query block that is a multiple of 64");
   static constexpr int NQ = BT / 8;  // n-tiles of S^T over the queries
   static constexpr int KQ = BT / 16; // k-steps over the queries
   static constexpr int LDD = BT + 8; // dS tile row stride
@@ -246,14 +267,47 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
   // 64-row tiles [rBase, rHi) or, with a block set, the transposed list.
   int hh, rNext, rHi, lx, lcnt, blkEnd;
   const int *lrows;
+  // Vertical-slash bands: the walked head's distance intervals, the next one.
+  const int *ivl;
+  int ivn, vx;
 
   float dk[ND][4], dv[ND][4];
 
   __device__ __forceinline__ DkDv(const AttnBwdParams &p_, unsigned char *smem)
       : p(p_), sbase(smem_addr(smem)), fsm(reinterpret_cast<float *>(smem + OFF_F * 2)) {}
 
+  /// Vertical-slash sets: e = dk(I) + 1 of the query block I holding rows
+  /// [r0, r0 + 64) (§12b; 64-row tiles never straddle a block).
+  __device__ __forceinline__ int vs_e(int r0) const {
+    return min((r0 / VBQ + 1) * VBQ, Sq) + Skv - Sq;
+  }
+
+  /// Whether distance d lies in one of the n ascending intervals iv.
+  __device__ __forceinline__ static bool in_bands(const int *iv, int n, int d) {
+    const int x = attn_common::lower_bound_int(iv + 1, n, d + 1, 2); // first with hi > d
+    return x < n && iv[2 * x] <= d;
+  }
+
   /// Tile kind for rows [r0, r1) x keys [k0, k1): 0 skip, 1 full, 2 partial.
   __device__ __forceinline__ int classify(int r0, int r1) const {
+    if constexpr (VS) {
+      const int e = vs_e(r0);
+      if (e <= 0)
+        return 0; // the block's rows see nothing
+      if constexpr (COLS)
+        return 2; // per-column visibility (probs)
+      // Band keys: distances e - k1 .. e - 1 - k0 against the intervals.
+      const int ipA = r0 + Skv - Sq, ipB = r1 - 1 + Skv - Sq;
+      if (k0 > ipB)
+        return 0;
+      const int dmin = e - k1, dmax = e - 1 - k0;
+      const int x = attn_common::lower_bound_int(ivl + 1, ivn, dmin + 1, 2);
+      if (x >= ivn || ivl[2 * x] > dmax)
+        return 0;
+      const bool full = ivl[2 * x] <= dmin && dmax < ivl[2 * x + 1] && k1 - k0 == BT &&
+                        r1 - r0 == BT && k1 - 1 <= ipA;
+      return full ? 1 : 2;
+    }
     const int ipA = r0 + Skv - Sq, ipB = r1 - 1 + Skv - Sq;
     if (Cfg::CAUSAL && k0 > ipB)
       return 0;
@@ -274,13 +328,25 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
 
   /// Starts the walk for head hh (rNext, rHi or the list).
   __device__ __forceinline__ void start_head() {
-    if constexpr (Cfg::HAS_BLOCKS) {
+    if constexpr (VS) {
+      const i64 bh = static_cast<i64>(b) * Cfg::HEADS + hk * G + hh;
+      ivl = p.f.vs.ivl + bh * p.f.vs.ivCap * 2;
+      ivn = p.f.vs.ivl_count[bh];
+      vx = 0, rNext = 0, rHi = 0;
+      if constexpr (COLS) {
+        // Rows whose diagonal passes the tile's first (lowest) column; the
+        // rows below see none of the tile.
+        const int j = p.f.vs.cols[bh * p.f.vs.nv + k0];
+        rNext = max(0, j + 1 - (Skv - Sq)) / BT * BT, rHi = Sq;
+      }
+    } else if constexpr (Cfg::HAS_BLOCKS) {
       const int h = hk * G + hh;
       const int hb = Cfg::SET_HEADS == Cfg::HEADS ? h : hk;
       const int J = k0 / Cfg::SET_BK;
       const i64 col = (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.f.blocks.nKB + J;
       lcnt = p.t_counts[col];
-      lrows = p.t_rows + col * p.f.blocks.nQB;
+      lrows = p.t_rows + (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.f.blocks.nQB * p.f.blocks.cap +
+              p.t_offsets[col];
       lx = 0, rNext = 0, blkEnd = 0;
     } else {
       const int off = Skv - Sq;
@@ -297,7 +363,29 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
     for (;;) {
       if (hh >= G)
         return false;
-      if constexpr (Cfg::HAS_BLOCKS) {
+      if constexpr (VS && !COLS) {
+        // Band x = [lo, hi) holds keys [e - hi, e - lo) of block I: it meets
+        // keys [k0, k1) for k0 + lo < e_I <= k1 - 1 + hi, a run of blocks
+        // that moves up with x (rNext never goes back).
+        if (rNext >= rHi) {
+          if (vx >= ivn) {
+            if (++hh < G)
+              start_head();
+            continue;
+          }
+          const int lo = ivl[2 * vx], hi = ivl[2 * vx + 1];
+          ++vx;
+          const int t = k0 + lo - (Skv - Sq), u = k1 - 1 + hi - (Skv - Sq);
+          if (t >= Sq) { // no block ends past t; later bands lie further away
+            vx = ivn;
+            continue;
+          }
+          rNext = max(rNext, (t < 0 ? 0 : t / VBQ) * VBQ);
+          rHi = u >= Sq ? Sq : u / VBQ * VBQ;
+          continue;
+        }
+        r0 = rNext, r1 = min(r0 + BT, rHi);
+      } else if constexpr (Cfg::HAS_BLOCKS) {
         if (rNext >= blkEnd) {
           if (lx >= lcnt) {
             if (++hh < G)
@@ -312,7 +400,9 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
         r0 = rNext, r1 = min(r0 + BT, blkEnd);
       } else {
         if (rNext >= rHi) {
-          if (++hh < G)
+          if (COLS)
+            hh = G; // one query head per CTA
+          else if (++hh < G)
             start_head();
           continue;
         }
@@ -344,19 +434,49 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
   /// P^T and dS^T (fp32) in place of S^T (sc) and dP^T (dp), element
   /// (key kw + g + 8 (e >> 1), query 8 n + 2 t + (e & 1)) at [n][e], kw =
   /// k0 + 16 warp: the fragment layout of mma.sync m16n8 and of wgmma m64.
-  __device__ __forceinline__ void probs(float (&sc)[NQ][4], float (&dp)[NQ][4], int s, int r0,
-                                        int r1, int kind) const {
+  __device__ __forceinline__ void probs(float (&sc)[NQ][4], float (&dp)[NQ][4], int s, int h,
+                                        int r0, int r1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
     const float *lse2 = fsm + s * BT, *delta = fsm + 2 * BT + s * BT;
     const int kw = k0 + warp * 16;
+    // Vertical-slash sets: whether this thread's two keys (columns) count
+    // for the tile's query block: a band key when its distance is in the
+    // intervals; a column when it is not (then it lies below the block).
+    bool kin[2] = {true, true};
+    (void)kin;
+    if constexpr (VS) {
+      if (kind == 2) {
+        const i64 bh = static_cast<i64>(b) * Cfg::HEADS + h;
+        const int *iv = p.f.vs.ivl + bh * p.f.vs.ivCap * 2;
+        const int n = p.f.vs.ivl_count[bh], e = vs_e(r0);
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          const int c = kw + g + hr * 8;
+          if constexpr (COLS) {
+            const int d = c < k1 ? e - 1 - p.f.vs.cols[bh * p.f.vs.nv + c] : -1;
+            kin[hr] = d >= 0 && !in_bands(iv, n, d);
+          } else {
+            kin[hr] = in_bands(iv, n, e - 1 - c);
+          }
+        }
+      }
+    }
 #pragma unroll
     for (int n = 0; n < NQ; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int ql = n * 8 + 2 * t + (e & 1);
         float pr = ex2(fmaf(sc[n][e], kC, -lse2[ql]));
-        if (kind == 2 && !B_::allowed(r0 + ql, kw + g + (e >> 1) * 8, r1, k1, Sq, Skv))
+        if constexpr (COLS) { // a visible column lies below every row of the block
+          if (kind == 2 && !(r0 + ql < r1 && kin[e >> 1]))
+            pr = 0.f;
+        } else if constexpr (VS) {
+          if (kind == 2 &&
+              !(B_::allowed(r0 + ql, kw + g + (e >> 1) * 8, r1, k1, Sq, Skv) && kin[e >> 1]))
+            pr = 0.f;
+        } else if (kind == 2 && !B_::allowed(r0 + ql, kw + g + (e >> 1) * 8, r1, k1, Sq, Skv)) {
           pr = 0.f;
+        }
         sc[n][e] = pr;
         dp[n][e] = pr * (dp[n][e] - delta[ql]);
       }
@@ -366,7 +486,7 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
   /// dP^T = V dO^T (both operands K-major from shared memory), then
   /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
   /// read N-major (the forward's P.V form).
-  __device__ __forceinline__ void compute_wg(int s, int r0, int r1, int kind) {
+  __device__ __forceinline__ void compute_wg(int s, int h, int r0, int r1, int kind) {
     const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
     float sc[NQ][4], dp[NQ][4];
@@ -375,7 +495,7 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
     float(&dkf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dk);
     float(&dvf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dv);
     B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
-    probs(sc, dp, s, r0, r1, kind);
+    probs(sc, dp, s, h, r0, r1, kind);
     u32 pa[KQ][4], sa[KQ][4];
 #pragma unroll
     for (int kk = 0; kk < KQ; ++kk) {
@@ -404,7 +524,7 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
 
   __device__ __forceinline__ void compute(int s, int h, int r0, int r1, int kind) {
     if constexpr (WG) {
-      compute_wg(s, r0, r1, kind);
+      compute_wg(s, h, r0, r1, kind);
       return;
     }
     const int g = lane >> 2, t = lane & 3;
@@ -440,7 +560,7 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
       }
     }
 
-    probs(sc, dp, s, r0, r1, kind);
+    probs(sc, dp, s, h, r0, r1, kind);
 
     // dV += P^T dO, dK += dS^T Q (k = queries).
 #pragma unroll
@@ -512,10 +632,13 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
   }
 
   __device__ __forceinline__ void run() {
-    b = blockIdx.z, hk = blockIdx.y;
+    b = blockIdx.z, hk = COLS ? blockIdx.y / G : blockIdx.y;
     Sq = p.f.q.S, Skv = p.f.k.S;
     tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    if constexpr (Cfg::HAS_BLOCKS) {
+    if constexpr (COLS) { // columns [k0, k1) of query head blockIdx.y
+      k0 = blockIdx.x * BT;
+      k1 = min(k0 + BT, p.f.vs.nv);
+    } else if constexpr (Cfg::HAS_BLOCKS) {
       constexpr int TPB = (Cfg::SET_BK + BT - 1) / BT; // tiles per KV block
       const int J = blockIdx.x / TPB;
       k0 = J * Cfg::SET_BK + BT * (blockIdx.x % TPB);
@@ -534,14 +657,22 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
     qVec = rows_aligned<16>(p.f.q);
     doVec = rows_aligned<16>(p.dout);
 
-    hh = 0;
+    hh = COLS ? blockIdx.y % G : 0;
     start_head();
     int h, r0, r1, kind;
     if (next(h, r0, r1, kind)) { // CTA-uniform
-      const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(k0) * p.f.k.ss;
-      const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(k0) * p.f.v.ss;
-      B_::load_rows(sbase + OFF_K * 2, kBase, p.f.k.ss, k1 - k0, rows_aligned<16>(p.f.k), tid);
-      B_::load_rows(sbase + OFF_V * 2, vBase, p.f.v.ss, k1 - k0, rows_aligned<16>(p.f.v), tid);
+      if constexpr (COLS) { // the gathered rows [B, Hq, nv, D]
+        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.f.vs.nv + k0) * D;
+        B_::load_rows(sbase + OFF_K * 2, static_cast<const u16 *>(p.f.vs.kc) + off, D, k1 - k0,
+                      true, tid);
+        B_::load_rows(sbase + OFF_V * 2, static_cast<const u16 *>(p.f.vs.vc) + off, D, k1 - k0,
+                      true, tid);
+      } else {
+        const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(k0) * p.f.k.ss;
+        const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(k0) * p.f.v.ss;
+        B_::load_rows(sbase + OFF_K * 2, kBase, p.f.k.ss, k1 - k0, rows_aligned<16>(p.f.k), tid);
+        B_::load_rows(sbase + OFF_V * 2, vBase, p.f.v.ss, k1 - k0, rows_aligned<16>(p.f.v), tid);
+      }
       load_q(0, h, r0, r1);
       cp_async_commit();
       int s = 0;
@@ -564,10 +695,14 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
     }
 
     // dK (scaled) and dV of this warp's 16 keys; keys no row sees get 0.
+    // Columns: into dkc / dvc of the query head (attn_bwd_vs_scatter adds them).
     const int g = lane >> 2, t = lane & 3;
-    u16 *dkBase = attn_common::slice<u16>(p.dk, b, hk);
-    u16 *dvBase = attn_common::slice<u16>(p.dv, b, hk);
-    const bool kv = rows_aligned<4>(p.dk), vv = rows_aligned<4>(p.dv);
+    const Tensor4 &tk = COLS ? p.dkc : p.dk, &tv = COLS ? p.dvc : p.dv;
+    const int hOut = COLS ? static_cast<int>(blockIdx.y) : hk;
+    const bool add = !COLS && p.accumulate;
+    u16 *dkBase = attn_common::slice<u16>(tk, b, hOut);
+    u16 *dvBase = attn_common::slice<u16>(tv, b, hOut);
+    const bool kv = rows_aligned<4>(tk), vv = rows_aligned<4>(tv);
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
       const int j = k0 + warp * 16 + g + hr * 8;
@@ -576,10 +711,10 @@ template <class Cfg, bool WG> struct DkDv : Base<Cfg, WG> {
 #pragma unroll
       for (int n = 0; n < ND; ++n) {
         const int d = n * 8 + 2 * t;
-        B_::store2(dkBase + static_cast<i64>(j) * p.dk.ss, d, dk[n][2 * hr] * Cfg::SCALE,
-                   dk[n][2 * hr + 1] * Cfg::SCALE, kv, p.accumulate);
-        B_::store2(dvBase + static_cast<i64>(j) * p.dv.ss, d, dv[n][2 * hr], dv[n][2 * hr + 1], vv,
-                   p.accumulate);
+        B_::store2(dkBase + static_cast<i64>(j) * tk.ss, d, dk[n][2 * hr] * Cfg::SCALE,
+                   dk[n][2 * hr + 1] * Cfg::SCALE, kv, add);
+        B_::store2(dvBase + static_cast<i64>(j) * tv.ss, d, dv[n][2 * hr], dv[n][2 * hr + 1], vv,
+                   add);
       }
     }
   }
@@ -611,7 +746,19 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
   __device__ __forceinline__ Dq(const AttnBwdParams &p_, unsigned char *smem)
       : p(p_.f), bp(p_), sbase(smem_addr(smem)) {}
 
+  /// K / V of key tile [j0, j1) into stage s; a vertical-slash column
+  /// segment (sched.src) reads the gathered rows of this query head.
   __device__ __forceinline__ void load_kv(int s, int j0, int j1) const {
+    if constexpr (VSlashOf<Cfg>::value) {
+      if (sched.src) {
+        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.vs.nv + j0) * D;
+        B_::load_rows(sbase + 2 * s * TILE * 2, static_cast<const u16 *>(p.vs.kc) + off, D,
+                      j1 - j0, true, tid);
+        B_::load_rows(sbase + (2 * s + 1) * TILE * 2, static_cast<const u16 *>(p.vs.vc) + off, D,
+                      j1 - j0, true, tid);
+        return;
+      }
+    }
     const u16 *kBase = attn_common::slice(p.k, b, hk) + static_cast<i64>(j0) * p.k.ss;
     const u16 *vBase = attn_common::slice(p.v, b, hk) + static_cast<i64>(j0) * p.v.ss;
     B_::load_rows(sbase + 2 * s * TILE * 2, kBase, p.k.ss, j1 - j0, rows_aligned<16>(p.k), tid);
@@ -858,8 +1005,10 @@ template <class Cfg> __device__ void attn_bwd_split_rows(const AttnBwdParams &p)
 }
 
 /// Per (b, set head, KV block J): the query blocks I whose (ascending)
-/// lists hold J, ascending. Grid (cdiv(nKB, kAttnBwdTransposeThreads),
-/// SET_HEADS, B), blockDim kAttnBwdTransposeThreads.
+/// lists hold J, ascending: t_fill 0 counts them into t_counts, t_fill 1
+/// writes them at the offsets attn_bwd_transpose_scan made of the counts.
+/// Grid (cdiv(nKB, kAttnBwdTransposeThreads), SET_HEADS, B), blockDim
+/// kAttnBwdTransposeThreads.
 template <class Cfg> __device__ void attn_bwd_transpose(const AttnBwdParams &p) {
   if constexpr (Cfg::HAS_BLOCKS) {
     const BlockSetView &bs = p.f.blocks;
@@ -867,17 +1016,44 @@ template <class Cfg> __device__ void attn_bwd_transpose(const AttnBwdParams &p) 
     if (J >= bs.nKB)
       return;
     const i64 head = static_cast<i64>(blockIdx.z) * Cfg::SET_HEADS + blockIdx.y;
-    int *out = p.t_rows + (head * bs.nKB + J) * bs.nQB;
+    int *out = p.t_fill ? p.t_rows + head * bs.nQB * bs.cap + p.t_offsets[head * bs.nKB + J]
+                        : nullptr;
     int n = 0;
     for (int I = 0; I < bs.nQB; ++I) {
       const i64 row = head * bs.nQB + I;
       const int *list = bs.indices + row * bs.cap;
       const int cnt = bs.counts[row];
       const int x = attn_common::lower_bound_int(list, cnt, J);
-      if (x < cnt && list[x] == J)
-        out[n++] = I;
+      if (x < cnt && list[x] == J) {
+        if (out)
+          out[n] = I;
+        ++n;
+      }
     }
-    p.t_counts[head * bs.nKB + J] = n;
+    if (!p.t_fill)
+      p.t_counts[head * bs.nKB + J] = n;
+  }
+}
+
+/// t_offsets of each (b, set head): the exclusive prefix sum of its
+/// t_counts over J (at most nQB * cap, the head's share of t_rows). Grid
+/// (SET_HEADS, B), blockDim kAttnBwdTransposeThreads.
+template <class Cfg> __device__ void attn_bwd_transpose_scan(const AttnBwdParams &p) {
+  __shared__ int red[kAttnBwdTransposeThreads / 32];
+  const int n = p.f.blocks.nKB;
+  const i64 head = static_cast<i64>(blockIdx.y) * Cfg::SET_HEADS + blockIdx.x;
+  const int *cnt = p.t_counts + head * n;
+  int *off = p.t_offsets + head * n;
+  const int per = (n + kAttnBwdTransposeThreads - 1) / kAttnBwdTransposeThreads;
+  const int lo = min(n, static_cast<int>(threadIdx.x) * per), hi = min(n, lo + per);
+  int sum = 0;
+  for (int J = lo; J < hi; ++J)
+    sum += cnt[J];
+  int total;
+  int at = block_exclusive_scan(sum, red, total);
+  for (int J = lo; J < hi; ++J) {
+    off[J] = at;
+    at += cnt[J];
   }
 }
 
@@ -895,9 +1071,52 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
 /// be null). Grid as attn_bwd_dkdv; dynamic smem
 /// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
-  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
   attn_bwd_detail::DkDv<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
+}
+
+/// Vertical-slash sets: dK, dV of the gathered columns into p.dkc / p.dvc
+/// (and the fast mode's atomic dQ of the column pairs). Grid (cdiv(nv,
+/// kAttnBwdTile), Hq, B); block and smem as attn_bwd_dkdv.
+template <class Cfg> __device__ void attn_bwd_dkdv_cols(const AttnBwdParams &p) {
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dkdv_cols: invalid Cfg");
+  extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
+  attn_bwd_detail::DkDv<Cfg, false, true>(p, sattn_bwd_smem).run();
+}
+
+/// attn_bwd_dkdv_cols on wgmma (sm_90a, deterministic mode); smem as
+/// attn_bwd_dkdv_wg.
+template <class Cfg> __device__ void attn_bwd_dkdv_cols_wg(const AttnBwdParams &p) {
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok,
+                "attn_bwd_dkdv_cols_wg: invalid Cfg");
+  extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
+  attn_bwd_detail::DkDv<Cfg, true, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
+}
+
+/// dk / dv at the keys of query head vs_head's columns (of each GQA group)
+/// += its dkc / dvc rows. A head's columns are distinct keys, so no two
+/// threads of a launch meet; the heads of a group are separate launches.
+/// Grid (cdiv(nv * HEAD_DIM / 2, 256), KV_HEADS, B), blockDim 256.
+template <class Cfg> __device__ void attn_bwd_vs_scatter(const AttnBwdParams &p) {
+  constexpr int D = Cfg::HEAD_DIM;
+  constexpr DType DT = Cfg::DTYPE;
+  const int b = blockIdx.z, hk = blockIdx.y, nv = p.f.vs.nv;
+  const int h = hk * (Cfg::HEADS / Cfg::KV_HEADS) + p.vs_head;
+  const i64 x = (static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x) * 2;
+  if (x >= static_cast<i64>(nv) * D)
+    return;
+  const int c = static_cast<int>(x / D), d = static_cast<int>(x % D);
+  const int j = p.f.vs.cols[(static_cast<i64>(b) * Cfg::HEADS + h) * nv + c];
+  const i64 ok = offset(p.dk, b, hk, j, d), ov = offset(p.dv, b, hk, j, d);
+  const i64 ck = offset(p.dkc, b, h, c, d), cv = offset(p.dvc, b, h, c, d);
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    store_elem<DT>(p.dk.ptr, ok + e,
+                   load_elem<DT>(p.dk.ptr, ok + e) + load_elem<DT>(p.dkc.ptr, ck + e));
+    store_elem<DT>(p.dv.ptr, ov + e,
+                   load_elem<DT>(p.dv.ptr, ov + e) + load_elem<DT>(p.dvc.ptr, cv + e));
+  }
 }
 
 /// Deterministic dQ. Grid (nTiles, Hq, B) as attn_fwd_mma with TILE_M 64;
@@ -911,7 +1130,7 @@ template <class Cfg> __device__ void attn_bwd_dq(const AttnBwdParams &p) {
 /// attn_bwd_dq on wgmma (sm_90a). Grid as attn_bwd_dq; dynamic smem
 /// attn_bwd_dq_wg_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ void attn_bwd_dq_wg(const AttnBwdParams &p) {
-  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_bwd_dq_wg: invalid Cfg");
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dq_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
   attn_bwd_detail::Dq<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }

@@ -61,12 +61,15 @@ template <class Cfg> struct CfgCheck {
   static constexpr bool ok = true;
 };
 
-/// CfgCheck plus what the tensor-core kernels (attn_fwd_mma, attn_fwd_wgmma)
-/// leave to attn_fwd; QUERY_SETS: whether the kernel takes query sets.
-template <class Cfg, bool QUERY_SETS> struct TensorCoreCfgCheck : CfgCheck<Cfg> {
-  static_assert(Cfg::HEAD_DIM == 64 || Cfg::HEAD_DIM == 128,
-                "tensor-core attention: HEAD_DIM must be 64 or 128 (use attn_fwd for other head "
-                "dims)");
+/// CfgCheck plus what the tensor-core kernels (attn_fwd_mma, attn_fwd_wgmma,
+/// the backward) leave to attn_fwd; QUERY_SETS: whether the kernel takes
+/// query sets. Head dims 64 and 128, and 96 on mma.sync (WGMMA false: the
+/// backward and its recomputed forward; the wgmma tiles are 128-byte swizzle
+/// panels of 64 columns).
+template <class Cfg, bool QUERY_SETS, bool WGMMA = false> struct TensorCoreCfgCheck : CfgCheck<Cfg> {
+  static_assert(Cfg::HEAD_DIM == 64 || Cfg::HEAD_DIM == 128 || (!WGMMA && Cfg::HEAD_DIM == 96),
+                "tensor-core attention: HEAD_DIM must be 64 or 128 (96 on mma.sync; use attn_fwd "
+                "for other head dims)");
   static_assert(QUERY_SETS || !Cfg::HAS_QUERIES,
                 "attn_fwd_mma: query sets are not supported (use attn_fwd or attn_fwd_wgmma)");
 };

@@ -173,9 +173,23 @@ template <class Cfg, int MT> struct Fwd {
     }
   }
 
-  /// K and V of keys [j0, j1) into stage s (rows past j1 - j0 zero).
+  /// K and V of keys [j0, j1) into stage s (rows past j1 - j0 zero). A
+  /// vertical-slash set's column segments (sched.src) index the gathered
+  /// rows of this query head (the backward's recomputed forward).
   __device__ __forceinline__ void load_tile(int s, int j0, int j1) const {
     int n = j1 - j0;
+    if constexpr (VSlashOf<Cfg>::value) {
+      if (sched.src) {
+        const i64 off = (static_cast<i64>(b) * Cfg::HEADS + h) * p.vs.nv * Cfg::HEAD_DIM;
+        const u16 *kc = static_cast<const u16 *>(p.vs.kc) + off,
+                  *vc = static_cast<const u16 *>(p.vs.vc) + off;
+        load_rows<BN>(2 * s * TILE, kc + static_cast<i64>(j0) * Cfg::HEAD_DIM, Cfg::HEAD_DIM, n,
+                      true);
+        load_rows<BN>((2 * s + 1) * TILE, vc + static_cast<i64>(j0) * Cfg::HEAD_DIM,
+                      Cfg::HEAD_DIM, n, true);
+        return;
+      }
+    }
     load_rows<BN>(2 * s * TILE, kBase + static_cast<i64>(j0) * p.k.ss, p.k.ss, n, kVec);
     load_rows<BN>((2 * s + 1) * TILE, vBase + static_cast<i64>(j0) * p.v.ss, p.v.ss, n, vVec);
   }

@@ -1066,7 +1066,7 @@ template <class Cfg> struct Fwd {
 /// described at attn_wgmma_threads / attn_wgmma_grid /
 /// attn_wgmma_smem_bytes (or AttnWgmmaLaunch<Cfg>).
 template <class Cfg> __device__ void attn_fwd_wgmma(const AttnParams &p) {
-  static_assert(attn_common::TensorCoreCfgCheck<Cfg, true>::ok, "attn_fwd_wgmma: invalid Cfg");
+  static_assert(attn_common::TensorCoreCfgCheck<Cfg, true, true>::ok, "attn_fwd_wgmma: invalid Cfg");
   using F = attn_wgmma_detail::Fwd<Cfg>;
   static_assert(F::SMEM_BYTES == static_cast<unsigned>(AttnWgmmaLaunch<Cfg>::smem_bytes),
                 "attn_fwd_wgmma: attn_wgmma_smem_bytes disagrees with the kernel's layout");

@@ -94,16 +94,21 @@ struct AttnParams {
 /// (natural log, [B, Hq, Sq] fp32) in `lse`, its block set in `blocks`.
 /// dq / dk / dv are written in the forward's dtype; delta [B, Hq, Sq] fp32
 /// is rowsum(dout * O); dq_accum [B, Hq, Sq, D] fp32 (zeroed) takes the
-/// fast mode's atomic dQ, null in the deterministic mode; t_counts
-/// [B, SET_HEADS, nKB] and t_rows [B, SET_HEADS, nKB, nQB] hold, per KV
-/// block, the query blocks whose lists name it (ascending).
+/// fast mode's atomic dQ, null in the deterministic mode. Per KV block
+/// J of head (b, set head) bh, the query blocks whose lists name J
+/// (ascending): t_counts[bh * nKB + J] of them at t_rows[bh * nQB * cap +
+/// t_offsets[bh * nKB + J]] (compact: no larger than the block set's own
+/// index array). attn_bwd_transpose counts (t_fill 0), then
+/// attn_bwd_transpose_scan sums, then attn_bwd_transpose fills (t_fill 1).
 struct AttnBwdParams {
   AttnParams f;
   Tensor4 dout, dq, dk, dv;
   float *delta;
   float *dq_accum;
   int *t_counts;
+  int *t_offsets;
   int *t_rows;
+  int t_fill;
   /// Nonzero: dq/dk/dv are added to what the buffers hold (the second pass
   /// of a query set) instead of written.
   int accumulate;
@@ -116,6 +121,12 @@ struct AttnBwdParams {
   float *lse_active, *lse_lazy;
   Tensor4 o_lazy;
   const float *lse_lazy_src;
+  /// Vertical-slash sets (f.vs): dK / dV of the gathered columns [B, Hq,
+  /// nv, D] in the dtype (attn_bwd_dkdv_cols), added to dk / dv at the
+  /// columns' keys by attn_bwd_vs_scatter for query head vs_head of each
+  /// GQA group (one launch per head of the group: a fixed order).
+  Tensor4 dkc, dvc;
+  int vs_head;
 };
 
 /// sattn.pool: in is [B, H, S, D]; out contiguous [B, H, nOut, D] fp32.

@@ -62,6 +62,8 @@ bool hasQueries(const Launch &l) { return l.b("HAS_QUERIES"); }
 bool lazyRowsAttend(const Launch &l) {
   return hasQueries(l) && std::get<std::string>(l.consts.at("LAZY")) == "local";
 }
+/// Whether it takes a token-level vertical-slash set (semantics §12b).
+bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH"); }
 
 } // namespace
 
@@ -108,6 +110,8 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
   kernel("sattn_bwd_delta", "attn_bwd_delta", "sattn_bwd_cfg", rowBounds, "AttnBwdParams");
   kernel("sattn_bwd_transpose", "attn_bwd_transpose", "sattn_bwd_cfg",
          "sattn::dev::kAttnBwdTransposeThreads", "AttnBwdParams");
+  kernel("sattn_bwd_transpose_scan", "attn_bwd_transpose_scan", "sattn_bwd_cfg",
+         "sattn::dev::kAttnBwdTransposeThreads", "AttnBwdParams");
   const char *dkdv = wg ? "attn_bwd_dkdv_wg" : "attn_bwd_dkdv";
   const char *dq = wg ? "attn_bwd_dq_wg" : "attn_bwd_dq";
   kernel("sattn_bwd_dkdv", dkdv, "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
@@ -116,6 +120,12 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
   else
     kernel("sattn_bwd_dq_convert", "attn_bwd_dq_convert", "sattn_bwd_cfg", "256",
            "AttnBwdParams");
+  if (hasVSlash(l)) { // the kept columns' dK / dV, then added at their keys
+    kernel("sattn_bwd_dkdv_cols", wg ? "attn_bwd_dkdv_cols_wg" : "attn_bwd_dkdv_cols",
+           "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
+    kernel("sattn_bwd_vs_scatter", "attn_bwd_vs_scatter", "sattn_bwd_cfg", "256",
+           "AttnBwdParams");
+  }
   if (hasQueries(l))
     kernel("sattn_bwd_split_rows", "attn_bwd_split_rows", "sattn_bwd_cfg", rowBounds,
            "AttnBwdParams");
@@ -140,15 +150,13 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
     if (!detail::isAttention(l) || l.results.empty() || p.results.empty() ||
         l.results[0] != p.results[0])
       continue;
-    if (l.deviceTemplate == "attn_fwd")
-      throw GpuError("backward on the GPU needs the tensor-core attention kernels: head dim 64 or "
-                     "128, and for query sets (classify_queries) an sm_90a GPU; this attention "
-                     "runs on the scalar kernel (head dim " +
-                     std::to_string(l.i("HEAD_DIM")) + ", " + p.arch +
-                     "); compile the variant for the CPU device to get its gradients");
-    if (l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH"))
-      throw GpuError("backward on the GPU does not take vertical-slash sets yet; compile the "
-                     "variant for the CPU device to get its gradients");
+    // The backward kernels are tensor-core kernels of their own (and their
+    // own recomputed forward), whatever kernel the forward ran on.
+    const int64_t D = l.i("HEAD_DIM");
+    if (D != 64 && D != 96 && D != 128)
+      throw GpuError("backward on the GPU takes head dims 64, 96 and 128; this variant has head "
+                     "dim " +
+                     std::to_string(D) + "; compile it for the CPU device to get its gradients");
     const int want[3] = {p.args.at(size_t(req.q)), p.args.at(size_t(req.k)),
                          p.args.at(size_t(req.v))};
     for (int x = 0; x < 3; ++x)
@@ -164,7 +172,8 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
 } // namespace
 
 /// SATTN_BACKWARD_WGMMA=0 keeps the deterministic backward on the mma.sync
-/// kernels on Hopper too (A/B experiments).
+/// kernels on Hopper too (A/B experiments, and the GPU tests of the
+/// portable kernels). Head dim 96 always runs on mma.sync.
 bool CompiledProgram::backwardOnWgmma() const {
   const char *env = std::getenv("SATTN_BACKWARD_WGMMA");
   return p.arch == "sm_90a" && !(env && std::string(env) == "0");
@@ -179,7 +188,8 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   Driver &drv = Driver::get();
   const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   const Launch &l = p.launches[attn];
-  const bool wg = deterministic && backwardOnWgmma();
+  const int64_t D = l.i("HEAD_DIM");
+  const bool wg = deterministic && backwardOnWgmma() && (D == 64 || D == 128);
   const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg);
   const std::string binary = compileCached(src.cuda, p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;
@@ -248,6 +258,9 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
       throw GpuError("the block set was built for other lengths");
     bp.f.blocks = detail::setView(*bs);
   }
+  if (at.vslash >= 0) // binds bp.f.vs and gathers the kept columns' K / V per query head
+    r.bindVSlash(l, r.value(l.operands[size_t(at.vslash)]), bp.f);
+  const int nv = at.vslash >= 0 ? bp.f.vs.nv : 0;
   const bool queries = at.queries >= 0, lazyPass = lazyRowsAttend(l);
   if (queries) {
     const RtValue &qs = r.value(l.operands[size_t(at.queries)]);
@@ -324,11 +337,19 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   if (queries)
     bp.f.lse = bp.lse_active;
   if (bs) {
+    // Count, prefix-sum, fill: the transposed lists take no more room than
+    // the set's own index array (B x heads x nQB x cap).
     const size_t cols = size_t(bs->B) * bs->H * bs->nKB;
     bp.t_counts = reinterpret_cast<int *>(r.scratch(cols * 4));
-    bp.t_rows = reinterpret_cast<int *>(r.scratch(cols * size_t(std::max(bs->nQB, 1)) * 4));
-    go("sattn_bwd_transpose", cdiv(bs->nKB, dev::kAttnBwdTransposeThreads), bs->H, bs->B,
-       dev::kAttnBwdTransposeThreads, 0, &bp);
+    bp.t_offsets = reinterpret_cast<int *>(r.scratch(cols * 4));
+    bp.t_rows = reinterpret_cast<int *>(
+        r.scratch(size_t(bs->B) * bs->H * bs->nQB * size_t(std::max(bp.f.blocks.cap, 1)) * 4));
+    const int64_t tx = cdiv(bs->nKB, dev::kAttnBwdTransposeThreads);
+    bp.t_fill = 0;
+    go("sattn_bwd_transpose", tx, bs->H, bs->B, dev::kAttnBwdTransposeThreads, 0, &bp);
+    go("sattn_bwd_transpose_scan", bs->H, bs->B, 1, dev::kAttnBwdTransposeThreads, 0, &bp);
+    bp.t_fill = 1;
+    go("sattn_bwd_transpose", tx, bs->H, bs->B, dev::kAttnBwdTransposeThreads, 0, &bp);
   }
   if (!req.deterministic) {
     const size_t n = size_t(B) * Hq * Sq * D;
@@ -343,6 +364,23 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D) : dev::attn_bwd_dkdv_smem_bytes(D);
   const int dqSmem = wg ? dev::attn_bwd_dq_wg_smem_bytes(D) : dev::attn_bwd_dq_smem_bytes(D);
   go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);
+  if (nv > 0) { // vertical-slash columns: dK / dV per query head, then added at their keys
+    const dev::Tensor4 c{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * nv * D * 2)),
+                         int64_t(Hq) * nv * D,
+                         int64_t(nv) * D,
+                         D,
+                         B,
+                         Hq,
+                         nv,
+                         D};
+    bp.dkc = c;
+    bp.dvc = c;
+    bp.dvc.ptr = reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * nv * D * 2));
+    go("sattn_bwd_dkdv_cols", cdiv(nv, dev::kAttnBwdTile), Hq, B, dev::kAttnBwdThreads, dkdvSmem,
+       &bp);
+    for (bp.vs_head = 0; bp.vs_head < Hq / Hkv; ++bp.vs_head) // fixed order over a group
+      go("sattn_bwd_vs_scatter", cdiv(int64_t(nv) * D / 2, 256), Hkv, B, 256, 0, &bp);
+  }
   if (req.deterministic)
     go("sattn_bwd_dq", qTiles, Hq, B, dev::kAttnBwdThreads, dqSmem, &bp);
   if (lazyPass) { // the lazy rows' path, added to the active pass's gradients

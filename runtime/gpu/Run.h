@@ -236,6 +236,9 @@ public:
     return tensorValue(t, info, name);
   }
   CUdeviceptr scratch(size_t bytes) { return alloc(bytes); }
+  /// The attention's vertical-slash operand: binds p.vs and gathers the
+  /// columns' K / V rows (<kernel>_vsgather; the backward reuses it).
+  void bindVSlash(const Launch &l, const RtValue &vs, dev::AttnParams &p);
 
 private:
   RtValue tensorValue(const DeviceTensor &t, const ValueInfo &info, const std::string &name) {
@@ -744,9 +747,6 @@ private:
   void launchVerticalSlash(const Launch &l);
   void launchVSlash(const Launch &l);
   void launchLines(const Launch &l, dev::VsParams &p, int B, int Hq, int D, int last);
-  /// The attention's vertical-slash operand: binds p.vs and gathers the
-  /// columns' K / V rows (<kernel>_vsgather).
-  void bindVSlash(const Launch &l, const RtValue &vs, dev::AttnParams &p);
   ref::VSlashSet hostVSlashSet(const RtValue &v);
   void launchSelectHead(const Launch &l);
   void launchDecodeSlimmed(const Launch &l, const RtValue &q);

@@ -6,7 +6,8 @@
 // within 1e-2 relative (bf16 and fp16), no NaN (the gradient buffers are
 // poisoned with NaN before every run). Masks, block lists per head and per
 // GQA group (empty rows, full rows), a top-k selection, query sets (lazy
-// rows local or zero), odd lengths, batch 2, Sq != Skv; both modes; the deterministic mode twice gives the same
+// rows local or zero), vertical-slash sets, odd lengths, batch 2, Sq != Skv;
+// both modes; the deterministic mode twice gives the same
 // bits; passing the forward's O and LSE gives the same gradients.
 //
 //===----------------------------------------------------------------------===//
@@ -146,6 +147,9 @@ struct Case {
   int bq = 0, bk = 0, setHeads = 0;
   double density = 0;
   bool lse = false; // the variant returns its LSE: also run with the saved O and LSE
+  // The variant selects a vertical-slash set: the reference takes the GPU's
+  // own set (fp32 lines may swap near-equal columns, see test_patterns.cpp).
+  bool vslash = false;
 };
 
 struct Grads {
@@ -200,18 +204,29 @@ void checkCase(const Case &c, bool deterministic, unsigned seed) {
 
   // Reference gradients.
   std::vector<float> rq(q.host.size()), rk(k.host.size()), rv(v.host.size());
-  cp->backward(cin, dout.cpuView(),
-               {TensorView{rq.data(), DType::F32, Device::Cpu, q.shape, {}},
-                TensorView{rk.data(), DType::F32, Device::Cpu, k.shape, {}},
-                TensorView{rv.data(), DType::F32, Device::Cpu, v.shape, {}}});
   auto asTensor = [](const std::vector<float> &x, const std::vector<int64_t> &shape) {
     ref::Tensor t(shape);
     for (size_t i = 0; i < x.size(); ++i)
       t.data[i] = x[i];
     return t;
   };
-  const ref::Tensor wq = asTensor(rq, q.shape), wk = asTensor(rk, k.shape),
-                    wv = asTensor(rv, v.shape);
+  ref::Tensor wq, wk, wv;
+  if (c.vslash) {
+    // The forward on the GPU gives its set; the float64 backward over it.
+    auto shared = [&](const Buf &b) { return std::make_shared<ref::Tensor>(asTensor(b.host, b.shape)); };
+    Outcome o = runWith(c.ir, s.dtype, {shared(q), shared(k), shared(v)});
+    REQUIRE(o.selection.vslash);
+    ref::AttentionGrads w = ref::attentionBackward(*o.inputs[0], *o.inputs[1], *o.inputs[2],
+                                                   asTensor(dout.host, dout.shape), nullptr,
+                                                   nullptr, o.selection.params);
+    wq = std::move(w.dq), wk = std::move(w.dk), wv = std::move(w.dv);
+  } else {
+    cp->backward(cin, dout.cpuView(),
+                 {TensorView{rq.data(), DType::F32, Device::Cpu, q.shape, {}},
+                  TensorView{rk.data(), DType::F32, Device::Cpu, k.shape, {}},
+                  TensorView{rv.data(), DType::F32, Device::Cpu, v.shape, {}}});
+    wq = asTensor(rq, q.shape), wk = asTensor(rk, k.shape), wv = asTensor(rv, v.shape);
+  }
 
   auto run = [&](const TensorView *out, const TensorView *lse) {
     Grads g{make16(q.shape, dt, rng, false), make16(k.shape, dt, rng, false),
@@ -276,6 +291,10 @@ std::vector<Case> cases() {
       false);
   att("window D128", shape(1, 2, 1, 300, 300, 128), "causal, window = 64 : i64", false);
   att("MQA, 8 heads per KV head", shape(1, 8, 1, 200, 200, 64), "causal", false);
+  // Head dim 96: scalar forward, mma.sync backward (and recomputed forward).
+  att("D96 causal lse", shape(2, 4, 2, 301, 301, 96), "causal", true);
+  att("D96 window+sinks Sq<Skv", shape(1, 4, 4, 150, 270, 96, "fp16"),
+      "causal, window = 80 : i64, sinks = 4 : i64", false);
   auto lst = [&](const char *name, Shape s, int bq, int bk, int setHeads, bool causal,
                  double density, bool lse) {
     Case c{name, listIR(s, bq, bk, setHeads, causal, lse), s, bq, bk, setHeads, density, lse};
@@ -288,6 +307,7 @@ std::vector<Case> cases() {
   lst("blocks empty", shape(1, 2, 1, 200, 200, 64), 64, 64, 2, false, 0.0, false);
   lst("blocks full", shape(1, 2, 1, 200, 260, 64), 64, 64, 2, true, 1.0, false);
   lst("blocks fp16", shape(1, 4, 4, 256, 256, 128, "fp16"), 64, 64, 4, false, 0.25, false);
+  lst("blocks D96 per group", shape(1, 4, 2, 333, 333, 96), 64, 128, 2, true, 0.4, false);
   // Query sets (OmniSparse): active rows over blocks / causal, lazy rows
   // over window + sinks (added in a second pass) or 0.
   auto qry = [&](const char *name, Shape s, int bq, int bk, int setHeads, double density,
@@ -303,6 +323,8 @@ std::vector<Case> cases() {
   qry("queries, causal only, Sq<Skv", shape(1, 4, 1, 200, 330, 64), 0, 0, 0, 0, 100, 0, 4, false,
       true);
   qry("queries, lazy zero", shape(1, 2, 2, 260, 260, 64), 64, 64, 2, 0.5, 64, 16, 3, true, false);
+  qry("queries D96 (scalar forward)", shape(1, 4, 2, 330, 330, 96), 64, 64, 4, 0.4, 64, 8, 3,
+      false, true);
   // Static block patterns: fused into the kernel (HAS_PATTERN: not covered
   // by the token mask, so it stays a pattern), and the union of two static
   // sets as index lists.
@@ -332,6 +354,20 @@ std::vector<Case> cases() {
                           "\n  return %o : " + tu.q + "\n}\n",
                       us});
   }
+  // MInference vertical-slash (token-level bands and gathered columns):
+  // GQA, odd lengths, Sq < Skv, query blocks of 64 and 128, batch 2.
+  auto vsl = [&](const char *name, Shape s, int64_t vertical, int64_t slash, int64_t block) {
+    patterns::VerticalSlashOptions o;
+    o.vertical = vertical, o.slash = slash, o.block = block, o.sinkColumns = 8,
+    o.localSlashes = 4;
+    const DType dt = s.dtype == "bf16" ? DType::BF16 : DType::FP16;
+    Case c{name, patterns::minferenceVerticalSlash({s.Hq, s.Hkv, s.D, dt}, o).text(), s};
+    c.vslash = true;
+    cs.push_back(c);
+  };
+  vsl("vertical-slash", shape(2, 4, 2, 450, 450, 64), 40, 30, 64);
+  vsl("vertical-slash D128 bq 128 Sq<Skv", shape(1, 4, 1, 300, 700, 128), 60, 25, 128);
+  vsl("vertical-slash fp16 many columns", shape(1, 2, 2, 520, 520, 64, "fp16"), 300, 12, 64);
   // A selection computed by the variant itself (pool -> scores -> top-k).
   Shape t = shape(1, 4, 2, 512, 512, 64);
   cs.push_back(Case{"topk", topkIR(t, 32, 64, 64, "k = 3 : i64", "topk", 4, true), t});
@@ -342,6 +378,11 @@ std::vector<Case> cases() {
 
 TEST_CASE("backward matches the float64 reference", "[backward]") {
   unsigned seed = 9100;
+  // SATTN_TEST_ARCH=sm_80: the portable (mma.sync) backward kernels, which
+  // Hopper also runs (the variants still compile for this GPU: a
+  // vertical-slash forward needs sm_90a).
+  if (gTargetArch == "sm_80")
+    setenv("SATTN_BACKWARD_WGMMA", "0", 1);
   for (const Case &c : cases())
     for (bool det : {false, true})
       checkCase(c, det, seed++);
@@ -351,18 +392,18 @@ TEST_CASE("backward rejects what it cannot differentiate", "[backward]") {
   SessionOptions go;
   go.device = Device::Gpu;
   Session gs(go);
-  // Head dim 96 runs on the scalar forward kernel: no GPU backward.
-  Shape s = shape(1, 2, 2, 64, 64, 96);
+  // Head dim 256: no GPU backward (the CPU device computes it).
+  Shape s = shape(1, 2, 2, 64, 64, 256);
   auto p = gs.compile(Variant::fromText(attentionIR(s, "causal", false)));
   std::mt19937 rng(1);
-  Buf q = make16({1, 2, 64, 96}, DType::BF16, rng, true);
-  Buf dq = make16({1, 2, 64, 96}, DType::BF16, rng, false);
+  Buf q = make16({1, 2, 64, 256}, DType::BF16, rng, true);
+  Buf dq = make16({1, 2, 64, 256}, DType::BF16, rng, false);
   try {
     p->backward({q.gpuView(), q.gpuView(), q.gpuView()}, q.gpuView(),
                 {dq.gpuView(), dq.gpuView(), dq.gpuView()});
     FAIL("no error");
   } catch (const Error &e) {
-    CHECK(std::string(e.what()).find("head dim 64 or 128") != std::string::npos);
+    CHECK(std::string(e.what()).find("head dims 64, 96 and 128") != std::string::npos);
   }
   // Wrong gradient dtype.
   Shape s2 = shape(1, 2, 2, 64, 64, 64);

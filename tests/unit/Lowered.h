@@ -42,9 +42,10 @@ struct Lowered {
   }
   const gpu::Launch &attention() const {
     for (const gpu::Launch &l : plan.launches)
-      if (l.deviceTemplate == "attn_fwd_mma" || l.deviceTemplate == "attn_fwd_wgmma")
+      if (l.deviceTemplate == "attn_fwd_mma" || l.deviceTemplate == "attn_fwd_wgmma" ||
+          l.deviceTemplate == "attn_fwd")
         return l;
-    FAIL("no tensor-core attention launch");
+    FAIL("no prefill attention launch");
     return plan.launches.front();
   }
 };

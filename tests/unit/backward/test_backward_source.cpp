@@ -4,7 +4,7 @@
 // on first use, on a GPU. Here the same source (gpu::backwardModuleSource)
 // is emitted for each kind of attention a variant can have — dense, masked,
 // a block set (list or computed), a fused static pattern, query sets with
-// lazy rows that attend or write 0 — in both modes and both kernel
+// lazy rows that attend or write 0, a vertical-slash set — in both modes and both kernel
 // families, compiled by NVRTC to PTX, and checked to define every kernel
 // the runtime looks up, with wgmma in the sm_90a deterministic dK/dV and dQ
 // kernels and nowhere else.
@@ -57,7 +57,8 @@ void check(const std::string &name, const std::string &text, const char *arch, b
   Lowered v(text, arch);
   const gpu::Launch &l = v.attention();
   for (bool det : {true, false}) {
-    const bool wg = det && std::string(arch) == "sm_90a";
+    // wgmma in the deterministic mode on sm_90a, for head dims 64 and 128.
+    const bool wg = det && std::string(arch) == "sm_90a" && l.i("HEAD_DIM") != 96;
     INFO(name << " " << arch << (det ? " deterministic" : " atomic"));
     const gpu::BackwardModuleSource m = gpu::backwardModuleSource(l, det, wg);
     const std::string &src = m.cuda;
@@ -68,6 +69,10 @@ void check(const std::string &name, const std::string &text, const char *arch, b
       CHECK_THAT(out.binary, Contains(".entry " + k + "("));
     CHECK(count(out.binary, ".entry ") == names.size());
     CHECK((count(src, "sattn_bwd_dkdv_lazy") > 0) == lazyPass);
+    // Vertical-slash sets: the columns' pass and its scatter.
+    const bool vs = l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH");
+    CHECK((count(src, "sattn_bwd_dkdv_cols") > 0) == vs);
+    CHECK((count(src, "sattn_bwd_vs_scatter") > 0) == vs);
     // wgmma: the forward recompute is mma.sync, so only the wg kernels.
     CHECK((count(out.binary, "wgmma.mma_async") > 0) == wg);
     CHECK((count(src, "attn_bwd_dkdv_wg<") > 0) == wg);
@@ -84,12 +89,27 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
     check("streaming", patterns::streaming(h, 256, 4).text(), arch, false);
     check("block list per group", patterns::blockMask(h, 64, true, 2).text(), arch, false);
   }
-  // Query sets run on the tensor cores on sm_90a only (attn_fwd elsewhere:
-  // no GPU backward there, the runtime says so).
+  // Query sets: the forward runs on wgmma (sm_90a) or the scalar kernel
+  // (sm_80, head dim 96); the backward on its own tensor-core kernels.
   check("omnisparse", patterns::omnisparse(h).text(), "sm_90a", true);
+  check("omnisparse sm_80", patterns::omnisparse(h).text(), "sm_80", true);
+  // Head dim 96 (scalar forward): the mma.sync backward, both archs.
+  const patterns::Heads h96{8, 2, 96, DType::BF16};
+  for (const char *arch : {"sm_90a", "sm_80"}) {
+    check("dense causal D96", patterns::dense(h96, true, true).text(), arch, false);
+    check("block list D96", patterns::blockMask(h96, 64, true, 8).text(), arch, false);
+    check("omnisparse D96", patterns::omnisparse(h96).text(), arch, true);
+  }
   check("top-k", patterns::topkBlocks(h, 32, 64, 4).text(), "sm_90a", false);
   check("lazy zero", kLazyZero, "sm_90a", false);
   Lowered pattern(kPattern, "sm_90a");
   CHECK(pattern.attention().b("HAS_PATTERN"));
   check("static pattern", kPattern, "sm_90a", false);
+  // Vertical-slash sets (attn_fwd_wgmma only: sm_90a), query blocks of 64 and 128.
+  patterns::VerticalSlashOptions vs;
+  vs.vertical = 100, vs.slash = 50;
+  check("vertical-slash", patterns::minferenceVerticalSlash(h, vs).text(), "sm_90a", false);
+  vs.block = 128;
+  check("vertical-slash bq 128 D128",
+        patterns::minferenceVerticalSlash({8, 2, 128, DType::FP16}, vs).text(), "sm_90a", false);
 }
