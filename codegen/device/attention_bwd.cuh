@@ -90,8 +90,10 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
 }
 /// The wgmma forms (sm_90a): the same tiles unpadded in the swizzled
 /// layout, no dS tile, plus 1 KB to align the base to 1024 bytes.
-constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim) {
-  return 6 * kAttnBwdTile * headDim * 2 + 4 * kAttnBwdTile * 4 + 1024;
+/// `keys` per dK/dV CTA: 64, or 128 (two warpgroups sharing the Q / dO
+/// stages, attn_bwd_dkdv_wg<Cfg, 2>).
+constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, int keys = kAttnBwdTile) {
+  return (2 * keys + 4 * kAttnBwdTile) * headDim * 2 + 4 * kAttnBwdTile * 4 + 1024;
 }
 constexpr int attn_bwd_dq_wg_smem_bytes(int headDim) {
   return 6 * kAttnBwdTile * headDim * 2 + 1024;
@@ -147,13 +149,15 @@ template <class Cfg, bool WG> struct Base {
   /// dst; rows >= valid are zero-filled. WG: 16-byte chunk k of row r goes
   /// to panel k / 8 ([64 rows][128 B]), chunk (k % 8) ^ (r % 8) of its row
   /// (the layout wgmma descriptors with 128-byte swizzle read).
+  template <int NTH = NT>
   __device__ __forceinline__ static void load_rows(u32 dst, const u16 *src, i64 ss, int valid,
                                                    bool vec, int tid) {
     constexpr int CPR = D / 8;
-    constexpr int PER = BT * CPR / NT;
+    constexpr int PER = BT * CPR / NTH;
+    static_assert(PER * NTH == BT * CPR, "load_rows: the threads must split the tile evenly");
 #pragma unroll
     for (int it = 0; it < PER; ++it) {
-      int c = tid + it * NT;
+      int c = tid + it * NTH;
       int r = c / CPR, k = c % CPR;
       u32 d = WG ? dst + (k >> 3) * (BT * 128) + r * 128 + (((k & 7) ^ (r & 7)) << 4)
                  : dst + (r * LDS + k * 8) * 2;
@@ -242,9 +246,15 @@ template <class Cfg, bool WG> struct Base {
 /// COLS: the gathered columns of a vertical-slash set (one CTA per 64
 /// columns of a (b, query head)); else the op's keys: the mask and block
 /// set, or a vertical-slash set's bands (key tiles of a (b, KV head)).
-template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
+/// NWG (wgmma only): warpgroups per CTA, each with its own 64 keys and
+/// dK / dV accumulators; they share the Q / dO / LSE / delta stages (read
+/// once per 64 * NWG keys).
+template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base<Cfg, WG> {
   using B_ = Base<Cfg, WG>;
   using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
+  static_assert(NWG == 1 || (WG && NWG == 2), "attn_bwd_dkdv: two warpgroups need wgmma");
+  static constexpr int KT = BT * NWG;  // keys per CTA
+  static constexpr int NTH = NT * NWG; // threads per CTA
   static constexpr bool VS = VSlashOf<Cfg>::value;
   static constexpr int VBQ = VSlashOf<Cfg>::bq; // query block of the set (a multiple of 64)
   static_assert(!COLS || VS, "attn_bwd_dkdv_cols: the attention has no vertical-slash set");
@@ -255,13 +265,16 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static constexpr int LDD = BT + 8; // dS tile row stride
   // smem (elements): K, V, Q[2], dO[2], dS (mma.sync only: the fast mode),
   // then floats lse2[2][64], delta[2][64].
-  static constexpr int OFF_K = 0, OFF_V = TILE, OFF_Q = 2 * TILE, OFF_DO = 4 * TILE,
-                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + (WG ? 0 : BT * LDD);
+  static constexpr int OFF_K = 0, OFF_V = NWG * TILE, OFF_Q = 2 * NWG * TILE,
+                       OFF_DO = OFF_Q + 2 * TILE, OFF_DS = OFF_DO + 2 * TILE,
+                       OFF_F = OFF_DS + (WG ? 0 : BT * LDD);
 
   const AttnBwdParams &p;
   u32 sbase;
   float *fsm; // lse2[2][64], delta[2][64]
-  int b, hk, Sq, Skv, k0, k1, tid, warp, lane;
+  // [k0, k1): the CTA's keys; kq: the first of this warpgroup's 64; warp:
+  // the warp within its warpgroup (the fragment layouts' row block).
+  int b, hk, Sq, Skv, k0, k1, kq, wgi, tid, warp, lane;
   bool qVec, doVec;
   // The query-tile walk: per head hh of the group, either mask-bounded
   // 64-row tiles [rBase, rHi) or, with a block set, the transposed list.
@@ -304,25 +317,31 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       const int x = attn_common::lower_bound_int(ivl + 1, ivn, dmin + 1, 2);
       if (x >= ivn || ivl[2 * x] > dmax)
         return 0;
-      const bool full = ivl[2 * x] <= dmin && dmax < ivl[2 * x + 1] && k1 - k0 == BT &&
+      const bool full = ivl[2 * x] <= dmin && dmax < ivl[2 * x + 1] && k1 - k0 == KT &&
                         r1 - r0 == BT && k1 - 1 <= ipA;
       return full ? 1 : 2;
     }
+    return classify_keys(r0, r1, k0, k1, KT);
+  }
+
+  /// The mask / pattern kind of rows [r0, r1) x keys [ka, kb) (full only
+  /// for a whole tile of n keys).
+  __device__ __forceinline__ int classify_keys(int r0, int r1, int ka, int kb, int n) const {
     const int ipA = r0 + Skv - Sq, ipB = r1 - 1 + Skv - Sq;
-    if (Cfg::CAUSAL && k0 > ipB)
+    if (Cfg::CAUSAL && ka > ipB)
       return 0;
-    if (Cfg::WINDOW > 0 && k1 - 1 <= ipA - Cfg::WINDOW && k0 >= Cfg::SINKS)
+    if (Cfg::WINDOW > 0 && kb - 1 <= ipA - Cfg::WINDOW && ka >= Cfg::SINKS)
       return 0;
     bool any = true, all = true;
     if constexpr (Cfg::HAS_PATTERN)
-      attn_common::pattern_pairs<Cfg>(*this, r0, r1, k0, k1, any, all);
+      attn_common::pattern_pairs<Cfg>(*this, r0, r1, ka, kb, any, all);
     if (!any)
       return 0;
-    bool full = all && k1 - k0 == BT && r1 - r0 == BT;
+    bool full = all && kb - ka == n && r1 - r0 == BT;
     if (Cfg::CAUSAL)
-      full = full && k1 - 1 <= ipA;
+      full = full && kb - 1 <= ipA;
     if (Cfg::WINDOW > 0)
-      full = full && (k0 > ipB - Cfg::WINDOW || k1 - 1 < Cfg::SINKS);
+      full = full && (ka > ipB - Cfg::WINDOW || kb - 1 < Cfg::SINKS);
     return full ? 1 : 2;
   }
 
@@ -421,8 +440,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   __device__ __forceinline__ void load_q(int s, int h, int r0, int r1) {
     const u16 *q = attn_common::slice(p.f.q, b, h) + static_cast<i64>(r0) * p.f.q.ss;
     const u16 *dO = attn_common::slice(p.dout, b, h) + static_cast<i64>(r0) * p.dout.ss;
-    B_::load_rows(sbase + (OFF_Q + s * TILE) * 2, q, p.f.q.ss, r1 - r0, qVec, tid);
-    B_::load_rows(sbase + (OFF_DO + s * TILE) * 2, dO, p.dout.ss, r1 - r0, doVec, tid);
+    B_::template load_rows<NTH>(sbase + (OFF_Q + s * TILE) * 2, q, p.f.q.ss, r1 - r0, qVec, tid);
+    B_::template load_rows<NTH>(sbase + (OFF_DO + s * TILE) * 2, dO, p.dout.ss, r1 - r0, doVec,
+                                tid);
     if (tid < BT) {
       const int i = r0 + tid;
       const i64 row = (static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i;
@@ -438,7 +458,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
                                         int r0, int r1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
     const float *lse2 = fsm + s * BT, *delta = fsm + 2 * BT + s * BT;
-    const int kw = k0 + warp * 16;
+    const int kw = kq + warp * 16;
     // Vertical-slash sets: whether this thread's two keys (columns) count
     // for the tile's query block: a band key when its distance is in the
     // intervals; a column when it is not (then it lies below the block).
@@ -487,7 +507,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
   /// read N-major (the forward's P.V form).
   __device__ __forceinline__ void compute_wg(int s, int h, int r0, int r1, int kind) {
-    const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
+    const u32 kb = sbase + (OFF_K + wgi * TILE) * 2, vb = sbase + (OFF_V + wgi * TILE) * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
     float sc[NQ][4], dp[NQ][4];
     float(&scf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(sc);
@@ -524,6 +544,16 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
 
   __device__ __forceinline__ void compute(int s, int h, int r0, int r1, int kind) {
     if constexpr (WG) {
+      if constexpr (NWG > 1) {
+        // This warpgroup's 64 keys alone: none (a short last tile), or
+        // masked away for these rows (the diagonal), costs nothing.
+        if (kq >= k1)
+          return;
+        if (!VS && kind == 2)
+          kind = classify_keys(r0, r1, kq, min(kq + BT, k1), BT);
+        if (kind == 0)
+          return;
+      }
       compute_wg(s, h, r0, r1, kind);
       return;
     }
@@ -634,21 +664,24 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   __device__ __forceinline__ void run() {
     b = blockIdx.z, hk = COLS ? blockIdx.y / G : blockIdx.y;
     Sq = p.f.q.S, Skv = p.f.k.S;
-    tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    tid = threadIdx.x, lane = tid % 32;
+    wgi = NWG > 1 ? tid / NT : 0;
+    warp = NWG > 1 ? (tid / 32) % 4 : tid / 32;
     if constexpr (COLS) { // columns [k0, k1) of query head blockIdx.y
-      k0 = blockIdx.x * BT;
-      k1 = min(k0 + BT, p.f.vs.nv);
+      k0 = blockIdx.x * KT;
+      k1 = min(k0 + KT, p.f.vs.nv);
     } else if constexpr (Cfg::HAS_BLOCKS) {
-      constexpr int TPB = (Cfg::SET_BK + BT - 1) / BT; // tiles per KV block
+      constexpr int TPB = (Cfg::SET_BK + KT - 1) / KT; // tiles per KV block
       const int J = blockIdx.x / TPB;
-      k0 = J * Cfg::SET_BK + BT * (blockIdx.x % TPB);
-      k1 = min(min(k0 + BT, (J + 1) * Cfg::SET_BK), Skv);
+      k0 = J * Cfg::SET_BK + KT * (blockIdx.x % TPB);
+      k1 = min(min(k0 + KT, (J + 1) * Cfg::SET_BK), Skv);
     } else {
-      k0 = blockIdx.x * BT;
-      k1 = min(k0 + BT, Skv);
+      k0 = blockIdx.x * KT;
+      k1 = min(k0 + KT, Skv);
     }
     if (k0 >= k1)
       return;
+    kq = NWG > 1 ? k0 + wgi * BT : k0;
 #pragma unroll
     for (int n = 0; n < ND; ++n)
 #pragma unroll
@@ -661,17 +694,18 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     start_head();
     int h, r0, r1, kind;
     if (next(h, r0, r1, kind)) { // CTA-uniform
+      // Each warpgroup stages its own 64 keys (rows past k1 zero).
+      const u32 kd = sbase + (OFF_K + wgi * TILE) * 2, vd = sbase + (OFF_V + wgi * TILE) * 2;
+      const int lt = NWG > 1 ? tid % NT : tid;
       if constexpr (COLS) { // the gathered rows [B, Hq, nv, D]
-        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.f.vs.nv + k0) * D;
-        B_::load_rows(sbase + OFF_K * 2, static_cast<const u16 *>(p.f.vs.kc) + off, D, k1 - k0,
-                      true, tid);
-        B_::load_rows(sbase + OFF_V * 2, static_cast<const u16 *>(p.f.vs.vc) + off, D, k1 - k0,
-                      true, tid);
+        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.f.vs.nv + kq) * D;
+        B_::load_rows(kd, static_cast<const u16 *>(p.f.vs.kc) + off, D, k1 - kq, true, lt);
+        B_::load_rows(vd, static_cast<const u16 *>(p.f.vs.vc) + off, D, k1 - kq, true, lt);
       } else {
-        const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(k0) * p.f.k.ss;
-        const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(k0) * p.f.v.ss;
-        B_::load_rows(sbase + OFF_K * 2, kBase, p.f.k.ss, k1 - k0, rows_aligned<16>(p.f.k), tid);
-        B_::load_rows(sbase + OFF_V * 2, vBase, p.f.v.ss, k1 - k0, rows_aligned<16>(p.f.v), tid);
+        const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(kq) * p.f.k.ss;
+        const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(kq) * p.f.v.ss;
+        B_::load_rows(kd, kBase, p.f.k.ss, k1 - kq, rows_aligned<16>(p.f.k), lt);
+        B_::load_rows(vd, vBase, p.f.v.ss, k1 - kq, rows_aligned<16>(p.f.v), lt);
       }
       load_q(0, h, r0, r1);
       cp_async_commit();
@@ -705,7 +739,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     const bool kv = rows_aligned<4>(tk), vv = rows_aligned<4>(tv);
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
-      const int j = k0 + warp * 16 + g + hr * 8;
+      const int j = kq + warp * 16 + g + hr * 8;
       if (j >= k1)
         continue;
 #pragma unroll
@@ -1068,12 +1102,14 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
 }
 
 /// attn_bwd_dkdv on wgmma (sm_90a; deterministic mode only: dq_accum must
-/// be null). Grid as attn_bwd_dkdv; dynamic smem
-/// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM).
-template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
+/// be null) with NWG warpgroups: 64 * NWG keys per CTA. Grid as
+/// attn_bwd_dkdv with tiles of 64 * NWG keys; blockDim NWG *
+/// kAttnBwdThreads; dynamic smem attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM,
+/// 64 * NWG).
+template <class Cfg, int NWG = 1> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
-  attn_bwd_detail::DkDv<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
+  attn_bwd_detail::DkDv<Cfg, true, false, NWG>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }
 
 /// Vertical-slash sets: dK, dV of the gathered columns into p.dkc / p.dvc
@@ -1087,11 +1123,11 @@ template <class Cfg> __device__ void attn_bwd_dkdv_cols(const AttnBwdParams &p) 
 
 /// attn_bwd_dkdv_cols on wgmma (sm_90a, deterministic mode); smem as
 /// attn_bwd_dkdv_wg.
-template <class Cfg> __device__ void attn_bwd_dkdv_cols_wg(const AttnBwdParams &p) {
+template <class Cfg, int NWG = 1> __device__ void attn_bwd_dkdv_cols_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok,
                 "attn_bwd_dkdv_cols_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
-  attn_bwd_detail::DkDv<Cfg, true, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
+  attn_bwd_detail::DkDv<Cfg, true, true, NWG>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }
 
 /// dk / dv at the keys of query head vs_head's columns (of each GQA group)

@@ -155,6 +155,7 @@ private:
     CUmodule module = nullptr;
     std::map<std::string, CUfunction> functions;
     bool wgmma = false; ///< built with the wgmma dK/dV and dQ kernels
+    int keys = 64;      ///< keys per dK/dV CTA (128: two warpgroups)
   };
   /// The backward kernels of launch `attn` in one mode (compiled and
   /// loaded once per mode).
@@ -175,11 +176,17 @@ private:
 /// The CUDA source of the backward kernels of attention launch `l`
 /// (Backward.cpp) and the kernels it defines, in launch order:
 /// deterministic or atomic dQ mode, `wgmma` for the sm_90a dK/dV and dQ
-/// kernels. Exposed so that tests compile it without a GPU.
+/// kernels, `keys` per dK/dV CTA (128: two warpgroups; wgmma only, see
+/// backwardKeys). Exposed so that tests compile it without a GPU.
 struct BackwardModuleSource {
   std::string cuda;
   std::vector<std::string> kernels;
 };
-BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wgmma);
+BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wgmma,
+                                          int keys = 64);
+/// Keys per dK/dV CTA for attention launch `l` on the wgmma kernels:
+/// `wanted` (64 or 128), but 64 when a block set's KV blocks are not
+/// multiples of 128 keys (a CTA walks the query blocks of one KV block).
+int backwardKeys(const Launch &l, int wanted);
 
 } // namespace sattn::gpu
