@@ -425,6 +425,7 @@ else:
         guarded("dense causal", dense_case, dt, 1536, 64, True)
         guarded("dense", dense_case, dt, 1000, 64, False)
         guarded("dense", dense_case, dt, 1536, 128, False)
+        guarded("dense causal", dense_case, dt, 1000, 96, True)  # scalar forward, mma.sync backward
         guarded("streaming", streaming_case, dt, 1536, 128, 256, 4)
         guarded("streaming", streaming_case, dt, 1000, 64, 256, 4)
         guarded("block_mask", block_mask_case, dt, 1000, 128, True, HQ, 128)
