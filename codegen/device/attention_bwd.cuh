@@ -124,6 +124,17 @@ __device__ __forceinline__ float lse2_of(float lse) {
   return lse == neg_inf() ? __int_as_float(0x7f800000) : lse * kLog2e;
 }
 
+/// Cfg::BWD_OVERLAP when the backward module's config declares it (else
+/// false): the wgmma kernels issue S and dP as separate groups and overlap
+/// the exponentials with the dP product (and, in dK/dV, dS with the dV
+/// product) instead of waiting for both (A/B: SATTN_BACKWARD_OVERLAP).
+template <class C, class = void> struct BwdOverlapOf {
+  static constexpr bool value = false;
+};
+template <class C> struct BwdOverlapOf<C, decltype(void(C::BWD_OVERLAP))> {
+  static constexpr bool value = C::BWD_OVERLAP;
+};
+
 /// The dynamic shared memory rounded up to the 1024-byte swizzle period
 /// (the *_wg_smem_bytes sizes include the slack).
 __device__ __forceinline__ unsigned char *align1024(unsigned char *smem) {
@@ -189,7 +200,6 @@ template <class Cfg, bool WG> struct Base {
     return true;
   }
 
-  /// 16-bit row pair store of (v0, v1) at columns d, d + 1 of row `row`.
   /// sm_90a: d1 = A1 B1ᵀ and d2 = A2 B2ᵀ over the head dim for 64-row
   /// K-major tiles at shared addresses a1, b1, a2, b2 (S and dP, or their
   /// transposes), issued as one commit group and waited for.
@@ -215,6 +225,21 @@ template <class Cfg, bool WG> struct Base {
     fence_regs(d2);
   }
 
+  /// sm_90a: d = A Bᵀ over the head dim (64-row K-major tiles at a, b) as
+  /// its own commit group, not waited for (the caller fences first).
+  __device__ __forceinline__ static void issue_product(float (&d)[BT / 2], u32 a, u32 b) {
+    const u64 da = make_desc(a, 16, 1024), db = make_desc(b, 16, 1024);
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+      const u64 o = kstep_offset<BT>(kk);
+      if (kk == 0)
+        wgmma_ss<T, BT, 0>(d, da + o, db + o);
+      else
+        wgmma_ss<T, BT, 1>(d, da + o, db + o);
+    }
+    wg_commit();
+  }
+
   /// The A fragment of k-step kk (16 columns) from accumulator tiles c
   /// [n-tile of 8][4] (mma.sync m16n8 and wgmma m64 alike), in T.
   template <int N>
@@ -225,6 +250,7 @@ template <class Cfg, bool WG> struct Base {
     a[3] = pack2<T>(c[2 * kk + 1][2], c[2 * kk + 1][3]);
   }
 
+  /// 16-bit row pair store of (v0, v1) at columns d, d + 1 of row `row`.
   /// With `add`, the values already there are added (bwd accumulate).
   __device__ __forceinline__ static void store2(u16 *row, int d, float v0, float v1, bool vec,
                                                 bool add) {
@@ -454,6 +480,8 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
   /// P^T and dS^T (fp32) in place of S^T (sc) and dP^T (dp), element
   /// (key kw + g + 8 (e >> 1), query 8 n + 2 t + (e & 1)) at [n][e], kw =
   /// k0 + 16 warp: the fragment layout of mma.sync m16n8 and of wgmma m64.
+  /// DS false: P^T only (dp untouched: its product may still be running).
+  template <bool DS = true>
   __device__ __forceinline__ void probs(float (&sc)[NQ][4], float (&dp)[NQ][4], int s, int h,
                                         int r0, int r1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
@@ -498,8 +526,69 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
           pr = 0.f;
         }
         sc[n][e] = pr;
-        dp[n][e] = pr * (dp[n][e] - delta[ql]);
+        if constexpr (DS)
+          dp[n][e] = pr * (dp[n][e] - delta[ql]);
       }
+  }
+
+  /// dS^T = P^T (dP^T - delta) in place of dP^T (after probs<false>).
+  __device__ __forceinline__ void dscores(const float (&sc)[NQ][4], float (&dp)[NQ][4],
+                                          int s) const {
+    const int t = lane & 3;
+    const float *delta = fsm + 2 * BT + s * BT;
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dp[n][e] = sc[n][e] * (dp[n][e] - delta[n * 8 + 2 * t + (e & 1)]);
+  }
+
+  /// BWD_OVERLAP: S^T and dP^T as two groups; P^T while dP^T runs, dV
+  /// issued as soon as P^T is packed, dS^T while dV runs, then dK.
+  __device__ __forceinline__ void compute_wg_overlap(int s, int h, int r0, int r1, int kind) {
+    const u32 kb = sbase + (OFF_K + wgi * TILE) * 2, vb = sbase + (OFF_V + wgi * TILE) * 2;
+    const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
+    float sc[NQ][4], dp[NQ][4];
+    float(&scf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(sc);
+    float(&dpf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(dp);
+    float(&dkf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dk);
+    float(&dvf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dv);
+    wg_fence();
+    B_::issue_product(scf, kb, qb);  // S^T = K Q^T
+    B_::issue_product(dpf, vb, dob); // dP^T = V dO^T
+    wg_wait<1>();
+    fence_regs(scf);
+    probs<false>(sc, dp, s, h, r0, r1, kind);
+    u32 pa[KQ][4];
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk)
+      B_::pack_a(pa[kk], sc, kk);
+    fence_regs(dvf);
+    fence_regs(pa);
+    wg_fence();
+    // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
+    const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk)
+      wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
+    wg_commit();
+    wg_wait<1>(); // S^T and dP^T done; dV may still run
+    fence_regs(dpf);
+    dscores(sc, dp, s);
+    u32 sa[KQ][4];
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk)
+      B_::pack_a(sa[kk], dp, kk);
+    fence_regs(dkf);
+    fence_regs(sa);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk)
+      wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
+    wg_commit();
+    wg_wait<0>();
+    fence_regs(dkf);
+    fence_regs(dvf);
   }
 
   /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
@@ -554,7 +643,10 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
         if (kind == 0)
           return;
       }
-      compute_wg(s, h, r0, r1, kind);
+      if constexpr (BwdOverlapOf<Cfg>::value)
+        compute_wg_overlap(s, h, r0, r1, kind);
+      else
+        compute_wg(s, h, r0, r1, kind);
       return;
     }
     const int g = lane >> 2, t = lane & 3;
@@ -819,6 +911,22 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
       }
   }
 
+  /// P in place of S (BWD_OVERLAP: dS follows once dP is there).
+  __device__ __forceinline__ void probs_p(float (&sc)[NN][4], int j0, int j1, int kind) const {
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < NN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int hr = e >> 1;
+        float pr = ex2(fmaf(sc[n][e], kC, -lse2[hr]));
+        if (kind == 2 &&
+            !B_::allowed(wr0 + g + hr * 8, j0 + n * 8 + 2 * t + (e & 1), wr1, j1, Sq, Skv))
+          pr = 0.f;
+        sc[n][e] = pr;
+      }
+  }
+
   /// sm_90a: the CTA's 64 rows as one m64 tile (warps without rows take
   /// part with P = 0). S = Q K^T and dP = dO V^T from shared memory, then
   /// dQ += dS K with dS from registers and K read N-major.
@@ -835,8 +943,25 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
     float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
-    B_::two_products(scf, dpf, sbase + OFF_Q * 2, kb, sbase + OFF_DO * 2, vb); // S, dP
-    probs(sc, dp, j0, j1, kind);
+    if constexpr (BwdOverlapOf<Cfg>::value) {
+      // S and dP as two groups: the exponentials while dP runs.
+      wg_fence();
+      B_::issue_product(scf, sbase + OFF_Q * 2, kb);
+      B_::issue_product(dpf, sbase + OFF_DO * 2, vb);
+      wg_wait<1>();
+      fence_regs(scf);
+      probs_p(sc, j0, j1, kind);
+      wg_wait<0>();
+      fence_regs(dpf);
+#pragma unroll
+      for (int n = 0; n < NN; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          dp[n][e] = sc[n][e] * (dp[n][e] - delta[e >> 1]);
+    } else {
+      B_::two_products(scf, dpf, sbase + OFF_Q * 2, kb, sbase + OFF_DO * 2, vb); // S, dP
+      probs(sc, dp, j0, j1, kind);
+    }
     u32 sa[KN][4];
 #pragma unroll
     for (int kk = 0; kk < KN; ++kk)

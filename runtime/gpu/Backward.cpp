@@ -81,7 +81,8 @@ int backwardKeys(const Launch &l, int wanted) {
   return 128;
 }
 
-BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wg, int keys) {
+BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wg, int keys,
+                                          bool overlap) {
   BackwardModuleSource m;
   const bool wide = wg && keys == 128; // dK/dV CTAs of two warpgroups
   std::ostringstream os;
@@ -89,7 +90,8 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
      << cfgStruct(l, "sattn_fwd_cfg")
      << "struct sattn_bwd_cfg : sattn_fwd_cfg {\n"
-        "  static constexpr bool HAS_QUERIES = false;\n};\n"
+        "  static constexpr bool HAS_QUERIES = false;\n"
+     << (wg && overlap ? "  static constexpr bool BWD_OVERLAP = true;\n" : "") << "};\n"
      << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
         "  static constexpr bool HAS_LSE = true;\n"
         "  static constexpr int TILE_M = 64;\n};\n";
@@ -203,7 +205,10 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   // SATTN_BACKWARD_KEYS=128: dK/dV CTAs of two warpgroups (A/B experiments).
   const char *keysEnv = std::getenv("SATTN_BACKWARD_KEYS");
   const int keys = wg ? backwardKeys(l, keysEnv ? std::atoi(keysEnv) : 64) : 64;
-  const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg, keys);
+  // SATTN_BACKWARD_OVERLAP=1: the wgmma kernels' overlapped schedule (A/B).
+  const char *ovEnv = std::getenv("SATTN_BACKWARD_OVERLAP");
+  const bool overlap = wg && ovEnv && std::string(ovEnv) == "1";
+  const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg, keys, overlap);
   const std::string binary = compileCached(src.cuda, p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");
@@ -217,6 +222,7 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   bm.functions = std::move(fns);
   bm.wgmma = wg;
   bm.keys = keys;
+  bm.overlap = overlap;
   return bm;
 }
 
