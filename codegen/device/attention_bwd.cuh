@@ -2,15 +2,17 @@
 //
 // Gradients of L = sum(dO * O) for O = attention(q, k, v) (semantics §2,
 // docs/training.md), FlashAttention-2 style, for head dims 64 and 128 (and
-// 96 on the mma.sync forms),
-// bf16 / fp16, the masks (causal, window, sinks), static block patterns and
-// block sets (per head or per GQA group), GQA. Two forms of the dK/dV and
-// dQ kernels share the schedule, masking and epilogues: mma.sync on tiles
-// with padded rows (sm_80, and the atomic mode everywhere), and on sm_90a
-// (attn_bwd_dkdv_wg, attn_bwd_dq_wg) wgmma: the CTA's 4 warps are one
-// warpgroup whose m64 accumulators have the mma.sync fragment layout, the
-// tiles sit in the 128-byte-swizzle layout, and the two products of a tile
-// that read the same operand pair (S and dP) are issued as one group. With s = scale q.k, P = exp(s - LSE) (the forward's
+// 96 on the mma.sync forms), bf16 / fp16, the masks (causal, window,
+// sinks), static block patterns, block sets (per head or per GQA group),
+// query sets and vertical-slash sets, GQA. Two forms of the dK/dV and dQ
+// kernels share the schedule, masking and epilogues: mma.sync on tiles with
+// padded rows (sm_80, head dim 96, and the atomic mode everywhere), and on
+// sm_90a (attn_bwd_dkdv_wg, attn_bwd_dq_wg) wgmma: the CTA's 4 warps are
+// one warpgroup whose m64 accumulators have the mma.sync fragment layout,
+// the tiles sit in the 128-byte-swizzle layout, S and dP are issued as two
+// groups so that the exponentials run while dP is computed (and in dK/dV
+// the dV product runs while dS is formed). With s = scale q.k, P =
+// exp(s - LSE) (the forward's
 // saved LSE), dP = dO.v, delta = rowsum(dO * O), dS = P (dP - delta):
 //
 //   attn_bwd_delta     delta per query row (one warp per row).
@@ -90,10 +92,8 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
 }
 /// The wgmma forms (sm_90a): the same tiles unpadded in the swizzled
 /// layout, no dS tile, plus 1 KB to align the base to 1024 bytes.
-/// `keys` per dK/dV CTA: 64, or 128 (two warpgroups sharing the Q / dO
-/// stages, attn_bwd_dkdv_wg<Cfg, 2>).
-constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, int keys = kAttnBwdTile) {
-  return (2 * keys + 4 * kAttnBwdTile) * headDim * 2 + 4 * kAttnBwdTile * 4 + 1024;
+constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim) {
+  return 6 * kAttnBwdTile * headDim * 2 + 4 * kAttnBwdTile * 4 + 1024;
 }
 constexpr int attn_bwd_dq_wg_smem_bytes(int headDim) {
   return 6 * kAttnBwdTile * headDim * 2 + 1024;
@@ -124,17 +124,6 @@ __device__ __forceinline__ float lse2_of(float lse) {
   return lse == neg_inf() ? __int_as_float(0x7f800000) : lse * kLog2e;
 }
 
-/// Cfg::BWD_OVERLAP when the backward module's config declares it (else
-/// false): the wgmma kernels issue S and dP as separate groups and overlap
-/// the exponentials with the dP product (and, in dK/dV, dS with the dV
-/// product) instead of waiting for both (A/B: SATTN_BACKWARD_OVERLAP).
-template <class C, class = void> struct BwdOverlapOf {
-  static constexpr bool value = false;
-};
-template <class C> struct BwdOverlapOf<C, decltype(void(C::BWD_OVERLAP))> {
-  static constexpr bool value = C::BWD_OVERLAP;
-};
-
 /// The dynamic shared memory rounded up to the 1024-byte swizzle period
 /// (the *_wg_smem_bytes sizes include the slack).
 __device__ __forceinline__ unsigned char *align1024(unsigned char *smem) {
@@ -160,15 +149,13 @@ template <class Cfg, bool WG> struct Base {
   /// dst; rows >= valid are zero-filled. WG: 16-byte chunk k of row r goes
   /// to panel k / 8 ([64 rows][128 B]), chunk (k % 8) ^ (r % 8) of its row
   /// (the layout wgmma descriptors with 128-byte swizzle read).
-  template <int NTH = NT>
   __device__ __forceinline__ static void load_rows(u32 dst, const u16 *src, i64 ss, int valid,
                                                    bool vec, int tid) {
     constexpr int CPR = D / 8;
-    constexpr int PER = BT * CPR / NTH;
-    static_assert(PER * NTH == BT * CPR, "load_rows: the threads must split the tile evenly");
+    constexpr int PER = BT * CPR / NT;
 #pragma unroll
     for (int it = 0; it < PER; ++it) {
-      int c = tid + it * NTH;
+      int c = tid + it * NT;
       int r = c / CPR, k = c % CPR;
       u32 d = WG ? dst + (k >> 3) * (BT * 128) + r * 128 + (((k & 7) ^ (r & 7)) << 4)
                  : dst + (r * LDS + k * 8) * 2;
@@ -198,31 +185,6 @@ template <class Cfg, bool WG> struct Base {
       return pattern_block(Cfg::P_CAUSAL, Cfg::P_WINDOW, Cfg::P_SINKS, i / Cfg::P_BQ, j / Cfg::P_BK,
                            Cfg::P_BQ, Cfg::P_BK, Sq, Skv);
     return true;
-  }
-
-  /// sm_90a: d1 = A1 B1ᵀ and d2 = A2 B2ᵀ over the head dim for 64-row
-  /// K-major tiles at shared addresses a1, b1, a2, b2 (S and dP, or their
-  /// transposes), issued as one commit group and waited for.
-  __device__ __forceinline__ static void two_products(float (&d1)[BT / 2], float (&d2)[BT / 2],
-                                                      u32 a1, u32 b1, u32 a2, u32 b2) {
-    const u64 da1 = make_desc(a1, 16, 1024), db1 = make_desc(b1, 16, 1024);
-    const u64 da2 = make_desc(a2, 16, 1024), db2 = make_desc(b2, 16, 1024);
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < KD; ++kk) {
-      const u64 o = kstep_offset<BT>(kk);
-      if (kk == 0) {
-        wgmma_ss<T, BT, 0>(d1, da1 + o, db1 + o);
-        wgmma_ss<T, BT, 0>(d2, da2 + o, db2 + o);
-      } else {
-        wgmma_ss<T, BT, 1>(d1, da1 + o, db1 + o);
-        wgmma_ss<T, BT, 1>(d2, da2 + o, db2 + o);
-      }
-    }
-    wg_commit();
-    wg_wait<0>();
-    fence_regs(d1);
-    fence_regs(d2);
   }
 
   /// sm_90a: d = A Bᵀ over the head dim (64-row K-major tiles at a, b) as
@@ -272,15 +234,9 @@ template <class Cfg, bool WG> struct Base {
 /// COLS: the gathered columns of a vertical-slash set (one CTA per 64
 /// columns of a (b, query head)); else the op's keys: the mask and block
 /// set, or a vertical-slash set's bands (key tiles of a (b, KV head)).
-/// NWG (wgmma only): warpgroups per CTA, each with its own 64 keys and
-/// dK / dV accumulators; they share the Q / dO / LSE / delta stages (read
-/// once per 64 * NWG keys).
-template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base<Cfg, WG> {
+template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   using B_ = Base<Cfg, WG>;
   using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
-  static_assert(NWG == 1 || (WG && NWG == 2), "attn_bwd_dkdv: two warpgroups need wgmma");
-  static constexpr int KT = BT * NWG;  // keys per CTA
-  static constexpr int NTH = NT * NWG; // threads per CTA
   static constexpr bool VS = VSlashOf<Cfg>::value;
   static constexpr int VBQ = VSlashOf<Cfg>::bq; // query block of the set (a multiple of 64)
   static_assert(!COLS || VS, "attn_bwd_dkdv_cols: the attention has no vertical-slash set");
@@ -291,16 +247,13 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
   static constexpr int LDD = BT + 8; // dS tile row stride
   // smem (elements): K, V, Q[2], dO[2], dS (mma.sync only: the fast mode),
   // then floats lse2[2][64], delta[2][64].
-  static constexpr int OFF_K = 0, OFF_V = NWG * TILE, OFF_Q = 2 * NWG * TILE,
-                       OFF_DO = OFF_Q + 2 * TILE, OFF_DS = OFF_DO + 2 * TILE,
-                       OFF_F = OFF_DS + (WG ? 0 : BT * LDD);
+  static constexpr int OFF_K = 0, OFF_V = TILE, OFF_Q = 2 * TILE, OFF_DO = 4 * TILE,
+                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + (WG ? 0 : BT * LDD);
 
   const AttnBwdParams &p;
   u32 sbase;
   float *fsm; // lse2[2][64], delta[2][64]
-  // [k0, k1): the CTA's keys; kq: the first of this warpgroup's 64; warp:
-  // the warp within its warpgroup (the fragment layouts' row block).
-  int b, hk, Sq, Skv, k0, k1, kq, wgi, tid, warp, lane;
+  int b, hk, Sq, Skv, k0, k1, tid, warp, lane;
   bool qVec, doVec;
   // The query-tile walk: per head hh of the group, either mask-bounded
   // 64-row tiles [rBase, rHi) or, with a block set, the transposed list.
@@ -343,11 +296,11 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
       const int x = attn_common::lower_bound_int(ivl + 1, ivn, dmin + 1, 2);
       if (x >= ivn || ivl[2 * x] > dmax)
         return 0;
-      const bool full = ivl[2 * x] <= dmin && dmax < ivl[2 * x + 1] && k1 - k0 == KT &&
+      const bool full = ivl[2 * x] <= dmin && dmax < ivl[2 * x + 1] && k1 - k0 == BT &&
                         r1 - r0 == BT && k1 - 1 <= ipA;
       return full ? 1 : 2;
     }
-    return classify_keys(r0, r1, k0, k1, KT);
+    return classify_keys(r0, r1, k0, k1, BT);
   }
 
   /// The mask / pattern kind of rows [r0, r1) x keys [ka, kb) (full only
@@ -466,9 +419,8 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
   __device__ __forceinline__ void load_q(int s, int h, int r0, int r1) {
     const u16 *q = attn_common::slice(p.f.q, b, h) + static_cast<i64>(r0) * p.f.q.ss;
     const u16 *dO = attn_common::slice(p.dout, b, h) + static_cast<i64>(r0) * p.dout.ss;
-    B_::template load_rows<NTH>(sbase + (OFF_Q + s * TILE) * 2, q, p.f.q.ss, r1 - r0, qVec, tid);
-    B_::template load_rows<NTH>(sbase + (OFF_DO + s * TILE) * 2, dO, p.dout.ss, r1 - r0, doVec,
-                                tid);
+    B_::load_rows(sbase + (OFF_Q + s * TILE) * 2, q, p.f.q.ss, r1 - r0, qVec, tid);
+    B_::load_rows(sbase + (OFF_DO + s * TILE) * 2, dO, p.dout.ss, r1 - r0, doVec, tid);
     if (tid < BT) {
       const int i = r0 + tid;
       const i64 row = (static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i;
@@ -486,7 +438,7 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
                                         int r0, int r1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
     const float *lse2 = fsm + s * BT, *delta = fsm + 2 * BT + s * BT;
-    const int kw = kq + warp * 16;
+    const int kw = k0 + warp * 16;
     // Vertical-slash sets: whether this thread's two keys (columns) count
     // for the tile's query block: a band key when its distance is in the
     // intervals; a column when it is not (then it lies below the block).
@@ -543,10 +495,14 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
         dp[n][e] = sc[n][e] * (dp[n][e] - delta[n * 8 + 2 * t + (e & 1)]);
   }
 
-  /// BWD_OVERLAP: S^T and dP^T as two groups; P^T while dP^T runs, dV
-  /// issued as soon as P^T is packed, dS^T while dV runs, then dK.
-  __device__ __forceinline__ void compute_wg_overlap(int s, int h, int r0, int r1, int kind) {
-    const u32 kb = sbase + (OFF_K + wgi * TILE) * 2, vb = sbase + (OFF_V + wgi * TILE) * 2;
+  /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
+  /// dP^T = V dO^T (both operands K-major from shared memory) as two
+  /// groups; P^T while dP^T runs; dV += P^T dO issued as soon as P^T is
+  /// packed, dS^T while it runs, then dK += dS^T Q (P^T / dS^T from
+  /// registers, dO / Q read N-major: the forward's P.V form). Measured
+  /// against waiting for S^T and dP^T together: docs/performance.md.
+  __device__ __forceinline__ void compute_wg(int s, int h, int r0, int r1, int kind) {
+    const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
     float sc[NQ][4], dp[NQ][4];
     float(&scf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(sc);
@@ -591,62 +547,9 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
     fence_regs(dvf);
   }
 
-  /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
-  /// dP^T = V dO^T (both operands K-major from shared memory), then
-  /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
-  /// read N-major (the forward's P.V form).
-  __device__ __forceinline__ void compute_wg(int s, int h, int r0, int r1, int kind) {
-    const u32 kb = sbase + (OFF_K + wgi * TILE) * 2, vb = sbase + (OFF_V + wgi * TILE) * 2;
-    const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
-    float sc[NQ][4], dp[NQ][4];
-    float(&scf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(sc);
-    float(&dpf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(dp);
-    float(&dkf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dk);
-    float(&dvf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dv);
-    B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
-    probs(sc, dp, s, h, r0, r1, kind);
-    u32 pa[KQ][4], sa[KQ][4];
-#pragma unroll
-    for (int kk = 0; kk < KQ; ++kk) {
-      B_::pack_a(pa[kk], sc, kk);
-      B_::pack_a(sa[kk], dp, kk);
-    }
-    fence_regs(dkf);
-    fence_regs(dvf);
-    fence_regs(pa);
-    fence_regs(sa);
-    wg_fence();
-    {
-      // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
-      const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
-#pragma unroll
-      for (int kk = 0; kk < KQ; ++kk) {
-        wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
-        wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
-      }
-      wg_commit();
-      wg_wait<0>();
-    }
-    fence_regs(dkf);
-    fence_regs(dvf);
-  }
-
   __device__ __forceinline__ void compute(int s, int h, int r0, int r1, int kind) {
     if constexpr (WG) {
-      if constexpr (NWG > 1) {
-        // This warpgroup's 64 keys alone: none (a short last tile), or
-        // masked away for these rows (the diagonal), costs nothing.
-        if (kq >= k1)
-          return;
-        if (!VS && kind == 2)
-          kind = classify_keys(r0, r1, kq, min(kq + BT, k1), BT);
-        if (kind == 0)
-          return;
-      }
-      if constexpr (BwdOverlapOf<Cfg>::value)
-        compute_wg_overlap(s, h, r0, r1, kind);
-      else
-        compute_wg(s, h, r0, r1, kind);
+      compute_wg(s, h, r0, r1, kind);
       return;
     }
     const int g = lane >> 2, t = lane & 3;
@@ -756,24 +659,21 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
   __device__ __forceinline__ void run() {
     b = blockIdx.z, hk = COLS ? blockIdx.y / G : blockIdx.y;
     Sq = p.f.q.S, Skv = p.f.k.S;
-    tid = threadIdx.x, lane = tid % 32;
-    wgi = NWG > 1 ? tid / NT : 0;
-    warp = NWG > 1 ? (tid / 32) % 4 : tid / 32;
+    tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     if constexpr (COLS) { // columns [k0, k1) of query head blockIdx.y
-      k0 = blockIdx.x * KT;
-      k1 = min(k0 + KT, p.f.vs.nv);
+      k0 = blockIdx.x * BT;
+      k1 = min(k0 + BT, p.f.vs.nv);
     } else if constexpr (Cfg::HAS_BLOCKS) {
-      constexpr int TPB = (Cfg::SET_BK + KT - 1) / KT; // tiles per KV block
+      constexpr int TPB = (Cfg::SET_BK + BT - 1) / BT; // tiles per KV block
       const int J = blockIdx.x / TPB;
-      k0 = J * Cfg::SET_BK + KT * (blockIdx.x % TPB);
-      k1 = min(min(k0 + KT, (J + 1) * Cfg::SET_BK), Skv);
+      k0 = J * Cfg::SET_BK + BT * (blockIdx.x % TPB);
+      k1 = min(min(k0 + BT, (J + 1) * Cfg::SET_BK), Skv);
     } else {
-      k0 = blockIdx.x * KT;
-      k1 = min(k0 + KT, Skv);
+      k0 = blockIdx.x * BT;
+      k1 = min(k0 + BT, Skv);
     }
     if (k0 >= k1)
       return;
-    kq = NWG > 1 ? k0 + wgi * BT : k0;
 #pragma unroll
     for (int n = 0; n < ND; ++n)
 #pragma unroll
@@ -786,18 +686,16 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
     start_head();
     int h, r0, r1, kind;
     if (next(h, r0, r1, kind)) { // CTA-uniform
-      // Each warpgroup stages its own 64 keys (rows past k1 zero).
-      const u32 kd = sbase + (OFF_K + wgi * TILE) * 2, vd = sbase + (OFF_V + wgi * TILE) * 2;
-      const int lt = NWG > 1 ? tid % NT : tid;
+      const u32 kd = sbase + OFF_K * 2, vd = sbase + OFF_V * 2;
       if constexpr (COLS) { // the gathered rows [B, Hq, nv, D]
-        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.f.vs.nv + kq) * D;
-        B_::load_rows(kd, static_cast<const u16 *>(p.f.vs.kc) + off, D, k1 - kq, true, lt);
-        B_::load_rows(vd, static_cast<const u16 *>(p.f.vs.vc) + off, D, k1 - kq, true, lt);
+        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.f.vs.nv + k0) * D;
+        B_::load_rows(kd, static_cast<const u16 *>(p.f.vs.kc) + off, D, k1 - k0, true, tid);
+        B_::load_rows(vd, static_cast<const u16 *>(p.f.vs.vc) + off, D, k1 - k0, true, tid);
       } else {
-        const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(kq) * p.f.k.ss;
-        const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(kq) * p.f.v.ss;
-        B_::load_rows(kd, kBase, p.f.k.ss, k1 - kq, rows_aligned<16>(p.f.k), lt);
-        B_::load_rows(vd, vBase, p.f.v.ss, k1 - kq, rows_aligned<16>(p.f.v), lt);
+        const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(k0) * p.f.k.ss;
+        const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(k0) * p.f.v.ss;
+        B_::load_rows(kd, kBase, p.f.k.ss, k1 - k0, rows_aligned<16>(p.f.k), tid);
+        B_::load_rows(vd, vBase, p.f.v.ss, k1 - k0, rows_aligned<16>(p.f.v), tid);
       }
       load_q(0, h, r0, r1);
       cp_async_commit();
@@ -831,7 +729,7 @@ template <class Cfg, bool WG, bool COLS = false, int NWG = 1> struct DkDv : Base
     const bool kv = rows_aligned<4>(tk), vv = rows_aligned<4>(tv);
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
-      const int j = kq + warp * 16 + g + hr * 8;
+      const int j = k0 + warp * 16 + g + hr * 8;
       if (j >= k1)
         continue;
 #pragma unroll
@@ -911,7 +809,7 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
       }
   }
 
-  /// P in place of S (BWD_OVERLAP: dS follows once dP is there).
+  /// P in place of S (the wgmma form: dS follows once dP is there).
   __device__ __forceinline__ void probs_p(float (&sc)[NN][4], int j0, int j1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -943,7 +841,7 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
     float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
-    if constexpr (BwdOverlapOf<Cfg>::value) {
+    {
       // S and dP as two groups: the exponentials while dP runs.
       wg_fence();
       B_::issue_product(scf, sbase + OFF_Q * 2, kb);
@@ -958,9 +856,6 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
 #pragma unroll
         for (int e = 0; e < 4; ++e)
           dp[n][e] = sc[n][e] * (dp[n][e] - delta[e >> 1]);
-    } else {
-      B_::two_products(scf, dpf, sbase + OFF_Q * 2, kb, sbase + OFF_DO * 2, vb); // S, dP
-      probs(sc, dp, j0, j1, kind);
     }
     u32 sa[KN][4];
 #pragma unroll
@@ -1227,14 +1122,12 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
 }
 
 /// attn_bwd_dkdv on wgmma (sm_90a; deterministic mode only: dq_accum must
-/// be null) with NWG warpgroups: 64 * NWG keys per CTA. Grid as
-/// attn_bwd_dkdv with tiles of 64 * NWG keys; blockDim NWG *
-/// kAttnBwdThreads; dynamic smem attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM,
-/// 64 * NWG).
-template <class Cfg, int NWG = 1> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
+/// be null). Grid as attn_bwd_dkdv; dynamic smem
+/// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
-  attn_bwd_detail::DkDv<Cfg, true, false, NWG>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
+  attn_bwd_detail::DkDv<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }
 
 /// Vertical-slash sets: dK, dV of the gathered columns into p.dkc / p.dvc
@@ -1248,11 +1141,11 @@ template <class Cfg> __device__ void attn_bwd_dkdv_cols(const AttnBwdParams &p) 
 
 /// attn_bwd_dkdv_cols on wgmma (sm_90a, deterministic mode); smem as
 /// attn_bwd_dkdv_wg.
-template <class Cfg, int NWG = 1> __device__ void attn_bwd_dkdv_cols_wg(const AttnBwdParams &p) {
+template <class Cfg> __device__ void attn_bwd_dkdv_cols_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok,
                 "attn_bwd_dkdv_cols_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
-  attn_bwd_detail::DkDv<Cfg, true, true, NWG>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
+  attn_bwd_detail::DkDv<Cfg, true, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }
 
 /// dk / dv at the keys of query head vs_head's columns (of each GQA group)

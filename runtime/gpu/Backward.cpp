@@ -75,23 +75,14 @@ bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HA
 /// backward kernels read the active rows' mask and block set; lazy rows are
 /// a second pass with sattn_bwd_lazy_cfg: causal, lazy window and sinks, no
 /// blocks).
-int backwardKeys(const Launch &l, int wanted) {
-  if (wanted != 128 || (l.b("HAS_BLOCKS") && l.i("SET_BK") % 128 != 0))
-    return 64;
-  return 128;
-}
-
-BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wg, int keys,
-                                          bool overlap) {
+BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wg) {
   BackwardModuleSource m;
-  const bool wide = wg && keys == 128; // dK/dV CTAs of two warpgroups
   std::ostringstream os;
   os << "// sattn backward module for " << l.kernel << "\n"
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
      << cfgStruct(l, "sattn_fwd_cfg")
      << "struct sattn_bwd_cfg : sattn_fwd_cfg {\n"
-        "  static constexpr bool HAS_QUERIES = false;\n"
-     << (wg && overlap ? "  static constexpr bool BWD_OVERLAP = true;\n" : "") << "};\n"
+        "  static constexpr bool HAS_QUERIES = false;\n};\n"
      << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
         "  static constexpr bool HAS_LSE = true;\n"
         "  static constexpr int TILE_M = 64;\n};\n";
@@ -122,18 +113,16 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
   kernel("sattn_bwd_transpose_scan", "attn_bwd_transpose_scan", "sattn_bwd_cfg",
          "sattn::dev::kAttnBwdTransposeThreads", "AttnBwdParams");
   const char *dkdv = wg ? "attn_bwd_dkdv_wg" : "attn_bwd_dkdv";
-  const char *dkdvCfg = wide ? "sattn_bwd_cfg, 2" : "sattn_bwd_cfg";
-  const char *dkdvBounds = wide ? "2 * sattn::dev::kAttnBwdThreads" : bwdBounds;
   const char *dq = wg ? "attn_bwd_dq_wg" : "attn_bwd_dq";
-  kernel("sattn_bwd_dkdv", dkdv, dkdvCfg, dkdvBounds, "AttnBwdParams");
+  kernel("sattn_bwd_dkdv", dkdv, "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
   if (deterministic)
     kernel("sattn_bwd_dq", dq, "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
   else
     kernel("sattn_bwd_dq_convert", "attn_bwd_dq_convert", "sattn_bwd_cfg", "256",
            "AttnBwdParams");
   if (hasVSlash(l)) { // the kept columns' dK / dV, then added at their keys
-    kernel("sattn_bwd_dkdv_cols", wg ? "attn_bwd_dkdv_cols_wg" : "attn_bwd_dkdv_cols", dkdvCfg,
-           dkdvBounds, "AttnBwdParams");
+    kernel("sattn_bwd_dkdv_cols", wg ? "attn_bwd_dkdv_cols_wg" : "attn_bwd_dkdv_cols",
+           "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
     kernel("sattn_bwd_vs_scatter", "attn_bwd_vs_scatter", "sattn_bwd_cfg", "256",
            "AttnBwdParams");
   }
@@ -143,8 +132,7 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
   if (lazyRowsAttend(l)) {
     kernel("sattn_bwd_fwd_lazy", "attn_fwd_mma", "sattn_bwd_lazy_fwd_cfg", fwdBounds,
            "AttnParams");
-    kernel("sattn_bwd_dkdv_lazy", dkdv, wide ? "sattn_bwd_lazy_cfg, 2" : "sattn_bwd_lazy_cfg",
-           dkdvBounds, "AttnBwdParams");
+    kernel("sattn_bwd_dkdv_lazy", dkdv, "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
     if (deterministic)
       kernel("sattn_bwd_dq_lazy", dq, "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
   }
@@ -202,13 +190,7 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   const Launch &l = p.launches[attn];
   const int64_t D = l.i("HEAD_DIM");
   const bool wg = deterministic && backwardOnWgmma() && (D == 64 || D == 128);
-  // SATTN_BACKWARD_KEYS=128: dK/dV CTAs of two warpgroups (A/B experiments).
-  const char *keysEnv = std::getenv("SATTN_BACKWARD_KEYS");
-  const int keys = wg ? backwardKeys(l, keysEnv ? std::atoi(keysEnv) : 64) : 64;
-  // SATTN_BACKWARD_OVERLAP=1: the wgmma kernels' overlapped schedule (A/B).
-  const char *ovEnv = std::getenv("SATTN_BACKWARD_OVERLAP");
-  const bool overlap = wg && ovEnv && std::string(ovEnv) == "1";
-  const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg, keys, overlap);
+  const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg);
   const std::string binary = compileCached(src.cuda, p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the backward kernels");
@@ -221,8 +203,6 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   bm.module = m;
   bm.functions = std::move(fns);
   bm.wgmma = wg;
-  bm.keys = keys;
-  bm.overlap = overlap;
   return bm;
 }
 
@@ -378,14 +358,12 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
       drv.check(drv.cuMemsetD32Async_(acc, 0, n, stream), "clearing the dQ accumulator");
     bp.dq_accum = reinterpret_cast<float *>(acc);
   }
-  // Launch shapes as the module was built (wgmma or not, keys per CTA).
-  const bool wg = bm.wgmma;
-  const int keys = bm.keys, dkdvThreads = dev::kAttnBwdThreads * keys / dev::kAttnBwdTile;
-  const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), keys) : cdiv(k.S, keys);
-  const int dkdvSmem =
-      wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, keys) : dev::attn_bwd_dkdv_smem_bytes(D);
+  const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), dev::kAttnBwdTile)
+                            : cdiv(k.S, dev::kAttnBwdTile);
+  const bool wg = bm.wgmma; // as the module was built (launch shapes must match)
+  const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D) : dev::attn_bwd_dkdv_smem_bytes(D);
   const int dqSmem = wg ? dev::attn_bwd_dq_wg_smem_bytes(D) : dev::attn_bwd_dq_smem_bytes(D);
-  go("sattn_bwd_dkdv", kTiles, Hkv, B, dkdvThreads, dkdvSmem, &bp);
+  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);
   if (nv > 0) { // vertical-slash columns: dK / dV per query head, then added at their keys
     const dev::Tensor4 c{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * nv * D * 2)),
                          int64_t(Hq) * nv * D,
@@ -398,7 +376,8 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
     bp.dkc = c;
     bp.dvc = c;
     bp.dvc.ptr = reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * nv * D * 2));
-    go("sattn_bwd_dkdv_cols", cdiv(nv, keys), Hq, B, dkdvThreads, dkdvSmem, &bp);
+    go("sattn_bwd_dkdv_cols", cdiv(nv, dev::kAttnBwdTile), Hq, B, dev::kAttnBwdThreads, dkdvSmem,
+       &bp);
     for (bp.vs_head = 0; bp.vs_head < Hq / Hkv; ++bp.vs_head) // fixed order over a group
       go("sattn_bwd_vs_scatter", cdiv(int64_t(nv) * D / 2, 256), Hkv, B, 256, 0, &bp);
   }
@@ -407,7 +386,8 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   if (lazyPass) { // the lazy rows' path, added to the active pass's gradients
     bp.f.lse = bp.lse_lazy;
     bp.accumulate = 1;
-    go("sattn_bwd_dkdv_lazy", cdiv(k.S, keys), Hkv, B, dkdvThreads, dkdvSmem, &bp);
+    go("sattn_bwd_dkdv_lazy", cdiv(k.S, dev::kAttnBwdTile), Hkv, B, dev::kAttnBwdThreads,
+       dkdvSmem, &bp);
     if (req.deterministic)
       go("sattn_bwd_dq_lazy", cdiv(Sq, dev::kAttnBwdTile), Hq, B, dev::kAttnBwdThreads, dqSmem,
          &bp);

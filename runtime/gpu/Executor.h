@@ -155,8 +155,6 @@ private:
     CUmodule module = nullptr;
     std::map<std::string, CUfunction> functions;
     bool wgmma = false; ///< built with the wgmma dK/dV and dQ kernels
-    int keys = 64;      ///< keys per dK/dV CTA (128: two warpgroups)
-    bool overlap = false; ///< wgmma kernels with S and dP in separate groups
   };
   /// The backward kernels of launch `attn` in one mode (compiled and
   /// loaded once per mode).
@@ -177,19 +175,11 @@ private:
 /// The CUDA source of the backward kernels of attention launch `l`
 /// (Backward.cpp) and the kernels it defines, in launch order:
 /// deterministic or atomic dQ mode, `wgmma` for the sm_90a dK/dV and dQ
-/// kernels, `keys` per dK/dV CTA (128: two warpgroups; wgmma only, see
-/// backwardKeys), `overlap` for the wgmma kernels' overlapped schedule
-/// (BWD_OVERLAP in attention_bwd.cuh). Exposed so that tests compile it
-/// without a GPU.
+/// kernels. Exposed so that tests compile it without a GPU.
 struct BackwardModuleSource {
   std::string cuda;
   std::vector<std::string> kernels;
 };
-BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wgmma,
-                                          int keys = 64, bool overlap = false);
-/// Keys per dK/dV CTA for attention launch `l` on the wgmma kernels:
-/// `wanted` (64 or 128), but 64 when a block set's KV blocks are not
-/// multiples of 128 keys (a CTA walks the query blocks of one KV block).
-int backwardKeys(const Launch &l, int wanted);
+BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wgmma);
 
 } // namespace sattn::gpu

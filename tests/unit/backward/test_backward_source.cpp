@@ -7,8 +7,7 @@
 // lazy rows that attend or write 0, a vertical-slash set — in both modes and both kernel
 // families, compiled by NVRTC to PTX, and checked to define every kernel
 // the runtime looks up, with wgmma in the sm_90a deterministic dK/dV and dQ
-// kernels and nowhere else; on sm_90a also with dK/dV CTAs of 128 keys and
-// the overlapped wgmma schedule.
+// kernels and nowhere else.
 //
 //===----------------------------------------------------------------------===//
 #define CATCH_CONFIG_MAIN
@@ -77,16 +76,6 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     // wgmma: the forward recompute is mma.sync, so only the wg kernels.
     CHECK((count(out.binary, "wgmma.mma_async") > 0) == wg);
     CHECK((count(src, "attn_bwd_dkdv_wg<") > 0) == wg);
-    if (wg) { // dK/dV CTAs of two warpgroups (SATTN_BACKWARD_KEYS=128), overlapped schedule
-      const int keys = gpu::backwardKeys(l, 128);
-      const gpu::BackwardModuleSource w = gpu::backwardModuleSource(l, det, true, keys, true);
-      CHECK((count(w.cuda, "sattn_bwd_cfg, 2>") > 0) == (keys == 128));
-      CHECK(count(w.cuda, "BWD_OVERLAP = true") == 1);
-      codegen::CompileOutput wo = codegen::Nvrtc::get().compile(
-          w.cuda, "bwd_check_wide", codegen::Arch::parse(arch), codegen::Emit::Ptx);
-      for (const std::string &k : w.kernels)
-        CHECK_THAT(wo.binary, Contains(".entry " + k + "("));
-    }
   }
 }
 
