@@ -9,10 +9,10 @@
 // padded rows (sm_80, head dim 96, and the atomic mode everywhere), and on
 // sm_90a (attn_bwd_dkdv_wg, attn_bwd_dq_wg) wgmma: the CTA's 4 warps are
 // one warpgroup whose m64 accumulators have the mma.sync fragment layout,
-// the tiles sit in the 128-byte-swizzle layout, S and dP are issued as two
-// groups so that the exponentials run while dP is computed (and in dK/dV
-// the dV product runs while dS is formed). With s = scale q.k, P =
-// exp(s - LSE) (the forward's
+// the tiles sit in the 128-byte-swizzle layout, and the two products of a
+// tile that read the same operand pair (S and dP) are issued as one group
+// (an overlapped schedule measured faster but gave irreproducible dK:
+// docs/performance.md). With s = scale q.k, P = exp(s - LSE) (the forward's
 // saved LSE), dP = dO.v, delta = rowsum(dO * O), dS = P (dP - delta):
 //
 //   attn_bwd_delta     delta per query row (one warp per row).
@@ -187,19 +187,29 @@ template <class Cfg, bool WG> struct Base {
     return true;
   }
 
-  /// sm_90a: d = A Bᵀ over the head dim (64-row K-major tiles at a, b) as
-  /// its own commit group, not waited for (the caller fences first).
-  __device__ __forceinline__ static void issue_product(float (&d)[BT / 2], u32 a, u32 b) {
-    const u64 da = make_desc(a, 16, 1024), db = make_desc(b, 16, 1024);
+  /// sm_90a: d1 = A1 B1ᵀ and d2 = A2 B2ᵀ over the head dim for 64-row
+  /// K-major tiles at shared addresses a1, b1, a2, b2 (S and dP, or their
+  /// transposes), issued as one commit group and waited for.
+  __device__ __forceinline__ static void two_products(float (&d1)[BT / 2], float (&d2)[BT / 2],
+                                                      u32 a1, u32 b1, u32 a2, u32 b2) {
+    const u64 da1 = make_desc(a1, 16, 1024), db1 = make_desc(b1, 16, 1024);
+    const u64 da2 = make_desc(a2, 16, 1024), db2 = make_desc(b2, 16, 1024);
+    wg_fence();
 #pragma unroll
     for (int kk = 0; kk < KD; ++kk) {
       const u64 o = kstep_offset<BT>(kk);
-      if (kk == 0)
-        wgmma_ss<T, BT, 0>(d, da + o, db + o);
-      else
-        wgmma_ss<T, BT, 1>(d, da + o, db + o);
+      if (kk == 0) {
+        wgmma_ss<T, BT, 0>(d1, da1 + o, db1 + o);
+        wgmma_ss<T, BT, 0>(d2, da2 + o, db2 + o);
+      } else {
+        wgmma_ss<T, BT, 1>(d1, da1 + o, db1 + o);
+        wgmma_ss<T, BT, 1>(d2, da2 + o, db2 + o);
+      }
     }
     wg_commit();
+    wg_wait<0>();
+    fence_regs(d1);
+    fence_regs(d2);
   }
 
   /// The A fragment of k-step kk (16 columns) from accumulator tiles c
@@ -432,8 +442,6 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   /// P^T and dS^T (fp32) in place of S^T (sc) and dP^T (dp), element
   /// (key kw + g + 8 (e >> 1), query 8 n + 2 t + (e & 1)) at [n][e], kw =
   /// k0 + 16 warp: the fragment layout of mma.sync m16n8 and of wgmma m64.
-  /// DS false: P^T only (dp untouched: its product may still be running).
-  template <bool DS = true>
   __device__ __forceinline__ void probs(float (&sc)[NQ][4], float (&dp)[NQ][4], int s, int h,
                                         int r0, int r1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
@@ -478,29 +486,14 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
           pr = 0.f;
         }
         sc[n][e] = pr;
-        if constexpr (DS)
-          dp[n][e] = pr * (dp[n][e] - delta[ql]);
+        dp[n][e] = pr * (dp[n][e] - delta[ql]);
       }
   }
 
-  /// dS^T = P^T (dP^T - delta) in place of dP^T (after probs<false>).
-  __device__ __forceinline__ void dscores(const float (&sc)[NQ][4], float (&dp)[NQ][4],
-                                          int s) const {
-    const int t = lane & 3;
-    const float *delta = fsm + 2 * BT + s * BT;
-#pragma unroll
-    for (int n = 0; n < NQ; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        dp[n][e] = sc[n][e] * (dp[n][e] - delta[n * 8 + 2 * t + (e & 1)]);
-  }
-
   /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
-  /// dP^T = V dO^T (both operands K-major from shared memory) as two
-  /// groups; P^T while dP^T runs; dV += P^T dO issued as soon as P^T is
-  /// packed, dS^T while it runs, then dK += dS^T Q (P^T / dS^T from
-  /// registers, dO / Q read N-major: the forward's P.V form). Measured
-  /// against waiting for S^T and dP^T together: docs/performance.md.
+  /// dP^T = V dO^T (both operands K-major from shared memory), then
+  /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
+  /// read N-major (the forward's P.V form).
   __device__ __forceinline__ void compute_wg(int s, int h, int r0, int r1, int kind) {
     const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
@@ -509,40 +502,30 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     float(&dpf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(dp);
     float(&dkf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dk);
     float(&dvf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dv);
-    wg_fence();
-    B_::issue_product(scf, kb, qb);  // S^T = K Q^T
-    B_::issue_product(dpf, vb, dob); // dP^T = V dO^T
-    wg_wait<1>();
-    fence_regs(scf);
-    probs<false>(sc, dp, s, h, r0, r1, kind);
-    u32 pa[KQ][4];
+    B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
+    probs(sc, dp, s, h, r0, r1, kind);
+    u32 pa[KQ][4], sa[KQ][4];
 #pragma unroll
-    for (int kk = 0; kk < KQ; ++kk)
+    for (int kk = 0; kk < KQ; ++kk) {
       B_::pack_a(pa[kk], sc, kk);
+      B_::pack_a(sa[kk], dp, kk);
+    }
+    fence_regs(dkf);
     fence_regs(dvf);
     fence_regs(pa);
-    wg_fence();
-    // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
-    const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
-#pragma unroll
-    for (int kk = 0; kk < KQ; ++kk)
-      wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
-    wg_commit();
-    wg_wait<1>(); // S^T and dP^T done; dV may still run
-    fence_regs(dpf);
-    dscores(sc, dp, s);
-    u32 sa[KQ][4];
-#pragma unroll
-    for (int kk = 0; kk < KQ; ++kk)
-      B_::pack_a(sa[kk], dp, kk);
-    fence_regs(dkf);
     fence_regs(sa);
     wg_fence();
+    {
+      // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
+      const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
 #pragma unroll
-    for (int kk = 0; kk < KQ; ++kk)
-      wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
-    wg_commit();
-    wg_wait<0>();
+      for (int kk = 0; kk < KQ; ++kk) {
+        wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
+        wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
+      }
+      wg_commit();
+      wg_wait<0>();
+    }
     fence_regs(dkf);
     fence_regs(dvf);
   }
@@ -809,22 +792,6 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
       }
   }
 
-  /// P in place of S (the wgmma form: dS follows once dP is there).
-  __device__ __forceinline__ void probs_p(float (&sc)[NN][4], int j0, int j1, int kind) const {
-    const int g = lane >> 2, t = lane & 3;
-#pragma unroll
-    for (int n = 0; n < NN; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int hr = e >> 1;
-        float pr = ex2(fmaf(sc[n][e], kC, -lse2[hr]));
-        if (kind == 2 &&
-            !B_::allowed(wr0 + g + hr * 8, j0 + n * 8 + 2 * t + (e & 1), wr1, j1, Sq, Skv))
-          pr = 0.f;
-        sc[n][e] = pr;
-      }
-  }
-
   /// sm_90a: the CTA's 64 rows as one m64 tile (warps without rows take
   /// part with P = 0). S = Q K^T and dP = dO V^T from shared memory, then
   /// dQ += dS K with dS from registers and K read N-major.
@@ -841,22 +808,8 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
     float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
-    {
-      // S and dP as two groups: the exponentials while dP runs.
-      wg_fence();
-      B_::issue_product(scf, sbase + OFF_Q * 2, kb);
-      B_::issue_product(dpf, sbase + OFF_DO * 2, vb);
-      wg_wait<1>();
-      fence_regs(scf);
-      probs_p(sc, j0, j1, kind);
-      wg_wait<0>();
-      fence_regs(dpf);
-#pragma unroll
-      for (int n = 0; n < NN; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          dp[n][e] = sc[n][e] * (dp[n][e] - delta[e >> 1]);
-    }
+    B_::two_products(scf, dpf, sbase + OFF_Q * 2, kb, sbase + OFF_DO * 2, vb); // S, dP
+    probs(sc, dp, j0, j1, kind);
     u32 sa[KN][4];
 #pragma unroll
     for (int kk = 0; kk < KN; ++kk)
