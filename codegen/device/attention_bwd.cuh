@@ -461,6 +461,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         for (int hr = 0; hr < 2; ++hr) {
           const int c = kw + g + hr * 8;
           if constexpr (COLS) {
+            // Not in a band: since distance 0 is always kept (§12b, local
+            // slashes >= 1), R holds [0, BQ), so such a column lies below
+            // the block's first row and needs no per-row causal test.
             const int d = c < k1 ? e - 1 - p.f.vs.cols[bh * p.f.vs.nv + c] : -1;
             kin[hr] = d >= 0 && !in_bands(iv, n, d);
           } else {

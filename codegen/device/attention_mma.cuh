@@ -440,6 +440,9 @@ template <class Cfg, int MT> struct Fwd {
 /// kAttnMmaRows, dynamic smem attn_mma_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ void attn_fwd_mma(const AttnParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false>::ok, "attn_fwd_mma: invalid Cfg");
+  static_assert(!VSlashOf<Cfg>::value || VSlashOf<Cfg>::bq % Cfg::TILE_M == 0,
+                "attn_fwd_mma: a vertical-slash set's query block must be a multiple of TILE_M "
+                "(a CTA's rows share one block's bands)");
   static_assert(Cfg::TILE_M == 64 || Cfg::TILE_M == 128,
                 "attn_fwd_mma: TILE_M (query rows per CTA) must be 64 or 128");
   constexpr int MT = Cfg::TILE_M / (kAttnMmaRowsPerWarp * (kAttnMmaThreads / 32));

@@ -340,6 +340,10 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
     // Count, prefix-sum, fill: the transposed lists take no more room than
     // the set's own index array (B x heads x nQB x cap).
     const size_t cols = size_t(bs->B) * bs->H * bs->nKB;
+    if (int64_t(bs->nQB) * std::max(bp.f.blocks.cap, 1) > INT32_MAX) // t_offsets are int
+      throw GpuError("backward: one head's block set holds more than 2^31 entries (" +
+                     std::to_string(bs->nQB) + " query blocks x " +
+                     std::to_string(bp.f.blocks.cap) + "); use larger blocks");
     bp.t_counts = reinterpret_cast<int *>(r.scratch(cols * 4));
     bp.t_offsets = reinterpret_cast<int *>(r.scratch(cols * 4));
     bp.t_rows = reinterpret_cast<int *>(

@@ -144,6 +144,9 @@ void Run::bindVSlash(const Launch &l, const RtValue &vs, dev::AttnParams &p) {
   if (vs.kind != ValueKind::VSlash || vs.B != q.B || vs.H != q.H || vs.Sq != q.S ||
       vs.Skv != p.k.S)
     throw GpuError("the vertical-slash set was built for other shapes than this attention's q, k");
+  if (vs.nKB != int(l.i("VS_BQ"))) // the set's query block (RtValue::nKB for VSlash values)
+    throw GpuError("internal: the vertical-slash set has query blocks of " + std::to_string(vs.nKB) +
+                   " rows but the attention was compiled for " + std::to_string(l.i("VS_BQ")));
   const size_t heads = size_t(q.B) * q.H, rows = std::max(vs.nQB, 1);
   p.vs.cols = reinterpret_cast<const int *>(vs.p0);
   p.vs.ivl_count = p.vs.cols + heads * vs.nQB;

@@ -19,6 +19,7 @@
 #include "sattn/sattn.h"
 #include "tests/gpu/GpuHarness.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -216,10 +217,12 @@ void checkCase(const Case &c, bool deterministic, unsigned seed) {
     auto shared = [&](const Buf &b) { return std::make_shared<ref::Tensor>(asTensor(b.host, b.shape)); };
     // The forward as the program runs it (this GPU's kernels, whatever
     // SATTN_TEST_ARCH asks of the backward: the set needs sm_90a).
-    const std::string arch = gTargetArch;
-    gTargetArch.clear();
+    struct ArchGuard {
+      std::string saved = gTargetArch;
+      ArchGuard() { gTargetArch.clear(); }
+      ~ArchGuard() { gTargetArch = saved; }
+    } guard;
     Outcome o = runWith(c.ir, s.dtype, {shared(q), shared(k), shared(v)});
-    gTargetArch = arch;
     REQUIRE(o.selection.vslash);
     ref::AttentionGrads w = ref::attentionBackward(*o.inputs[0], *o.inputs[1], *o.inputs[2],
                                                    asTensor(dout.host, dout.shape), nullptr,
@@ -373,6 +376,10 @@ std::vector<Case> cases() {
   vsl("vertical-slash", shape(2, 4, 2, 450, 450, 64), 40, 30, 64);
   vsl("vertical-slash D128 bq 128 Sq<Skv", shape(1, 4, 1, 300, 700, 128), 60, 25, 128);
   vsl("vertical-slash fp16 many columns", shape(1, 2, 2, 520, 520, 64, "fp16"), 300, 12, 64);
+  // Sq > Skv: the first blocks' rows see nothing (e <= 0), and rows before
+  // the diagonal inside a visible block (added after the session's last
+  // GPU run: not yet run on a GPU).
+  vsl("vertical-slash Sq>Skv", shape(1, 4, 2, 500, 300, 64), 30, 20, 64);
   // A selection computed by the variant itself (pool -> scores -> top-k).
   Shape t = shape(1, 4, 2, 512, 512, 64);
   cs.push_back(Case{"topk", topkIR(t, 32, 64, 64, "k = 3 : i64", "topk", 4, true), t});
@@ -386,6 +393,12 @@ TEST_CASE("backward matches the float64 reference", "[backward]") {
   // SATTN_TEST_ARCH=sm_80: the portable (mma.sync) backward kernels, which
   // Hopper also runs (the variants still compile for this GPU: a
   // vertical-slash forward needs sm_90a).
+  struct EnvGuard { // restored for the test cases after this one
+    const char *old = std::getenv("SATTN_BACKWARD_WGMMA");
+    std::string saved = old ? old : "";
+    bool had = old != nullptr;
+    ~EnvGuard() { had ? setenv("SATTN_BACKWARD_WGMMA", saved.c_str(), 1) : unsetenv("SATTN_BACKWARD_WGMMA"); }
+  } env;
   if (gTargetArch == "sm_80")
     setenv("SATTN_BACKWARD_WGMMA", "0", 1);
   for (const Case &c : cases())
