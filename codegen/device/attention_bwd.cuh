@@ -310,27 +310,21 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
                         r1 - r0 == BT && k1 - 1 <= ipA;
       return full ? 1 : 2;
     }
-    return classify_keys(r0, r1, k0, k1, BT);
-  }
-
-  /// The mask / pattern kind of rows [r0, r1) x keys [ka, kb) (full only
-  /// for a whole tile of n keys).
-  __device__ __forceinline__ int classify_keys(int r0, int r1, int ka, int kb, int n) const {
     const int ipA = r0 + Skv - Sq, ipB = r1 - 1 + Skv - Sq;
-    if (Cfg::CAUSAL && ka > ipB)
+    if (Cfg::CAUSAL && k0 > ipB)
       return 0;
-    if (Cfg::WINDOW > 0 && kb - 1 <= ipA - Cfg::WINDOW && ka >= Cfg::SINKS)
+    if (Cfg::WINDOW > 0 && k1 - 1 <= ipA - Cfg::WINDOW && k0 >= Cfg::SINKS)
       return 0;
     bool any = true, all = true;
     if constexpr (Cfg::HAS_PATTERN)
-      attn_common::pattern_pairs<Cfg>(*this, r0, r1, ka, kb, any, all);
+      attn_common::pattern_pairs<Cfg>(*this, r0, r1, k0, k1, any, all);
     if (!any)
       return 0;
-    bool full = all && kb - ka == n && r1 - r0 == BT;
+    bool full = all && k1 - k0 == BT && r1 - r0 == BT;
     if (Cfg::CAUSAL)
-      full = full && kb - 1 <= ipA;
+      full = full && k1 - 1 <= ipA;
     if (Cfg::WINDOW > 0)
-      full = full && (ka > ipB - Cfg::WINDOW || kb - 1 < Cfg::SINKS);
+      full = full && (k0 > ipB - Cfg::WINDOW || k1 - 1 < Cfg::SINKS);
     return full ? 1 : 2;
   }
 
@@ -673,10 +667,10 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     int h, r0, r1, kind;
     if (next(h, r0, r1, kind)) { // CTA-uniform
       const u32 kd = sbase + OFF_K * 2, vd = sbase + OFF_V * 2;
-      if constexpr (COLS) { // the gathered rows [B, Hq, nv, D]
-        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.f.vs.nv + k0) * D;
-        B_::load_rows(kd, static_cast<const u16 *>(p.f.vs.kc) + off, D, k1 - k0, true, tid);
-        B_::load_rows(vd, static_cast<const u16 *>(p.f.vs.vc) + off, D, k1 - k0, true, tid);
+      if constexpr (COLS) { // the gathered rows of this query head
+        const VSlashView &vs = p.f.vs;
+        B_::load_rows(kd, attn_common::vs_row<Cfg>(vs, vs.kc, b, h, k0), D, k1 - k0, true, tid);
+        B_::load_rows(vd, attn_common::vs_row<Cfg>(vs, vs.vc, b, h, k0), D, k1 - k0, true, tid);
       } else {
         const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(k0) * p.f.k.ss;
         const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(k0) * p.f.v.ss;
@@ -761,11 +755,10 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
   __device__ __forceinline__ void load_kv(int s, int j0, int j1) const {
     if constexpr (VSlashOf<Cfg>::value) {
       if (sched.src) {
-        const i64 off = ((static_cast<i64>(b) * Cfg::HEADS + h) * p.vs.nv + j0) * D;
-        B_::load_rows(sbase + 2 * s * TILE * 2, static_cast<const u16 *>(p.vs.kc) + off, D,
-                      j1 - j0, true, tid);
-        B_::load_rows(sbase + (2 * s + 1) * TILE * 2, static_cast<const u16 *>(p.vs.vc) + off, D,
-                      j1 - j0, true, tid);
+        B_::load_rows(sbase + 2 * s * TILE * 2, attn_common::vs_row<Cfg>(p.vs, p.vs.kc, b, h, j0),
+                      D, j1 - j0, true, tid);
+        B_::load_rows(sbase + (2 * s + 1) * TILE * 2,
+                      attn_common::vs_row<Cfg>(p.vs, p.vs.vc, b, h, j0), D, j1 - j0, true, tid);
         return;
       }
     }

@@ -344,6 +344,15 @@ __device__ __forceinline__ U *slice(const Tensor4 &t, int b, int h) {
   return static_cast<U *>(t.ptr) + offset(t, b, h, 0, 0);
 }
 
+/// Row j of the gathered K or V rows (`base`: vs.kc or vs.vc, contiguous
+/// [B, Hq, nv, D]) of query head (b, h) of a vertical-slash set.
+template <class Cfg>
+__device__ __forceinline__ const ptx::u16 *vs_row(const VSlashView &vs, const void *base, int b,
+                                                  int h, int j) {
+  return static_cast<const ptx::u16 *>(base) +
+         ((static_cast<i64>(b) * Cfg::HEADS + h) * vs.nv + j) * Cfg::HEAD_DIM;
+}
+
 /// Sets c.qBase, c.kBase, c.vBase (the (b, h) / (b, hk) slices) and
 /// c.qVec, c.kVec, c.vVec (16-byte aligned rows: cp.async, else element
 /// loads) of a tensor-core CTA.

@@ -180,12 +180,9 @@ template <class Cfg, int MT> struct Fwd {
     int n = j1 - j0;
     if constexpr (VSlashOf<Cfg>::value) {
       if (sched.src) {
-        const i64 off = (static_cast<i64>(b) * Cfg::HEADS + h) * p.vs.nv * Cfg::HEAD_DIM;
-        const u16 *kc = static_cast<const u16 *>(p.vs.kc) + off,
-                  *vc = static_cast<const u16 *>(p.vs.vc) + off;
-        load_rows<BN>(2 * s * TILE, kc + static_cast<i64>(j0) * Cfg::HEAD_DIM, Cfg::HEAD_DIM, n,
-                      true);
-        load_rows<BN>((2 * s + 1) * TILE, vc + static_cast<i64>(j0) * Cfg::HEAD_DIM,
+        load_rows<BN>(2 * s * TILE, attn_common::vs_row<Cfg>(p.vs, p.vs.kc, b, h, j0),
+                      Cfg::HEAD_DIM, n, true);
+        load_rows<BN>((2 * s + 1) * TILE, attn_common::vs_row<Cfg>(p.vs, p.vs.vc, b, h, j0),
                       Cfg::HEAD_DIM, n, true);
         return;
       }

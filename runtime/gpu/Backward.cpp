@@ -271,6 +271,18 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   }
 
   const int B = q.B, Hq = q.H, Sq = q.S, D = q.D, Hkv = k.H;
+  // A contiguous 16-bit [B, Hq, rows, D] scratch tensor (a recomputed O,
+  // the vertical-slash columns' dK / dV).
+  auto scratch16 = [&](int rows) {
+    return dev::Tensor4{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * rows * D * 2)),
+                        int64_t(Hq) * rows * D,
+                        int64_t(rows) * D,
+                        D,
+                        B,
+                        Hq,
+                        rows,
+                        D};
+  };
   auto go = [&](const char *name, int64_t gx, int gy, int gz, int threads, int smem,
                 void *params) {
     if (gx <= 0 || gy <= 0 || gz <= 0)
@@ -306,14 +318,7 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
     // once per pass: attn_bwd_split_rows picks each row's own.
     auto forward = [&](const char *kernel, int64_t tiles) {
       dev::AttnParams f = bp.f;
-      f.o = dev::Tensor4{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * Sq * D * 2)),
-                         int64_t(Hq) * Sq * D,
-                         int64_t(Sq) * D,
-                         D,
-                         B,
-                         Hq,
-                         Sq,
-                         D};
+      f.o = scratch16(Sq);
       f.lse = reinterpret_cast<float *>(r.scratch(size_t(B) * Hq * Sq * 4));
       go(kernel, tiles, Hq, B, dev::kAttnMmaThreads, dev::attn_mma_smem_bytes(D, 64), &f);
       return f;
@@ -369,17 +374,8 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   const int dqSmem = wg ? dev::attn_bwd_dq_wg_smem_bytes(D) : dev::attn_bwd_dq_smem_bytes(D);
   go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);
   if (nv > 0) { // vertical-slash columns: dK / dV per query head, then added at their keys
-    const dev::Tensor4 c{reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * nv * D * 2)),
-                         int64_t(Hq) * nv * D,
-                         int64_t(nv) * D,
-                         D,
-                         B,
-                         Hq,
-                         nv,
-                         D};
-    bp.dkc = c;
-    bp.dvc = c;
-    bp.dvc.ptr = reinterpret_cast<void *>(r.scratch(size_t(B) * Hq * nv * D * 2));
+    bp.dkc = scratch16(nv);
+    bp.dvc = scratch16(nv);
     go("sattn_bwd_dkdv_cols", cdiv(nv, dev::kAttnBwdTile), Hq, B, dev::kAttnBwdThreads, dkdvSmem,
        &bp);
     for (bp.vs_head = 0; bp.vs_head < Hq / Hkv; ++bp.vs_head) // fixed order over a group
