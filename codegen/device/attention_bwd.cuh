@@ -6,7 +6,7 @@
 // sinks), static block patterns, block sets (per head or per GQA group),
 // query sets and vertical-slash sets, GQA. Two forms of the dK/dV and dQ
 // kernels share the schedule, masking and epilogues: mma.sync on tiles with
-// padded rows (sm_80, head dim 96, and the atomic mode everywhere), and on
+// padded rows (sm_80, head dim 96), and on
 // sm_90a (attn_bwd_dkdv_wg, attn_bwd_dq_wg) wgmma: the CTA's 4 warps are
 // one warpgroup whose m64 accumulators have the mma.sync fragment layout,
 // the tiles sit in the 128-byte-swizzle layout, and the two products of a
@@ -30,9 +30,12 @@
 //                      dP^T = V dO^T, dS^T, then dV += P^T dO and
 //                      dK += dS^T Q in registers. dK/dV of a KV head sum
 //                      over its query heads in a fixed order. Fast mode
-//                      (dq_accum set): dS goes through shared memory and
-//                      each warp adds dS K for 16 query rows to dq_accum
-//                      with fp32 atomics.
+//                      (Cfg::ATOMIC_DQ; dq_accum set): dS goes through
+//                      shared memory and each warp adds dS K for 16 query
+//                      rows to dq_accum with fp32 atomics (wgmma: dS as
+//                      register A fragments, K read N-major, one vector
+//                      reduction per column pair) — one pass, no second
+//                      computation of S and dP.
 //   attn_bwd_dq        deterministic mode: one CTA per 64 query rows, the
 //                      forward's own key schedule (attention_common.cuh);
 //                      recomputes S, P, dP, dS and sums dQ = dS K in
@@ -91,9 +94,11 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
   return 6 * kAttnBwdTile * (headDim + 8) * 2;
 }
 /// The wgmma forms (sm_90a): the same tiles unpadded in the swizzled
-/// layout, no dS tile, plus 1 KB to align the base to 1024 bytes.
+/// layout (dK/dV: with the padded dS tile of the fast mode), plus 1 KB to
+/// align the base to 1024 bytes.
 constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim) {
-  return 6 * kAttnBwdTile * headDim * 2 + 4 * kAttnBwdTile * 4 + 1024;
+  return (6 * kAttnBwdTile * headDim + kAttnBwdTile * (kAttnBwdTile + 8)) * 2 +
+         4 * kAttnBwdTile * 4 + 1024;
 }
 constexpr int attn_bwd_dq_wg_smem_bytes(int headDim) {
   return 6 * kAttnBwdTile * headDim * 2 + 1024;
@@ -255,10 +260,10 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static constexpr int NQ = BT / 8;  // n-tiles of S^T over the queries
   static constexpr int KQ = BT / 16; // k-steps over the queries
   static constexpr int LDD = BT + 8; // dS tile row stride
-  // smem (elements): K, V, Q[2], dO[2], dS (mma.sync only: the fast mode),
+  // smem (elements): K, V, Q[2], dO[2], dS [query][key] (the fast mode),
   // then floats lse2[2][64], delta[2][64].
   static constexpr int OFF_K = 0, OFF_V = TILE, OFF_Q = 2 * TILE, OFF_DO = 4 * TILE,
-                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + (WG ? 0 : BT * LDD);
+                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + BT * LDD;
 
   const AttnBwdParams &p;
   u32 sbase;
@@ -521,10 +526,18 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
       }
       wg_commit();
+      if constexpr (Cfg::ATOMIC_DQ)
+        store_ds(dp); // fast mode: while dV / dK run (dp is no wgmma operand)
       wg_wait<0>();
     }
     fence_regs(dkf);
     fence_regs(dvf);
+    fence_regs(pa);
+    fence_regs(sa);
+    if constexpr (Cfg::ATOMIC_DQ) {
+      __syncthreads(); // every warp's dS rows are in place
+      dq_wg(h, r0, r1);
+    }
   }
 
   __device__ __forceinline__ void compute(int s, int h, int r0, int r1, int kind) {
@@ -532,7 +545,6 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       compute_wg(s, h, r0, r1, kind);
       return;
     }
-    const int g = lane >> 2, t = lane & 3;
     const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
     // ldmatrix lane offsets: A rows (16 keys of this warp) from [key][d];
@@ -585,22 +597,14 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       }
     }
 
-    if (p.dq_accum == nullptr)
+    if constexpr (!Cfg::ATOMIC_DQ)
       return; // deterministic mode: attn_bwd_dq computes dQ
     // Fast mode: dS [query][key] into shared memory, then each warp adds
     // dS K for queries 16 warp .. + 15 to dq_accum (unscaled).
-    u16 *ds = reinterpret_cast<u16 *>(fsm) - (OFF_F - OFF_DS);
-#pragma unroll
-    for (int n = 0; n < NQ; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int ql = n * 8 + 2 * t + (e & 1), kl = warp * 16 + g + (e >> 1) * 8;
-        store_elem<T>(ds, ql * LDD + kl, dp[n][e]);
-      }
+    store_ds(dp);
     __syncthreads();
     const u32 dsb = sbase + OFF_DS * 2;
     const u32 dsOff = ((warp * 16 + (lane & 15)) * LDD + (lane >> 4) * 8) * 2;
-    float *acc = p.dq_accum + ((static_cast<i64>(b) * Cfg::HEADS + h) * Sq) * D;
     constexpr int HALF = ND / 2; // n-tiles per pass: fewer live registers
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -622,17 +626,77 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
           mma16816<T>(o[2 * dq + 1], a, bk[2], bk[3]);
         }
       }
+      add_dq(o, half * HALF * 8, h, r0, r1);
+    }
+  }
+
+  /// Fast mode: dS [query][key] in T into the shared dS tile, from this
+  /// thread's dS^T fragments (the layout of probs).
+  __device__ __forceinline__ void store_ds(const float (&ds)[NQ][4]) const {
+    const int g = lane >> 2, t = lane & 3;
+    u16 *dst = reinterpret_cast<u16 *>(fsm) - (OFF_F - OFF_DS);
 #pragma unroll
-      for (int hr = 0; hr < 2; ++hr) {
-        const int i = r0 + warp * 16 + g + hr * 8;
-        if (i < r1)
+    for (int n = 0; n < NQ; ++n)
 #pragma unroll
-          for (int n = 0; n < HALF; ++n) {
-            const int d = (half * HALF + n) * 8 + 2 * t;
-            atomicAdd(acc + static_cast<i64>(i) * D + d, o[n][2 * hr]);
-            atomicAdd(acc + static_cast<i64>(i) * D + d + 1, o[n][2 * hr + 1]);
-          }
+      for (int e = 0; e < 4; ++e) {
+        const int ql = n * 8 + 2 * t + (e & 1), kl = warp * 16 + g + (e >> 1) * 8;
+        store_elem<T>(dst, ql * LDD + kl, ds[n][e]);
       }
+  }
+
+  /// Fast mode: adds a dQ fragment of this warp's 16 query rows (r0 + 16
+  /// warp + g + 8 hr, the m16n8 / m64 accumulator layout), N n-tiles from
+  /// column c0, to dq_accum (fp32 atomics: the order varies between runs).
+  template <int N>
+  __device__ __forceinline__ void add_dq(const float (&o)[N][4], int c0, int h, int r0,
+                                         int r1) const {
+    const int g = lane >> 2, t = lane & 3;
+    float *acc = p.dq_accum + ((static_cast<i64>(b) * Cfg::HEADS + h) * Sq) * D;
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const int i = r0 + warp * 16 + g + hr * 8;
+      if (i < r1)
+#pragma unroll
+        for (int n = 0; n < N; ++n) {
+          float *a = acc + static_cast<i64>(i) * D + c0 + n * 8 + 2 * t;
+          if constexpr (WG) {
+            red_add_f32x2(a, o[n][2 * hr], o[n][2 * hr + 1]);
+          } else {
+            atomicAdd(a, o[n][2 * hr]);
+            atomicAdd(a + 1, o[n][2 * hr + 1]);
+          }
+        }
+    }
+  }
+
+  /// sm_90a fast mode: dQ += dS K for the tile's 64 query rows, after
+  /// store_ds and a CTA barrier: dS as register A fragments (ldmatrix, 16
+  /// rows per warp), K read N-major, 64 columns of dQ per product.
+  __device__ __forceinline__ void dq_wg(int h, int r0, int r1) const {
+    const u32 dsOff = ((warp * 16 + (lane & 15)) * LDD + (lane >> 4) * 8) * 2;
+    u32 da[KQ][4];
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk)
+      ldsm_x4(da[kk], sbase + OFF_DS * 2 + dsOff + kk * 32);
+    const u64 kn = make_desc(sbase + OFF_K * 2, BT * 128, 1024);
+#pragma unroll
+    for (int c = 0; c < D / 64; ++c) { // one 64-column panel of K
+      float o[8][4];
+      float(&of)[32] = reinterpret_cast<float(&)[32]>(o);
+#pragma unroll
+      for (int i = 0; i < 32; ++i)
+        of[i] = 0.f;
+      fence_regs(of);
+      fence_regs(da);
+      wg_fence();
+#pragma unroll
+      for (int kk = 0; kk < KQ; ++kk) // 16 keys per k-step = 2048 B
+        wgmma_rs<T, 64>(of, da[kk], kn + static_cast<u64>((c * BT * 128 + kk * 2048) >> 4));
+      wg_commit();
+      wg_wait<0>();
+      fence_regs(of);
+      fence_regs(da); // the A registers stay untouched until the product is done
+      add_dq(o, c * 64, h, r0, r1);
     }
   }
 

@@ -55,6 +55,12 @@ template <int N> __device__ __forceinline__ void fence_regs(u32 (&r)[N][4]) {
       asm volatile("" : "+r"(r[i][e])::"memory");
 }
 
+/// Adds (a, b) to the two floats at p (8-byte aligned) in global memory,
+/// one vector reduction (sm_90).
+__device__ __forceinline__ void red_add_f32x2(float *p, float a, float b) {
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(a), "f"(b) : "memory");
+}
+
 // ------------------------------------------------------------ setmaxnreg --
 // (mbarrier and TMA wrappers: tma.cuh)
 

@@ -68,8 +68,7 @@ bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HA
 } // namespace
 
 /// The backward module of attention launch `l` in one mode (declared in
-/// Executor.h). `wg`: dK/dV and dQ on wgmma (sm_90a, deterministic mode),
-/// else on mma.sync. The deterministic mode has its dQ pass; the atomic one
+/// Executor.h). `wg`: dK/dV and dQ on wgmma (sm_90a), else on mma.sync. The deterministic mode has its dQ pass; the atomic one
 /// converts the fp32 accumulator instead (its dK/dV kernel adds dS K to
 /// it). sattn_bwd_cfg is the forward's Cfg without its query set (the
 /// backward kernels read the active rows' mask and block set; lazy rows are
@@ -82,7 +81,9 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
      << cfgStruct(l, "sattn_fwd_cfg")
      << "struct sattn_bwd_cfg : sattn_fwd_cfg {\n"
-        "  static constexpr bool HAS_QUERIES = false;\n};\n"
+        "  static constexpr bool HAS_QUERIES = false;\n"
+        "  static constexpr bool ATOMIC_DQ = "
+     << (deterministic ? "false" : "true") << ";\n};\n"
      << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
         "  static constexpr bool HAS_LSE = true;\n"
         "  static constexpr int TILE_M = 64;\n};\n";
@@ -171,7 +172,7 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
 
 } // namespace
 
-/// SATTN_BACKWARD_WGMMA=0 keeps the deterministic backward on the mma.sync
+/// SATTN_BACKWARD_WGMMA=0 keeps the backward (both modes) on the mma.sync
 /// kernels on Hopper too (A/B experiments, and the GPU tests of the
 /// portable kernels). Head dim 96 always runs on mma.sync.
 bool CompiledProgram::backwardOnWgmma() const {
@@ -189,7 +190,7 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   const Launch &l = p.launches[attn];
   const int64_t D = l.i("HEAD_DIM");
-  const bool wg = deterministic && backwardOnWgmma() && (D == 64 || D == 128);
+  const bool wg = backwardOnWgmma() && (D == 64 || D == 128);
   const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg);
   const std::string binary = compileCached(src.cuda, p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;

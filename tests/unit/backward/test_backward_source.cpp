@@ -57,8 +57,8 @@ void check(const std::string &name, const std::string &text, const char *arch, b
   Lowered v(text, arch);
   const gpu::Launch &l = v.attention();
   for (bool det : {true, false}) {
-    // wgmma in the deterministic mode on sm_90a, for head dims 64 and 128.
-    const bool wg = det && std::string(arch) == "sm_90a" && l.i("HEAD_DIM") != 96;
+    // wgmma in both modes on sm_90a, for head dims 64 and 128.
+    const bool wg = std::string(arch) == "sm_90a" && l.i("HEAD_DIM") != 96;
     INFO(name << " " << arch << (det ? " deterministic" : " atomic"));
     const gpu::BackwardModuleSource m = gpu::backwardModuleSource(l, det, wg);
     const std::string &src = m.cuda;
@@ -76,6 +76,11 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     // wgmma: the forward recompute is mma.sync, so only the wg kernels.
     CHECK((count(out.binary, "wgmma.mma_async") > 0) == wg);
     CHECK((count(src, "attn_bwd_dkdv_wg<") > 0) == wg);
+    // The fast mode's dQ: fp32 atomics inside the dK/dV kernel (wgmma: one
+    // vector reduction per column pair); the deterministic mode has none.
+    CHECK((count(out.binary, "red.global.add.v2.f32") > 0) == (wg && !det));
+    CHECK((count(out.binary, "atom.global.add.f32") + count(out.binary, "red.global.add.f32") > 0) ==
+          (!wg && !det));
   }
 }
 
