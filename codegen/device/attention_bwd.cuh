@@ -671,7 +671,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
 
   /// sm_90a fast mode: dQ += dS K for the tile's 64 query rows, after
   /// store_ds and a CTA barrier: dS as register A fragments (ldmatrix, 16
-  /// rows per warp), K read N-major, 64 columns of dQ per product.
+  /// rows per warp), K read N-major (as dO in the dV product).
   __device__ __forceinline__ void dq_wg(int h, int r0, int r1) const {
     const u32 dsOff = ((warp * 16 + (lane & 15)) * LDD + (lane >> 4) * 8) * 2;
     u32 da[KQ][4];
@@ -679,25 +679,22 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     for (int kk = 0; kk < KQ; ++kk)
       ldsm_x4(da[kk], sbase + OFF_DS * 2 + dsOff + kk * 32);
     const u64 kn = make_desc(sbase + OFF_K * 2, BT * 128, 1024);
+    float o[ND][4];
+    float(&of)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(o);
 #pragma unroll
-    for (int c = 0; c < D / 64; ++c) { // one 64-column panel of K
-      float o[8][4];
-      float(&of)[32] = reinterpret_cast<float(&)[32]>(o);
+    for (int i = 0; i < ND * 4; ++i)
+      of[i] = 0.f;
+    fence_regs(of);
+    fence_regs(da);
+    wg_fence();
 #pragma unroll
-      for (int i = 0; i < 32; ++i)
-        of[i] = 0.f;
-      fence_regs(of);
-      fence_regs(da);
-      wg_fence();
-#pragma unroll
-      for (int kk = 0; kk < KQ; ++kk) // 16 keys per k-step = 2048 B
-        wgmma_rs<T, 64>(of, da[kk], kn + static_cast<u64>((c * BT * 128 + kk * 2048) >> 4));
-      wg_commit();
-      wg_wait<0>();
-      fence_regs(of);
-      fence_regs(da); // the A registers stay untouched until the product is done
-      add_dq(o, c * 64, h, r0, r1);
-    }
+    for (int kk = 0; kk < KQ; ++kk) // 16 keys per k-step = 2048 B
+      wgmma_rs<T, D>(of, da[kk], kn + static_cast<u64>((kk * 2048) >> 4));
+    wg_commit();
+    wg_wait<0>();
+    fence_regs(of);
+    fence_regs(da); // the A registers stay untouched until the product is done
+    add_dq(o, 0, h, r0, r1);
   }
 
   __device__ __forceinline__ void run() {
