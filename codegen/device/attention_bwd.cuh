@@ -166,16 +166,7 @@ template <class Cfg, bool WG> struct Base {
                  : dst + (r * LDS + k * 8) * 2;
       bool in = r < valid;
       const u16 *g = src + (in ? static_cast<i64>(r) * ss : 0) + k * 8;
-      if (vec) {
-        cp_async16(d, g, in ? 16 : 0);
-      } else {
-        u32 w[4] = {0u, 0u, 0u, 0u};
-        if (in)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            w[e] = static_cast<u32>(g[2 * e]) | (static_cast<u32>(g[2 * e + 1]) << 16);
-        st_shared16(d, w[0], w[1], w[2], w[3]);
-      }
+      stage_chunk16(d, g, in, vec);
     }
   }
 

@@ -408,16 +408,10 @@ template <class Cfg> struct Fwd {
       const int r = r0 + it * RS;
       const u32 a = a0 + (r / R) * (R * D * 2) + (r % R) * 128;
       const bool in = r < valid;
-      if (vec) {
+      if (vec) // a row past the end names src: cp.async must not form an address beyond the view
         cp_async16(a, in ? g : src, in ? 16 : 0);
-      } else {
-        u32 w[4] = {0u, 0u, 0u, 0u};
-        if (in)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            w[e] = static_cast<u32>(g[2 * e]) | (static_cast<u32>(g[2 * e + 1]) << 16);
-        st_shared16(a, w[0], w[1], w[2], w[3]);
-      }
+      else
+        stage_chunk16(a, g, in, false);
     }
   }
 
@@ -437,16 +431,7 @@ template <class Cfg> struct Fwd {
       const bool in = r < valid;
       const u16 *g =
           base + (in ? static_cast<i64>(ld_shared_s32(row_map() + 4 * r)) * ss : 0) + k * 8;
-      if (vec) {
-        cp_async16(a, g, in ? 16 : 0);
-      } else {
-        u32 w[4] = {0u, 0u, 0u, 0u};
-        if (in)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            w[e] = static_cast<u32>(g[2 * e]) | (static_cast<u32>(g[2 * e + 1]) << 16);
-        st_shared16(a, w[0], w[1], w[2], w[3]);
-      }
+      stage_chunk16(a, g, in, vec);
     }
   }
 

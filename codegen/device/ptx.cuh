@@ -49,6 +49,23 @@ __device__ __forceinline__ void st_shared16(u32 dst, u32 a, u32 b, u32 c, u32 d)
                : "memory");
 }
 
+/// One 16-byte chunk (8 16-bit elements) of a row into shared memory at
+/// dst: cp.async when the rows are 16-byte aligned (vec), else element
+/// loads and one 16-byte store (views whose rows are only 4-byte aligned);
+/// zeros when !in (src is then any address cp.async may name).
+__device__ __forceinline__ void stage_chunk16(u32 dst, const u16 *src, bool in, bool vec) {
+  if (vec) {
+    cp_async16(dst, src, in ? 16 : 0);
+  } else {
+    u32 w[4] = {0u, 0u, 0u, 0u};
+    if (in)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        w[e] = static_cast<u32>(src[2 * e]) | (static_cast<u32>(src[2 * e + 1]) << 16);
+    st_shared16(dst, w[0], w[1], w[2], w[3]);
+  }
+}
+
 __device__ __forceinline__ void ldsm_x4(u32 (&r)[4], u32 addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
