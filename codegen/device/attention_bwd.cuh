@@ -1112,7 +1112,7 @@ template <class Cfg> __device__ void attn_bwd_transpose_scan(const AttnBwdParams
   }
 }
 
-/// dK, dV (and, with dq_accum, the fast mode's atomic dQ). Grid (nKT,
+/// dK, dV (and, with Cfg::ATOMIC_DQ, the fast mode's atomic dQ). Grid (nKT,
 /// KV_HEADS, B) with nKT = cdiv(Skv, kAttnBwdTile), or with a block set
 /// nKB * cdiv(SET_BK, kAttnBwdTile); blockDim kAttnBwdThreads; dynamic smem
 /// attn_bwd_dkdv_smem_bytes(HEAD_DIM).
@@ -1122,9 +1122,8 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
   attn_bwd_detail::DkDv<Cfg, false>(p, sattn_bwd_smem).run();
 }
 
-/// attn_bwd_dkdv on wgmma (sm_90a; deterministic mode only: dq_accum must
-/// be null). Grid as attn_bwd_dkdv; dynamic smem
-/// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM).
+/// attn_bwd_dkdv on wgmma (sm_90a; both modes). Grid as attn_bwd_dkdv;
+/// dynamic smem attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
@@ -1140,7 +1139,7 @@ template <class Cfg> __device__ void attn_bwd_dkdv_cols(const AttnBwdParams &p) 
   attn_bwd_detail::DkDv<Cfg, false, true>(p, sattn_bwd_smem).run();
 }
 
-/// attn_bwd_dkdv_cols on wgmma (sm_90a, deterministic mode); smem as
+/// attn_bwd_dkdv_cols on wgmma (sm_90a, both modes); smem as
 /// attn_bwd_dkdv_wg.
 template <class Cfg> __device__ void attn_bwd_dkdv_cols_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok,

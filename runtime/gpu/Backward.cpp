@@ -68,9 +68,9 @@ bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HA
 } // namespace
 
 /// The backward module of attention launch `l` in one mode (declared in
-/// Executor.h). `wg`: dK/dV and dQ on wgmma (sm_90a), else on mma.sync. The deterministic mode has its dQ pass; the atomic one
-/// converts the fp32 accumulator instead (its dK/dV kernel adds dS K to
-/// it). sattn_bwd_cfg is the forward's Cfg without its query set (the
+/// Executor.h). `wg`: dK/dV and dQ on wgmma (sm_90a), else on mma.sync.
+/// The deterministic mode has its dQ pass; the atomic one converts the fp32
+/// accumulator instead (its dK/dV kernel adds dS K to it: ATOMIC_DQ). sattn_bwd_cfg is the forward's Cfg without its query set (the
 /// backward kernels read the active rows' mask and block set; lazy rows are
 /// a second pass with sattn_bwd_lazy_cfg: causal, lazy window and sinks, no
 /// blocks).

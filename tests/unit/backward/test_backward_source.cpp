@@ -6,8 +6,9 @@
 // a block set (list or computed), a fused static pattern, query sets with
 // lazy rows that attend or write 0, a vertical-slash set — in both modes and both kernel
 // families, compiled by NVRTC to PTX, and checked to define every kernel
-// the runtime looks up, with wgmma in the sm_90a deterministic dK/dV and dQ
-// kernels and nowhere else.
+// the runtime looks up, with wgmma in the sm_90a dK/dV and dQ kernels (both
+// modes) and nowhere else, and the fast mode's dQ atomics in its dK/dV
+// kernels only.
 //
 //===----------------------------------------------------------------------===//
 #define CATCH_CONFIG_MAIN
