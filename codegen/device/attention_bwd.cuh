@@ -94,10 +94,10 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
   return 6 * kAttnBwdTile * (headDim + 8) * 2;
 }
 /// The wgmma forms (sm_90a): the same tiles unpadded in the swizzled
-/// layout (dK/dV: with the padded dS tile of the fast mode), plus 1 KB to
-/// align the base to 1024 bytes.
-constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim) {
-  return (6 * kAttnBwdTile * headDim + kAttnBwdTile * (kAttnBwdTile + 8)) * 2 +
+/// layout (dK/dV in the atomic mode: with the padded dS tile), plus 1 KB
+/// to align the base to 1024 bytes.
+constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, bool atomicDq) {
+  return (6 * kAttnBwdTile * headDim + (atomicDq ? kAttnBwdTile * (kAttnBwdTile + 8) : 0)) * 2 +
          4 * kAttnBwdTile * 4 + 1024;
 }
 constexpr int attn_bwd_dq_wg_smem_bytes(int headDim) {
@@ -251,10 +251,11 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static constexpr int NQ = BT / 8;  // n-tiles of S^T over the queries
   static constexpr int KQ = BT / 16; // k-steps over the queries
   static constexpr int LDD = BT + 8; // dS tile row stride
-  // smem (elements): K, V, Q[2], dO[2], dS [query][key] (the fast mode),
-  // then floats lse2[2][64], delta[2][64].
+  // smem (elements): K, V, Q[2], dO[2], dS [query][key] (mma.sync, and
+  // wgmma in the atomic mode), then floats lse2[2][64], delta[2][64].
   static constexpr int OFF_K = 0, OFF_V = TILE, OFF_Q = 2 * TILE, OFF_DO = 4 * TILE,
-                       OFF_DS = 6 * TILE, OFF_F = 6 * TILE + BT * LDD;
+                       OFF_DS = 6 * TILE,
+                       OFF_F = 6 * TILE + (WG && !Cfg::ATOMIC_DQ ? 0 : BT * LDD);
 
   const AttnBwdParams &p;
   u32 sbase;
@@ -1123,7 +1124,7 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
 }
 
 /// attn_bwd_dkdv on wgmma (sm_90a; both modes). Grid as attn_bwd_dkdv;
-/// dynamic smem attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM).
+/// dynamic smem attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM, ATOMIC_DQ).
 template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];

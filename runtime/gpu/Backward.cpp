@@ -174,10 +174,15 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
 
 /// SATTN_BACKWARD_WGMMA=0 keeps the backward (both modes) on the mma.sync
 /// kernels on Hopper too (A/B experiments, and the GPU tests of the
-/// portable kernels). Head dim 96 always runs on mma.sync.
-bool CompiledProgram::backwardOnWgmma() const {
+/// portable kernels). Head dim 96 always runs on mma.sync. The atomic
+/// mode's wgmma kernels (dQ inside the dK/dV CTA, 2026-12-07) have not run
+/// on a GPU yet: until they pass the GPU tests they are opt-in,
+/// SATTN_BACKWARD_ATOMIC_WGMMA=1.
+bool CompiledProgram::backwardOnWgmma(bool deterministic) const {
   const char *env = std::getenv("SATTN_BACKWARD_WGMMA");
-  return p.arch == "sm_90a" && !(env && std::string(env) == "0");
+  const char *atomic = std::getenv("SATTN_BACKWARD_ATOMIC_WGMMA");
+  return p.arch == "sm_90a" && !(env && std::string(env) == "0") &&
+         (deterministic || (atomic && std::string(atomic) == "1"));
 }
 
 const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t attn,
@@ -190,7 +195,7 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
   const Launch &l = p.launches[attn];
   const int64_t D = l.i("HEAD_DIM");
-  const bool wg = backwardOnWgmma() && (D == 64 || D == 128);
+  const bool wg = backwardOnWgmma(deterministic) && (D == 64 || D == 128);
   const BackwardModuleSource src = backwardModuleSource(l, deterministic, wg);
   const std::string binary = compileCached(src.cuda, p.name + "_bwd", arch, diskCache, nullptr);
   CUmodule m = nullptr;
@@ -371,7 +376,8 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), dev::kAttnBwdTile)
                             : cdiv(k.S, dev::kAttnBwdTile);
   const bool wg = bm.wgmma; // as the module was built (launch shapes must match)
-  const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D) : dev::attn_bwd_dkdv_smem_bytes(D);
+  const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, !req.deterministic)
+                          : dev::attn_bwd_dkdv_smem_bytes(D);
   const int dqSmem = wg ? dev::attn_bwd_dq_wg_smem_bytes(D) : dev::attn_bwd_dq_smem_bytes(D);
   go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);
   if (nv > 0) { // vertical-slash columns: dK / dV per query head, then added at their keys

@@ -159,9 +159,9 @@ private:
   /// The backward kernels of launch `attn` in one mode (compiled and
   /// loaded once per mode).
   const BackwardModule &backwardKernels(size_t attn, bool deterministic) const;
-  /// Whether the backward (both modes) runs on wgmma (a variant lowered
+  /// Whether the backward in this mode runs on wgmma (a variant lowered
   /// for sm_90a), else on the portable mma.sync kernels.
-  bool backwardOnWgmma() const;
+  bool backwardOnWgmma(bool deterministic) const;
   Plan p;
   cache::DiskCache diskCache;
   mutable std::mutex bwdMutex;
