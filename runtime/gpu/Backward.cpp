@@ -174,15 +174,14 @@ size_t attentionLaunch(const Plan &p, const BackwardRequest &req) {
 
 /// SATTN_BACKWARD_WGMMA=0 keeps the backward (both modes) on the mma.sync
 /// kernels on Hopper too (A/B experiments, and the GPU tests of the
-/// portable kernels). Head dim 96 always runs on mma.sync. The atomic
-/// mode's wgmma kernels (dQ inside the dK/dV CTA, 2026-12-07) have not run
-/// on a GPU yet: until they pass the GPU tests they are opt-in,
-/// SATTN_BACKWARD_ATOMIC_WGMMA=1.
+/// portable kernels). Head dim 96 always runs on mma.sync.
+/// SATTN_BACKWARD_ATOMIC_WGMMA=0 keeps only the atomic mode on mma.sync
+/// (its wgmma kernels, dQ inside the dK/dV CTA, came 2026-12-07).
 bool CompiledProgram::backwardOnWgmma(bool deterministic) const {
   const char *env = std::getenv("SATTN_BACKWARD_WGMMA");
   const char *atomic = std::getenv("SATTN_BACKWARD_ATOMIC_WGMMA");
   return p.arch == "sm_90a" && !(env && std::string(env) == "0") &&
-         (deterministic || (atomic && std::string(atomic) == "1"));
+         (deterministic || !(atomic && std::string(atomic) == "0"));
 }
 
 const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t attn,
