@@ -6,8 +6,8 @@
 // sinks), static block patterns, block sets (per head or per GQA group),
 // query sets and vertical-slash sets, GQA. Two forms of the dK/dV and dQ
 // kernels share the schedule, masking and epilogues: mma.sync on tiles with
-// padded rows (sm_80, head dim 96), and on
-// sm_90a (attn_bwd_dkdv_wg, attn_bwd_dq_wg) wgmma: the CTA's 4 warps are
+// padded rows (sm_80, head dim 96), and on sm_90a (attn_bwd_dkdv_wg,
+// attn_bwd_dq_wg) wgmma: the CTA's 4 warps are
 // one warpgroup whose m64 accumulators have the mma.sync fragment layout,
 // the tiles sit in the 128-byte-swizzle layout, and the two products of a
 // tile that read the same operand pair (S and dP) are issued as one group
@@ -595,8 +595,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     // dS K for queries 16 warp .. + 15 to dq_accum (unscaled).
     store_ds(dp);
     __syncthreads();
-    const u32 dsb = sbase + OFF_DS * 2;
-    const u32 dsOff = ((warp * 16 + (lane & 15)) * LDD + (lane >> 4) * 8) * 2;
+    const u32 dsa = ds_frag_addr();
     constexpr int HALF = ND / 2; // n-tiles per pass: fewer live registers
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -609,7 +608,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
 #pragma unroll
       for (int kk = 0; kk < BT / 16; ++kk) {
         u32 a[4];
-        ldsm_x4(a, dsb + dsOff + kk * 32);
+        ldsm_x4(a, dsa + kk * 32);
 #pragma unroll
         for (int dq = 0; dq < HALF / 2; ++dq) {
           u32 bk[4];
@@ -634,6 +633,12 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         const int ql = n * 8 + 2 * t + (e & 1), kl = warp * 16 + g + (e >> 1) * 8;
         store_elem<T>(dst, ql * LDD + kl, ds[n][e]);
       }
+  }
+
+  /// Fast mode: this lane's ldmatrix address of the dS tile's A fragment
+  /// (16 query rows per warp; + 32 bytes per k-step of 16 keys).
+  __device__ __forceinline__ u32 ds_frag_addr() const {
+    return sbase + (OFF_DS + (warp * 16 + (lane & 15)) * LDD + (lane >> 4) * 8) * 2;
   }
 
   /// Fast mode: adds a dQ fragment of this warp's 16 query rows (r0 + 16
@@ -665,11 +670,11 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   /// store_ds and a CTA barrier: dS as register A fragments (ldmatrix, 16
   /// rows per warp), K read N-major (as dO in the dV product).
   __device__ __forceinline__ void dq_wg(int h, int r0, int r1) const {
-    const u32 dsOff = ((warp * 16 + (lane & 15)) * LDD + (lane >> 4) * 8) * 2;
+    const u32 dsa = ds_frag_addr();
     u32 da[KQ][4];
 #pragma unroll
     for (int kk = 0; kk < KQ; ++kk)
-      ldsm_x4(da[kk], sbase + OFF_DS * 2 + dsOff + kk * 32);
+      ldsm_x4(da[kk], dsa + kk * 32);
     const u64 kn = make_desc(sbase + OFF_K * 2, BT * 128, 1024);
     float o[ND][4];
     float(&of)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(o);
