@@ -9,6 +9,7 @@
 
 #include "codegen/device/attention_wgmma.cuh"
 #include "codegen/device/classify.cuh"
+#include "codegen/device/estimation.cuh"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -306,4 +307,47 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
         return other->emitOpError() << "has no device template; only sattn semantic ops "
                                        "can be outlined";
       });
+}
+
+bool sattn::fusableScores(ScoresOp s, DictionaryAttr spec) {
+  if (s.getKMax() || s.getResult().use_empty())
+    return false;
+  ScoresType t = s.getResult().getType();
+  int64_t d = llvm::cast<IntegerAttr>(spec.get("head_dim")).getInt();
+  int64_t rows = t.getBq() / s.getQGroupAttr().getInt();
+  int64_t groups = t.getBk() / s.getKGroupAttr().getInt();
+  // The same kernel as the unfused grid (the same bits): the two-pass one.
+  if (!dev::scores_mma(int(d), int(rows), int(groups)) || dev::scores_one_pass(int(rows)))
+    return false;
+  for (OpOperand &use : s.getResult().getUses()) {
+    Operation *user = use.getOwner();
+    if (isa<HeadBudgetOp>(user))
+      continue;
+    auto sel = dyn_cast<SelectBlocksOp>(user);
+    if (!sel || use.getOperandNumber() != 0 || sel.getScope() == SelectScope::head ||
+        sel.getResult().getType().getHeads() != t.getHeads())
+      return false;
+  }
+  return true;
+}
+
+FailureOr<KernelSpec> sattn::fusedSelectKernel(Operation *consumer, ScoresOp s,
+                                               DictionaryAttr spec) {
+  FailureOr<SmallVector<KernelSpec, 2>> sel = kernelsFor(consumer, spec);
+  FailureOr<SmallVector<KernelSpec, 2>> sc = kernelsFor(s, spec);
+  if (failed(sel) || failed(sc))
+    return failure();
+  const std::string &t = sel->front().deviceTemplate;
+  std::string fused = t == "head_budget"         ? "scores_head_budget"
+                      : t == "select_topk"       ? "scores_select_topk"
+                      : t == "select_cumulative" ? "scores_select_cumulative"
+                                                 : "";
+  if (fused.empty())
+    return consumer->emitOpError() << "cannot fuse " << t << " with its scores";
+  // Union of both constant sets; the shared names (block sizes, causal,
+  // the variant facts) agree by construction.
+  NamedAttrList merged(sc->front().consts);
+  for (NamedAttribute a : sel->front().consts)
+    merged.set(a.getName(), a.getValue());
+  return KernelSpec{fused, merged.getDictionary(consumer->getContext())};
 }

@@ -7,6 +7,11 @@
 // does not return, with its size as an expression in the run-time lengths
 // (B, S_<arg>) so the runtime can allocate once per shape.
 //
+// A `sattn.scores` that fusableScores accepts (KernelTable.h) launches
+// nothing: each of its consumers becomes one fused scores + selection launch
+// over the scores' operands (codegen/device/fused_select.cuh), so the
+// [B, H, nQB, nKB] grid is neither allocated nor written.
+//
 // A block-set argument is a user list [B, H, nQB, cap] (semantics §14):
 // every one that is used first goes through a `blocks_from_list` launch,
 // which writes the sorted, duplicate-free counts + indices form every
@@ -169,6 +174,8 @@ LogicalResult normaliseListArgs(func::FuncOp func, DictionaryAttr spec, SizeExpr
 }
 
 struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutlineKernelsPass> {
+  using SattnOutlineKernelsBase::SattnOutlineKernelsBase;
+
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (failed(outline(func)))
@@ -199,15 +206,37 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
       Operation *op;
       SmallVector<KernelSpec, 2> kernels;
       SmallVector<std::string> resultBytes;
+      ScoresOp fusedScores = nullptr; ///< consumer of a fused sattn.scores
     };
+    // Fused estimation: such a scores op gets no launch; its consumers
+    // compute the rows they need (KernelTable.h, fusableScores).
+    llvm::DenseSet<Operation *> fused;
+    if (fuseEstimation)
+      for (ScoresOp s : func.getBody().front().getOps<ScoresOp>())
+        if (!llvm::is_contained(ret->getOperands(), s.getResult()) && fusableScores(s, spec))
+          fused.insert(s);
     SmallVector<Item> items;
     for (Operation &op : func.getBody().front()) {
       if (&op == ret || isa<LaunchOp>(op))
         continue;
-      FailureOr<SmallVector<KernelSpec, 2>> kernels = kernelsFor(&op, spec);
-      if (failed(kernels))
-        return failure();
-      Item item{&op, std::move(*kernels), {}};
+      Item item{&op, {}, {}};
+      ScoresOp src = op.getNumOperands() ? op.getOperand(0).getDefiningOp<ScoresOp>() : nullptr;
+      if (fused.contains(&op)) {
+        items.push_back(std::move(item)); // erased below, launches nothing
+        continue;
+      }
+      if (src && fused.contains(src)) {
+        FailureOr<KernelSpec> k = fusedSelectKernel(&op, src, spec);
+        if (failed(k))
+          return failure();
+        item.kernels.push_back(std::move(*k));
+        item.fusedScores = src;
+      } else {
+        FailureOr<SmallVector<KernelSpec, 2>> kernels = kernelsFor(&op, spec);
+        if (failed(kernels))
+          return failure();
+        item.kernels = std::move(*kernels);
+      }
       for (Value r : op.getResults())
         item.resultBytes.push_back(sizes.bytes(r));
       items.push_back(std::move(item));
@@ -215,8 +244,14 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
 
     for (Item &item : items) {
       Operation &op = *item.op;
+      if (item.kernels.empty())
+        continue;
       b.setInsertionPoint(&op);
       SmallVector<Value> args(op.getOperands());
+      if (item.fusedScores) { // the scores' operands, then the consumer's others
+        args.assign(item.fusedScores->operand_begin(), item.fusedScores->operand_end());
+        args.append(std::next(op.operand_begin()), op.operand_end());
+      }
       LaunchOp last;
       for (auto [i, k] : llvm::enumerate(item.kernels)) {
         std::string name = "k" + std::to_string(counter++) + "_" + k.deviceTemplate;
@@ -268,7 +303,8 @@ struct SattnOutlineKernelsPass : sattn::impl::SattnOutlineKernelsBase<SattnOutli
         if (!llvm::is_contained(ret->getOperands(), r))
           plan.push_back({last.getKernel().str(), unsigned(idx), item.resultBytes[idx]});
     }
-    for (Item &item : items)
+    // Last first: a fused scores op loses its uses with its consumers.
+    for (Item &item : llvm::reverse(items))
       item.op->erase();
 
     SmallVector<Attribute> entries;

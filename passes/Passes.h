@@ -31,6 +31,10 @@ struct LowerToKernelsOptions : mlir::PassPipelineOptions<LowerToKernelsOptions> 
   Option<std::string> arch{*this, "arch",
                            llvm::cl::desc("target GPU architecture (sm_90a, sm_80, ...)"),
                            llvm::cl::init("sm_90a")};
+  Option<bool> fuseEstimation{
+      *this, "fuse-estimation",
+      llvm::cl::desc("fuse sattn.scores into its per-row selections (no scores grid)"),
+      llvm::cl::init(true)};
 };
 
 /// canonicalize → fuse-static-masks → canonicalize → specialize → outline.

@@ -63,6 +63,13 @@ def SattnOutlineKernels : Pass<"sattn-outline-kernels", "mlir::ModuleOp"> {
     order, and records the workspace plan (every launch result the
     function does not return) as `sattn.workspace`.
 
+    With `fuse-estimation` (the default), a `sattn.scores` whose every use is
+    a per-query-head `select_blocks` or a `head_budget` gets no launch of its
+    own: each consumer becomes one `scores_select_*` / `scores_head_budget`
+    launch that computes the scores rows it needs in shared memory
+    (codegen/device/fused_select.cuh), so the scores grid never reaches
+    global memory.
+
     Before:
     ```mlir
     %o = sattn.attention %q, %k, %v {causal} : ...
@@ -72,6 +79,10 @@ def SattnOutlineKernels : Pass<"sattn-outline-kernels", "mlir::ModuleOp"> {
     %o = sattn.launch "k0_attn_fwd" = "attn_fwd" {CAUSAL = true, HEAD_DIM = 128 : i64, ...} (%q, %k, %v) : ...
     ```
   }];
+  let options = [
+    Option<"fuseEstimation", "fuse-estimation", "bool", /*default=*/"true",
+           "fuse a sattn.scores into its per-row selections (no scores grid in memory)">,
+  ];
   let dependentDialects = ["::sattn::SattnDialect"];
 }
 

@@ -22,7 +22,9 @@ void buildLowerToKernelsPipeline(OpPassManager &pm, const LowerToKernelsOptions 
   spec.maxKvBlocks = options.maxKvBlocks;
   spec.arch = options.arch;
   pm.addPass(createSattnSpecialize(spec));
-  pm.addPass(createSattnOutlineKernels());
+  SattnOutlineKernelsOptions outline;
+  outline.fuseEstimation = options.fuseEstimation;
+  pm.addPass(createSattnOutlineKernels(outline));
 }
 
 void registerSattnPassesAndPipelines() {

@@ -30,7 +30,7 @@ using gpu::DeviceBuffer;
 
 GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
                       const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection,
-                      const std::string &arch) {
+                      const std::string &arch, bool fuseEstimation) {
   gpu::Driver &drv = gpu::Driver::get();
   drv.makeCurrent();
   mlir::OwningOpRef<mlir::ModuleOp> module(semantic.clone());
@@ -38,6 +38,7 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   LowerToKernelsOptions lo;
   lo.dtype = dtype;
   lo.arch = arch.empty() ? codegen::Arch::forCapability(drv.major(), drv.minor()).name : arch;
+  lo.fuseEstimation = fuseEstimation;
   buildLowerToKernelsPipeline(pm, lo);
   if (mlir::failed(pm.run(*module)))
     throw ToolError("lowering the variant failed (see the diagnostics above)");
@@ -110,6 +111,8 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   ro.timePhases = true;
   ro.dump = dumpSelection ? &dumps : nullptr;
   GpuRunResult out;
+  for (const gpu::Launch &l : plan.launches)
+    out.fusedEstimation |= llvm::StringRef(l.deviceTemplate).starts_with("scores_");
   ro.selection = &out.selection;
   program.run(devArgs, devResults, stream, &ro);
 

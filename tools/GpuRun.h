@@ -20,14 +20,17 @@ struct GpuRunResult {
   gpu::SelectionSets selection;                ///< the sets the attention used
   std::map<std::string, gpu::HostValue> dumps; ///< every intermediate, with dumpSelection
   std::string device;                          ///< GPU name
+  bool fusedEstimation = false; ///< some sattn.scores ran fused into its selections
 };
 
 /// Lowers a copy of the variant, compiles it (through the disk cache) and
 /// runs it on the GPU with `args` (already rounded to the variant dtype).
 /// `arch` overrides the kernel family chosen for this GPU (tests use
-/// "sm_80" to run the portable kernels on a Hopper GPU too).
+/// "sm_80" to run the portable kernels on a Hopper GPU too);
+/// `fuseEstimation` = false keeps every sattn.scores a launch of its own
+/// (its grid then shows in the dumps).
 GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
                       const std::vector<std::shared_ptr<ref::Tensor>> &args, bool dumpSelection,
-                      const std::string &arch = "");
+                      const std::string &arch = "", bool fuseEstimation = true);
 
 } // namespace sattn::tools

@@ -591,27 +591,31 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
 ///      A KV block longer than a tile (GROUPS > NK) is carried in a
 ///      register across its tiles.
 /// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
-/// CTAs are issued last rows first: under a causal mask they see the most.
-/// grid (cdiv(nq, kScoresMmaRows), HEADS, B), block kScoresThreads,
-/// dynamic smem scores_2pass_smem_bytes(HEAD_DIM).
-template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(const ScoresParams &p) {
+/// This body computes query blocks I0 .. I0 + ipc - 1 (ipc <= kScoresMmaRows
+/// / ROWS; fewer leave warps without rows) of (b, h) into
+/// out[(I - outI0) * nKB + J]: the (b, h) slice of the scores grid
+/// (block_scores, outI0 = 0) or a shared-memory buffer of the ipc rows
+/// (scores_select, fused_select.cuh, outI0 = I0). `smem` holds
+/// scores_2pass_smem_bytes(HEAD_DIM) bytes.
+template <class Cfg>
+__device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, int h, int I0,
+                                                  int ipc, float *out, int outI0,
+                                                  unsigned char *smem) {
   using ptx::u32;
   constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
   constexpr int NK = scores_key_tile(D), LD = D + 8, LDP = NK + 8;
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
-  constexpr int IPC = R / ROWS;    // query blocks per CTA
+  constexpr int IPC = R / ROWS;    // query blocks per CTA at most
   constexpr DType T = DType::bf16; // fp32 range for both halves
   static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma_2pass: unsupported shape");
   static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma_2pass: one carried block per thread");
-  extern __shared__ __align__(16) unsigned char sattn_scores_smem[];
-  unsigned short *khi = reinterpret_cast<unsigned short *>(sattn_scores_smem);
+  unsigned short *khi = reinterpret_cast<unsigned short *>(smem);
   unsigned short *klo = khi + NK * LD;
   float *P = reinterpret_cast<float *>(klo + NK * LD); // [R][LDP]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
-  const int c = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int nq = p.nq, nk = p.nk, nKB = p.nKB;
-  const int r0 = c * R, r1 = min(nq, r0 + R), I0 = c * IPC;
+  const int r0 = I0 * ROWS, r1 = min(nq, r0 + ipc * ROWS);
   const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * nq) * D;
   const float *kbase =
       p.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * nk) * D;
@@ -683,7 +687,6 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(cons
 
   // Pass 2: probabilities, summed per (query block, KV block).
   auto nI = [&](int I) { return static_cast<float>(min(nq, (I + 1) * ROWS) - I * ROWS); };
-  float *out = p.out + ((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB) * nKB;
   float carry = 0.f;
   for (int t0 = 0; t0 < tEnd; t0 += NK) {
     __syncthreads(); // the previous tile and its probabilities are consumed
@@ -713,7 +716,7 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(cons
       // lanes of one KV block fold their sums by xor shuffles. A fixed
       // order, so the same bits on every run.
       constexpr int CPL = NK / 32, LANES = GROUPS / CPL; // lanes per KV block
-      for (int il = warp; il < IPC; il += NT / 32) {
+      for (int il = warp; il < ipc; il += NT / 32) {
         const int I = I0 + il;
         float s[CPL] = {};
         for (int rr = 0; rr < ROWS; ++rr)
@@ -725,7 +728,7 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(cons
           for (int x = 0; x < CPL; ++x) {
             const int J = (t0 + lane * CPL + x) / GROUPS;
             if (I < p.nQB && J < nKB)
-              out[static_cast<i64>(I) * nKB + J] = s[x] / nI(I);
+              out[static_cast<i64>(I - outI0) * nKB + J] = s[x] / nI(I);
           }
         } else {
           float v = s[0];
@@ -737,10 +740,10 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(cons
             v += __shfl_xor_sync(0xffffffffu, v, o);
           const int J = (t0 + lane * CPL) / GROUPS;
           if (lane % LANES == 0 && I < p.nQB && J < nKB)
-            out[static_cast<i64>(I) * nKB + J] = v / nI(I);
+            out[static_cast<i64>(I - outI0) * nKB + J] = v / nI(I);
         }
       }
-    } else if (tid < IPC) {
+    } else if (tid < ipc) {
       for (int rr = 0; rr < ROWS; ++rr)
 #pragma unroll 8
         for (int x = 0; x < NK; ++x)
@@ -748,7 +751,7 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(cons
       const int I = I0 + tid, J = t0 / GROUPS;
       if ((t0 + NK) % GROUPS == 0 || t0 + NK >= tEnd) {
         if (I < p.nQB && J < nKB)
-          out[static_cast<i64>(I) * nKB + J] = carry / nI(I);
+          out[static_cast<i64>(I - outI0) * nKB + J] = carry / nI(I);
         carry = 0.f;
       }
     }
@@ -756,11 +759,26 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(cons
   // KV blocks no tile reached: invisible to every row of the CTA.
   const int covered = (tEnd + NK - 1) / NK * NK; // pooled keys the tiles spanned
   const int Jw = min(nKB, (covered + GROUPS - 1) / GROUPS);
-  for (int e = tid; e < IPC * max(0, nKB - Jw); e += NT) {
+  for (int e = tid; e < ipc * max(0, nKB - Jw); e += NT) {
     const int I = I0 + e / (nKB - Jw), J = Jw + e % (nKB - Jw);
     if (I < p.nQB)
-      out[static_cast<i64>(I) * nKB + J] = 0.f;
+      out[static_cast<i64>(I - outI0) * nKB + J] = 0.f;
   }
+}
+
+
+/// The two-pass scores grid: CTA c computes the query blocks of pooled rows
+/// c * kScoresMmaRows ... of (h, b). CTAs are issued last rows first: under
+/// a causal mask they see the most.
+/// grid (cdiv(nq, kScoresMmaRows), HEADS, B), block kScoresThreads,
+/// dynamic smem scores_2pass_smem_bytes(HEAD_DIM).
+template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(const ScoresParams &p) {
+  constexpr int IPC = kScoresMmaRows / (Cfg::BQ / Cfg::Q_GROUP);
+  extern __shared__ __align__(16) unsigned char sattn_scores_smem[];
+  const int c = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  scores_2pass_rows<Cfg>(p, b, h, c * IPC, IPC,
+                         p.out + ((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB) * p.nKB, 0,
+                         sattn_scores_smem);
 }
 
 } // namespace estimation_detail

@@ -199,6 +199,15 @@ struct SelectParams {
   int nChunks, pass;
 };
 
+/// Fused estimation + selection (fused_select.cuh): the scores operands
+/// (`s`, whose `out` is unused) and the selection's (`sel`, whose `scores`
+/// is unused); `ipc` query blocks per CTA (scores_select_ipc).
+struct ScoresSelectParams {
+  ScoresParams s;
+  SelectParams sel;
+  int ipc;
+};
+
 /// sattn.vertical_slash (vertical_slash.cuh), one struct for its phases.
 /// q is a view of the last n' = min(LAST, Sq) rows; k the keys; kp the
 /// block-mean keys [B, Hkv, nKB, D] f32 and `aware` the query-aware set

@@ -63,25 +63,20 @@ struct Row {
   int nV, nF;
 };
 
-/// Loads row (b, og, I) for a result head og that covers query heads
-/// [og * G, (og + 1) * G): key[J] = their mean score (summed in head order,
-/// then divided, like the reference) and tag[J] as above, for J < nV.
-template <class Cfg, int G> __device__ Row load_row(const SelectParams &p, int b, int og, int I) {
-  extern __shared__ float sattn_select_smem[];
-  Row r{sattn_select_smem, reinterpret_cast<int *>(sattn_select_smem + p.nKB),
-        visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, p.Sq, p.Skv, p.nKB), 0};
+/// Builds row I in key[] / tag[] (shared memory, nKB entries each) with one
+/// warp: key[J] = score(J) and tag[J] as above, for the visible J < nV.
+/// `score` may read key[J] itself (a row computed in place).
+template <class Cfg, class Score>
+__device__ Row build_row(float *key, int *tag, int I, int Sq, int Skv, int nKB, Score score) {
+  Row r{key, tag, visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, Sq, Skv, nKB), 0};
   const int lane = threadIdx.x % 32;
-  const int dk = diagonal_key(I, Cfg::BQ, p.Sq, p.Skv);
+  const int dk = diagonal_key(I, Cfg::BQ, Sq, Skv);
   const int diag = dk >= 0 ? dk / Cfg::BK : -1;
   for (int J0 = 0; J0 < r.nV; J0 += 32) { // warp-uniform trip count for the ballot
     const int J = J0 + lane;
     bool forced = false;
     if (J < r.nV) {
-      float s = 0.0f;
-      for (int h = og * G; h < (og + 1) * G; ++h)
-        s += p.scores[((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I) * p.nKB + J];
-      if (G > 1)
-        s /= static_cast<float>(G);
+      const float s = score(J);
       forced = forced_block(J, diag, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG);
       r.key[J] = s;
       r.tag[J] = ((forced ? 0 : kFree) << kIdxBits) | J;
@@ -90,6 +85,24 @@ template <class Cfg, int G> __device__ Row load_row(const SelectParams &p, int b
   }
   __syncwarp();
   return r;
+}
+
+/// Loads row (b, og, I) for a result head og that covers query heads
+/// [og * G, (og + 1) * G): key[J] = their mean score (summed in head order,
+/// then divided, like the reference) and tag[J] as above, for J < nV.
+template <class Cfg, int G> __device__ Row load_row(const SelectParams &p, int b, int og, int I) {
+  extern __shared__ float sattn_select_smem[];
+  return build_row<Cfg>(sattn_select_smem, reinterpret_cast<int *>(sattn_select_smem + p.nKB), I,
+                        p.Sq, p.Skv, p.nKB, [&](int J) {
+                          float s = 0.0f;
+                          for (int h = og * G; h < (og + 1) * G; ++h)
+                            s += p.scores[((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I) *
+                                              p.nKB +
+                                          J];
+                          if (G > 1)
+                            s /= static_cast<float>(G);
+                          return s;
+                        });
 }
 
 /// Sorts entries [0, n) into `ord` with one warp: a bitonic network whose
@@ -166,9 +179,9 @@ __device__ __forceinline__ unsigned score_bits(float s) {
 /// pass (integer histograms, so the same answer on every run); every free
 /// block above T is kept, and the free blocks equal to T in index order
 /// until m — exactly the first m of `ord`. O(nV) per pass instead of the
-/// O(nV log^2 nV) bitonic network.
-__device__ inline void mark_topk(float *key, const int *tag, int nV, int m) {
-  __shared__ int hist[256];
+/// O(nV log^2 nV) bitonic network. `hist`: 256 ints of shared memory
+/// owned by the calling warp.
+__device__ inline void mark_topk(float *key, const int *tag, int nV, int m, int *hist) {
   const int lane = threadIdx.x % 32;
   auto isFree = [&](int J) { return (tag[J] >> kIdxBits) == kFree; };
   unsigned prefix = 0u, mask = 0u;
@@ -339,82 +352,110 @@ template <class Cfg> struct TauChecks {
   static constexpr bool ok = true;
 };
 
-} // namespace selection_detail
-
-//===----------------------------------------------------------------------===//
-// select_topk / select_cumulative (§6), head_budget (§7)
-//===----------------------------------------------------------------------===//
-
-/// Top-k (§6): keep F plus the first max(0, K - |F|) of V \ F in ord, K
-/// clipped to |V|, by radix select (mark_topk), skipped when the answer is
-/// F alone or all of V. grid (nQB, OUT_HEADS, B), block kSelectThreads (one warp), dynamic
-/// smem nKB * 8 bytes (scores, then tags).
-template <class Cfg> __device__ void select_topk(const SelectParams &p) {
-  static_assert(selection_detail::SelectOutChecks<Cfg>::ok, "");
-  static_assert(Cfg::HAS_BUDGET || Cfg::K >= 0,
-                "select_topk: needs a budget (K >= 0 or a budget operand)");
-  constexpr int G = Cfg::HEADS / Cfg::OUT_HEADS;
-  const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
-  const selection_detail::Row r = selection_detail::load_row<Cfg, G>(p, b, og, I);
-  int K = selection_detail::row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, p.k, b, og, I);
+/// Top-k (§6) of one built row: keep F plus the first max(0, K - |F|) of
+/// V \ F in ord, K clipped to |V|, by radix select (mark_topk), skipped when
+/// the answer is F alone or all of V; writes row (b, og, I) of p.out.
+template <class Cfg, int G>
+__device__ void topk_row(const SelectParams &p, Row r, int b, int og, int I, int *hist) {
+  int K = row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, p.k, b, og, I);
   K = min(max(K, 0), r.nV); // the host range-checked K; clip to the visible blocks
   const int L = r.nF + max(0, K - r.nF);
-
   if (r.nF < L && L < r.nV) {
-    selection_detail::mark_topk(r.key, r.tag, r.nV, L - r.nF);
+    mark_topk(r.key, r.tag, r.nV, L - r.nF, hist);
   } else { // L == nF: the forced blocks; L == nV: every visible block
     for (int J = threadIdx.x % 32; J < r.nV; J += 32)
-      r.key[J] = L >= r.nV || (r.tag[J] >> selection_detail::kIdxBits) != selection_detail::kFree;
+      r.key[J] = L >= r.nV || (r.tag[J] >> kIdxBits) != kFree;
     __syncwarp();
   }
-  selection_detail::write_flagged(p.out, selection_detail::set_row(p.out, b, og, I), r.key, r.nV);
+  write_flagged(p.out, set_row(p.out, b, og, I), r.key, r.nV);
 }
 
-/// Cumulative τ (§6): the shortest prefix of ord holding F with mass >=
-/// TAU * total, plus SLACK more blocks; with a cap (K >= 0 or a budget
-/// operand) at most max(cap, |F|) blocks. Launch as select_topk.
-template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
-  static_assert(selection_detail::SelectOutChecks<Cfg>::ok, "");
-  static_assert(selection_detail::TauChecks<Cfg>::ok, "");
-  static_assert(Cfg::K >= -1, "select_cumulative: K is a cap >= 0, or -1 for none");
-  constexpr int G = Cfg::HEADS / Cfg::OUT_HEADS;
+/// Cumulative τ (§6) of one built row: the shortest prefix of ord holding F
+/// with mass >= TAU * total, plus SLACK more blocks; with a cap (K >= 0 or
+/// a budget operand) at most max(cap, |F|) blocks.
+template <class Cfg, int G>
+__device__ void cumulative_row(const SelectParams &p, Row r, int b, int og, int I) {
   constexpr bool HAS_CAP = Cfg::HAS_BUDGET || Cfg::K >= 0;
-  const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
-  const selection_detail::Row r = selection_detail::load_row<Cfg, G>(p, b, og, I);
-  selection_detail::warp_sort(r.key, r.tag, r.nV);
-  static_assert(Cfg::SLACK >= 0, "select_cumulative: SLACK must be >= 0");
-  int L = min(r.nV,
-              selection_detail::cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU)) +
-                  Cfg::SLACK);
+  warp_sort(r.key, r.tag, r.nV);
+  int L = min(r.nV, cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU)) + Cfg::SLACK);
   if (HAS_CAP) {
-    const int cap = selection_detail::row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, Cfg::K, b, og, I);
+    const int cap = row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, Cfg::K, b, og, I);
     L = min(L, max(cap, r.nF));
   }
-  selection_detail::mark_prefix(r.key, r.tag, r.nV, L);
-  selection_detail::write_flagged(p.out, selection_detail::set_row(p.out, b, og, I), r.key, r.nV);
+  mark_prefix(r.key, r.tag, r.nV, L);
+  write_flagged(p.out, set_row(p.out, b, og, I), r.key, r.nV);
 }
 
-/// Head budget (§7): k_h = the cumulative-τ length of query head h's own
-/// row. Share::none writes budget_out[b, h, I]; Share::flattest takes the
-/// max over the heads of (b, I) into budget_out[b, 0, I] with atomicMax
-/// (the host zero-fills it first). grid (nQB, HEADS, B), block 32, dynamic
-/// smem nKB * 8 bytes.
-template <class Cfg> __device__ void head_budget(const SelectParams &p) {
-  static_assert(selection_detail::SelectChecks<Cfg>::ok, "");
-  static_assert(selection_detail::TauChecks<Cfg>::ok, "");
-  static_assert(Cfg::SHARE == Share::none || Cfg::SHARE == Share::flattest,
-                "head_budget: SHARE must be none or flattest");
-  const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
-  const selection_detail::Row r = selection_detail::load_row<Cfg, 1>(p, b, h, I);
-  selection_detail::warp_sort(r.key, r.tag, r.nV);
-  const int L =
-      selection_detail::cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU));
+/// Head budget (§7) of query head h's built row: k_h = its cumulative-τ
+/// length. Share::none writes budget_out[b, h, I]; Share::flattest takes
+/// the max over the heads of (b, I) into budget_out[b, 0, I] with atomicMax
+/// (integer max: the same result in any order; the host zero-fills it).
+template <class Cfg> __device__ void budget_row(const SelectParams &p, Row r, int b, int h, int I) {
+  warp_sort(r.key, r.tag, r.nV);
+  const int L = cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU));
   if (threadIdx.x % 32 != 0)
     return;
   if (Cfg::SHARE == Share::none)
     p.budget_out[(static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I] = L;
   else
     atomicMax(&p.budget_out[static_cast<i64>(b) * p.nQB + I], L); // never across the batch
+}
+
+template <class Cfg> struct BudgetChecks {
+  static_assert(SelectChecks<Cfg>::ok, "");
+  static_assert(TauChecks<Cfg>::ok, "");
+  static_assert(Cfg::SHARE == Share::none || Cfg::SHARE == Share::flattest,
+                "head_budget: SHARE must be none or flattest");
+  static constexpr bool ok = true;
+};
+
+template <class Cfg> struct TopkChecks {
+  static_assert(SelectOutChecks<Cfg>::ok, "");
+  static_assert(Cfg::HAS_BUDGET || Cfg::K >= 0,
+                "select_topk: needs a budget (K >= 0 or a budget operand)");
+  static constexpr bool ok = true;
+};
+
+template <class Cfg> struct CumulativeChecks {
+  static_assert(SelectOutChecks<Cfg>::ok, "");
+  static_assert(TauChecks<Cfg>::ok, "");
+  static_assert(Cfg::K >= -1, "select_cumulative: K is a cap >= 0, or -1 for none");
+  static_assert(Cfg::SLACK >= 0, "select_cumulative: SLACK must be >= 0");
+  static constexpr bool ok = true;
+};
+
+} // namespace selection_detail
+
+//===----------------------------------------------------------------------===//
+// select_topk / select_cumulative (§6), head_budget (§7)
+//===----------------------------------------------------------------------===//
+
+/// Top-k (§6), selection_detail::topk_row. grid (nQB, OUT_HEADS, B), block
+/// kSelectThreads (one warp), dynamic smem nKB * 8 bytes (scores, then tags).
+template <class Cfg> __device__ void select_topk(const SelectParams &p) {
+  static_assert(selection_detail::TopkChecks<Cfg>::ok, "");
+  __shared__ int hist[256];
+  constexpr int G = Cfg::HEADS / Cfg::OUT_HEADS;
+  const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
+  selection_detail::topk_row<Cfg, G>(p, selection_detail::load_row<Cfg, G>(p, b, og, I), b, og, I,
+                                     hist);
+}
+
+/// Cumulative τ (§6), selection_detail::cumulative_row. Launch as select_topk.
+template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
+  static_assert(selection_detail::CumulativeChecks<Cfg>::ok, "");
+  constexpr int G = Cfg::HEADS / Cfg::OUT_HEADS;
+  const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
+  selection_detail::cumulative_row<Cfg, G>(p, selection_detail::load_row<Cfg, G>(p, b, og, I), b,
+                                           og, I);
+}
+
+/// Head budget (§7), selection_detail::budget_row. grid (nQB, HEADS, B),
+/// block 32, dynamic smem nKB * 8 bytes.
+template <class Cfg> __device__ void head_budget(const SelectParams &p) {
+  static_assert(selection_detail::BudgetChecks<Cfg>::ok, "");
+  const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  selection_detail::budget_row<Cfg>(p, selection_detail::load_row<Cfg, 1>(p, b, h, I), b, h, I);
 }
 
 //===----------------------------------------------------------------------===//

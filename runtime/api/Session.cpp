@@ -25,6 +25,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -171,6 +172,10 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
   lo.maxKvBlocks = spec.maxKvBlocks;
   if (!impl->arch.empty())
     lo.arch = impl->arch; // kernels for the GPU this session runs on
+  // SATTN_FUSE_ESTIMATION=0 keeps every sattn.scores a launch of its own
+  // (benchmarks compare both; docs/architecture.md "Fused estimation").
+  if (const char *fuse = std::getenv("SATTN_FUSE_ESTIMATION"))
+    lo.fuseEstimation = std::string(fuse) != "0";
   buildLowerToKernelsPipeline(pm, lo);
   if (mlir::failed(pm.run(*p->lowered)))
     throw Error("lowering the variant failed:\n" + diags.text);

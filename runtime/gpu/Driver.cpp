@@ -43,6 +43,9 @@ Driver::Driver()
         "reading the compute capability");
   check(cuDeviceGetAttribute_(&smCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev),
         "querying the number of multiprocessors");
+  check(cuDeviceGetAttribute_(&smemOptin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                              dev),
+        "querying the shared memory per block");
   char buf[256] = {0};
   check(cuDeviceGetName_(buf, sizeof(buf) - 1, dev), "reading the GPU name");
   devName = buf;

@@ -60,6 +60,8 @@ public:
   int minor() const { return ccMinor; }
   /// Streaming multiprocessors (sizes persistent grids).
   int multiprocessors() const { return smCount; }
+  /// Dynamic shared memory one CTA may opt in to (sm_90: 227 KB).
+  int maxSmemPerBlock() const { return smemOptin; }
   const std::string &name() const { return devName; }
   /// Makes sattn's context current on the calling thread.
   void makeCurrent() const;
@@ -69,7 +71,7 @@ private:
   DynLib lib;
   CUdevice dev = 0;
   CUcontext ctx = nullptr;
-  int ccMajor = 0, ccMinor = 0, smCount = 1;
+  int ccMajor = 0, ccMinor = 0, smCount = 1, smemOptin = 48 * 1024;
   std::string devName;
 };
 

@@ -20,6 +20,7 @@
 #include "codegen/device/attention_wgmma.cuh"
 #include "codegen/device/antidiag.cuh"
 #include "codegen/device/estimation.cuh"
+#include "codegen/device/fused_select.cuh"
 #include "runtime/gpu/AttnTma.h"
 #include "runtime/gpu/Driver.h"
 
@@ -410,6 +411,94 @@ private:
         ("launching " + name).c_str());
   }
 
+  /// The operands of a block_scores or fused scores_select launch (qp, kp,
+  /// [k_max with BOUND], q, k, ...), checked, as ScoresParams without an
+  /// output; `s` gets the scores' shape (no storage).
+  dev::ScoresParams scoresParams(const Launch &l, RtValue &s) {
+    auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
+    // Operands: qp, kp, [k_max with BOUND], q, k.
+    const bool bound = l.b("BOUND");
+    const RtValue &qp = op(0), &kp = op(1), &q = op(bound ? 3 : 2), &k = op(bound ? 4 : 3);
+    const RtValue *kmax = bound ? &op(2) : nullptr;
+    const int64_t cq = l.i("Q_GROUP"), ck = l.i("K_GROUP");
+    // The kernel reads the pooled tensors as contiguous f32 rows.
+    for (const RtValue *x : {&qp, &kp, kmax})
+      if (x && (x->ss != x->D || x->sh != int64_t(x->S) * x->D ||
+                x->sb != int64_t(x->H) * x->S * x->D))
+        throw GpuError("on the GPU, the pooled operands of sattn.scores must be contiguous "
+                       "[B, H, S, D] f32 tensors; pass a contiguous copy");
+    // Pooled operands may be inputs (e.g. Quest page bounds kept beside a
+    // cache): their lengths must match the tensors they summarise.
+    if (qp.B != q.B || qp.S != cdiv(q.S, cq))
+      throw GpuError("sattn.scores: pooled q is [" + std::to_string(qp.B) + ", " +
+                     std::to_string(qp.S) + "] (batch, rows) but q has batch " +
+                     std::to_string(q.B) + " and " + std::to_string(q.S) +
+                     " queries, which pool into " + std::to_string(cdiv(q.S, cq)) +
+                     " rows of q_group " + std::to_string(cq));
+    for (const RtValue *x : {&kp, kmax})
+      if (x && (x->B != k.B || x->S != cdiv(k.S, ck)))
+        throw GpuError(std::string("sattn.scores: ") + (x == kmax ? "k_max" : "pooled k") +
+                       " is [" + std::to_string(x->B) + ", " + std::to_string(x->S) +
+                       "] (batch, groups) but k has batch " + std::to_string(k.B) + " and " +
+                       std::to_string(k.S) + " keys, which pool into " +
+                       std::to_string(cdiv(k.S, ck)) + " groups of k_group " +
+                       std::to_string(ck));
+    s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
+    s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
+    return dev::ScoresParams{reinterpret_cast<const float *>(qp.p0),
+                             reinterpret_cast<const float *>(kp.p0),
+                             nullptr,
+                             q.B,
+                             qp.S,
+                             kp.S,
+                             q.S,
+                             k.S,
+                             s.nQB,
+                             s.nKB,
+                             kmax ? reinterpret_cast<const float *>(kmax->p0) : nullptr,
+                             nullptr,
+                             nullptr};
+  }
+
+  /// The selection side of select_topk / select_cumulative / head_budget
+  /// (plain or fused) over scores of shape `s`; the selection's operands
+  /// after its scores start at operand `rest`. Allocates the result (a
+  /// zeroed budget, or a block set) and records it.
+  dev::SelectParams selectParams(const Launch &l, const RtValue &s, size_t rest) {
+    const std::string &t = l.deviceTemplate;
+    dev::SelectParams p{};
+    p.B = s.B, p.H = s.H, p.nQB = s.nQB, p.nKB = s.nKB, p.Sq = s.Sq, p.Skv = s.Skv;
+    if (t == "head_budget" || t == "scores_head_budget") {
+      const ValueInfo &bi = plan.values[l.results[0]];
+      RtValue b;
+      b.kind = ValueKind::Budget, b.B = s.B, b.H = int(bi.heads), b.nQB = s.nQB;
+      b.Sq = s.Sq, b.Skv = s.Skv;
+      b.p0 = alloc(size_t(b.B) * b.H * b.nQB * 4);
+      drv.check(drv.cuMemsetD32Async_(b.p0, 0, size_t(b.B) * b.H * b.nQB, stream),
+                "clearing the budget");
+      p.budget_out = reinterpret_cast<int *>(b.p0);
+      p.k = -1;
+      vals[l.results[0]] = b;
+      return p;
+    }
+    int64_t k = l.i("K");
+    if (k > s.nKB)
+      throw GpuError("budget k=" + std::to_string(k) + " is out of range [0, " +
+                     std::to_string(s.nKB) + "] (ceil(Skv/Bk) with Skv=" + std::to_string(s.Skv) +
+                     ", Bk=" + std::to_string(l.i("BK")) + "); pass a budget between 0 and " +
+                     std::to_string(s.nKB));
+    p.k = int(k);
+    if (l.b("HAS_BUDGET")) {
+      const RtValue &b = vals[l.operands.at(rest)];
+      p.budget = reinterpret_cast<const int *>(b.p0);
+      p.budgetHeads = b.H;
+    }
+    RtValue out = blockSet(plan.values[l.results[0]], s.B, s.Sq, s.Skv, int(l.i("CAP")));
+    p.out = setView(out);
+    vals[l.results[0]] = out;
+    return p;
+  }
+
   void launch(const Launch &l) {
     const std::string &t = l.deviceTemplate;
     auto op = [&](size_t i) -> RtValue & { return vals[l.operands.at(i)]; };
@@ -507,50 +596,13 @@ private:
       vals[l.results[0]] = out;
       go(l, out.S, in.H, in.B, dev::kPoolThreads, 0, &p);
     } else if (t == "block_scores") {
-      // Operands: qp, kp, [k_max with BOUND], q, k.
-      const bool bound = l.b("BOUND");
-      const RtValue &qp = op(0), &kp = op(1), &q = op(bound ? 3 : 2), &k = op(bound ? 4 : 3);
-      const RtValue *kmax = bound ? &op(2) : nullptr;
-      const int64_t cq = l.i("Q_GROUP"), ck = l.i("K_GROUP");
-      // The kernel reads the pooled tensors as contiguous f32 rows.
-      for (const RtValue *x : {&qp, &kp, kmax})
-        if (x && (x->ss != x->D || x->sh != int64_t(x->S) * x->D ||
-                  x->sb != int64_t(x->H) * x->S * x->D))
-          throw GpuError("on the GPU, the pooled operands of sattn.scores must be contiguous "
-                         "[B, H, S, D] f32 tensors; pass a contiguous copy");
-      // Pooled operands may be inputs (e.g. Quest page bounds kept beside a
-      // cache): their lengths must match the tensors they summarise.
-      if (qp.B != q.B || qp.S != cdiv(q.S, cq))
-        throw GpuError("sattn.scores: pooled q is [" + std::to_string(qp.B) + ", " +
-                       std::to_string(qp.S) + "] (batch, rows) but q has batch " +
-                       std::to_string(q.B) + " and " + std::to_string(q.S) +
-                       " queries, which pool into " + std::to_string(cdiv(q.S, cq)) +
-                       " rows of q_group " + std::to_string(cq));
-      for (const RtValue *x : {&kp, kmax})
-        if (x && (x->B != k.B || x->S != cdiv(k.S, ck)))
-          throw GpuError(std::string("sattn.scores: ") + (x == kmax ? "k_max" : "pooled k") +
-                         " is [" + std::to_string(x->B) + ", " + std::to_string(x->S) +
-                         "] (batch, groups) but k has batch " + std::to_string(k.B) + " and " +
-                         std::to_string(k.S) + " keys, which pool into " +
-                         std::to_string(cdiv(k.S, ck)) + " groups of k_group " +
-                         std::to_string(ck));
       RtValue s;
-      s.kind = ValueKind::Scores, s.B = q.B, s.H = q.H, s.Sq = q.S, s.Skv = k.S;
-      s.nQB = int(cdiv(q.S, l.i("BQ"))), s.nKB = int(cdiv(k.S, l.i("BK")));
+      dev::ScoresParams p = scoresParams(l, s);
       s.p0 = alloc(size_t(s.B) * s.H * s.nQB * s.nKB * 4);
-      dev::ScoresParams p{reinterpret_cast<const float *>(qp.p0),
-                          reinterpret_cast<const float *>(kp.p0),
-                          reinterpret_cast<float *>(s.p0),
-                          q.B,
-                          qp.S,
-                          kp.S,
-                          q.S,
-                          k.S,
-                          s.nQB,
-                          s.nKB,
-                          kmax ? reinterpret_cast<const float *>(kmax->p0) : nullptr,
-                          nullptr,
-                          nullptr};
+      p.out = reinterpret_cast<float *>(s.p0);
+      const bool bound = l.b("BOUND");
+      const int64_t cq = l.i("Q_GROUP"), ck = l.i("K_GROUP");
+      const RtValue &qp = op(0);
       vals[l.results[0]] = s;
       const int D = int(l.i("HEAD_DIM"));
       const bool mma = !bound && dev::scores_mma(D, int(l.i("BQ") / cq), int(l.i("BK") / ck));
@@ -573,7 +625,7 @@ private:
            &p);
       } else {
         if (int64_t(s.nKB) * 4 > kMaxSmemPerSm)
-          throw GpuError("sattn.scores: Skv = " + std::to_string(k.S) + " gives " +
+          throw GpuError("sattn.scores: Skv = " + std::to_string(s.Skv) + " gives " +
                          std::to_string(s.nKB) + " KV blocks of " + std::to_string(l.i("BK")) +
                          ", more than the CUDA-core block_scores' shared-memory row holds (" +
                          std::to_string(kMaxSmemPerSm / 4) + "); use larger KV blocks");
@@ -636,9 +688,8 @@ private:
       launchSelectHead(l);
     } else if (t == "select_topk" || t == "select_cumulative" || t == "head_budget") {
       const RtValue &s = op(0);
-      dev::SelectParams p{};
+      dev::SelectParams p = selectParams(l, s, 1);
       p.scores = reinterpret_cast<const float *>(s.p0);
-      p.B = s.B, p.H = s.H, p.nQB = s.nQB, p.nKB = s.nKB, p.Sq = s.Sq, p.Skv = s.Skv;
       // A row's scores and tags sit in shared memory (selection.cuh).
       if (int64_t(s.nKB) * 8 > kMaxSmemPerSm)
         throw GpuError("sattn." +
@@ -647,36 +698,34 @@ private:
                        " KV blocks of " + std::to_string(l.i("BK")) +
                        ", more than the selection kernel's shared-memory row holds (" +
                        std::to_string(kMaxSmemPerSm / 8) + "); use larger KV blocks");
-      if (t == "head_budget") {
-        const ValueInfo &bi = plan.values[l.results[0]];
-        RtValue b;
-        b.kind = ValueKind::Budget, b.B = s.B, b.H = int(bi.heads), b.nQB = s.nQB;
-        b.Sq = s.Sq, b.Skv = s.Skv;
-        b.p0 = alloc(size_t(b.B) * b.H * b.nQB * 4);
-        drv.check(drv.cuMemsetD32Async_(b.p0, 0, size_t(b.B) * b.H * b.nQB, stream),
-                  "clearing the budget");
-        p.budget_out = reinterpret_cast<int *>(b.p0);
-        p.k = -1;
-        vals[l.results[0]] = b;
-        go(l, s.nQB, s.H, s.B, dev::kSelectThreads, unsigned(s.nKB * 8), &p);
-        return;
-      }
-      int64_t k = l.i("K");
-      if (k > s.nKB)
-        throw GpuError("budget k=" + std::to_string(k) + " is out of range [0, " +
-                       std::to_string(s.nKB) + "] (ceil(Skv/Bk) with Skv=" + std::to_string(s.Skv) +
-                       ", Bk=" + std::to_string(l.i("BK")) + "); pass a budget between 0 and " +
-                       std::to_string(s.nKB));
-      p.k = int(k);
-      if (l.b("HAS_BUDGET")) {
-        const RtValue &b = op(1);
-        p.budget = reinterpret_cast<const int *>(b.p0);
-        p.budgetHeads = b.H;
-      }
-      RtValue out = blockSet(plan.values[l.results[0]], s.B, s.Sq, s.Skv, int(l.i("CAP")));
-      p.out = setView(out);
-      vals[l.results[0]] = out;
-      go(l, s.nQB, out.H, s.B, dev::kSelectThreads, unsigned(s.nKB * 8), &p);
+      go(l, s.nQB, t == "head_budget" ? s.H : p.out.H, s.B, dev::kSelectThreads,
+         unsigned(s.nKB * 8), &p);
+    } else if (t == "scores_select_topk" || t == "scores_select_cumulative" ||
+               t == "scores_head_budget") {
+      // Fused estimation (codegen/device/fused_select.cuh): operands qp, kp,
+      // q, k, then the selection's own after its scores.
+      RtValue s;
+      dev::ScoresSelectParams p{};
+      p.s = scoresParams(l, s);
+      p.sel = selectParams(l, s, 4);
+      const int D = int(l.i("HEAD_DIM")), rows = int(l.i("BQ") / l.i("Q_GROUP"));
+      long long limit = drv.maxSmemPerBlock();
+      // Test knob: a lower limit forces fewer query blocks per CTA (the
+      // long-sequence path) at small sizes (tests/gpu/test_gpu.cpp).
+      if (const char *e = std::getenv("SATTN_FUSED_SMEM_LIMIT"))
+        limit = std::min(limit, std::atoll(e));
+      p.ipc = dev::scores_select_ipc(D, rows, s.nKB, limit);
+      if (p.ipc < 1)
+        throw GpuError(std::string(t == "scores_head_budget" ? "sattn.head_budget"
+                                                             : "sattn.select_blocks") +
+                       " fused with its scores: Skv = " + std::to_string(s.Skv) + " gives " +
+                       std::to_string(s.nKB) + " KV blocks of " + std::to_string(l.i("BK")) +
+                       ", more than one shared-memory row of this GPU holds (" +
+                       std::to_string(limit) +
+                       " bytes); use larger KV blocks, or compile with fuse-estimation off "
+                       "(SATTN_FUSE_ESTIMATION=0)");
+      go(l, unsigned(cdiv(s.nQB, p.ipc)), s.H, s.B, dev::kScoresThreads,
+         unsigned(dev::scores_select_smem_bytes(D, s.nKB, p.ipc)), &p);
     } else if (t == "static_blocks") {
       const RtValue &q = op(0), &k = op(1);
       RtValue out = blockSet(plan.values[l.results[0]], q.B, q.S, k.S, 0);

@@ -11,7 +11,9 @@
 
 #include "mlir/Parser/Parser.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 
@@ -69,6 +71,53 @@ std::string topkIR(const Shape &s0, int group, int bq, int bk, const std::string
 }
 
 namespace {
+/// The block sets and budgets of a run's dumps in launch order (names are
+/// "k<N>_<template>"; a std::map orders k10 before k2).
+std::vector<const gpu::HostValue *> selectionDumps(const std::map<std::string, gpu::HostValue> &d) {
+  std::vector<std::pair<int, const gpu::HostValue *>> v;
+  for (auto &[name, val] : d)
+    if (std::holds_alternative<ref::BlockSet>(val) || std::holds_alternative<ref::Budget>(val))
+      v.push_back({std::atoi(name.c_str() + 1), &val});
+  std::sort(v.begin(), v.end(), [](auto &a, auto &b) { return a.first < b.first; });
+  std::vector<const gpu::HostValue *> out;
+  for (auto &x : v)
+    out.push_back(x.second);
+  return out;
+}
+
+/// Fused vs unfused run of one variant: the same block sets, budgets and
+/// outputs, bit for bit.
+void checkFusedMatchesUnfused(const std::map<std::string, gpu::HostValue> &fusedDumps,
+                              const std::vector<std::shared_ptr<ref::Tensor>> &fused,
+                              const std::map<std::string, gpu::HostValue> &unfusedDumps,
+                              const std::vector<std::shared_ptr<ref::Tensor>> &unfused) {
+  std::vector<const gpu::HostValue *> a = selectionDumps(fusedDumps),
+                                      b = selectionDumps(unfusedDumps);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("selection result " << i << " of the fused run");
+    if (auto *x = std::get_if<ref::BlockSet>(a[i])) {
+      auto *y = std::get_if<ref::BlockSet>(b[i]);
+      REQUIRE(y);
+      CHECK(x->lists == y->lists);
+    } else {
+      auto *y = std::get_if<ref::Budget>(b[i]);
+      REQUIRE(y);
+      CHECK(std::get<ref::Budget>(*a[i]).k == y->k);
+    }
+  }
+  REQUIRE(fused.size() == unfused.size());
+  for (size_t r = 0; r < fused.size(); ++r) {
+    INFO("result " << r << " of the fused run against the unfused one");
+    size_t diff = 0;
+    for (size_t i = 0; i < fused[r]->data.size(); ++i) {
+      double x = fused[r]->data[i], y = unfused[r]->data[i];
+      diff += !(x == y || (std::isnan(x) && std::isnan(y)));
+    }
+    CHECK(diff == 0);
+  }
+}
+
 /// Parses `ir`, runs it on the GPU with `gpuArgs` and on the CPU reference
 /// with `cpuArgs`.
 Outcome runPair(const std::string &ir, const std::string &dtype,
@@ -87,6 +136,16 @@ Outcome runPair(const std::string &ir, const std::string &dtype,
   out.gpu = g.results;
   out.dumps = std::move(g.dumps);
   out.selection = g.selection;
+  if (g.fusedEstimation) {
+    // Fused estimation computes the scores rows with the unfused kernel's
+    // code in shared memory, so the unfused run (whose scores grid the
+    // stage-by-stage checks read from the dumps) must give the same bits.
+    tools::GpuRunResult u = tools::runOnGpu(*module, dtype, gpuArgs, /*dumpSelection=*/true,
+                                            gTargetArch, /*fuseEstimation=*/false);
+    checkFusedMatchesUnfused(out.dumps, out.gpu, u.dumps, u.results);
+    out.dumps = std::move(u.dumps);
+    out.fusedEstimation = true;
+  }
   out.cpu = runOnCpu(func, cpuArgs).results;
   return out;
 }

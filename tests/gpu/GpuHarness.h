@@ -40,6 +40,10 @@ struct Outcome {
   std::vector<std::shared_ptr<ref::Tensor>> inputs;   ///< q, k, v as rounded
   std::map<std::string, gpu::HostValue> dumps;
   gpu::SelectionSets selection; ///< the sets the GPU attention used
+  /// Some sattn.scores ran fused into its selections; the harness then also
+  /// ran the variant unfused, required the same bits, and `dumps` are the
+  /// unfused run's (they hold the scores grids).
+  bool fusedEstimation = false;
 };
 
 /// Runs `ir` on both devices with random N(0,1) inputs (seeded). `extra`

@@ -14,6 +14,7 @@
 #include "tests/gpu/GpuHarness.h"
 
 #include "codegen/device/antidiag.cuh"
+#include "codegen/device/fused_select.cuh"
 
 #include <sstream>
 
@@ -168,6 +169,59 @@ TEST_CASE("top-k and cumulative selection, stage by stage", "[gpu]") {
     // Stage 3: attention given the GPU's own block set.
     checkAttentionOnSet(o, *gb, c.bq, c.bk, c.causal);
   }
+}
+
+TEST_CASE("fused estimation: few query blocks per CTA, and too long a row", "[gpu]") {
+  // Long sequences leave room for fewer score rows per CTA than its tile
+  // holds (codegen/device/fused_select.cuh, scores_select_ipc). A lowered
+  // shared-memory limit takes that path at test sizes: 1, 3 and 5 query
+  // blocks per CTA, over tiles of 4 (16-token pooling, 64-blocks) and 64
+  // (one pooled row per block) query blocks. The harness requires the
+  // fused run to give the unfused run's bits; the selection is checked on
+  // the unfused scores as in the test above.
+  struct Case {
+    const char *rule, *attrs;
+    int group, bq, Sq, ipc;
+  };
+  const Case cases[] = {
+      {"topk", "k = 3 : i64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64, 333, 3},
+      {"cumulative", "tau = 0.9 : f64, forced = #sattn.forced<sink = 1, diagonal = true>", 16, 64,
+       333, 1},
+      {"topk", "k = 4 : i64", 64, 64, 1000, 5},
+      {"cumulative", "tau = 0.7 : f64, forced = #sattn.forced<sink = 1>", 64, 64, 700, 3},
+  };
+  for (const Case &c : cases) {
+    Shape s{2, 4, 2, c.Sq, c.Sq, 64, "bf16"};
+    const int nKB = (c.Sq + c.bq - 1) / c.bq;
+    const long long limit = sattn::dev::scores_select_smem_bytes(64, nKB, c.ipc);
+    REQUIRE(sattn::dev::scores_select_ipc(64, c.bq / c.group, nKB, limit) == c.ipc);
+    INFO(c.rule << " " << c.attrs << " group " << c.group << " Sq " << c.Sq << " ipc " << c.ipc);
+    setenv("SATTN_FUSED_SMEM_LIMIT", std::to_string(limit).c_str(), 1);
+    Outcome o = runBoth(topkIR(s, c.group, c.bq, c.bq, c.attrs, c.rule, s.Hq, true), s, seed++);
+    unsetenv("SATTN_FUSED_SMEM_LIMIT");
+    REQUIRE(o.fusedEstimation);
+    auto [gs, gb] = scoresAndBlocks(o);
+    REQUIRE(gs);
+    REQUIRE(gb);
+    ref::Scores mine = *gs;
+    mine.bq = c.bq, mine.bk = c.bq, mine.causal = true;
+    ref::Forced f{};
+    f.sink = std::strstr(c.attrs, "sink = 1") ? 1 : 0;
+    f.diagonal = std::strstr(c.attrs, "diagonal = true") != nullptr;
+    ref::BlockSet want =
+        std::string(c.rule) == "topk"
+            ? ref::selectTopK(mine, nullptr, std::atoi(std::strstr(c.attrs, "k = ") + 4), f, s.Hq)
+            : ref::selectCumulative(mine, std::atof(std::strstr(c.attrs, "tau = ") + 6), nullptr,
+                                    std::nullopt, f, s.Hq, 0);
+    CHECK(gb->lists == want.lists);
+    checkAttentionOnSet(o, *gb, c.bq, c.bq, true);
+  }
+  // Not even one row fits: a clear error, not a launch.
+  Shape s{1, 4, 2, 300, 300, 64, "bf16"};
+  setenv("SATTN_FUSED_SMEM_LIMIT", "1024", 1);
+  CHECK_THROWS_WITH(runBoth(topkIR(s, 16, 64, 64, "k = 2 : i64", "topk", 4, true), s, seed++),
+                    Catch::Contains("fuse-estimation off"));
+  unsetenv("SATTN_FUSED_SMEM_LIMIT");
 }
 
 TEST_CASE("antidiagonal scores (XAttention), stage by stage", "[gpu][xattention]") {
