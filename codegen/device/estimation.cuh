@@ -591,27 +591,57 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
 ///      A KV block longer than a tile (GROUPS > NK) is carried in a
 ///      register across its tiles.
 /// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
+/// Pooled keys the last pooled row of query blocks I0 .. I0 + ipc - 1
+/// sees: the key range the two-pass body stages (rows are ascending, the
+/// last sees the most).
+template <class Cfg>
+__device__ __forceinline__ int scores_2pass_key_end(const ScoresParams &p, int I0, int ipc) {
+  constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP;
+  const int r0 = I0 * ROWS, r1 = min(p.nq, r0 + ipc * ROWS), r = r1 - 1;
+  if (r < r0)
+    return 0;
+  if (!Cfg::CAUSAL)
+    return p.nk;
+  const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
+  return rp < 0 ? 0 : min(p.nk, rp / Cfg::K_GROUP + 1);
+}
+
+/// Key tiles of the two-pass body, staged by the body's own threads
+/// between CTA barriers (block_scores). begin(t0) makes tile t0 readable at
+/// khi / klo (hi / lo halves, rows padded to D + 8); end() releases it;
+/// sync() is the barrier of the body's threads around the probability tile.
+template <int D> struct SelfStagedKeys {
+  static constexpr int NK = scores_key_tile(D);
+  unsigned short *khi, *klo;
+  __device__ __forceinline__ void begin(const float *kbase, int t0, int tEnd) {
+    __syncthreads(); // the previous tile (and its probabilities) are consumed
+    split_mma::stage_rows<DType::bf16, NK, D, kScoresThreads>(kbase, t0, tEnd, khi, klo);
+    __syncthreads();
+  }
+  __device__ __forceinline__ void end() {}
+  __device__ __forceinline__ void sync() { __syncthreads(); }
+};
+
 /// This body computes query blocks I0 .. I0 + ipc - 1 (ipc <= kScoresMmaRows
 /// / ROWS; fewer leave warps without rows) of (b, h) into
 /// out[(I - outI0) * nKB + J]: the (b, h) slice of the scores grid
 /// (block_scores, outI0 = 0) or a shared-memory buffer of the ipc rows
-/// (scores_select, fused_select.cuh, outI0 = I0). `smem` holds
-/// scores_2pass_smem_bytes(HEAD_DIM) bytes.
-template <class Cfg>
+/// (scores_select, fused_select.cuh, outI0 = I0). Run by threads 0 ..
+/// kScoresThreads - 1; `keys` supplies the key tiles (SelfStagedKeys or
+/// fused_select.cuh's producer-fed ones), P is the [kScoresMmaRows][NK + 8]
+/// probability tile. Both passes walk the same tiles in the same order.
+template <class Cfg, class Keys>
 __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, int h, int I0,
-                                                  int ipc, float *out, int outI0,
-                                                  unsigned char *smem) {
+                                                  int ipc, float *out, int outI0, Keys &keys,
+                                                  float *P) {
   using ptx::u32;
   constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
-  constexpr int NK = scores_key_tile(D), LD = D + 8, LDP = NK + 8;
+  constexpr int NK = scores_key_tile(D), LDP = NK + 8;
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
   constexpr int IPC = R / ROWS;    // query blocks per CTA at most
   constexpr DType T = DType::bf16; // fp32 range for both halves
   static_assert(scores_mma(D, ROWS, GROUPS), "block_scores_mma_2pass: unsupported shape");
   static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma_2pass: one carried block per thread");
-  unsigned short *khi = reinterpret_cast<unsigned short *>(smem);
-  unsigned short *klo = khi + NK * LD;
-  float *P = reinterpret_cast<float *>(klo + NK * LD); // [R][LDP]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
   const int nq = p.nq, nk = p.nk, nKB = p.nKB;
@@ -642,33 +672,34 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
       split_mma::split2<T>(x.x, x.y, qh[kk][e], ql[kk][e]);
     }
   const int vis[2] = {visible(wr + g), visible(wr + g + 8)};
-  const int tEnd = visible(r1 - 1); // rows ascending: the last sees the most
+  const int tEnd = scores_2pass_key_end<Cfg>(p, I0, ipc);
   const float scale = Cfg::SCALE;
 
   // Pass 1: per-row max and denominator (each lane: its keys; then merged).
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.f, 0.f};
   for (int t0 = 0; t0 < tEnd; t0 += NK) {
-    __syncthreads(); // the previous tile is consumed
-    split_mma::stage_rows<T, NK, D, NT>(kbase, t0, tEnd, khi, klo);
-    __syncthreads();
-    if (__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]))
-      continue; // no row of this warp sees the tile
-    float acc[NK / 8][4];
-    split_mma::logits<T, NK, D, true>(acc, qh, ql, khi, klo);
+    keys.begin(kbase, t0, tEnd);
+    if (!__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1])) { // a row of this warp sees it
+      float acc[NK / 8][4];
+      split_mma::logits<T, NK, D, true>(acc, qh, ql, keys.khi, keys.klo);
+      keys.end();
 #pragma unroll
-    for (int j = 0; j < NK / 8; ++j)
+      for (int j = 0; j < NK / 8; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int hh = e >> 1, t = t0 + j * 8 + 2 * tq + (e & 1);
-        if (t < vis[hh]) {
-          const float s = acc[j][e] * scale;
-          if (s > m[hh]) {
-            l[hh] *= __expf(m[hh] - s);
-            m[hh] = s;
+        for (int e = 0; e < 4; ++e) {
+          const int hh = e >> 1, t = t0 + j * 8 + 2 * tq + (e & 1);
+          if (t < vis[hh]) {
+            const float s = acc[j][e] * scale;
+            if (s > m[hh]) {
+              l[hh] *= __expf(m[hh] - s);
+              m[hh] = s;
+            }
+            l[hh] += __expf(s - m[hh]);
           }
-          l[hh] += __expf(s - m[hh]);
         }
-      }
+    } else {
+      keys.end();
+    }
   }
   float inv[2];
 #pragma unroll
@@ -689,13 +720,12 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
   auto nI = [&](int I) { return static_cast<float>(min(nq, (I + 1) * ROWS) - I * ROWS); };
   float carry = 0.f;
   for (int t0 = 0; t0 < tEnd; t0 += NK) {
-    __syncthreads(); // the previous tile and its probabilities are consumed
-    split_mma::stage_rows<T, NK, D, NT>(kbase, t0, tEnd, khi, klo);
-    __syncthreads();
+    keys.begin(kbase, t0, tEnd);
     float acc[NK / 8][4];
     const bool seen = !__all_sync(0xffffffffu, t0 >= vis[0] && t0 >= vis[1]);
     if (seen)
-      split_mma::logits<T, NK, D, true>(acc, qh, ql, khi, klo);
+      split_mma::logits<T, NK, D, true>(acc, qh, ql, keys.khi, keys.klo);
+    keys.end();
 #pragma unroll
     for (int j = 0; j < NK / 8; ++j)
 #pragma unroll
@@ -709,7 +739,7 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
         *reinterpret_cast<float2 *>(&P[(warp * 16 + g + 8 * hh) * LDP + j * 8 + 2 * tq]) =
             make_float2(pr[0], pr[1]);
       }
-    __syncthreads();
+    keys.sync();
     if constexpr (GROUPS <= NK) {
       // Warp w sums query blocks w, w + 4, ...: lane l adds its CPL adjacent
       // columns down the block's rows (conflict-free rows of P), then the
@@ -774,11 +804,16 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
 /// dynamic smem scores_2pass_smem_bytes(HEAD_DIM).
 template <class Cfg> __device__ __forceinline__ void block_scores_mma_2pass(const ScoresParams &p) {
   constexpr int IPC = kScoresMmaRows / (Cfg::BQ / Cfg::Q_GROUP);
+  constexpr int NK = scores_key_tile(Cfg::HEAD_DIM), LD = Cfg::HEAD_DIM + 8;
   extern __shared__ __align__(16) unsigned char sattn_scores_smem[];
+  SelfStagedKeys<Cfg::HEAD_DIM> keys;
+  keys.khi = reinterpret_cast<unsigned short *>(sattn_scores_smem);
+  keys.klo = keys.khi + NK * LD;
+  float *P = reinterpret_cast<float *>(keys.klo + NK * LD); // [R][NK + 8]
   const int c = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   scores_2pass_rows<Cfg>(p, b, h, c * IPC, IPC,
                          p.out + ((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB) * p.nKB, 0,
-                         sattn_scores_smem);
+                         keys, P);
 }
 
 } // namespace estimation_detail

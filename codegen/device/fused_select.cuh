@@ -11,8 +11,12 @@
 // A CTA computes the two-pass tensor-core scores (estimation.cuh,
 // scores_2pass_rows) of `ipc` consecutive query blocks of one (batch, head)
 // into a shared-memory row buffer — the same code, so the same bits as the
-// block_scores kernel — and then its four warps run the selection rule of
-// selection.cuh on those rows, one row per warp at a time. A consumer that
+// block_scores kernel — with its first four warps, while its other warps
+// stage the key tiles into a double buffer (a CTA holding 64 score rows
+// fills most of an SM's shared memory, so it is alone on its SM and must
+// hide its own load latency). Then all kFusedSelectWarps warps run the
+// selection rule of selection.cuh on the rows, one row per warp at a time
+// (selection is latency-bound and has no other CTA to overlap with). A consumer that
 // needs every head's result first (select_blocks topk with the budget of a
 // `head_budget flattest`) is a second launch that recomputes the rows: the
 // estimate is cheap next to the attention, and recomputing keeps the grid
@@ -31,13 +35,28 @@
 namespace sattn {
 namespace dev {
 
+/// Warps of a scores_select CTA: the first kScoresThreads threads compute
+/// the scores, then every warp selects rows (selection is latency-bound, one
+/// warp per row, and a CTA holding 64 score rows fills most of an SM's
+/// shared memory, so its own warps are all the SM has).
+enum : int { kFusedSelectWarps = kFusedSelectThreads / 32 };
+
 /// Shared memory of a scores_select CTA over `ipc` query blocks and nKB KV
-/// blocks: the two-pass scores' key tile and probability tile, per warp a
-/// tag row and a 256-bin histogram, then the ipc score rows.
+/// blocks: two key tiles (hi + lo halves; the producer warps fill one while
+/// the scores' warps read the other) and the probability tile, which the
+/// per-warp tag rows and 256-bin histograms reuse once the scores are done,
+/// then the ipc score rows.
+constexpr long long scores_select_tiles_bytes(int headDim) {
+  return 2LL * 2 * scores_key_tile(headDim) * (headDim + 8) * 2 +
+         static_cast<long long>(kScoresMmaRows) * (scores_key_tile(headDim) + 8) * 4;
+}
+constexpr long long scores_select_scratch_bytes(int headDim, int nKB) {
+  const long long tiles = scores_select_tiles_bytes(headDim);
+  const long long select = static_cast<long long>(kFusedSelectWarps) * (nKB + 256) * 4;
+  return tiles > select ? tiles : select;
+}
 constexpr long long scores_select_smem_bytes(int headDim, int nKB, int ipc) {
-  return scores_2pass_smem_bytes(headDim) +
-         static_cast<long long>(kScoresThreads / 32) * (nKB + 256) * 4 +
-         static_cast<long long>(ipc) * nKB * 4;
+  return scores_select_scratch_bytes(headDim, nKB) + static_cast<long long>(ipc) * nKB * 4;
 }
 
 /// Query blocks per scores_select CTA: all kScoresMmaRows / rows a
@@ -74,22 +93,89 @@ template <class Cfg> struct FusedChecks {
   static constexpr bool ok = true;
 };
 
-/// grid (cdiv(nQB, ipc), HEADS, B), block kScoresThreads, dynamic smem
-/// scores_select_smem_bytes(HEAD_DIM, nKB, ipc). CTAs are issued last rows
-/// first (under a causal mask they see the most keys).
+/// Named barriers: 1 among the scores' warps; FULL + s tile s of the
+/// double buffer staged (producers arrive, scores' warps wait); EMPTY + s
+/// tile s read (the reverse). 0 is __syncthreads.
+enum : int { kBarScores = 1, kBarFull = 2, kBarEmpty = 4 };
+__device__ __forceinline__ void bar_sync(int id, int n) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id, int n) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(n) : "memory");
+}
+
+/// Key tiles for the scores' warps, staged by the producer warps into a
+/// double buffer (the two passes' 2 * nT tiles in order; see `produce`).
+/// Buffer s % 2 holds tile s; its release is only signalled for tiles a
+/// producer will refill (s < last = 2 nT - 2), so no barrier is left with
+/// pending arrivals.
+template <int D> struct FedKeys {
+  static constexpr int NK = scores_key_tile(D), TILE = 2 * NK * (D + 8);
+  unsigned short *base, *khi, *klo;
+  int s, last;
+  __device__ __forceinline__ void begin(const float *, int, int) {
+    bar_sync(kBarScores, kScoresThreads); // every warp is done with the probability tile
+    const int buf = s & 1;
+    bar_sync(kBarFull + buf, kFusedSelectThreads);
+    khi = base + buf * TILE;
+    klo = khi + NK * (D + 8);
+  }
+  __device__ __forceinline__ void end() {
+    if (s < last)
+      bar_arrive(kBarEmpty + (s & 1), kFusedSelectThreads);
+    ++s;
+  }
+  __device__ __forceinline__ void sync() { bar_sync(kBarScores, kScoresThreads); }
+};
+
+/// The producer warps (threads kScoresThreads ..): stage the key tiles of
+/// both passes into the double buffer, split into hi / lo halves exactly as
+/// block_scores stages them.
+template <int D>
+__device__ __forceinline__ void produce(const float *kbase, int tEnd, unsigned short *base) {
+  constexpr int NK = FedKeys<D>::NK, NP = kFusedSelectThreads - kScoresThreads;
+  const int nT = (tEnd + NK - 1) / NK, tid = threadIdx.x - kScoresThreads;
+  for (int s = 0; s < 2 * nT; ++s) {
+    const int buf = s & 1;
+    if (s >= 2)
+      bar_sync(kBarEmpty + buf, kFusedSelectThreads); // tile s - 2 is read
+    unsigned short *hi = base + buf * FedKeys<D>::TILE;
+    split_mma::stage_rows<DType::bf16, NK, D, NP>(kbase, (s % nT) * NK, tEnd, hi,
+                                                  hi + NK * (D + 8), tid);
+    bar_arrive(kBarFull + buf, kFusedSelectThreads);
+  }
+}
+
+/// grid (cdiv(nQB, ipc), HEADS, B), block kFusedSelectThreads, dynamic
+/// smem scores_select_smem_bytes(HEAD_DIM, nKB, ipc). CTAs are issued last
+/// rows first (under a causal mask they see the most keys).
 template <class Cfg, Rule RULE> __device__ __forceinline__ void run(const ScoresSelectParams &p) {
   static_assert(FusedChecks<Cfg>::ok, "");
-  constexpr int NW = kScoresThreads / 32;
+  constexpr int D = Cfg::HEAD_DIM, NW = kFusedSelectWarps;
+  static_assert(kFusedSelectThreads % 32 == 0 && kFusedSelectThreads > kScoresThreads, "");
   extern __shared__ __align__(16) unsigned char sattn_fused_smem[];
   const int nKB = p.s.nKB, ipc = p.ipc;
-  int *tags = reinterpret_cast<int *>(sattn_fused_smem + scores_2pass_smem_bytes(Cfg::HEAD_DIM));
+  unsigned short *tiles = reinterpret_cast<unsigned short *>(sattn_fused_smem);
+  // Tags and histograms overlay the tiles (free after the barrier below).
+  int *tags = reinterpret_cast<int *>(sattn_fused_smem);
   int *hists = tags + NW * nKB;
-  float *rows = reinterpret_cast<float *>(hists + NW * 256);
+  float *rows = reinterpret_cast<float *>(sattn_fused_smem + scores_select_scratch_bytes(D, nKB));
 
   const int c = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int I0 = c * ipc;
-  estimation_detail::scores_2pass_rows<Cfg>(p.s, b, h, I0, ipc, rows, I0, sattn_fused_smem);
-  __syncthreads(); // every row is complete
+  const int tEnd = estimation_detail::scores_2pass_key_end<Cfg>(p.s, I0, ipc);
+  if (threadIdx.x < kScoresThreads) {
+    FedKeys<D> keys{tiles, nullptr, nullptr, 0, 2 * ((tEnd + FedKeys<D>::NK - 1) / FedKeys<D>::NK) - 2};
+    float *P = reinterpret_cast<float *>(tiles + 2 * FedKeys<D>::TILE);
+    estimation_detail::scores_2pass_rows<Cfg>(p.s, b, h, I0, ipc, rows, I0, keys, P);
+  } else {
+    const float *kbase = p.s.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS +
+                                    h / (Cfg::HEADS / Cfg::KV_HEADS)) *
+                                   p.s.nk) *
+                                      D;
+    produce<D>(kbase, tEnd, tiles);
+  }
+  __syncthreads(); // every row is complete; the tiles are free
 
   const int warp = threadIdx.x / 32;
   for (int il = warp; il < ipc && I0 + il < p.s.nQB; il += NW) {

@@ -357,6 +357,8 @@ enum : int {
   kAttnKeyTile = 64,
   kPoolThreads = 128,
   kScoresThreads = 128,
+  /// fused_select.cuh: the scores' kScoresThreads, then every warp selects.
+  kFusedSelectThreads = 384,
   kMeanScoresThreads = 256,
   kSelectThreads = 32,
   kStaticThreads = 128,

@@ -136,22 +136,45 @@ __device__ inline void warp_sort(float *key, int *tag, int n) {
 
 /// Length of the cumulative-τ prefix of a sorted row (§6): the total is
 /// summed over ord in ord order, like the prefix, so that TAU = 1 stops at
-/// exactly the last block with nonzero mass. Serial in lane 0 because fp32
-/// addition is not associative; the result is broadcast to the warp.
-__device__ inline int cumulative_length(const float *key, int nV, int nF, float tau) {
-  int L = 0;
-  if (threadIdx.x % 32 == 0) {
-    float total = 0.0f;
-    for (int q = 0; q < nV; ++q)
-      total += key[q];
-    const float target = tau * total;
+/// exactly the last block with nonzero mass. fp32 addition is not
+/// associative, so lane 0 adds serially — once: it overwrites key[q] with
+/// the running sum through entry q (the total is the last one), then the
+/// warp finds the first prefix reaching the target by ballots. The loads
+/// are issued 8 ahead of the adds, which run back to back. The result is
+/// broadcast to the warp; key no longer holds scores afterwards.
+__device__ inline int cumulative_length(float *key, int nV, int nF, float tau) {
+  const int lane = threadIdx.x % 32;
+  if (lane == 0) {
     float sum = 0.0f;
-    for (; L < nF; ++L)
-      sum += key[L];
-    for (; L < nV && sum < target; ++L)
-      sum += key[L];
+    int q = 0;
+    for (; q + 8 <= nV; q += 8) {
+      float x[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        x[i] = key[q + i];
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        key[q + i] = sum += x[i];
+    }
+    for (; q < nV; ++q)
+      key[q] = sum += key[q];
   }
-  return __shfl_sync(0xffffffffu, L, 0);
+  __syncwarp();
+  if (nV == 0)
+    return 0;
+  // The prefix of length L sums to key[L - 1] (0 for L = 0): the shortest
+  // L >= nF whose prefix is not below the target, else every visible
+  // block. (`!(x < target)` as the serial loop it replaces tested.)
+  const float target = tau * key[nV - 1];
+  if (!((nF > 0 ? key[nF - 1] : 0.0f) < target))
+    return nF;
+  for (int q0 = nF; q0 < nV; q0 += 32) {
+    const int q = q0 + lane;
+    const unsigned hit = __ballot_sync(0xffffffffu, q < nV && !(key[q] < target));
+    if (hit)
+      return q0 + __ffs(hit); // the length ending at the first hit
+  }
+  return nV;
 }
 
 /// After warp_sort: flag[J] (aliasing key) = whether visible block J is in

@@ -61,15 +61,16 @@ __device__ __forceinline__ void prefetch_halves(const unsigned short *hiRows,
 
 /// Splits fp32 rows [t0, t0 + NK) of `rows` (D floats each, 16-byte
 /// aligned; zero at or past `tEnd`) into hi / lo halves in shared memory,
-/// rows padded to D + 8 values. Called by all NT threads of the CTA.
+/// rows padded to D + 8 values. Called by NT threads, numbered `tid`
+/// (all of the CTA by default).
 /// Each thread issues a batch of loads before it converts and stores any:
 /// the stores go through generic pointers that could alias `rows`, so a
 /// load-convert-store loop would wait out one L2 latency per float4.
 template <DType T, int NK, int D, int NT>
 __device__ __forceinline__ void stage_rows(const float *rows, int t0, int tEnd, unsigned short *hi,
-                                           unsigned short *lo) {
+                                           unsigned short *lo, int tid = threadIdx.x) {
   constexpr int LD = D + 8, N4 = NK * D / 4, BATCH = 8;
-  for (int x0 = threadIdx.x; x0 < N4; x0 += BATCH * NT) {
+  for (int x0 = tid; x0 < N4; x0 += BATCH * NT) {
     float4 v[BATCH];
 #pragma unroll
     for (int i = 0; i < BATCH; ++i) {

@@ -724,7 +724,7 @@ private:
                        std::to_string(limit) +
                        " bytes); use larger KV blocks, or compile with fuse-estimation off "
                        "(SATTN_FUSE_ESTIMATION=0)");
-      go(l, unsigned(cdiv(s.nQB, p.ipc)), s.H, s.B, dev::kScoresThreads,
+      go(l, unsigned(cdiv(s.nQB, p.ipc)), s.H, s.B, dev::kFusedSelectThreads,
          unsigned(dev::scores_select_smem_bytes(D, s.nKB, p.ipc)), &p);
     } else if (t == "static_blocks") {
       const RtValue &q = op(0), &k = op(1);
