@@ -37,51 +37,34 @@ __device__ __forceinline__ i64 set_row(const BlockSetView &v, int b, int h, int 
   return (static_cast<i64>(b) * v.H + h) * v.nQB + I;
 }
 
-/// A row entry is a (score, tag) pair; tag = (class << kIdxBits) | J with
-/// class 0 for forced blocks and 1 for the others, so one comparison sorts
-/// into `ord`. nKB is bounded far below 2^24 by the nKB * 8 bytes of shared
-/// memory a row needs.
-constexpr int kIdxBits = 24;
-constexpr int kIdxMask = (1 << kIdxBits) - 1;
-constexpr int kFree = 1;
-
-/// Whether entry a comes before entry b in `ord` (§6).
-__device__ __forceinline__ bool before(float sa, int ta, float sb, int tb) {
-  const int ca = ta >> kIdxBits, cb = tb >> kIdxBits;
-  if (ca != cb)
-    return ca < cb; // forced first
-  if (ca == kFree && sa != sb)
-    return sa > sb; // descending score
-  return ta < tb;   // forced: ascending; equal scores: lower index first
-}
-
-/// One selection row in dynamic shared memory (nKB scores, then nKB tags)
-/// with its numbers of visible (nV, blocks 0 .. nV-1) and forced (nF) blocks.
+/// One selection row: its scores key[J] in shared memory (nKB floats) for
+/// the visible blocks J < nV, of which nF are forced (semantics §5: the
+/// sinks, the local blocks before the diagonal block `diag`, the diagonal);
+/// which ones follows from J, so no per-entry class is stored.
 struct Row {
   float *key;
-  int *tag;
   int nV, nF;
+  int diag, fSink, fLocal;
+  bool fDiag;
+  __device__ __forceinline__ bool isFree(int J) const {
+    return !forced_block(J, diag, fSink, fLocal, fDiag);
+  }
 };
 
-/// Builds row I in key[] / tag[] (shared memory, nKB entries each) with one
-/// warp: key[J] = score(J) and tag[J] as above, for the visible J < nV.
-/// `score` may read key[J] itself (a row computed in place).
+/// Builds row I in key[] (shared memory, nKB entries) with one warp:
+/// key[J] = score(J) for the visible J < nV. `score` may read key[J]
+/// itself (a row computed in place).
 template <class Cfg, class Score>
-__device__ Row build_row(float *key, int *tag, int I, int Sq, int Skv, int nKB, Score score) {
-  Row r{key, tag, visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, Sq, Skv, nKB), 0};
-  const int lane = threadIdx.x % 32;
+__device__ Row build_row(float *key, int I, int Sq, int Skv, int nKB, Score score) {
   const int dk = diagonal_key(I, Cfg::BQ, Sq, Skv);
-  const int diag = dk >= 0 ? dk / Cfg::BK : -1;
+  Row r{key, visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, Sq, Skv, nKB), 0,
+        dk >= 0 ? dk / Cfg::BK : -1, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG};
+  const int lane = threadIdx.x % 32;
   for (int J0 = 0; J0 < r.nV; J0 += 32) { // warp-uniform trip count for the ballot
     const int J = J0 + lane;
-    bool forced = false;
-    if (J < r.nV) {
-      const float s = score(J);
-      forced = forced_block(J, diag, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG);
-      r.key[J] = s;
-      r.tag[J] = ((forced ? 0 : kFree) << kIdxBits) | J;
-    }
-    r.nF += __popc(__ballot_sync(0xffffffffu, forced));
+    if (J < r.nV)
+      r.key[J] = score(J);
+    r.nF += __popc(__ballot_sync(0xffffffffu, J < r.nV && !r.isFree(J)));
   }
   __syncwarp();
   return r;
@@ -89,11 +72,10 @@ __device__ Row build_row(float *key, int *tag, int I, int Sq, int Skv, int nKB, 
 
 /// Loads row (b, og, I) for a result head og that covers query heads
 /// [og * G, (og + 1) * G): key[J] = their mean score (summed in head order,
-/// then divided, like the reference) and tag[J] as above, for J < nV.
+/// then divided, like the reference), for J < nV.
 template <class Cfg, int G> __device__ Row load_row(const SelectParams &p, int b, int og, int I) {
   extern __shared__ float sattn_select_smem[];
-  return build_row<Cfg>(sattn_select_smem, reinterpret_cast<int *>(sattn_select_smem + p.nKB), I,
-                        p.Sq, p.Skv, p.nKB, [&](int J) {
+  return build_row<Cfg>(sattn_select_smem, I, p.Sq, p.Skv, p.nKB, [&](int J) {
                           float s = 0.0f;
                           for (int h = og * G; h < (og + 1) * G; ++h)
                             s += p.scores[((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I) *
@@ -122,9 +104,10 @@ __device__ __forceinline__ unsigned score_bits(float s) {
 /// until m — exactly the first m of `ord`. O(nV) per pass instead of the
 /// O(nV log^2 nV) of sorting. `hist`: 256 ints of shared memory owned by
 /// the calling warp.
-__device__ inline void mark_topk(float *key, const int *tag, int nV, int m, int *hist) {
-  const int lane = threadIdx.x % 32;
-  auto isFree = [&](int J) { return (tag[J] >> kIdxBits) == kFree; };
+__device__ inline void mark_topk(const Row &r, int m, int *hist) {
+  const int lane = threadIdx.x % 32, nV = r.nV;
+  float *key = r.key;
+  auto isFree = [&](int J) { return r.isFree(J); };
   unsigned prefix = 0u, mask = 0u;
   int remaining = m; // entries still to take at or below the current prefix
   for (int shift = 24; shift >= 0; shift -= 8) {
@@ -215,7 +198,7 @@ __device__ inline int cumulative_length(const Row &r, float tau, int *scratch) {
   const int lane = threadIdx.x % 32;
   int *count = scratch;
   u64 *mass = reinterpret_cast<u64 *>(scratch + 256);
-  auto isFree = [&](int J) { return (r.tag[J] >> kIdxBits) == kFree; };
+  auto isFree = [&](int J) { return r.isFree(J); };
   float mx = 0.0f;
   for (int J = lane; J < r.nV; J += 32)
     mx = fmaxf(mx, r.key[J]); // fmaxf drops NaN
@@ -311,10 +294,10 @@ __device__ inline int cumulative_length(const Row &r, float tau, int *scratch) {
 /// key): mark_topk, or every forced / every visible block at the ends.
 __device__ inline void mark_first(const Row &r, int L, int *hist) {
   if (r.nF < L && L < r.nV) {
-    mark_topk(r.key, r.tag, r.nV, L - r.nF, hist);
+    mark_topk(r, L - r.nF, hist);
   } else { // L == nF: the forced blocks; L == nV: every visible block
     for (int J = threadIdx.x % 32; J < r.nV; J += 32)
-      r.key[J] = L >= r.nV || (r.tag[J] >> kIdxBits) != kFree;
+      r.key[J] = L >= r.nV || !r.isFree(J);
     __syncwarp();
   }
 }
@@ -497,7 +480,7 @@ template <class Cfg> struct CumulativeChecks {
 //===----------------------------------------------------------------------===//
 
 /// Top-k (§6), selection_detail::topk_row. grid (nQB, OUT_HEADS, B), block
-/// kSelectThreads (one warp), dynamic smem nKB * 8 bytes (scores, then tags).
+/// kSelectThreads (one warp), dynamic smem nKB * 4 bytes (the row).
 template <class Cfg> __device__ void select_topk(const SelectParams &p) {
   static_assert(selection_detail::TopkChecks<Cfg>::ok, "");
   __shared__ int hist[256];
@@ -518,7 +501,7 @@ template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
 }
 
 /// Head budget (§7), selection_detail::budget_row. grid (nQB, HEADS, B),
-/// block 32, dynamic smem nKB * 8 bytes.
+/// block 32, dynamic smem nKB * 4 bytes.
 template <class Cfg> __device__ void head_budget(const SelectParams &p) {
   static_assert(selection_detail::BudgetChecks<Cfg>::ok, "");
   const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
