@@ -591,6 +591,14 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
 ///      A KV block longer than a tile (GROUPS > NK) is carried in a
 ///      register across its tiles.
 /// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
+/// The pooled keys of (b, h)'s KV head: nk rows of HEAD_DIM floats.
+template <class Cfg>
+__device__ __forceinline__ const float *scores_key_rows(const ScoresParams &p, int b, int h) {
+  return p.kp +
+         ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * p.nk) *
+             Cfg::HEAD_DIM;
+}
+
 /// Pooled keys the last pooled row of query blocks I0 .. I0 + ipc - 1
 /// sees: the key range the two-pass body stages (rows are ascending, the
 /// last sees the most).
@@ -647,8 +655,7 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
   const int nq = p.nq, nk = p.nk, nKB = p.nKB;
   const int r0 = I0 * ROWS, r1 = min(nq, r0 + ipc * ROWS);
   const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * nq) * D;
-  const float *kbase =
-      p.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * nk) * D;
+  const float *kbase = scores_key_rows<Cfg>(p, b, h);
 
   // Key groups pooled row r sees: t * K_GROUP <= its last query's position.
   auto visible = [&](int r) {

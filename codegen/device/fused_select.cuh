@@ -16,8 +16,8 @@
 // fills most of an SM's shared memory, so it is alone on its SM and must
 // hide its own load latency). Then all kFusedSelectWarps warps run the
 // selection rule of selection.cuh on the rows, one row per warp at a time
-// (selection is latency-bound and has no other CTA to overlap with). A consumer that
-// needs every head's result first (select_blocks topk with the budget of a
+// (selection is latency-bound and has no other CTA to overlap with). A
+// consumer that needs every head's result first (select_blocks topk with the budget of a
 // `head_budget flattest`) is a second launch that recomputes the rows: the
 // estimate is cheap next to the attention, and recomputing keeps the grid
 // (B x H x nQB x nKB floats, 128 MB at 128k with 32 heads) out of memory.
@@ -97,12 +97,8 @@ template <class Cfg> struct FusedChecks {
 /// double buffer staged (producers arrive, scores' warps wait); EMPTY + s
 /// tile s read (the reverse). 0 is __syncthreads.
 enum : int { kBarScores = 1, kBarFull = 2, kBarEmpty = 4 };
-__device__ __forceinline__ void bar_sync(int id, int n) {
-  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory");
-}
-__device__ __forceinline__ void bar_arrive(int id, int n) {
-  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(n) : "memory");
-}
+using ptx::bar_arrive;
+using ptx::bar_sync;
 
 /// Key tiles for the scores' warps, staged by the producer warps into a
 /// double buffer (the two passes' 2 * nT tiles in order; see `produce`).
@@ -111,6 +107,8 @@ __device__ __forceinline__ void bar_arrive(int id, int n) {
 /// pending arrivals.
 template <int D> struct FedKeys {
   static constexpr int NK = scores_key_tile(D), TILE = 2 * NK * (D + 8);
+  /// Key tiles of one pass over pooled keys [0, tEnd).
+  __device__ __forceinline__ static int tiles(int tEnd) { return (tEnd + NK - 1) / NK; }
   unsigned short *base, *khi, *klo;
   int s, last;
   __device__ __forceinline__ void begin(const float *, int, int) {
@@ -134,7 +132,7 @@ template <int D> struct FedKeys {
 template <int D>
 __device__ __forceinline__ void produce(const float *kbase, int tEnd, unsigned short *base) {
   constexpr int NK = FedKeys<D>::NK, NP = kFusedSelectThreads - kScoresThreads;
-  const int nT = (tEnd + NK - 1) / NK, tid = threadIdx.x - kScoresThreads;
+  const int nT = FedKeys<D>::tiles(tEnd), tid = threadIdx.x - kScoresThreads;
   for (int s = 0; s < 2 * nT; ++s) {
     const int buf = s & 1;
     if (s >= 2)
@@ -165,15 +163,11 @@ template <class Cfg, Rule RULE> __device__ __forceinline__ void run(const Scores
   const int I0 = c * ipc;
   const int tEnd = estimation_detail::scores_2pass_key_end<Cfg>(p.s, I0, ipc);
   if (threadIdx.x < kScoresThreads) {
-    FedKeys<D> keys{tiles, nullptr, nullptr, 0, 2 * ((tEnd + FedKeys<D>::NK - 1) / FedKeys<D>::NK) - 2};
+    FedKeys<D> keys{tiles, nullptr, nullptr, 0, 2 * FedKeys<D>::tiles(tEnd) - 2};
     float *P = reinterpret_cast<float *>(tiles + 2 * FedKeys<D>::TILE);
     estimation_detail::scores_2pass_rows<Cfg>(p.s, b, h, I0, ipc, rows, I0, keys, P);
   } else {
-    const float *kbase = p.s.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS +
-                                    h / (Cfg::HEADS / Cfg::KV_HEADS)) *
-                                   p.s.nk) *
-                                      D;
-    produce<D>(kbase, tEnd, tiles);
+    produce<D>(estimation_detail::scores_key_rows<Cfg>(p.s, b, h), tEnd, tiles);
   }
   __syncthreads(); // every row is complete; the tiles are free
 

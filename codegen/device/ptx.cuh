@@ -29,6 +29,15 @@ __device__ __forceinline__ u32 smem_addr(const void *ptr) {
 }
 
 /// 16-byte global -> shared copy; bytes past `srcBytes` (0 or 16) are zero.
+/// Named barrier `id` over `n` threads: wait for all (bar_sync), or count
+/// this warp in without waiting (bar_arrive; producer / consumer handoffs).
+__device__ __forceinline__ void bar_sync(int id, int n) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id, int n) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(n) : "memory");
+}
+
 __device__ __forceinline__ void cp_async16(u32 dst, const void *src, int srcBytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes)
                : "memory");

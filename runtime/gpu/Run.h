@@ -602,18 +602,17 @@ private:
       p.out = reinterpret_cast<float *>(s.p0);
       const bool bound = l.b("BOUND");
       const int64_t cq = l.i("Q_GROUP"), ck = l.i("K_GROUP");
-      const RtValue &qp = op(0);
       vals[l.results[0]] = s;
       const int D = int(l.i("HEAD_DIM"));
       const bool mma = !bound && dev::scores_mma(D, int(l.i("BQ") / cq), int(l.i("BK") / ck));
       if (mma && !dev::scores_one_pass(int(l.i("BQ") / cq)))
-        go(l, unsigned(cdiv(qp.S, dev::kScoresMmaRows)), s.H, s.B, dev::kScoresThreads,
+        go(l, unsigned(cdiv(p.nq, dev::kScoresMmaRows)), s.H, s.B, dev::kScoresThreads,
            unsigned(dev::scores_2pass_smem_bytes(D)), &p);
       else if (mma) {
         // Tensor cores: persistent CTAs, a workspace slot each, items from
         // a counter zeroed in stream order (codegen/device/estimation.cuh).
         const long long grid =
-            dev::scores_mma_grid(dev::scores_mma_items(qp.S, s.H, s.B), drv.multiprocessors());
+            dev::scores_mma_grid(dev::scores_mma_items(p.nq, s.H, s.B), drv.multiprocessors());
         if (grid == 0)
           return; // no pooled rows: the scores are empty
         p.ws = reinterpret_cast<float *>(
