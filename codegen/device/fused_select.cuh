@@ -39,20 +39,23 @@ namespace dev {
 /// the scores, then every warp selects rows (selection is latency-bound, one
 /// warp per row, and a CTA holding 64 score rows fills most of an SM's
 /// shared memory, so its own warps are all the SM has).
-enum : int { kFusedSelectWarps = kFusedSelectThreads / 32 };
+enum : int {
+  kFusedSelectWarps = kFusedSelectThreads / 32,
+  kFusedRadixInts = 256 * 3, ///< a warp's radix scratch (selection.cuh kRadixScratchInts)
+};
 
 /// Shared memory of a scores_select CTA over `ipc` query blocks and nKB KV
 /// blocks: two key tiles (hi + lo halves; the producer warps fill one while
 /// the scores' warps read the other) and the probability tile, which the
-/// per-warp tag rows and 256-bin histograms reuse once the scores are done,
-/// then the ipc score rows.
+/// per-warp radix scratch reuses once the scores are done, then the ipc
+/// score rows.
 constexpr long long scores_select_tiles_bytes(int headDim) {
   return 2LL * 2 * scores_key_tile(headDim) * (headDim + 8) * 2 +
          static_cast<long long>(kScoresMmaRows) * (scores_key_tile(headDim) + 8) * 4;
 }
 constexpr long long scores_select_scratch_bytes(int headDim, int nKB) {
   const long long tiles = scores_select_tiles_bytes(headDim);
-  const long long select = static_cast<long long>(kFusedSelectWarps) * (nKB + 256) * 4;
+  const long long select = static_cast<long long>(kFusedSelectWarps) * kFusedRadixInts * 4;
   return tiles > select ? tiles : select;
 }
 constexpr long long scores_select_smem_bytes(int headDim, int nKB, int ipc) {
@@ -153,10 +156,10 @@ template <class Cfg, Rule RULE> __device__ __forceinline__ void run(const Scores
   static_assert(kFusedSelectThreads % 32 == 0 && kFusedSelectThreads > kScoresThreads, "");
   extern __shared__ __align__(16) unsigned char sattn_fused_smem[];
   const int nKB = p.s.nKB, ipc = p.ipc;
+  static_assert(kFusedRadixInts == selection_detail::kRadixScratchInts, "");
   unsigned short *tiles = reinterpret_cast<unsigned short *>(sattn_fused_smem);
-  // Tags and histograms overlay the tiles (free after the barrier below).
-  int *tags = reinterpret_cast<int *>(sattn_fused_smem);
-  int *hists = tags + NW * nKB;
+  // The radix scratch overlays the tiles, free after the barrier below.
+  int *hists = reinterpret_cast<int *>(sattn_fused_smem);
   float *rows = reinterpret_cast<float *>(sattn_fused_smem + scores_select_scratch_bytes(D, nKB));
 
   const int c = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
@@ -176,14 +179,15 @@ template <class Cfg, Rule RULE> __device__ __forceinline__ void run(const Scores
     const int I = I0 + il;
     float *key = rows + static_cast<i64>(il) * nKB;
     const selection_detail::Row r = selection_detail::build_row<Cfg>(
-        key, tags + warp * nKB, I, p.s.Sq, p.s.Skv, nKB, [&](int J) { return key[J]; });
+        key, I, p.s.Sq, p.s.Skv, nKB, [&](int J) { return key[J]; });
+    int *scratch = hists + warp * kFusedRadixInts;
     if constexpr (RULE == Rule::topk)
-      selection_detail::topk_row<Cfg, 1>(p.sel, r, b, h, I, hists + warp * 256);
+      selection_detail::topk_row<Cfg, 1>(p.sel, r, b, h, I, scratch);
     else if constexpr (RULE == Rule::cumulative)
-      selection_detail::cumulative_row<Cfg, 1>(p.sel, r, b, h, I);
+      selection_detail::cumulative_row<Cfg, 1>(p.sel, r, b, h, I, scratch);
     else
-      selection_detail::budget_row<Cfg>(p.sel, r, b, h, I);
-    __syncwarp(); // the warp's tag row and histogram are reused by its next row
+      selection_detail::budget_row<Cfg>(p.sel, r, b, h, I, scratch);
+    __syncwarp(); // the warp's scratch is reused by its next row
   }
 }
 

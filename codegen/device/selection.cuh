@@ -12,10 +12,10 @@
 // blocks_from_list turns a user list (semantics §14) into the same sorted,
 // duplicate-free form, through a bitmap of the row's KV blocks.
 // One warp handles one row: it builds the row (averaged over a GQA group for
-// per-group results), finds the kept prefix of `ord` — top-k by a radix
-// select on the score bits, the cumulative rules by sorting the visible
-// blocks with a bitonic network in shared memory — and writes the kept
-// blocks in ascending order.
+// per-group results), finds the kept prefix of `ord` — its length by a radix
+// search over the score bits (top-k: by counts; the cumulative rules: by
+// 64-bit fixed-point masses, exact and order-independent) — and writes the
+// kept blocks in ascending order.
 //
 // First versions: simple and obviously right before fast.
 //
@@ -37,51 +37,34 @@ __device__ __forceinline__ i64 set_row(const BlockSetView &v, int b, int h, int 
   return (static_cast<i64>(b) * v.H + h) * v.nQB + I;
 }
 
-/// A row entry is a (score, tag) pair; tag = (class << kIdxBits) | J with
-/// class 0 for forced blocks and 1 for the others, so one comparison sorts
-/// into `ord`. nKB is bounded far below 2^24 by the nKB * 8 bytes of shared
-/// memory a row needs.
-constexpr int kIdxBits = 24;
-constexpr int kIdxMask = (1 << kIdxBits) - 1;
-constexpr int kFree = 1;
-
-/// Whether entry a comes before entry b in `ord` (§6).
-__device__ __forceinline__ bool before(float sa, int ta, float sb, int tb) {
-  const int ca = ta >> kIdxBits, cb = tb >> kIdxBits;
-  if (ca != cb)
-    return ca < cb; // forced first
-  if (ca == kFree && sa != sb)
-    return sa > sb; // descending score
-  return ta < tb;   // forced: ascending; equal scores: lower index first
-}
-
-/// One selection row in dynamic shared memory (nKB scores, then nKB tags)
-/// with its numbers of visible (nV, blocks 0 .. nV-1) and forced (nF) blocks.
+/// One selection row: its scores key[J] in shared memory (nKB floats) for
+/// the visible blocks J < nV, of which nF are forced (semantics §5: the
+/// sinks, the local blocks before the diagonal block `diag`, the diagonal);
+/// which ones follows from J, so no per-entry class is stored.
 struct Row {
   float *key;
-  int *tag;
   int nV, nF;
+  int diag, fSink, fLocal;
+  bool fDiag;
+  __device__ __forceinline__ bool isFree(int J) const {
+    return !forced_block(J, diag, fSink, fLocal, fDiag);
+  }
 };
 
-/// Builds row I in key[] / tag[] (shared memory, nKB entries each) with one
-/// warp: key[J] = score(J) and tag[J] as above, for the visible J < nV.
-/// `score` may read key[J] itself (a row computed in place).
+/// Builds row I in key[] (shared memory, nKB entries) with one warp:
+/// key[J] = score(J) for the visible J < nV. `score` may read key[J]
+/// itself (a row computed in place).
 template <class Cfg, class Score>
-__device__ Row build_row(float *key, int *tag, int I, int Sq, int Skv, int nKB, Score score) {
-  Row r{key, tag, visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, Sq, Skv, nKB), 0};
-  const int lane = threadIdx.x % 32;
+__device__ Row build_row(float *key, int I, int Sq, int Skv, int nKB, Score score) {
   const int dk = diagonal_key(I, Cfg::BQ, Sq, Skv);
-  const int diag = dk >= 0 ? dk / Cfg::BK : -1;
+  Row r{key, visible_blocks(Cfg::CAUSAL, I, Cfg::BQ, Cfg::BK, Sq, Skv, nKB), 0,
+        dk >= 0 ? dk / Cfg::BK : -1, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG};
+  const int lane = threadIdx.x % 32;
   for (int J0 = 0; J0 < r.nV; J0 += 32) { // warp-uniform trip count for the ballot
     const int J = J0 + lane;
-    bool forced = false;
-    if (J < r.nV) {
-      const float s = score(J);
-      forced = forced_block(J, diag, Cfg::F_SINK, Cfg::F_LOCAL, Cfg::F_DIAG);
-      r.key[J] = s;
-      r.tag[J] = ((forced ? 0 : kFree) << kIdxBits) | J;
-    }
-    r.nF += __popc(__ballot_sync(0xffffffffu, forced));
+    if (J < r.nV)
+      r.key[J] = score(J);
+    r.nF += __popc(__ballot_sync(0xffffffffu, J < r.nV && !r.isFree(J)));
   }
   __syncwarp();
   return r;
@@ -89,11 +72,10 @@ __device__ Row build_row(float *key, int *tag, int I, int Sq, int Skv, int nKB, 
 
 /// Loads row (b, og, I) for a result head og that covers query heads
 /// [og * G, (og + 1) * G): key[J] = their mean score (summed in head order,
-/// then divided, like the reference) and tag[J] as above, for J < nV.
+/// then divided, like the reference), for J < nV.
 template <class Cfg, int G> __device__ Row load_row(const SelectParams &p, int b, int og, int I) {
   extern __shared__ float sattn_select_smem[];
-  return build_row<Cfg>(sattn_select_smem, reinterpret_cast<int *>(sattn_select_smem + p.nKB), I,
-                        p.Sq, p.Skv, p.nKB, [&](int J) {
+  return build_row<Cfg>(sattn_select_smem, I, p.Sq, p.Skv, p.nKB, [&](int J) {
                           float s = 0.0f;
                           for (int h = og * G; h < (og + 1) * G; ++h)
                             s += p.scores[((static_cast<i64>(b) * Cfg::HEADS + h) * p.nQB + I) *
@@ -103,88 +85,6 @@ template <class Cfg, int G> __device__ Row load_row(const SelectParams &p, int b
                             s /= static_cast<float>(G);
                           return s;
                         });
-}
-
-/// Sorts entries [0, n) into `ord` with one warp: a bitonic network whose
-/// comparators all point the same way (the first stage of each merge
-/// compares i with i ^ (k - 1)), so the power-of-two padding can stay
-/// virtual — a comparator whose upper end lies past n never swaps. A fixed
-/// network always yields a permutation, whatever the scores hold.
-__device__ inline void warp_sort(float *key, int *tag, int n) {
-  const int lane = threadIdx.x % 32;
-  int n2 = 1, log2n = 0;
-  while (n2 < n)
-    n2 <<= 1, ++log2n;
-  for (int lk = 1; lk <= log2n; ++lk) {
-    const int k = 1 << lk;
-    for (int lm = lk - 1; lm >= 0; --lm) {
-      const int m = 1 << lm;
-      for (int c = lane; c < n2 / 2; c += 32) {
-        const int i = ((c >> lm) << (lm + 1)) | (c & (m - 1)); // lower end, bit lm clear
-        const int j = lm == lk - 1 ? i ^ (k - 1) : i + m;
-        if (j < n && before(key[j], tag[j], key[i], tag[i])) {
-          const float ks = key[i];
-          const int ts = tag[i];
-          key[i] = key[j], tag[i] = tag[j];
-          key[j] = ks, tag[j] = ts;
-        }
-      }
-      __syncwarp(); // each stage's pairs are disjoint; stages are ordered
-    }
-  }
-}
-
-/// Length of the cumulative-τ prefix of a sorted row (§6): the total is
-/// summed over ord in ord order, like the prefix, so that TAU = 1 stops at
-/// exactly the last block with nonzero mass. fp32 addition is not
-/// associative, so lane 0 adds serially — once: it overwrites key[q] with
-/// the running sum through entry q (the total is the last one), then the
-/// warp finds the first prefix reaching the target by ballots. The loads
-/// are issued 8 ahead of the adds, which run back to back. The result is
-/// broadcast to the warp; key no longer holds scores afterwards.
-__device__ inline int cumulative_length(float *key, int nV, int nF, float tau) {
-  const int lane = threadIdx.x % 32;
-  if (lane == 0) {
-    float sum = 0.0f;
-    int q = 0;
-    for (; q + 8 <= nV; q += 8) {
-      float x[8];
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-        x[i] = key[q + i];
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-        key[q + i] = sum += x[i];
-    }
-    for (; q < nV; ++q)
-      key[q] = sum += key[q];
-  }
-  __syncwarp();
-  if (nV == 0)
-    return 0;
-  // The prefix of length L sums to key[L - 1] (0 for L = 0): the shortest
-  // L >= nF whose prefix is not below the target, else every visible
-  // block. (`!(x < target)` as the serial loop it replaces tested.)
-  const float target = tau * key[nV - 1];
-  if (!((nF > 0 ? key[nF - 1] : 0.0f) < target))
-    return nF;
-  for (int q0 = nF; q0 < nV; q0 += 32) {
-    const int q = q0 + lane;
-    const unsigned hit = __ballot_sync(0xffffffffu, q < nV && !(key[q] < target));
-    if (hit)
-      return q0 + __ffs(hit); // the length ending at the first hit
-  }
-  return nV;
-}
-
-/// After warp_sort: flag[J] (aliasing key) = whether visible block J is in
-/// the first L entries of ord. tag still holds the permutation.
-__device__ inline void mark_prefix(float *key, const int *tag, int nV, int L) {
-  const int lane = threadIdx.x % 32;
-  __syncwarp(); // key is no longer read as scores
-  for (int q = lane; q < nV; q += 32)
-    key[tag[q] & kIdxMask] = q < L ? 1.0f : 0.0f;
-  __syncwarp();
 }
 
 /// Order-preserving bits of a score: a larger score has larger bits; +0
@@ -202,11 +102,12 @@ __device__ __forceinline__ unsigned score_bits(float s) {
 /// pass (integer histograms, so the same answer on every run); every free
 /// block above T is kept, and the free blocks equal to T in index order
 /// until m — exactly the first m of `ord`. O(nV) per pass instead of the
-/// O(nV log^2 nV) bitonic network. `hist`: 256 ints of shared memory
-/// owned by the calling warp.
-__device__ inline void mark_topk(float *key, const int *tag, int nV, int m, int *hist) {
-  const int lane = threadIdx.x % 32;
-  auto isFree = [&](int J) { return (tag[J] >> kIdxBits) == kFree; };
+/// O(nV log^2 nV) of sorting. `hist`: 256 ints of shared memory owned by
+/// the calling warp.
+__device__ inline void mark_topk(const Row &r, int m, int *hist) {
+  const int lane = threadIdx.x % 32, nV = r.nV;
+  float *key = r.key;
+  auto isFree = [&](int J) { return r.isFree(J); };
   unsigned prefix = 0u, mask = 0u;
   int remaining = m; // entries still to take at or below the current prefix
   for (int shift = 24; shift >= 0; shift -= 8) {
@@ -266,6 +167,139 @@ __device__ inline void mark_topk(float *key, const int *tag, int nV, int m, int 
       key[J] = keep ? 1.0f : 0.0f;
   }
   __syncwarp();
+}
+
+/// Shared memory one warp's radix searches use: 256 bin counts, then 256
+/// bin masses (64-bit; the block must be 8-byte aligned).
+enum : int { kRadixScratchInts = 256 * 3 };
+
+/// Fixed-point mass of a score: score * 2^shift truncated (NaN, negative: 0).
+__device__ __forceinline__ unsigned long long fixed_mass(float s, int shift) {
+  return s > 0.0f ? __float2ull_rz(ldexpf(s, shift)) : 0ull;
+}
+
+/// Cumulative-τ length of a built row (§6): the shortest prefix of `ord`
+/// holding F whose mass is >= TAU * total, found without sorting. Masses are
+/// added as 64-bit fixed-point integers (the row's largest score scaled to
+/// 2^39, so <= 8192 blocks sum below 2^52 and the target is exact in double):
+/// integer sums do not depend on their order, so warp-wide atomics give the
+/// same bits on every run, and the sums are closer to the float64 reference
+/// than a serial fp32 sum. With the forced mass F, the free blocks needed are
+/// the fewest m whose top-m mass in `ord` reaches target - F: a radix search
+/// over the score bits, 8 bits a pass, keeping per bin the count and the
+/// mass of the free candidates under the prefix found so far; after four
+/// passes the cut value T is exact, every free block above T is taken and
+/// the ties at T (all of the same mass) in index order until the target.
+/// O(nV) per pass instead of the O(nV log^2 nV) sort it replaces. `scratch`:
+/// kRadixScratchInts ints of the calling warp. Returns |F| + m (nV when the
+/// target is never reached).
+__device__ inline int cumulative_length(const Row &r, float tau, int *scratch) {
+  using u64 = unsigned long long;
+  const int lane = threadIdx.x % 32;
+  int *count = scratch;
+  u64 *mass = reinterpret_cast<u64 *>(scratch + 256);
+  auto isFree = [&](int J) { return r.isFree(J); };
+  float mx = 0.0f;
+  for (int J = lane; J < r.nV; J += 32)
+    mx = fmaxf(mx, r.key[J]); // fmaxf drops NaN
+  mx = warp_max(mx);
+  if (!(mx > 0.0f))
+    return r.nF; // no mass: the target is 0
+  int ex;
+  frexpf(mx, &ex);
+  const int shift = 39 - ex; // mx * 2^shift lies in [2^38, 2^39)
+  u64 total = 0, forced = 0;
+  for (int J = lane; J < r.nV; J += 32) {
+    const u64 v = fixed_mass(r.key[J], shift);
+    total += v;
+    forced += isFree(J) ? 0ull : v;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    total += __shfl_xor_sync(0xffffffffu, total, o);
+    forced += __shfl_xor_sync(0xffffffffu, forced, o);
+  }
+  const u64 target = static_cast<u64>(ceil(static_cast<double>(tau) * static_cast<double>(total)));
+  if (forced >= target)
+    return r.nF;
+  u64 need = target - forced; // > 0
+  unsigned prefix = 0u, maskBits = 0u;
+  int above = 0; // free blocks strictly above the prefix, all taken
+  for (int shift8 = 24; shift8 >= 0; shift8 -= 8) {
+    for (int i = lane; i < 256; i += 32)
+      count[i] = 0, mass[i] = 0;
+    __syncwarp();
+    for (int J = lane; J < r.nV; J += 32) {
+      const unsigned u = score_bits(r.key[J]);
+      if (isFree(J) && (u & maskBits) == prefix) {
+        const unsigned d = (u >> shift8) & 255u;
+        atomicAdd(&count[d], 1);
+        atomicAdd(&mass[d], fixed_mass(r.key[J], shift));
+      }
+    }
+    __syncwarp();
+    // Lane l holds digits 255 - 8l down to 248 - 8l (descending): an
+    // inclusive scan over lanes sums the mass from the top digit down.
+    u64 own = 0;
+    for (int i = 0; i < 8; ++i)
+      own += mass[255 - 8 * lane - i];
+    u64 incl = own;
+    for (int o = 1; o < 32; o <<= 1) {
+      const u64 y = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o)
+        incl += y;
+    }
+    const unsigned reach = __ballot_sync(0xffffffffu, incl >= need);
+    if (!reach)
+      return r.nV; // the free candidates cannot reach the target (never past pass 0)
+    const int src = __ffs(reach) - 1;
+    int digit = 0, cntAbove = 0;
+    u64 massAbove = incl - own; // mass of the lanes before src
+    if (lane == src)
+      for (int i = 0; i < 8; ++i) {
+        const int d = 255 - 8 * lane - i;
+        if (massAbove + mass[d] >= need) {
+          digit = d;
+          break;
+        }
+        massAbove += mass[d];
+        cntAbove += count[d];
+      }
+    // Counts of the bins above: the earlier lanes' whole ranges, then src's.
+    int laneCount = 0;
+    for (int i = 0; i < 8; ++i)
+      laneCount += count[255 - 8 * lane - i];
+    int before = lane < src ? laneCount : 0;
+    for (int o = 16; o > 0; o >>= 1)
+      before += __shfl_xor_sync(0xffffffffu, before, o);
+    digit = __shfl_sync(0xffffffffu, digit, src);
+    above += before + __shfl_sync(0xffffffffu, cntAbove, src);
+    need -= __shfl_sync(0xffffffffu, massAbove, src);
+    prefix |= static_cast<unsigned>(digit) << shift8;
+    maskBits |= 255u << shift8;
+    __syncwarp(); // bin reads done before the next pass clears them
+  }
+  // Every free block at T has the same mass v > 0 (a zero v reaches no
+  // positive need, so T's bin could not have been chosen).
+  float vT = 0.0f;
+  for (int J = lane; J < r.nV; J += 32)
+    if (isFree(J) && score_bits(r.key[J]) == prefix)
+      vT = r.key[J];
+  vT = warp_max(vT);
+  const u64 v = fixed_mass(vT, shift);
+  const int ties = static_cast<int>((need + v - 1) / v);
+  return r.nF + above + ties;
+}
+
+/// Keeps F plus the first L - |F| free blocks of `ord` (flag[J] aliasing
+/// key): mark_topk, or every forced / every visible block at the ends.
+__device__ inline void mark_first(const Row &r, int L, int *hist) {
+  if (r.nF < L && L < r.nV) {
+    mark_topk(r, L - r.nF, hist);
+  } else { // L == nF: the forced blocks; L == nV: every visible block
+    for (int J = threadIdx.x % 32; J < r.nV; J += 32)
+      r.key[J] = L >= r.nV || !r.isFree(J);
+    __syncwarp();
+  }
 }
 
 /// Writes the visible blocks J < nV with flag[J] != 0 to row `row` of
@@ -379,17 +413,10 @@ template <class Cfg> struct TauChecks {
 /// V \ F in ord, K clipped to |V|, by radix select (mark_topk), skipped when
 /// the answer is F alone or all of V; writes row (b, og, I) of p.out.
 template <class Cfg, int G>
-__device__ void topk_row(const SelectParams &p, Row r, int b, int og, int I, int *hist) {
+__device__ void topk_row(const SelectParams &p, Row r, int b, int og, int I, int *scratch) {
   int K = row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, p.k, b, og, I);
   K = min(max(K, 0), r.nV); // the host range-checked K; clip to the visible blocks
-  const int L = r.nF + max(0, K - r.nF);
-  if (r.nF < L && L < r.nV) {
-    mark_topk(r.key, r.tag, r.nV, L - r.nF, hist);
-  } else { // L == nF: the forced blocks; L == nV: every visible block
-    for (int J = threadIdx.x % 32; J < r.nV; J += 32)
-      r.key[J] = L >= r.nV || (r.tag[J] >> kIdxBits) != kFree;
-    __syncwarp();
-  }
+  mark_first(r, r.nF + max(0, K - r.nF), scratch);
   write_flagged(p.out, set_row(p.out, b, og, I), r.key, r.nV);
 }
 
@@ -397,15 +424,14 @@ __device__ void topk_row(const SelectParams &p, Row r, int b, int og, int I, int
 /// with mass >= TAU * total, plus SLACK more blocks; with a cap (K >= 0 or
 /// a budget operand) at most max(cap, |F|) blocks.
 template <class Cfg, int G>
-__device__ void cumulative_row(const SelectParams &p, Row r, int b, int og, int I) {
+__device__ void cumulative_row(const SelectParams &p, Row r, int b, int og, int I, int *scratch) {
   constexpr bool HAS_CAP = Cfg::HAS_BUDGET || Cfg::K >= 0;
-  warp_sort(r.key, r.tag, r.nV);
-  int L = min(r.nV, cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU)) + Cfg::SLACK);
+  int L = min(r.nV, cumulative_length(r, static_cast<float>(Cfg::TAU), scratch) + Cfg::SLACK);
   if (HAS_CAP) {
     const int cap = row_budget<Cfg, Cfg::HAS_BUDGET, G>(p, Cfg::K, b, og, I);
     L = min(L, max(cap, r.nF));
   }
-  mark_prefix(r.key, r.tag, r.nV, L);
+  mark_first(r, L, scratch);
   write_flagged(p.out, set_row(p.out, b, og, I), r.key, r.nV);
 }
 
@@ -413,9 +439,9 @@ __device__ void cumulative_row(const SelectParams &p, Row r, int b, int og, int 
 /// length. Share::none writes budget_out[b, h, I]; Share::flattest takes
 /// the max over the heads of (b, I) into budget_out[b, 0, I] with atomicMax
 /// (integer max: the same result in any order; the host zero-fills it).
-template <class Cfg> __device__ void budget_row(const SelectParams &p, Row r, int b, int h, int I) {
-  warp_sort(r.key, r.tag, r.nV);
-  const int L = cumulative_length(r.key, r.nV, r.nF, static_cast<float>(Cfg::TAU));
+template <class Cfg>
+__device__ void budget_row(const SelectParams &p, Row r, int b, int h, int I, int *scratch) {
+  const int L = cumulative_length(r, static_cast<float>(Cfg::TAU), scratch);
   if (threadIdx.x % 32 != 0)
     return;
   if (Cfg::SHARE == Share::none)
@@ -454,7 +480,7 @@ template <class Cfg> struct CumulativeChecks {
 //===----------------------------------------------------------------------===//
 
 /// Top-k (§6), selection_detail::topk_row. grid (nQB, OUT_HEADS, B), block
-/// kSelectThreads (one warp), dynamic smem nKB * 8 bytes (scores, then tags).
+/// kSelectThreads (one warp), dynamic smem nKB * 4 bytes (the row).
 template <class Cfg> __device__ void select_topk(const SelectParams &p) {
   static_assert(selection_detail::TopkChecks<Cfg>::ok, "");
   __shared__ int hist[256];
@@ -469,16 +495,19 @@ template <class Cfg> __device__ void select_cumulative(const SelectParams &p) {
   static_assert(selection_detail::CumulativeChecks<Cfg>::ok, "");
   constexpr int G = Cfg::HEADS / Cfg::OUT_HEADS;
   const int I = blockIdx.x, og = blockIdx.y, b = blockIdx.z;
+  __shared__ __align__(8) int scratch[selection_detail::kRadixScratchInts];
   selection_detail::cumulative_row<Cfg, G>(p, selection_detail::load_row<Cfg, G>(p, b, og, I), b,
-                                           og, I);
+                                           og, I, scratch);
 }
 
 /// Head budget (§7), selection_detail::budget_row. grid (nQB, HEADS, B),
-/// block 32, dynamic smem nKB * 8 bytes.
+/// block 32, dynamic smem nKB * 4 bytes.
 template <class Cfg> __device__ void head_budget(const SelectParams &p) {
   static_assert(selection_detail::BudgetChecks<Cfg>::ok, "");
   const int I = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
-  selection_detail::budget_row<Cfg>(p, selection_detail::load_row<Cfg, 1>(p, b, h, I), b, h, I);
+  __shared__ __align__(8) int scratch[selection_detail::kRadixScratchInts];
+  selection_detail::budget_row<Cfg>(p, selection_detail::load_row<Cfg, 1>(p, b, h, I), b, h, I,
+                                    scratch);
 }
 
 //===----------------------------------------------------------------------===//

@@ -689,16 +689,16 @@ private:
       const RtValue &s = op(0);
       dev::SelectParams p = selectParams(l, s, 1);
       p.scores = reinterpret_cast<const float *>(s.p0);
-      // A row's scores and tags sit in shared memory (selection.cuh).
-      if (int64_t(s.nKB) * 8 > kMaxSmemPerSm)
+      // A row's scores sit in shared memory (selection.cuh).
+      if (int64_t(s.nKB) * 4 > kMaxSmemPerSm)
         throw GpuError("sattn." +
                        std::string(t == "head_budget" ? "head_budget" : "select_blocks") +
                        ": Skv = " + std::to_string(s.Skv) + " gives " + std::to_string(s.nKB) +
                        " KV blocks of " + std::to_string(l.i("BK")) +
                        ", more than the selection kernel's shared-memory row holds (" +
-                       std::to_string(kMaxSmemPerSm / 8) + "); use larger KV blocks");
+                       std::to_string(kMaxSmemPerSm / 4) + "); use larger KV blocks");
       go(l, s.nQB, t == "head_budget" ? s.H : p.out.H, s.B, dev::kSelectThreads,
-         unsigned(s.nKB * 8), &p);
+         unsigned(s.nKB * 4), &p);
     } else if (t == "scores_select_topk" || t == "scores_select_cumulative" ||
                t == "scores_head_budget") {
       // Fused estimation (codegen/device/fused_select.cuh): operands qp, kp,
