@@ -323,6 +323,56 @@ template <class Cfg> __device__ __forceinline__ void block_scores_simt(const Sco
     out[J] = nI > 0 ? acc[J] / static_cast<float>(nI) : 0.0f;
 }
 
+/// The pooled keys of (b, h)'s KV head: nk rows of HEAD_DIM floats.
+template <class Cfg>
+__device__ __forceinline__ const float *scores_key_rows(const ScoresParams &p, int b, int h) {
+  return p.kp +
+         ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * p.nk) *
+             Cfg::HEAD_DIM;
+}
+
+/// The pooled query rows r0 .. r1 - 1 of (b, h) on the tensor cores: this
+/// warp's 16 rows (r0 + 16 warp ...) as split A fragments (qp = hi + lo),
+/// the pooled keys each of its two 8-row halves sees (t * K_GROUP <= the
+/// row's last query position), and `tEnd`, the keys the last row sees — the
+/// range the kernels stage (rows ascending: the last sees the most).
+template <class Cfg> struct ScoresRowTile {
+  static constexpr int D = Cfg::HEAD_DIM, KD = D / 16;
+  ptx::u32 qh[KD][4], ql[KD][4];
+  int vis[2], tEnd;
+  const float *kbase; ///< the (b, kv head) slice of the pooled keys
+
+  /// Pooled keys row r sees (0 past r1).
+  __device__ __forceinline__ static int visible(const ScoresParams &p, int r, int r1) {
+    if (r >= r1)
+      return 0;
+    if (!Cfg::CAUSAL)
+      return p.nk;
+    const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
+    return rp < 0 ? 0 : min(p.nk, rp / Cfg::K_GROUP + 1);
+  }
+
+  __device__ __forceinline__ ScoresRowTile(const ScoresParams &p, int b, int h, int r0, int r1) {
+    const int lane = threadIdx.x % 32, g = lane >> 2, tq = lane & 3;
+    const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * p.nq) * D;
+    kbase = scores_key_rows<Cfg>(p, b, h);
+    const int wr = r0 + threadIdx.x / 32 * 16;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = wr + g + (e & 1) * 8, d = kk * 16 + 2 * tq + (e >> 1) * 8;
+        float2 x = make_float2(0.f, 0.f);
+        if (r < r1)
+          x = *reinterpret_cast<const float2 *>(qrow + static_cast<i64>(r) * D + d);
+        split_mma::split2<DType::bf16>(x.x, x.y, qh[kk][e], ql[kk][e]);
+      }
+    vis[0] = visible(p, wr + g, r1);
+    vis[1] = visible(p, wr + g + 8, r1);
+    tEnd = visible(p, r1 - 1, r1);
+  }
+};
+
 /// Tensor-core version, one GEMM pass. A work item is kScoresMmaRows
 /// consecutive pooled rows of (head h, batch b), i.e. whole query blocks;
 /// warp w holds rows 16w..16w+15 as split A fragments (qp = hi + lo).
@@ -389,33 +439,11 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
     const int c = rowTiles - 1 - item / perTile, bh = item % perTile;
     const int b = bh / Cfg::HEADS, h = bh % Cfg::HEADS;
     const int r0 = c * R, r1 = min(nq, r0 + R), I0 = c * IPC;
-    const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * nq) * D;
-    const float *kbase =
-        p.kp + ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * nk) * D;
-
-    // Key groups pooled row r sees: t * K_GROUP <= its last query's position.
-    auto visible = [&](int r) {
-      if (r >= r1)
-        return 0;
-      if (!Cfg::CAUSAL)
-        return nk;
-      const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
-      return rp < 0 ? 0 : min(nk, rp / Cfg::K_GROUP + 1);
-    };
-    const int wr = r0 + warp * 16;
-    u32 qh[KD][4], ql[KD][4];
-#pragma unroll
-    for (int kk = 0; kk < KD; ++kk)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = wr + g + (e & 1) * 8, d = kk * 16 + 2 * tq + (e >> 1) * 8;
-        float2 x = make_float2(0.f, 0.f);
-        if (r < r1)
-          x = *reinterpret_cast<const float2 *>(qrow + static_cast<i64>(r) * D + d);
-        split_mma::split2<T>(x.x, x.y, qh[kk][e], ql[kk][e]);
-      }
-    const int vis[2] = {visible(wr + g), visible(wr + g + 8)};
-    const int tEnd = visible(r1 - 1); // rows ascending: the last sees the most
+    const ScoresRowTile<Cfg> rt(p, b, h, r0, r1);
+    const auto &qh = rt.qh, &ql = rt.ql;
+    const int(&vis)[2] = rt.vis;
+    const int tEnd = rt.tEnd;
+    const float *kbase = rt.kbase;
 
     // Row partials (per lane until the final quad merge) and, for KV
     // blocks longer than a tile, the carried block partial.
@@ -591,27 +619,14 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
 ///      A KV block longer than a tile (GROUPS > NK) is carried in a
 ///      register across its tiles.
 /// S[I, J] = sum / n_I; blocks past the last tile are written as zeros.
-/// The pooled keys of (b, h)'s KV head: nk rows of HEAD_DIM floats.
-template <class Cfg>
-__device__ __forceinline__ const float *scores_key_rows(const ScoresParams &p, int b, int h) {
-  return p.kp +
-         ((static_cast<i64>(b) * Cfg::KV_HEADS + h / (Cfg::HEADS / Cfg::KV_HEADS)) * p.nk) *
-             Cfg::HEAD_DIM;
-}
-
 /// Pooled keys the last pooled row of query blocks I0 .. I0 + ipc - 1
 /// sees: the key range the two-pass body stages (rows are ascending, the
 /// last sees the most).
 template <class Cfg>
 __device__ __forceinline__ int scores_2pass_key_end(const ScoresParams &p, int I0, int ipc) {
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP;
-  const int r0 = I0 * ROWS, r1 = min(p.nq, r0 + ipc * ROWS), r = r1 - 1;
-  if (r < r0)
-    return 0;
-  if (!Cfg::CAUSAL)
-    return p.nk;
-  const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
-  return rp < 0 ? 0 : min(p.nk, rp / Cfg::K_GROUP + 1);
+  const int r1 = min(p.nq, I0 * ROWS + ipc * ROWS);
+  return ScoresRowTile<Cfg>::visible(p, r1 - 1, r1);
 }
 
 /// Key tiles of the two-pass body, staged by the body's own threads
@@ -654,32 +669,11 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
   const int nq = p.nq, nk = p.nk, nKB = p.nKB;
   const int r0 = I0 * ROWS, r1 = min(nq, r0 + ipc * ROWS);
-  const float *qrow = p.qp + ((static_cast<i64>(b) * Cfg::HEADS + h) * nq) * D;
-  const float *kbase = scores_key_rows<Cfg>(p, b, h);
-
-  // Key groups pooled row r sees: t * K_GROUP <= its last query's position.
-  auto visible = [&](int r) {
-    if (r >= r1)
-      return 0;
-    if (!Cfg::CAUSAL)
-      return nk;
-    const int rp = min((r + 1) * Cfg::Q_GROUP - 1, p.Sq - 1) + p.Skv - p.Sq;
-    return rp < 0 ? 0 : min(nk, rp / Cfg::K_GROUP + 1);
-  };
-  const int wr = r0 + warp * 16;
-  u32 qh[KD][4], ql[KD][4];
-#pragma unroll
-  for (int kk = 0; kk < KD; ++kk)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int r = wr + g + (e & 1) * 8, d = kk * 16 + 2 * tq + (e >> 1) * 8;
-      float2 x = make_float2(0.f, 0.f);
-      if (r < r1)
-        x = *reinterpret_cast<const float2 *>(qrow + static_cast<i64>(r) * D + d);
-      split_mma::split2<T>(x.x, x.y, qh[kk][e], ql[kk][e]);
-    }
-  const int vis[2] = {visible(wr + g), visible(wr + g + 8)};
-  const int tEnd = scores_2pass_key_end<Cfg>(p, I0, ipc);
+  const ScoresRowTile<Cfg> rt(p, b, h, r0, r1);
+  const auto &qh = rt.qh, &ql = rt.ql;
+  const int(&vis)[2] = rt.vis;
+  const int tEnd = rt.tEnd; // = scores_2pass_key_end, which the fused producers use
+  const float *kbase = rt.kbase;
   const float scale = Cfg::SCALE;
 
   // Pass 1: per-row max and denominator (each lane: its keys; then merged).
