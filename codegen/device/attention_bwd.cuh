@@ -77,9 +77,27 @@ namespace dev {
 
 enum : int {
   kAttnBwdThreads = 128, // 4 warps
-  kAttnBwdTile = 64,     // keys per dK/dV CTA, query rows per tile
+  kAttnBwdTile = 64,     // keys per dK/dV warpgroup, query rows per tile
   kAttnBwdDeltaRows = 4, // rows per attn_bwd_delta CTA (one warp each)
   kAttnBwdTransposeThreads = 128,
+};
+
+/// Warpgroups per sm_90a dK/dV CTA: Cfg::BWD_KEY_WGS when the backward
+/// module's Cfg defines it (Backward.cpp: 2 where the CTA's 128 keys share
+/// one query walk), else 1.
+template <class C, class = void> struct BwdKeyWgsOf {
+  static constexpr int value = 1;
+};
+template <class C> struct BwdKeyWgsOf<C, decltype(void(C::BWD_KEY_WGS))> {
+  static constexpr int value = C::BWD_KEY_WGS;
+};
+/// Warpgroups per sm_90a deterministic dQ CTA (64 query rows each, sharing
+/// the K / V stages): Cfg::BWD_ROW_WGS when defined, else 1.
+template <class C, class = void> struct BwdRowWgsOf {
+  static constexpr int value = 1;
+};
+template <class C> struct BwdRowWgsOf<C, decltype(void(C::BWD_ROW_WGS))> {
+  static constexpr int value = C::BWD_ROW_WGS;
 };
 
 /// Dynamic shared memory of attn_bwd_dkdv: K, V, two stages of Q and dO
@@ -96,12 +114,16 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
 /// The wgmma forms (sm_90a): the same tiles unpadded in the swizzled
 /// layout (dK/dV in the atomic mode: with the padded dS tile), plus 1 KB
 /// to align the base to 1024 bytes.
-constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, bool atomicDq) {
-  return (6 * kAttnBwdTile * headDim + (atomicDq ? kAttnBwdTile * (kAttnBwdTile + 8) : 0)) * 2 +
+/// keyWgs: warpgroups per dK/dV CTA, each with its own 64 keys (K and V
+/// tiles) and both reading the same Q / dO stages (BwdKeyWgsOf).
+constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, bool atomicDq, int keyWgs = 1) {
+  return ((2 * keyWgs + 4) * kAttnBwdTile * headDim +
+          (atomicDq ? kAttnBwdTile * (kAttnBwdTile + 8) : 0)) *
+             2 +
          4 * kAttnBwdTile * 4 + 1024;
 }
-constexpr int attn_bwd_dq_wg_smem_bytes(int headDim) {
-  return 6 * kAttnBwdTile * headDim * 2 + 1024;
+constexpr int attn_bwd_dq_wg_smem_bytes(int headDim, int rowWgs = 1) {
+  return (4 + 2 * rowWgs) * kAttnBwdTile * headDim * 2 + 1024;
 }
 
 } // namespace dev
@@ -154,13 +176,16 @@ template <class Cfg, bool WG> struct Base {
   /// dst; rows >= valid are zero-filled. WG: 16-byte chunk k of row r goes
   /// to panel k / 8 ([64 rows][128 B]), chunk (k % 8) ^ (r % 8) of its row
   /// (the layout wgmma descriptors with 128-byte swizzle read).
+  /// NTH threads (tid < NTH) share the copies.
+  template <int NTH = NT>
   __device__ __forceinline__ static void load_rows(u32 dst, const u16 *src, i64 ss, int valid,
                                                    bool vec, int tid) {
     constexpr int CPR = D / 8;
-    constexpr int PER = BT * CPR / NT;
+    constexpr int PER = BT * CPR / NTH;
+    static_assert(BT * CPR % NTH == 0, "load_rows: chunks must split evenly over the threads");
 #pragma unroll
     for (int it = 0; it < PER; ++it) {
-      int c = tid + it * NT;
+      int c = tid + it * NTH;
       int r = c / CPR, k = c % CPR;
       u32 d = WG ? dst + (k >> 3) * (BT * 128) + r * 128 + (((k & 7) ^ (r & 7)) << 4)
                  : dst + (r * LDS + k * 8) * 2;
@@ -251,16 +276,27 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static constexpr int NQ = BT / 8;  // n-tiles of S^T over the queries
   static constexpr int KQ = BT / 16; // k-steps over the queries
   static constexpr int LDD = BT + 8; // dS tile row stride
-  // smem (elements): K, V, Q[2], dO[2], dS [query][key] (mma.sync, and
-  // wgmma in the atomic mode), then floats lse2[2][64], delta[2][64].
-  static constexpr int OFF_K = 0, OFF_V = TILE, OFF_Q = 2 * TILE, OFF_DO = 4 * TILE,
-                       OFF_DS = 6 * TILE,
-                       OFF_F = 6 * TILE + (WG && !Cfg::ATOMIC_DQ ? 0 : BT * LDD);
+  // Warpgroups per CTA (sm_90a, deterministic, op keys only): each owns 64
+  // keys — its K / V tiles and dK / dV registers — and all read the same
+  // Q / dO stages, so a CTA of two stages the query side once per 128 keys.
+  static constexpr int NWG = WG && !COLS && !VS && !Cfg::ATOMIC_DQ ? BwdKeyWgsOf<Cfg>::value : 1;
+  static constexpr int CT = NT * NWG; // threads of the CTA
+  static constexpr int CK = BT * NWG; // keys of the CTA
+  static_assert(NWG == 1 || NWG == 2, "attn_bwd_dkdv: 1 or 2 key warpgroups per CTA");
+  static_assert(!Cfg::HAS_BLOCKS || NWG == 1 || Cfg::SET_BK % CK == 0,
+                "attn_bwd_dkdv: a CTA's keys must lie in one KV block of the set");
+  // smem (elements): K[NWG], V[NWG], Q[2], dO[2], dS [query][key] (mma.sync,
+  // and wgmma in the atomic mode), then floats lse2[2][64], delta[2][64].
+  static constexpr int OFF_K = 0, OFF_V = NWG * TILE, OFF_Q = 2 * NWG * TILE,
+                       OFF_DO = OFF_Q + 2 * TILE, OFF_DS = OFF_DO + 2 * TILE,
+                       OFF_F = OFF_DS + (WG && !Cfg::ATOMIC_DQ ? 0 : BT * LDD);
 
   const AttnBwdParams &p;
   u32 sbase;
   float *fsm; // lse2[2][64], delta[2][64]
-  int b, hk, Sq, Skv, k0, k1, tid, warp, lane;
+  // [kc0, kc1): the CTA's keys (the query walk's bounds); [k0, k1): this
+  // warpgroup's (wgi) 64 of them, possibly none at the end; warp: within it.
+  int b, hk, Sq, Skv, kc0, kc1, k0, k1, tid, wgi, warp, lane;
   bool qVec, doVec;
   // The query-tile walk: per head hh of the group, either mask-bounded
   // 64-row tiles [rBase, rHi) or, with a block set, the transposed list.
@@ -287,8 +323,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     return x < n && iv[2 * x] <= d;
   }
 
-  /// Tile kind for rows [r0, r1) x keys [k0, k1): 0 skip, 1 full, 2 partial.
-  __device__ __forceinline__ int classify(int r0, int r1) const {
+  /// Tile kind for rows [r0, r1) x keys [k0, k1): 0 skip, 1 full, 2 partial
+  /// (k0, k1: the CTA's keys for the walk, a warpgroup's for its products).
+  __device__ __forceinline__ int classify(int r0, int r1, int k0, int k1) const {
     if constexpr (VS) {
       const int e = vs_e(r0);
       if (e <= 0)
@@ -335,13 +372,13 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       if constexpr (COLS) {
         // Rows whose diagonal passes the tile's first (lowest) column; the
         // rows below see none of the tile.
-        const int j = p.f.vs.cols[bh * p.f.vs.nv + k0];
+        const int j = p.f.vs.cols[bh * p.f.vs.nv + kc0];
         rNext = max(0, j + 1 - (Skv - Sq)) / BT * BT, rHi = Sq;
       }
     } else if constexpr (Cfg::HAS_BLOCKS) {
       const int h = hk * G + hh;
       const int hb = Cfg::SET_HEADS == Cfg::HEADS ? h : hk;
-      const int J = k0 / Cfg::SET_BK;
+      const int J = kc0 / Cfg::SET_BK;
       const i64 col = (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.f.blocks.nKB + J;
       lcnt = p.t_counts[col];
       lrows = p.t_rows + (static_cast<i64>(b) * Cfg::SET_HEADS + hb) * p.f.blocks.nQB * p.f.blocks.cap +
@@ -349,10 +386,10 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       lx = 0, rNext = 0, blkEnd = 0;
     } else {
       const int off = Skv - Sq;
-      int lo = Cfg::CAUSAL ? max(0, k0 - off) : 0;
+      int lo = Cfg::CAUSAL ? max(0, kc0 - off) : 0;
       int hi = Sq;
-      if (Cfg::WINDOW > 0 && k0 >= Cfg::SINKS)
-        hi = min(Sq, k1 + Cfg::WINDOW - 1 - off);
+      if (Cfg::WINDOW > 0 && kc0 >= Cfg::SINKS)
+        hi = min(Sq, kc1 + Cfg::WINDOW - 1 - off);
       rNext = lo / BT * BT, rHi = hi;
     }
   }
@@ -374,7 +411,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
           }
           const int lo = ivl[2 * vx], hi = ivl[2 * vx + 1];
           ++vx;
-          const int t = k0 + lo - (Skv - Sq), u = k1 - 1 + hi - (Skv - Sq);
+          const int t = kc0 + lo - (Skv - Sq), u = kc1 - 1 + hi - (Skv - Sq);
           if (t >= Sq) { // no block ends past t; later bands lie further away
             vx = ivn;
             continue;
@@ -408,7 +445,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         r0 = rNext, r1 = min(r0 + BT, Sq);
       }
       rNext = r1;
-      kind = classify(r0, r1);
+      kind = classify(r0, r1, kc0, kc1);
       if (kind != 0) {
         h = hk * G + hh;
         return true;
@@ -420,8 +457,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   __device__ __forceinline__ void load_q(int s, int h, int r0, int r1) {
     const u16 *q = attn_common::slice(p.f.q, b, h) + static_cast<i64>(r0) * p.f.q.ss;
     const u16 *dO = attn_common::slice(p.dout, b, h) + static_cast<i64>(r0) * p.dout.ss;
-    B_::load_rows(sbase + (OFF_Q + s * TILE) * 2, q, p.f.q.ss, r1 - r0, qVec, tid);
-    B_::load_rows(sbase + (OFF_DO + s * TILE) * 2, dO, p.dout.ss, r1 - r0, doVec, tid);
+    B_::template load_rows<CT>(sbase + (OFF_Q + s * TILE) * 2, q, p.f.q.ss, r1 - r0, qVec, tid);
+    B_::template load_rows<CT>(sbase + (OFF_DO + s * TILE) * 2, dO, p.dout.ss, r1 - r0, doVec,
+                               tid);
     if (tid < BT) {
       const int i = r0 + tid;
       const i64 row = (static_cast<i64>(b) * Cfg::HEADS + h) * Sq + i;
@@ -489,7 +527,12 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
   /// read N-major (the forward's P.V form).
   __device__ __forceinline__ void compute_wg(int s, int h, int r0, int r1, int kind) {
-    const u32 kb = sbase + OFF_K * 2, vb = sbase + OFF_V * 2;
+    if constexpr (NWG > 1) { // the walk's kind is the CTA's; this warpgroup's own
+      kind = k0 < k1 ? classify(r0, r1, k0, k1) : 0;
+      if (kind == 0)
+        return;
+    }
+    const u32 kb = sbase + (OFF_K + wgi * TILE) * 2, vb = sbase + (OFF_V + wgi * TILE) * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
     float sc[NQ][4], dp[NQ][4];
     float(&scf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(sc);
@@ -697,21 +740,22 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   __device__ __forceinline__ void run() {
     b = blockIdx.z, hk = COLS ? blockIdx.y / G : blockIdx.y;
     Sq = p.f.q.S, Skv = p.f.k.S;
-    tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    if constexpr (COLS) { // columns [k0, k1) of query head blockIdx.y
-      k0 = blockIdx.x * BT;
-      k1 = min(k0 + BT, p.f.vs.nv);
+    tid = threadIdx.x, wgi = tid / NT, warp = tid % NT / 32, lane = tid % 32;
+    if constexpr (COLS) { // columns [kc0, kc1) of query head blockIdx.y
+      kc0 = blockIdx.x * BT;
+      kc1 = min(kc0 + BT, p.f.vs.nv);
     } else if constexpr (Cfg::HAS_BLOCKS) {
-      constexpr int TPB = (Cfg::SET_BK + BT - 1) / BT; // tiles per KV block
+      constexpr int TPB = (Cfg::SET_BK + CK - 1) / CK; // CTAs per KV block
       const int J = blockIdx.x / TPB;
-      k0 = J * Cfg::SET_BK + BT * (blockIdx.x % TPB);
-      k1 = min(min(k0 + BT, (J + 1) * Cfg::SET_BK), Skv);
+      kc0 = J * Cfg::SET_BK + CK * (blockIdx.x % TPB);
+      kc1 = min(min(kc0 + CK, (J + 1) * Cfg::SET_BK), Skv);
     } else {
-      k0 = blockIdx.x * BT;
-      k1 = min(k0 + BT, Skv);
+      kc0 = blockIdx.x * CK;
+      kc1 = min(kc0 + CK, Skv);
     }
-    if (k0 >= k1)
+    if (kc0 >= kc1)
       return;
+    k0 = kc0 + wgi * BT, k1 = min(k0 + BT, kc1); // empty (k0 >= k1) past the end
 #pragma unroll
     for (int n = 0; n < ND; ++n)
 #pragma unroll
@@ -730,10 +774,17 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         B_::load_rows(kd, attn_common::vs_row<Cfg>(vs, vs.kc, b, h, k0), D, k1 - k0, true, tid);
         B_::load_rows(vd, attn_common::vs_row<Cfg>(vs, vs.vc, b, h, k0), D, k1 - k0, true, tid);
       } else {
-        const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(k0) * p.f.k.ss;
-        const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(k0) * p.f.v.ss;
-        B_::load_rows(kd, kBase, p.f.k.ss, k1 - k0, rows_aligned<16>(p.f.k), tid);
-        B_::load_rows(vd, vBase, p.f.v.ss, k1 - k0, rows_aligned<16>(p.f.v), tid);
+        const u16 *kBase = attn_common::slice(p.f.k, b, hk) + static_cast<i64>(kc0) * p.f.k.ss;
+        const u16 *vBase = attn_common::slice(p.f.v, b, hk) + static_cast<i64>(kc0) * p.f.v.ss;
+#pragma unroll
+        for (int w = 0; w < NWG; ++w) { // one K and one V tile per warpgroup
+          const i64 o = static_cast<i64>(w) * BT;
+          const int valid = kc1 - kc0 - w * BT;
+          B_::template load_rows<CT>(kd + w * TILE * 2, kBase + o * p.f.k.ss, p.f.k.ss, valid,
+                                     rows_aligned<16>(p.f.k), tid);
+          B_::template load_rows<CT>(vd + w * TILE * 2, vBase + o * p.f.v.ss, p.f.v.ss, valid,
+                                     rows_aligned<16>(p.f.v), tid);
+        }
       }
       load_q(0, h, r0, r1);
       cp_async_commit();
@@ -789,15 +840,24 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
   using B_::BT, B_::D, B_::G, B_::KD, B_::LDS, B_::ND, B_::NT, B_::T, B_::TILE, B_::kC;
   static constexpr int NN = BT / 8;  // n-tiles of S over the keys
   static constexpr int KN = BT / 16; // k-steps of dS K over the keys
-  // smem (elements): K[2], V[2], then Q and dO (mma.sync: read once into
-  // registers; WG: the A operands of S and dP, from shared memory).
-  static constexpr int OFF_Q = 4 * TILE, OFF_DO = 5 * TILE;
+  // Warpgroups per CTA (sm_90a): each owns 64 query rows — its Q / dO tiles
+  // and dQ registers — and all read the same K / V stages.
+  static constexpr int NWG =
+      WG && !VSlashOf<Cfg>::value ? BwdRowWgsOf<Cfg>::value : 1;
+  static constexpr int CT = NT * NWG; // threads of the CTA
+  static constexpr int CR = BT * NWG; // query rows of the CTA
+  static_assert(NWG == 1 || NWG == 2, "attn_bwd_dq: 1 or 2 row warpgroups per CTA");
+  static_assert(!Cfg::HAS_BLOCKS || NWG == 1 || Cfg::SET_BQ % CR == 0,
+                "attn_bwd_dq: a CTA's rows must lie in one query block of the set");
+  // smem (elements): K[2], V[2], then Q[NWG] and dO[NWG] (mma.sync: read
+  // once into registers; WG: the A operands of S and dP, from shared memory).
+  static constexpr int OFF_Q = 4 * TILE, OFF_DO = OFF_Q + NWG * TILE;
 
   // Members read in place by the attn_common schedule functions.
   const AttnParams &p;
   const AttnBwdParams &bp;
   u32 sbase;
-  int b, h, hk, Sq, Skv, row0, rowEnd, warp, lane, tid;
+  int b, h, hk, Sq, Skv, row0, rowEnd, warp, lane, tid, wgi;
   int wr0, wr1;
   attn_common::KeySchedule sched;
 
@@ -813,18 +873,21 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
   __device__ __forceinline__ void load_kv(int s, int j0, int j1) const {
     if constexpr (VSlashOf<Cfg>::value) {
       if (sched.src) {
-        B_::load_rows(sbase + 2 * s * TILE * 2, attn_common::vs_row<Cfg>(p.vs, p.vs.kc, b, h, j0),
-                      D, j1 - j0, true, tid);
-        B_::load_rows(sbase + (2 * s + 1) * TILE * 2,
-                      attn_common::vs_row<Cfg>(p.vs, p.vs.vc, b, h, j0), D, j1 - j0, true, tid);
+        B_::template load_rows<CT>(sbase + 2 * s * TILE * 2,
+                                   attn_common::vs_row<Cfg>(p.vs, p.vs.kc, b, h, j0), D, j1 - j0,
+                                   true, tid);
+        B_::template load_rows<CT>(sbase + (2 * s + 1) * TILE * 2,
+                                   attn_common::vs_row<Cfg>(p.vs, p.vs.vc, b, h, j0), D, j1 - j0,
+                                   true, tid);
         return;
       }
     }
     const u16 *kBase = attn_common::slice(p.k, b, hk) + static_cast<i64>(j0) * p.k.ss;
     const u16 *vBase = attn_common::slice(p.v, b, hk) + static_cast<i64>(j0) * p.v.ss;
-    B_::load_rows(sbase + 2 * s * TILE * 2, kBase, p.k.ss, j1 - j0, rows_aligned<16>(p.k), tid);
-    B_::load_rows(sbase + (2 * s + 1) * TILE * 2, vBase, p.v.ss, j1 - j0, rows_aligned<16>(p.v),
-                  tid);
+    B_::template load_rows<CT>(sbase + 2 * s * TILE * 2, kBase, p.k.ss, j1 - j0,
+                               rows_aligned<16>(p.k), tid);
+    B_::template load_rows<CT>(sbase + (2 * s + 1) * TILE * 2, vBase, p.v.ss, j1 - j0,
+                               rows_aligned<16>(p.v), tid);
   }
 
   /// dS = P (dP - delta) in place of dP, element (row wr0 + g + 8 (e >> 1),
@@ -846,23 +909,25 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
       }
   }
 
-  /// sm_90a: the CTA's 64 rows as one m64 tile (warps without rows take
-  /// part with P = 0). S = Q K^T and dP = dO V^T from shared memory, then
-  /// dQ += dS K with dS from registers and K read N-major.
+  /// sm_90a: the warpgroup's 64 rows as one m64 tile (warps without rows
+  /// take part with P = 0). S = Q K^T and dP = dO V^T from shared memory,
+  /// then dQ += dS K with dS from registers and K read N-major.
   __device__ __forceinline__ void compute_wg(int s, int j0, int j1) {
-    // The tile's kind for the whole CTA (every warp issues the wgmma).
+    // The tile's kind for the warpgroup's rows (each of its warps issues
+    // the wgmma).
     const int w0 = wr0, w1 = wr1;
-    wr0 = row0, wr1 = rowEnd;
-    const int kind = attn_common::classify_tile<Cfg, BT>(*this, j0, j1);
+    wr0 = row0 + wgi * BT, wr1 = min(wr0 + BT, rowEnd);
+    const int kind = wr0 < wr1 ? attn_common::classify_tile<Cfg, BT>(*this, j0, j1) : 0;
     wr0 = w0, wr1 = w1;
     if (kind == 0)
       return;
     const u32 kb = sbase + 2 * s * TILE * 2, vb = kb + TILE * 2;
+    const u32 qb = sbase + (OFF_Q + wgi * TILE) * 2, dob = sbase + (OFF_DO + wgi * TILE) * 2;
     float sc[NN][4], dp[NN][4];
     float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
     float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
-    B_::two_products(scf, dpf, sbase + OFF_Q * 2, kb, sbase + OFF_DO * 2, vb); // S, dP
+    B_::two_products(scf, dpf, qb, kb, dob, vb); // S, dP
     probs(sc, dp, j0, j1, kind);
     u32 sa[KN][4];
 #pragma unroll
@@ -934,9 +999,10 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
   __device__ __forceinline__ void run() {
     b = blockIdx.z, h = blockIdx.y, hk = h / G;
     Sq = p.q.S, Skv = p.k.S;
-    tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    // warp: of the CTA (warpgroup wgi's rows are its 16-row slices too).
+    tid = threadIdx.x, wgi = tid / NT, warp = tid / 32, lane = tid % 32;
     const int tIdx = blockIdx.x;
-    attn_common::cta_rows<Cfg, BT>(tIdx, Sq, row0, rowEnd);
+    attn_common::cta_rows<Cfg, CR>(tIdx, Sq, row0, rowEnd);
     if (row0 >= rowEnd)
       return;
     wr0 = row0 + warp * 16;
@@ -955,15 +1021,20 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
       delta[hr] = i < wr1 ? bp.delta[row] : 0.f;
     }
 
-    attn_common::schedule_init<Cfg, BT>(*this, tIdx);
+    attn_common::schedule_init<Cfg, CR>(*this, tIdx);
     int j0 = 0, j1 = 0;
     if (attn_common::next_tile<Cfg, BT>(*this, j0, j1)) {
-      B_::load_rows(sbase + OFF_Q * 2,
-                    attn_common::slice(p.q, b, h) + static_cast<i64>(row0) * p.q.ss, p.q.ss,
-                    rowEnd - row0, rows_aligned<16>(p.q), tid);
-      B_::load_rows(sbase + OFF_DO * 2,
-                    attn_common::slice(bp.dout, b, h) + static_cast<i64>(row0) * bp.dout.ss,
-                    bp.dout.ss, rowEnd - row0, rows_aligned<16>(bp.dout), tid);
+#pragma unroll
+      for (int w = 0; w < NWG; ++w) { // one Q and one dO tile per warpgroup
+        const int r = row0 + w * BT;
+        B_::template load_rows<CT>(sbase + (OFF_Q + w * TILE) * 2,
+                                   attn_common::slice(p.q, b, h) + static_cast<i64>(r) * p.q.ss,
+                                   p.q.ss, rowEnd - r, rows_aligned<16>(p.q), tid);
+        B_::template load_rows<CT>(
+            sbase + (OFF_DO + w * TILE) * 2,
+            attn_common::slice(bp.dout, b, h) + static_cast<i64>(r) * bp.dout.ss, bp.dout.ss,
+            rowEnd - r, rows_aligned<16>(bp.dout), tid);
+      }
       load_kv(0, j0, j1);
       cp_async_commit();
       if constexpr (!WG) {

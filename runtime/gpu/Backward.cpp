@@ -65,6 +65,23 @@ bool lazyRowsAttend(const Launch &l) {
 /// Whether it takes a token-level vertical-slash set (semantics §12b).
 bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH"); }
 
+/// Warpgroups per sm_90a backward CTA (attention_bwd.cuh, BwdKeyWgsOf and
+/// BwdRowWgsOf), for the deterministic mode: two — a dK/dV CTA of 128 keys
+/// stages each Q / dO tile once, a dQ CTA of 128 rows each K / V tile once:
+/// half the L2 -> shared traffic of two 64-wide CTAs — where the CTA's keys
+/// (rows) lie in one KV (query) block of the set; one for the atomic mode
+/// (its dS tile and dQ product are a single warpgroup's), vertical-slash
+/// sets, and the mma.sync form. SATTN_BACKWARD_KEY_WGS=1 forces one (A/B
+/// experiments). `blockConst`: SET_BK for dK/dV, SET_BQ for dQ.
+int backwardWgs(const Launch &l, bool deterministic, bool wg, const char *blockConst) {
+  const char *env = std::getenv("SATTN_BACKWARD_KEY_WGS");
+  if (!wg || !deterministic || hasVSlash(l) || (env && std::string(env) == "1"))
+    return 1;
+  if (l.b("HAS_BLOCKS") && l.i(blockConst) % (2 * dev::kAttnBwdTile) != 0)
+    return 1;
+  return 2;
+}
+
 } // namespace
 
 /// The backward module of attention launch `l` in one mode (declared in
@@ -76,6 +93,8 @@ bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HA
 /// blocks).
 BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wg) {
   BackwardModuleSource m;
+  m.keyWgs = backwardWgs(l, deterministic, wg, "SET_BK");
+  m.rowWgs = backwardWgs(l, deterministic, wg, "SET_BQ");
   std::ostringstream os;
   os << "// sattn backward module for " << l.kernel << "\n"
      << "#include \"attention_bwd.cuh\"\n#include \"attention_mma.cuh\"\n"
@@ -83,7 +102,8 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
      << "struct sattn_bwd_cfg : sattn_fwd_cfg {\n"
         "  static constexpr bool HAS_QUERIES = false;\n"
         "  static constexpr bool ATOMIC_DQ = "
-     << (deterministic ? "false" : "true") << ";\n};\n"
+     << (deterministic ? "false" : "true") << ";\n  static constexpr int BWD_KEY_WGS = " << m.keyWgs
+     << ";\n  static constexpr int BWD_ROW_WGS = " << m.rowWgs << ";\n};\n"
      << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
         "  static constexpr bool HAS_LSE = true;\n"
         "  static constexpr int TILE_M = 64;\n};\n";
@@ -106,6 +126,8 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
   };
   const char *fwdBounds = "sattn::dev::kAttnMmaThreads, sattn::dev::kAttnMmaMinBlocks";
   const char *bwdBounds = "sattn::dev::kAttnBwdThreads";
+  const std::string dkdvBounds = std::to_string(dev::kAttnBwdThreads * m.keyWgs);
+  const std::string dqBounds = std::to_string(dev::kAttnBwdThreads * m.rowWgs);
   const char *rowBounds = "32 * sattn::dev::kAttnBwdDeltaRows";
   kernel("sattn_bwd_fwd", "attn_fwd_mma", "sattn_bwd_fwd_cfg", fwdBounds, "AttnParams");
   kernel("sattn_bwd_delta", "attn_bwd_delta", "sattn_bwd_cfg", rowBounds, "AttnBwdParams");
@@ -115,9 +137,9 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
          "sattn::dev::kAttnBwdTransposeThreads", "AttnBwdParams");
   const char *dkdv = wg ? "attn_bwd_dkdv_wg" : "attn_bwd_dkdv";
   const char *dq = wg ? "attn_bwd_dq_wg" : "attn_bwd_dq";
-  kernel("sattn_bwd_dkdv", dkdv, "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
+  kernel("sattn_bwd_dkdv", dkdv, "sattn_bwd_cfg", dkdvBounds.c_str(), "AttnBwdParams");
   if (deterministic)
-    kernel("sattn_bwd_dq", dq, "sattn_bwd_cfg", bwdBounds, "AttnBwdParams");
+    kernel("sattn_bwd_dq", dq, "sattn_bwd_cfg", dqBounds.c_str(), "AttnBwdParams");
   else
     kernel("sattn_bwd_dq_convert", "attn_bwd_dq_convert", "sattn_bwd_cfg", "256",
            "AttnBwdParams");
@@ -133,9 +155,9 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
   if (lazyRowsAttend(l)) {
     kernel("sattn_bwd_fwd_lazy", "attn_fwd_mma", "sattn_bwd_lazy_fwd_cfg", fwdBounds,
            "AttnParams");
-    kernel("sattn_bwd_dkdv_lazy", dkdv, "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
+    kernel("sattn_bwd_dkdv_lazy", dkdv, "sattn_bwd_lazy_cfg", dkdvBounds.c_str(), "AttnBwdParams");
     if (deterministic)
-      kernel("sattn_bwd_dq_lazy", dq, "sattn_bwd_lazy_cfg", bwdBounds, "AttnBwdParams");
+      kernel("sattn_bwd_dq_lazy", dq, "sattn_bwd_lazy_cfg", dqBounds.c_str(), "AttnBwdParams");
   }
   m.cuda = os.str();
   return m;
@@ -208,6 +230,8 @@ const CompiledProgram::BackwardModule &CompiledProgram::backwardKernels(size_t a
   bm.module = m;
   bm.functions = std::move(fns);
   bm.wgmma = wg;
+  bm.keyWgs = src.keyWgs;
+  bm.rowWgs = src.rowWgs;
   return bm;
 }
 
@@ -372,30 +396,33 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
       drv.check(drv.cuMemsetD32Async_(acc, 0, n, stream), "clearing the dQ accumulator");
     bp.dq_accum = reinterpret_cast<float *>(acc);
   }
-  const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), dev::kAttnBwdTile)
-                            : cdiv(k.S, dev::kAttnBwdTile);
   const bool wg = bm.wgmma; // as the module was built (launch shapes must match)
-  const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, !req.deterministic)
+  const int kw = bm.keyWgs, cta = dev::kAttnBwdTile * kw; // keys per dK/dV CTA
+  const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), cta) : cdiv(k.S, cta);
+  const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, !req.deterministic, kw)
                           : dev::attn_bwd_dkdv_smem_bytes(D);
-  const int dqSmem = wg ? dev::attn_bwd_dq_wg_smem_bytes(D) : dev::attn_bwd_dq_smem_bytes(D);
-  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads, dkdvSmem, &bp);
+  const int rw = bm.rowWgs, dqRows = dev::kAttnBwdTile * rw; // query rows per dQ CTA
+  const int64_t dqTiles = bs ? int64_t(bs->nQB) * cdiv(l.i("SET_BQ"), dqRows) : cdiv(Sq, dqRows);
+  const int dqSmem =
+      wg ? dev::attn_bwd_dq_wg_smem_bytes(D, rw) : dev::attn_bwd_dq_smem_bytes(D);
+  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads * kw, dkdvSmem, &bp);
   if (nv > 0) { // vertical-slash columns: dK / dV per query head, then added at their keys
     bp.dkc = scratch16(nv);
     bp.dvc = scratch16(nv);
+    // (vertical-slash sets keep one warpgroup per CTA: dkdvSmem fits)
     go("sattn_bwd_dkdv_cols", cdiv(nv, dev::kAttnBwdTile), Hq, B, dev::kAttnBwdThreads, dkdvSmem,
        &bp);
     for (bp.vs_head = 0; bp.vs_head < Hq / Hkv; ++bp.vs_head) // fixed order over a group
       go("sattn_bwd_vs_scatter", cdiv(int64_t(nv) * D / 2, 256), Hkv, B, 256, 0, &bp);
   }
   if (req.deterministic)
-    go("sattn_bwd_dq", qTiles, Hq, B, dev::kAttnBwdThreads, dqSmem, &bp);
+    go("sattn_bwd_dq", dqTiles, Hq, B, dev::kAttnBwdThreads * rw, dqSmem, &bp);
   if (lazyPass) { // the lazy rows' path, added to the active pass's gradients
     bp.f.lse = bp.lse_lazy;
     bp.accumulate = 1;
-    go("sattn_bwd_dkdv_lazy", cdiv(k.S, dev::kAttnBwdTile), Hkv, B, dev::kAttnBwdThreads,
-       dkdvSmem, &bp);
+    go("sattn_bwd_dkdv_lazy", cdiv(k.S, cta), Hkv, B, dev::kAttnBwdThreads * kw, dkdvSmem, &bp);
     if (req.deterministic)
-      go("sattn_bwd_dq_lazy", cdiv(Sq, dev::kAttnBwdTile), Hq, B, dev::kAttnBwdThreads, dqSmem,
+      go("sattn_bwd_dq_lazy", cdiv(Sq, dqRows), Hq, B, dev::kAttnBwdThreads * rw, dqSmem,
          &bp);
   }
   if (!req.deterministic)

@@ -155,6 +155,8 @@ private:
     CUmodule module = nullptr;
     std::map<std::string, CUfunction> functions;
     bool wgmma = false; ///< built with the wgmma dK/dV and dQ kernels
+    int keyWgs = 1;     ///< warpgroups (64 keys each) per dK/dV CTA
+    int rowWgs = 1;     ///< warpgroups (64 rows each) per dQ CTA
   };
   /// The backward kernels of launch `attn` in one mode (compiled and
   /// loaded once per mode).
@@ -179,6 +181,8 @@ private:
 struct BackwardModuleSource {
   std::string cuda;
   std::vector<std::string> kernels;
+  int keyWgs = 1; ///< warpgroups per dK/dV CTA (its launch shape)
+  int rowWgs = 1; ///< warpgroups per deterministic dQ CTA
 };
 BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, bool wgmma);
 

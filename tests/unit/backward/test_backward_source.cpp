@@ -7,8 +7,8 @@
 // lazy rows that attend or write 0, a vertical-slash set — in both modes and both kernel
 // families, compiled by NVRTC to PTX, and checked to define every kernel
 // the runtime looks up, with wgmma in the sm_90a dK/dV and dQ kernels (both
-// modes) and nowhere else, and the fast mode's dQ atomics in its dK/dV
-// kernels only.
+// modes) and nowhere else, the fast mode's dQ atomics in its dK/dV
+// kernels only, and two key warpgroups per dK/dV CTA where they apply.
 //
 //===----------------------------------------------------------------------===//
 #define CATCH_CONFIG_MAIN
@@ -74,6 +74,20 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     const bool vs = l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH");
     CHECK((count(src, "sattn_bwd_dkdv_cols") > 0) == vs);
     CHECK((count(src, "sattn_bwd_vs_scatter") > 0) == vs);
+    // Two warpgroups per sm_90a dK/dV (dQ) CTA in the deterministic mode,
+    // unless vertical-slash or KV (query) blocks narrower than 128.
+    auto wgs = [&](const char *block) {
+      const bool narrow = l.b("HAS_BLOCKS") && l.i(block) % 128 != 0;
+      return wg && det && !vs && !narrow ? 2 : 1;
+    };
+    const int kw = wgs("SET_BK"), rw = wgs("SET_BQ");
+    CHECK(m.keyWgs == kw);
+    CHECK(m.rowWgs == rw);
+    CHECK(count(src, "BWD_KEY_WGS = " + std::to_string(kw) + ";") == 1);
+    CHECK(count(src, "BWD_ROW_WGS = " + std::to_string(rw) + ";") == 1);
+    CHECK(count(src, "__launch_bounds__(" + std::to_string(128 * kw) + ")\nsattn_bwd_dkdv(") == 1);
+    CHECK(count(src, "__launch_bounds__(" + std::to_string(128 * rw) + ")\nsattn_bwd_dq(") ==
+          size_t(det));
     // wgmma: the forward recompute is mma.sync, so only the wg kernels.
     CHECK((count(out.binary, "wgmma.mma_async") > 0) == wg);
     CHECK((count(src, "attn_bwd_dkdv_wg<") > 0) == wg);
@@ -94,6 +108,7 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
           false);
     check("streaming", patterns::streaming(h, 256, 4).text(), arch, false);
     check("block list per group", patterns::blockMask(h, 64, true, 2).text(), arch, false);
+    check("block list 128", patterns::blockMask(h, 128, false).text(), arch, false);
   }
   // Query sets: the forward runs on wgmma (sm_90a) or the scalar kernel
   // (sm_80, head dim 96); the backward on its own tensor-core kernels.
@@ -107,6 +122,7 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
     check("omnisparse D96", patterns::omnisparse(h96).text(), arch, true);
   }
   check("top-k", patterns::topkBlocks(h, 32, 64, 4).text(), "sm_90a", false);
+  check("top-k 128-blocks", patterns::topkBlocks(h, 32, 128, 4).text(), "sm_90a", false);
   check("lazy zero", kLazyZero, "sm_90a", false);
   Lowered pattern(kPattern, "sm_90a");
   CHECK(pattern.attention().b("HAS_PATTERN"));
