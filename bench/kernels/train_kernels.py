@@ -43,15 +43,20 @@ def show(title, table):
         print("  %8.3f  %5.1f%%  %s" % (ms, 100 * ms / total, name[:90]))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def case_parser(description):
+    """The shape options shared with bwd_time.py."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--seq", type=int, default=16384)
     ap.add_argument("--heads", type=int, default=32)
     ap.add_argument("--dims", default="64,128")
     ap.add_argument("--causal", default="1,0")
     ap.add_argument("--reps", type=int, default=5)
-    a = ap.parse_args()
-    warnings.filterwarnings("ignore")
+    return ap
+
+
+def dense_cases(a):
+    """Per (head dim, causal) of the options `a`: (d, causal, q, k, v, dout,
+    the compiled dense variant, its O and LSE) on seeded random bf16 data."""
     session = sattn.Session()
     s, h = a.seq, a.heads
     for d in [int(x) for x in a.dims.split(",")]:
@@ -61,19 +66,27 @@ def main():
                                        generator=g) for _ in range(4))
             prog = session.compile(sattn.patterns.dense(h, h, d, causal=causal, lse=True))
             o, lse = prog(q, k, v)
-            label = "S %d D %d %s" % (s, d, "causal" if causal else "full")
-            show(label + ", sattn forward", kernel_table(lambda: prog(q, k, v), a.reps))
-            for det in (True, False):
-                show(label + ", sattn backward (%s)" % ("deterministic" if det else "atomic dQ"),
-                     kernel_table(lambda: prog.backward(q, k, v, dout=do, out=o, lse=lse,
-                                                        deterministic=det), a.reps))
-            qr, kr, vr = (x.detach().requires_grad_() for x in (q, k, v))
+            yield d, causal, q, k, v, do, prog, o, lse
 
-            def cudnn():
-                with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                    out = F.scaled_dot_product_attention(qr, kr, vr, is_causal=causal)
-                torch.autograd.grad(out, (qr, kr, vr), do)
-            show(label + ", cuDNN SDPA fwd+bwd", kernel_table(cudnn, a.reps))
+
+def main():
+    a = case_parser(__doc__.split("\n")[0]).parse_args()
+    warnings.filterwarnings("ignore")
+    s = a.seq
+    for d, causal, q, k, v, do, prog, o, lse in dense_cases(a):
+        label = "S %d D %d %s" % (s, d, "causal" if causal else "full")
+        show(label + ", sattn forward", kernel_table(lambda: prog(q, k, v), a.reps))
+        for det in (True, False):
+            show(label + ", sattn backward (%s)" % ("deterministic" if det else "atomic dQ"),
+                 kernel_table(lambda: prog.backward(q, k, v, dout=do, out=o, lse=lse,
+                                                    deterministic=det), a.reps))
+        qr, kr, vr = (x.detach().requires_grad_() for x in (q, k, v))
+
+        def cudnn():
+            with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                out = F.scaled_dot_product_attention(qr, kr, vr, is_causal=causal)
+            torch.autograd.grad(out, (qr, kr, vr), do)
+        show(label + ", cuDNN SDPA fwd+bwd", kernel_table(cudnn, a.reps))
 
 
 if __name__ == "__main__":
