@@ -21,7 +21,10 @@
 //                      binary search per list; no host synchronisation):
 //                      counted, prefix-summed (attn_bwd_transpose_scan),
 //                      then written compactly.
-//   attn_bwd_dkdv      one CTA per 64-key tile of (b, KV head): K and V stay
+//   attn_bwd_dkdv      one CTA per 64-key tile of (b, KV head) — on sm_90a
+//                      two warpgroups of 64 keys each when the module's Cfg
+//                      says so (BwdKeyWgsOf: they share the query walk and
+//                      its Q / dO stages) — K and V stay
 //                      in shared memory; for every query head of the GQA
 //                      group and every 64-row query tile that can see the
 //                      keys (mask bounds, or the transposed list), Q, dO,
@@ -36,7 +39,9 @@
 //                      register A fragments, K read N-major, one vector
 //                      reduction per column pair) — one pass, no second
 //                      computation of S and dP.
-//   attn_bwd_dq        deterministic mode: one CTA per 64 query rows, the
+//   attn_bwd_dq        deterministic mode: one CTA per 64 query rows (sm_90a:
+//                      or 128, two warpgroups sharing the K / V stages:
+//                      BwdRowWgsOf), the
 //                      forward's own key schedule (attention_common.cuh);
 //                      recomputes S, P, dP, dS and sums dQ = dS K in
 //                      registers in key order: same bits on every run.
@@ -1199,8 +1204,10 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
   attn_bwd_detail::DkDv<Cfg, false>(p, sattn_bwd_smem).run();
 }
 
-/// attn_bwd_dkdv on wgmma (sm_90a; both modes). Grid as attn_bwd_dkdv;
-/// dynamic smem attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM, ATOMIC_DQ).
+/// attn_bwd_dkdv on wgmma (sm_90a; both modes). Grid as attn_bwd_dkdv with
+/// 64 * W keys per CTA, blockDim kAttnBwdThreads * W (W = BwdKeyWgsOf<Cfg>,
+/// 1 in the atomic mode); dynamic smem
+/// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM, ATOMIC_DQ, W).
 template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
@@ -1258,8 +1265,9 @@ template <class Cfg> __device__ void attn_bwd_dq(const AttnBwdParams &p) {
   attn_bwd_detail::Dq<Cfg, false>(p, sattn_bwd_smem).run();
 }
 
-/// attn_bwd_dq on wgmma (sm_90a). Grid as attn_bwd_dq; dynamic smem
-/// attn_bwd_dq_wg_smem_bytes(HEAD_DIM).
+/// attn_bwd_dq on wgmma (sm_90a). Grid as attn_bwd_dq with 64 * W rows
+/// per CTA, blockDim kAttnBwdThreads * W (W = BwdRowWgsOf<Cfg>); dynamic
+/// smem attn_bwd_dq_wg_smem_bytes(HEAD_DIM, W).
 template <class Cfg> __device__ void attn_bwd_dq_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dq_wg: invalid Cfg");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];

@@ -18,6 +18,7 @@
 #include "runtime/gpu/Executor.h"
 #include "tests/unit/Lowered.h"
 
+#include <cstdlib>
 #include <string>
 
 using namespace sattn;
@@ -54,7 +55,8 @@ size_t count(const std::string &text, const std::string &what) {
 /// Emits and compiles the backward module of `v`'s attention for `arch`
 /// in both modes; `lazyPass`: the variant's lazy rows attend (a second
 /// dK/dV pass is expected).
-void check(const std::string &name, const std::string &text, const char *arch, bool lazyPass) {
+void check(const std::string &name, const std::string &text, const char *arch, bool lazyPass,
+           int forced = 0) {
   Lowered v(text, arch);
   const gpu::Launch &l = v.attention();
   for (bool det : {true, false}) {
@@ -74,11 +76,14 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     const bool vs = l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH");
     CHECK((count(src, "sattn_bwd_dkdv_cols") > 0) == vs);
     CHECK((count(src, "sattn_bwd_vs_scatter") > 0) == vs);
-    // Two warpgroups per sm_90a dK/dV (dQ) CTA in the deterministic mode,
-    // unless vertical-slash or KV (query) blocks narrower than 128.
+    // Two warpgroups per sm_90a dK/dV (dQ) CTA in the deterministic mode
+    // for attention without mask, pattern or sets (forced = 2: wherever no
+    // vertical-slash set or KV (query) blocks narrower than 128 forbid it).
     auto wgs = [&](const char *block) {
       const bool narrow = l.b("HAS_BLOCKS") && l.i(block) % 128 != 0;
-      return wg && det && !vs && !narrow ? 2 : 1;
+      const bool unmasked = !l.b("CAUSAL") && l.i("WINDOW") == 0 && l.i("SINKS") == 0 &&
+                            !l.b("HAS_PATTERN") && !l.b("HAS_BLOCKS") && !l.b("HAS_QUERIES");
+      return wg && det && !vs && !narrow && (unmasked || forced == 2) ? 2 : 1;
     };
     const int kw = wgs("SET_BK"), rw = wgs("SET_BQ");
     CHECK(m.keyWgs == kw);
@@ -106,6 +111,8 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
   for (const char *arch : {"sm_90a", "sm_80"}) {
     check("dense causal lse", patterns::dense({8, 2, 128, DType::BF16}, true, true).text(), arch,
           false);
+    check("dense full", patterns::dense({8, 2, 128, DType::BF16}, false, false).text(), arch,
+          false);
     check("streaming", patterns::streaming(h, 256, 4).text(), arch, false);
     check("block list per group", patterns::blockMask(h, 64, true, 2).text(), arch, false);
     check("block list 128", patterns::blockMask(h, 128, false).text(), arch, false);
@@ -123,6 +130,12 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
   }
   check("top-k", patterns::topkBlocks(h, 32, 64, 4).text(), "sm_90a", false);
   check("top-k 128-blocks", patterns::topkBlocks(h, 32, 128, 4).text(), "sm_90a", false);
+  // SATTN_BACKWARD_KEY_WGS=2 forces two warpgroups where they are possible.
+  setenv("SATTN_BACKWARD_KEY_WGS", "2", 1);
+  check("forced: dense causal", patterns::dense(h, true, true).text(), "sm_90a", false, 2);
+  check("forced: omnisparse", patterns::omnisparse(h).text(), "sm_90a", true, 2);
+  check("forced: block list 64", patterns::blockMask(h, 64, true, 2).text(), "sm_90a", false, 2);
+  unsetenv("SATTN_BACKWARD_KEY_WGS");
   check("lazy zero", kLazyZero, "sm_90a", false);
   Lowered pattern(kPattern, "sm_90a");
   CHECK(pattern.attention().b("HAS_PATTERN"));
