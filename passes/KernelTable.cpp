@@ -224,6 +224,9 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
                  : dev::AttnWgmmaShape{bool(a.getBlocks()), int(bq), int(bk), bool(a.getQueries())};
           bool oneConsumer = dev::attn_wgmma_warpgroups(shape) == 1;
           c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
+          // Consumer warpgroups per CTA: 0 keeps the shape's rule (1 or 2);
+          // the autotuner may ask for 3 at head dim 64 without sets.
+          c.i("CONSUMER_WGS", 0);
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host
           // choice, kept as a constant so the autotuner can pick it per shape.
           c.i("PERSISTENT", 1);

@@ -12,7 +12,9 @@
 //                 before reusing it. Gives its registers back (setmaxnreg).
 //   warpgroups 1..NWG  consumers, 64 query rows each (NWG = 2, 128 rows,
 //                 except with a block set of SET_BQ <= 64: 1, 64 rows, two
-//                 CTAs per SM). They take the producer's registers.
+//                 CTAs per SM; Cfg::CONSUMER_WGS = 3, an autotuner choice at
+//                 head dim 64 without sets: 192 rows). They take the
+//                 producer's registers.
 //   key tile   = BN keys (128; 64 with a block set of SET_BQ or SET_BK <= 64).
 //   smem       = Q (NWG x 64 rows), K in 2 stages, V in 3 stages, each tile in
 //                the 128-byte-swizzle layout of wgmma that TMA writes:
@@ -100,18 +102,21 @@ namespace dev {
 
 /// What fixes the CTA shape of attn_fwd_wgmma<Cfg>: whether a block set is
 /// given and its query / key block sizes (Cfg::HAS_BLOCKS, SET_BQ, SET_BK;
-/// ignored without one), and whether a query set is (Cfg::HAS_QUERIES).
+/// ignored without one), whether a query set is (Cfg::HAS_QUERIES), and
+/// the consumer warpgroups asked for (Cfg::CONSUMER_WGS; 0: the rule of
+/// attn_wgmma_warpgroups).
 struct AttnWgmmaShape {
   bool blocks;
   int setBq, setBk;
   bool queries;
+  int consumers = 0;
 };
 
 /// Launch contract of attn_fwd_wgmma<Cfg> (s: its AttnWgmmaShape):
 ///   kernel    __launch_bounds__(attn_wgmma_threads(s), attn_wgmma_min_blocks(s))
 ///             (AttnWgmmaLaunch<Cfg>::threads / ::min_blocks), compiled for
 ///             sm_90a (compute capability 9.0)
-///   blockDim  attn_wgmma_threads(s)                            (384 or 256)
+///   blockDim  attn_wgmma_threads(s)                       (512, 384 or 256)
 ///   grid      (G, 1, 1), any G >= 1: persistent CTAs; CTA c runs the work
 ///             items c, c + G, c + 2G, ... of attn_wgmma_items(..) (one item
 ///             = one row tile of one (batch, head)). attn_wgmma_grid gives
@@ -122,20 +127,28 @@ struct AttnWgmmaShape {
 ///             at attn_wgmma_tma_box, or tma = 0
 /// A launch with another blockDim traps.
 enum : int {
-  kAttnWgmmaThreads = 384,      // largest blockDim: producer + 2 consumer warpgroups
+  kAttnWgmmaThreads = 512,      // largest blockDim: producer + 3 consumer warpgroups
   kAttnWgmmaWarpgroupRows = 64, // query rows per consumer warpgroup
   kAttnWgmmaKStages = 2,
   kAttnWgmmaVStages = 3,
-  kAttnWgmmaProducerRegs = 56,  // setmaxnreg of the producer (less spills in its cp.async path)
   kAttnWgmmaBarrierBytes = 512, // mbarriers, work-item slots, the gathered rows of a query set
   kAttnWgmmaQueryGroup = 128,   // query-set row groups without a block set
 };
 
 /// Consumer warpgroups per CTA: 1 when a block-set row has <= 64 rows or
 /// with a query set (its row tiles are packed per 64 rows, see
-/// attn_wgmma_tiles), else 2.
+/// attn_wgmma_tiles), else 2 — or s.consumers where the shape allows it
+/// (attn_wgmma_consumers_valid: 3 at head dim 64 without sets, 192-row
+/// tiles, so each K / V tile feeds 50 % more MMA work per softmax where
+/// D = 64 is short of tensor-core work).
 SATTN_WGMMA_HD constexpr int attn_wgmma_warpgroups(AttnWgmmaShape s) {
-  return s.queries || (s.blocks && s.setBq <= 64) ? 1 : 2;
+  return s.consumers > 0 ? s.consumers : s.queries || (s.blocks && s.setBq <= 64) ? 1 : 2;
+}
+/// Whether s.consumers may be asked for at this head dim: 0 (the rule)
+/// always; 3 at head dim 64 without a block or query set (a consumer's 160
+/// registers hold a 128-key S tile and a D = 64 O tile, not D = 128's).
+SATTN_WGMMA_HD constexpr bool attn_wgmma_consumers_valid(int headDim, AttnWgmmaShape s) {
+  return s.consumers == 0 || (s.consumers == 3 && headDim == 64 && !s.blocks && !s.queries);
 }
 /// Producer warpgroup + consumers.
 SATTN_WGMMA_HD constexpr int attn_wgmma_threads(AttnWgmmaShape s) {
@@ -145,16 +158,21 @@ SATTN_WGMMA_HD constexpr int attn_wgmma_threads(AttnWgmmaShape s) {
 SATTN_WGMMA_HD constexpr int attn_wgmma_min_blocks(AttnWgmmaShape s) {
   return attn_wgmma_warpgroups(s) == 1 ? 2 : 1;
 }
+/// setmaxnreg of the producer: 56 keeps its cp.async path from spilling;
+/// with three consumers 32 (as FlashAttention-3 does) so they reach 160.
+SATTN_WGMMA_HD constexpr int attn_wgmma_producer_regs(AttnWgmmaShape s) {
+  return attn_wgmma_warpgroups(s) >= 3 ? 32 : 56;
+}
 /// Registers per thread at launch under those bounds (65536 per SM,
 /// multiples of 8), and what each consumer may grow to once the producer
-/// has given kAttnWgmmaProducerRegs back: 168 -> 224 (two consumers),
-/// 128 -> 200 (one consumer, two CTAs per SM).
+/// has given its share back: 168 -> 224 (two consumers), 128 -> 160
+/// (three), 128 -> 200 (one consumer, two CTAs per SM).
 SATTN_WGMMA_HD constexpr int attn_wgmma_launch_regs(AttnWgmmaShape s) {
   return 65536 / (attn_wgmma_threads(s) * attn_wgmma_min_blocks(s)) / 8 * 8;
 }
 SATTN_WGMMA_HD constexpr int attn_wgmma_consumer_regs(AttnWgmmaShape s) {
   return (attn_wgmma_launch_regs(s) +
-          (attn_wgmma_launch_regs(s) - kAttnWgmmaProducerRegs) / attn_wgmma_warpgroups(s)) /
+          (attn_wgmma_launch_regs(s) - attn_wgmma_producer_regs(s)) / attn_wgmma_warpgroups(s)) /
          8 * 8;
 }
 SATTN_WGMMA_HD constexpr int attn_wgmma_rows(AttnWgmmaShape s) {
@@ -218,6 +236,12 @@ SATTN_WGMMA_HD constexpr bool attn_wgmma_supported(int headDim, int ccMajor = 9)
   return ccMajor == 9 && (headDim == 64 || headDim == 128);
 }
 
+/// Cfg::CONSUMER_WGS when the config declares it, else 0 (the rule).
+template <class C, class = void> struct ConsumerWgsOf { static constexpr int value = 0; };
+template <class C> struct ConsumerWgsOf<C, decltype(void(C::CONSUMER_WGS))> {
+  static constexpr int value = C::CONSUMER_WGS;
+};
+
 /// The same shape from a Cfg (device side).
 template <class Cfg> struct AttnWgmmaLaunch {
   // A vertical-slash set runs 64-row CTAs over 64-key tiles, like a block
@@ -225,7 +249,8 @@ template <class Cfg> struct AttnWgmmaLaunch {
   static constexpr AttnWgmmaShape shape =
       VSlashOf<Cfg>::value
           ? AttnWgmmaShape{true, 64, 64, false}
-          : AttnWgmmaShape{Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK, Cfg::HAS_QUERIES};
+          : AttnWgmmaShape{Cfg::HAS_BLOCKS, Cfg::SET_BQ, Cfg::SET_BK, Cfg::HAS_QUERIES,
+                           ConsumerWgsOf<Cfg>::value};
   static constexpr int threads = attn_wgmma_threads(shape);
   static constexpr int min_blocks = attn_wgmma_min_blocks(shape);
   static constexpr int rows = attn_wgmma_rows(shape);
@@ -283,7 +308,7 @@ template <class Cfg> struct Fwd {
   // Ping-pong: consumer wg issues its tile-n work only after the other one
   // issued its tile n - 1 (named barriers 1 + wg), so one warpgroup's
   // softmax runs while the other's GEMMs occupy the tensor cores.
-  static constexpr bool PP = NWG == 2 && PingPongOf<Cfg>::value;
+  static constexpr bool PP = NWG >= 2 && PingPongOf<Cfg>::value;
   // Shared memory (bytes from the 1024-aligned base): Q, K stages, V stages,
   // then the mbarriers: Q full, K full / empty, V full / empty.
   static constexpr u32 Q_WG_BYTES = WR * D * 2; // one warpgroup's Q rows
@@ -302,7 +327,9 @@ template <class Cfg> struct Fwd {
   static_assert(Q_WG_BYTES % 1024 == 0 && KV_BYTES % 1024 == 0,
                 "every tile must start on a 1024-byte swizzle period");
   static_assert(!QS || NWG == 1, "query-set tiles are packed for one consumer warpgroup");
-  static_assert(CONSUMER_REGS >= 200 && CONSUMER_REGS <= 256 && CONSUMER_REGS % 8 == 0,
+  static_assert(attn_wgmma_consumers_valid(D, SHAPE),
+                "CONSUMER_WGS: three consumer warpgroups need head dim 64 and no block or query set");
+  static_assert(CONSUMER_REGS >= 160 && CONSUMER_REGS <= 256 && CONSUMER_REGS % 8 == 0,
                 "consumer register budget out of range");
 
   // p, b, h, hk, Sq, Skv, row0, rowEnd, wr0, wr1, the Q/K/V views and sched
@@ -915,24 +942,25 @@ template <class Cfg> struct Fwd {
     }
   }
 
-  /// Ping-pong turns (PP): a warpgroup waits for the other one's previous
-  /// issue, and lets it go after its own. Warpgroup 1 hands warpgroup 0 the
-  /// first turn at the start; warpgroup 0 takes that extra hand-over back
-  /// at the end (end_turns), so every arrival is matched by a sync.
+  /// Ping-pong turns (PP): warpgroups issue in round-robin order; each waits
+  /// for its predecessor's previous issue and lets its successor go after
+  /// its own. The last warpgroup hands warpgroup 0 the first turn at the
+  /// start; warpgroup 0 takes that extra hand-over back at the end, so every
+  /// arrival is matched by a sync.
   __device__ __forceinline__ void turn_begin() const {
     if constexpr (PP)
       named_sync<256>(1 + wg);
   }
   __device__ __forceinline__ void turn_end() const {
     if constexpr (PP)
-      named_arrive<256>(2 - wg);
+      named_arrive<256>(1 + (wg + 1) % NWG);
   }
 
   /// Consumer warpgroup `wg` (0 .. NWG-1): its 64 rows of every work item of
   /// the CTA, over every key tile; stage and phase counters run on across
   /// items as in produce().
   __device__ __forceinline__ void consume() {
-    if (PP && wg == 1)
+    if (PP && wg == NWG - 1)
       named_arrive<256>(1); // warpgroup 0 goes first
     int ks = 0, vs = 0, slot = 0;
     u32 kph = 0, vph = 0, qph = 0, sph = 0;
@@ -1017,7 +1045,7 @@ template <class Cfg> struct Fwd {
         finish();
     }
     if (PP && wg == 0)
-      named_sync<256>(1); // warpgroup 1's hand-over after its last issue
+      named_sync<256>(1); // the last warpgroup's hand-over after its last issue
   }
 
   __device__ __forceinline__ void run() {
@@ -1034,7 +1062,7 @@ template <class Cfg> struct Fwd {
     // value would need R2UR moves between the wgmmas, which serializes them).
     const int role = __shfl_sync(0xffffffffu, tid / 128, 0);
     if (role == 0) {
-      setmaxnreg_dec<kAttnWgmmaProducerRegs>();
+      setmaxnreg_dec<attn_wgmma_producer_regs(SHAPE)>();
       produce(tid);
     } else {
       setmaxnreg_inc<CONSUMER_REGS>();

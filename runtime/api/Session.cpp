@@ -132,8 +132,23 @@ Device Session::device() const { return impl->device; }
 std::string Session::deviceName() const { return impl->gpuName; }
 
 std::shared_ptr<Program> Session::compile(const Variant &variant, const Specialization &spec) {
+  // SATTN_TUNE_CONFIG="K=V,...": every launch whose template declares
+  // these knobs runs them where the shape allows (rejectReason), instead of
+  // the heuristic and the tuning database — A/B runs and the GPU tests of
+  // every configuration. Part of the memo key, as is the fusion switch.
+  const char *forcedEnv = std::getenv("SATTN_TUNE_CONFIG");
+  const std::string forcedText = forcedEnv ? forcedEnv : "";
+  tune::Config forced;
+  try {
+    if (!forcedText.empty())
+      forced = tune::parseConfig(forcedText);
+  } catch (const std::exception &e) {
+    throw Error(std::string("SATTN_TUNE_CONFIG: ") + e.what());
+  }
+  const char *fuseEnv = std::getenv("SATTN_FUSE_ESTIMATION");
   std::string memo = (spec.dtype ? dtypeName(*spec.dtype) : "-") + "|" +
-                     std::to_string(spec.maxKvBlocks) + "|" + variant.text();
+                     std::to_string(spec.maxKvBlocks) + "|" + (fuseEnv ? fuseEnv : "") + "|" +
+                     forcedText + "|" + variant.text();
   std::lock_guard<std::mutex> lock(impl->mutex);
   if (auto it = impl->programs.find(memo); it != impl->programs.end())
     return it->second;
@@ -174,12 +189,23 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
     lo.arch = impl->arch; // kernels for the GPU this session runs on
   // SATTN_FUSE_ESTIMATION=0 keeps every sattn.scores a launch of its own
   // (benchmarks compare both; docs/architecture.md "Fused estimation").
-  if (const char *fuse = std::getenv("SATTN_FUSE_ESTIMATION"))
-    lo.fuseEstimation = std::string(fuse) != "0";
+  if (fuseEnv)
+    lo.fuseEstimation = std::string(fuseEnv) != "0";
   buildLowerToKernelsPipeline(pm, lo);
   if (mlir::failed(pm.run(*p->lowered)))
     throw Error("lowering the variant failed:\n" + diags.text);
   mlir::func::FuncOp lowered = *p->lowered->getOps<mlir::func::FuncOp>().begin();
+  if (!forced.empty() && impl->device == Device::Gpu) {
+    try {
+      for (const gpu::Launch &l : gpu::planFromIR(lowered).launches) {
+        tune::Config c = tune::mergeConfig(l, forced);
+        if (!c.empty() && tune::rejectReason(l, c).empty())
+          tune::applyConfig(lowered, l.kernel, c);
+      }
+    } catch (const std::exception &e) {
+      throw Error(std::string("SATTN_TUNE_CONFIG: ") + e.what());
+    }
+  }
   p->key = mlir::cast<mlir::StringAttr>(
                mlir::cast<mlir::DictionaryAttr>(lowered->getAttr("sattn.spec")).get("key"))
                .str();
@@ -197,9 +223,12 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
     } catch (const std::exception &e) {
       throw Error(e.what());
     }
-    // Compile every tuned configuration now, so running never compiles.
+    // Compile every tuned configuration now, so running never compiles
+    // (none when SATTN_TUNE_CONFIG forces one).
     try {
       for (const gpu::Launch &l : p->gpu->plan().launches) {
+        if (!forced.empty())
+          break;
         if (tune::candidates(l.deviceTemplate).empty())
           continue;
         for (const tune::Entry &e :

@@ -546,7 +546,10 @@ private:
         const dev::AttnWgmmaShape shape =
             at.vslash >= 0 ? dev::AttnWgmmaShape{true, 64, 64, false}
                            : dev::AttnWgmmaShape{l.b("HAS_BLOCKS"), int(l.i("SET_BQ")),
-                                                 int(l.i("SET_BK")), l.b("HAS_QUERIES")};
+                                                 int(l.i("SET_BK")), l.b("HAS_QUERIES"),
+                                                 l.consts.count("CONSUMER_WGS")
+                                                     ? int(l.i("CONSUMER_WGS"))
+                                                     : 0};
         bindAttnTma(drv.cuTensorMapEncodeTiled_, p, plan.dtype == "fp16",
                     dev::kAttnWgmmaWarpgroupRows, dev::attn_wgmma_tma_box(shape));
         if (at.vslash >= 0 && p.tma) { // the gathered columns: [B, Hq, nv, D], contiguous

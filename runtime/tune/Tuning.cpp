@@ -23,11 +23,15 @@ namespace {
 const std::map<std::string, std::vector<Config>> &spaces() {
   static const std::map<std::string, std::vector<Config>> s = {
       {"attn_fwd_mma", {{{"TILE_M", 64}}, {{"TILE_M", 128}}}},
+      // CONSUMER_WGS 0: the shape's rule (1 or 2 consumer warpgroups); 3:
+      // 192-row tiles, head dim 64 without sets only (rejectReason).
       {"attn_fwd_wgmma",
-       {{{"PINGPONG", 1}, {"PERSISTENT", 1}},
-        {{"PINGPONG", 0}, {"PERSISTENT", 1}},
-        {{"PINGPONG", 1}, {"PERSISTENT", 0}},
-        {{"PINGPONG", 0}, {"PERSISTENT", 0}}}},
+       {{{"PINGPONG", 1}, {"PERSISTENT", 1}, {"CONSUMER_WGS", 0}},
+        {{"PINGPONG", 0}, {"PERSISTENT", 1}, {"CONSUMER_WGS", 0}},
+        {{"PINGPONG", 1}, {"PERSISTENT", 0}, {"CONSUMER_WGS", 0}},
+        {{"PINGPONG", 0}, {"PERSISTENT", 0}, {"CONSUMER_WGS", 0}},
+        {{"PINGPONG", 0}, {"PERSISTENT", 1}, {"CONSUMER_WGS", 3}},
+        {{"PINGPONG", 1}, {"PERSISTENT", 1}, {"CONSUMER_WGS", 3}}}},
   };
   return s;
 }
@@ -66,10 +70,15 @@ std::string rejectReason(const gpu::Launch &launch, const Config &config) {
   if (std::find(space.begin(), space.end(), config) == space.end())
     return describe(config) + " is not in the configuration space of " + launch.deviceTemplate;
   const bool vslash = launch.consts.count("HAS_VSLASH") && launch.b("HAS_VSLASH");
+  const dev::AttnWgmmaShape shape{launch.b("HAS_BLOCKS"), int(launch.i("SET_BQ")),
+                                  int(launch.i("SET_BK")), launch.b("HAS_QUERIES"),
+                                  int(config.count("CONSUMER_WGS") ? config.at("CONSUMER_WGS") : 0)};
+  if (launch.deviceTemplate == "attn_fwd_wgmma" && shape.consumers != 0 &&
+      (vslash || !dev::attn_wgmma_consumers_valid(int(launch.i("HEAD_DIM")), shape)))
+    return describe(config) + ": three consumer warpgroups need head dim 64 and no block, "
+                              "query or vertical-slash set";
   if (launch.deviceTemplate == "attn_fwd_wgmma" && config.at("PINGPONG") != 0 &&
-      (vslash ||
-       dev::attn_wgmma_warpgroups({launch.b("HAS_BLOCKS"), int(launch.i("SET_BQ")),
-                                   int(launch.i("SET_BK")), launch.b("HAS_QUERIES")}) == 1))
+      (vslash || dev::attn_wgmma_warpgroups(shape) == 1))
     return describe(config) +
            (vslash                    ? ": a vertical-slash set's 64-row tiles"
             : launch.b("HAS_QUERIES") ? ": a query set's packed row tiles"
@@ -109,6 +118,49 @@ std::string describe(const Config &config) {
   for (const auto &[k, v] : config)
     s += (s.empty() ? "" : ",") + k + "=" + std::to_string(v);
   return s;
+}
+
+Config parseConfig(const std::string &text) {
+  Config c;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos)
+      end = text.size();
+    const std::string part = text.substr(at, end - at);
+    const size_t eq = part.find('=');
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      if (eq != std::string::npos && eq > 0)
+        v = std::stoll(part.substr(eq + 1), &used);
+    } catch (const std::exception &) {
+      used = 0;
+    }
+    if (eq == std::string::npos || eq == 0 || used == 0 || eq + 1 + used != part.size())
+      throw std::invalid_argument("configuration \"" + text + "\": \"" + part +
+                                  "\" is not NAME=INTEGER (expected e.g. "
+                                  "\"PINGPONG=0,CONSUMER_WGS=3\")");
+    c[part.substr(0, eq)] = v;
+    at = end + 1;
+  }
+  return c;
+}
+
+Config mergeConfig(const gpu::Launch &launch, const Config &partial) {
+  std::vector<Config> space = candidates(launch.deviceTemplate);
+  Config merged;
+  bool any = false;
+  if (space.empty())
+    return merged;
+  for (const auto &[k, v] : space.front()) {
+    auto it = partial.find(k);
+    any |= it != partial.end();
+    merged[k] = it != partial.end()              ? it->second
+                : launch.consts.count(k) != 0u ? launch.i(k)
+                                               : v;
+  }
+  return any ? merged : Config{};
 }
 
 Database::Database(std::string path) : file(std::move(path)) {

@@ -43,6 +43,15 @@ std::string bucket(const Shape &shape);
 /// "TILE_M=128" — stable text of a config, for keys and reports.
 std::string describe(const Config &config);
 
+/// The inverse of describe: "K=V,K=V" (integers, at least one pair);
+/// throws std::invalid_argument naming the malformed part.
+Config parseConfig(const std::string &text);
+
+/// `launch`'s tunable constants with those of `partial` that its template
+/// declares put in their place: a config for it (unchecked: see
+/// rejectReason). Empty when the template declares none of them.
+Config mergeConfig(const gpu::Launch &launch, const Config &partial);
+
 struct Entry {
   std::string gpu, arch, toolchain, signature, bucket;
   Config config;
