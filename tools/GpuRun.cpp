@@ -14,6 +14,7 @@
 #include "runtime/gpu/Driver.h"
 #include "runtime/gpu/PlanFromIR.h"
 #include "runtime/io/Dtype.h"
+#include "runtime/tune/Tuning.h"
 #include "tools/ToolSupport.h"
 
 #include "mlir/IR/IRMapping.h"
@@ -46,6 +47,11 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
   for (auto f : module->getOps<mlir::func::FuncOp>())
     if (f->hasAttr("sattn.spec"))
       func = f;
+  try { // SATTN_TUNE_CONFIG: a forced autotuner configuration
+    tune::applyForced(func, tune::forcedConfig());
+  } catch (const std::invalid_argument &e) {
+    throw ToolError(e.what());
+  }
   mlir::FailureOr<std::vector<std::string>> cuda = codegen::emitCudaParts(func);
   if (mlir::failed(cuda))
     throw ToolError("code generation failed (see the diagnostics above)");

@@ -140,10 +140,9 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
   const std::string forcedText = forcedEnv ? forcedEnv : "";
   tune::Config forced;
   try {
-    if (!forcedText.empty())
-      forced = tune::parseConfig(forcedText);
+    forced = tune::forcedConfig();
   } catch (const std::exception &e) {
-    throw Error(std::string("SATTN_TUNE_CONFIG: ") + e.what());
+    throw Error(e.what());
   }
   const char *fuseEnv = std::getenv("SATTN_FUSE_ESTIMATION");
   std::string memo = (spec.dtype ? dtypeName(*spec.dtype) : "-") + "|" +
@@ -197,11 +196,7 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
   mlir::func::FuncOp lowered = *p->lowered->getOps<mlir::func::FuncOp>().begin();
   if (!forced.empty() && impl->device == Device::Gpu) {
     try {
-      for (const gpu::Launch &l : gpu::planFromIR(lowered).launches) {
-        tune::Config c = tune::mergeConfig(l, forced);
-        if (!c.empty() && tune::rejectReason(l, c).empty())
-          tune::applyConfig(lowered, l.kernel, c);
-      }
+      tune::applyForced(lowered, forced);
     } catch (const std::exception &e) {
       throw Error(std::string("SATTN_TUNE_CONFIG: ") + e.what());
     }

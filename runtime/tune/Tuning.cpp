@@ -5,12 +5,14 @@
 
 #include "dialect/SattnDialect.h"
 #include "runtime/cache/DiskCache.h"
+#include "runtime/gpu/PlanFromIR.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 #include <unistd.h>
@@ -262,6 +264,29 @@ void applyConfig(mlir::func::FuncOp lowered, const std::string &kernel, const Co
       consts.set(k, b.getI64IntegerAttr(v));
     launch.setConstsAttr(consts.getDictionary(lowered.getContext()));
   });
+}
+
+Config forcedConfig() {
+  const char *text = std::getenv("SATTN_TUNE_CONFIG");
+  if (!text || !*text)
+    return {};
+  try {
+    return parseConfig(text);
+  } catch (const std::invalid_argument &e) {
+    throw std::invalid_argument(std::string("SATTN_TUNE_CONFIG: ") + e.what());
+  }
+}
+
+int applyForced(mlir::func::FuncOp lowered, const Config &forced) {
+  if (forced.empty())
+    return 0;
+  int n = 0;
+  for (const gpu::Launch &l : gpu::planFromIR(lowered).launches) {
+    const Config c = mergeConfig(l, forced);
+    if (!c.empty() && rejectReason(l, c).empty())
+      applyConfig(lowered, l.kernel, c), ++n;
+  }
+  return n;
 }
 
 } // namespace sattn::tune

@@ -82,4 +82,15 @@ private:
 /// Sets the tunable constants of launch `kernel` in kernel-level IR.
 void applyConfig(mlir::func::FuncOp lowered, const std::string &kernel, const Config &config);
 
+/// SATTN_TUNE_CONFIG="K=V,...", parsed (empty when unset): knobs every
+/// launch that declares them runs instead of the heuristic and the tuning
+/// database (A/B runs; the GPU tests of every configuration). Throws
+/// std::invalid_argument for malformed text.
+Config forcedConfig();
+
+/// Applies `forced` (merged per launch, mergeConfig) to every launch of
+/// `lowered` whose template declares its knobs and accepts the result
+/// (rejectReason); the others keep theirs. Returns how many were set.
+int applyForced(mlir::func::FuncOp lowered, const Config &forced);
+
 } // namespace sattn::tune

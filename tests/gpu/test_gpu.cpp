@@ -15,6 +15,7 @@
 
 #include "codegen/device/antidiag.cuh"
 #include "codegen/device/fused_select.cuh"
+#include "runtime/tune/Tuning.h"
 
 #include <sstream>
 
@@ -42,6 +43,36 @@ TEST_CASE("dense attention, causal and not, bf16 and fp16, D 64/128", "[gpu]") {
           INFO(dtype << " D=" << D << " causal=" << causal << " Sq=" << Sq << " Skv=" << Skv);
           checkResults(runBoth(attentionIR(s, causal ? "causal" : "", true), s, seed++));
         }
+}
+
+TEST_CASE("every autotuner configuration of the Hopper forward is correct", "[gpu][tune]") {
+  // SATTN_TUNE_CONFIG forces each candidate wherever the shape accepts it
+  // (elsewhere, e.g. three consumer warpgroups at D = 128, the launch
+  // keeps its own): ping-pong on / off, persistent CTAs or one per item,
+  // three consumer warpgroups (192-row tiles) at D = 64. Odd lengths, GQA,
+  // windows, and more row tiles than CTAs (several items per CTA, taken
+  // from the dynamic counter).
+  for (const tune::Config &c : tune::candidates("attn_fwd_wgmma")) {
+    setenv("SATTN_TUNE_CONFIG", tune::describe(c).c_str(), 1);
+    for (int D : {64, 128})
+      for (bool causal : {true, false})
+        for (auto [Sq, Skv] : {std::pair{77, 77}, {300, 300}, {100, 333}, {333, 100}}) {
+          Shape s{2, 4, 2, Sq, Skv, D, "bf16"};
+          INFO(tune::describe(c) << " D=" << D << " causal=" << causal << " Sq=" << Sq
+                                 << " Skv=" << Skv);
+          checkResults(runBoth(attentionIR(s, causal ? "causal" : "", true), s, seed++));
+        }
+    Shape w{3, 6, 2, 333, 333, 64, "fp16"};
+    INFO(tune::describe(c) << " window 64 + sinks 4, GQA 6/2, B=3, fp16");
+    checkResults(runBoth(attentionIR(w, "causal, window = 64 : i64, sinks = 4 : i64", true), w,
+                         seed++));
+    if (c.at("CONSUMER_WGS") != 0 || c.at("PINGPONG") != 0) { // 176 row tiles over <= 132 SMs
+      Shape big{2, 8, 2, 2000, 2000, 64, "bf16"};
+      INFO(tune::describe(c) << " S=2000, B=2, Hq=8: more row tiles than CTAs, causal");
+      checkResults(runBoth(attentionIR(big, "causal", true), big, seed++));
+    }
+  }
+  unsetenv("SATTN_TUNE_CONFIG");
 }
 
 TEST_CASE("head dims 96 and 256 take the fp32 kernel and stay correct", "[gpu]") {
