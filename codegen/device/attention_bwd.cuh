@@ -85,6 +85,7 @@ enum : int {
   kAttnBwdTile = 64,     // keys per dK/dV warpgroup, query rows per tile
   kAttnBwdDeltaRows = 4, // rows per attn_bwd_delta CTA (one warp each)
   kAttnBwdTransposeThreads = 128,
+  kAttnBwdRingBytes = 32, // the stage ring's mbarriers (two warpgroups per CTA)
 };
 
 /// Warpgroups per sm_90a dK/dV CTA: Cfg::BWD_KEY_WGS when the backward
@@ -125,10 +126,11 @@ constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, bool atomicDq, int keyWgs
   return ((2 * keyWgs + 4) * kAttnBwdTile * headDim +
           (atomicDq ? kAttnBwdTile * (kAttnBwdTile + 8) : 0)) *
              2 +
-         4 * kAttnBwdTile * 4 + 1024;
+         4 * kAttnBwdTile * 4 + (keyWgs > 1 ? kAttnBwdRingBytes : 0) + 1024;
 }
 constexpr int attn_bwd_dq_wg_smem_bytes(int headDim, int rowWgs = 1) {
-  return (4 + 2 * rowWgs) * kAttnBwdTile * headDim * 2 + 1024;
+  return (4 + 2 * rowWgs) * kAttnBwdTile * headDim * 2 + (rowWgs > 1 ? kAttnBwdRingBytes : 0) +
+         1024;
 }
 
 } // namespace dev
@@ -139,6 +141,7 @@ constexpr int attn_bwd_dq_wg_smem_bytes(int headDim, int rowWgs = 1) {
 #include "attention_common.cuh"
 #include "masks.cuh"
 #include "ptx.cuh"
+#include "tma.cuh"
 #include "types.cuh"
 #include "wgmma.cuh"
 
@@ -199,6 +202,53 @@ template <class Cfg, bool WG> struct Base {
       stage_chunk16(d, g, in, vec);
     }
   }
+
+  /// sm_90a, two warpgroups per CTA: the two stages of the tile walk as a
+  /// ring with a "full" and an "empty" mbarrier each, in place of one CTA
+  /// barrier per tile. Every thread copies its share of a stage and arrives
+  /// on its full barrier (once for its cp.async copies, once — release — for
+  /// its plain stores: LSE, delta, rows not 16-byte aligned); every thread
+  /// arrives on the empty barrier after its products read the stage; a
+  /// stage is refilled once both warpgroups released it. So a warpgroup may
+  /// run up to a tile ahead of the other — one's exponentials under the
+  /// other's products — where the CTA barrier made them meet every tile.
+  struct StageRing {
+    u32 bars;         // full[2], then empty[2]: 8 bytes each
+    u32 fph = 0, eph = 0; // parity of the next wait, bit s for stage s
+    __device__ __forceinline__ u32 full(int st) const { return bars + 8 * st; }
+    __device__ __forceinline__ u32 empty(int st) const { return bars + 16 + 8 * st; }
+    /// Thread 0 initialises the barriers at shared address at (8-byte
+    /// aligned, kAttnBwdRingBytes); a __syncthreads must follow.
+    template <int CT> __device__ __forceinline__ void init(u32 at, int tid) {
+      bars = at;
+      if (tid == 0) {
+#pragma unroll
+        for (int st = 0; st < 2; ++st) {
+          mbar_init(full(st), 2 * CT);
+          mbar_init(empty(st), CT);
+        }
+        fence_mbar_init();
+      }
+    }
+    /// This thread's copies into stage st are issued.
+    __device__ __forceinline__ void filled(int st) const {
+      cp_async_mbar_arrive(full(st));
+      mbar_arrive(full(st));
+    }
+    /// Stage st holds its tile, visible to wgmma (the async proxy).
+    __device__ __forceinline__ void wait_full(int st) {
+      mbar_wait(full(st), (fph >> st) & 1u);
+      fph ^= 1u << st;
+      fence_proxy_async();
+    }
+    /// This thread is done reading stage st.
+    __device__ __forceinline__ void release(int st) const { mbar_arrive(empty(st)); }
+    /// Every thread released stage st's last tile.
+    __device__ __forceinline__ void wait_empty(int st) {
+      mbar_wait(empty(st), (eph >> st) & 1u);
+      eph ^= 1u << st;
+    }
+  };
 
   /// Exact §2 membership of key j for row i given the tile's own bounds
   /// (rows < r1, keys < k1); the block set is implied by the schedule.
@@ -792,23 +842,43 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         }
       }
       load_q(0, h, r0, r1);
-      cp_async_commit();
+      typename B_::StageRing ring;
+      if constexpr (NWG > 1) { // K, V and stage 0 are this thread's first fill
+        ring.template init<CT>(sbase + OFF_F * 2 + 4 * BT * 4, tid);
+        __syncthreads(); // the barriers are initialised
+        ring.filled(0);
+      } else {
+        cp_async_commit();
+      }
       int s = 0;
+      bool first = true;
       for (;;) {
         int nh = 0, n0 = 0, n1 = 0, nkind = 0;
         const bool more = next(nh, n0, n1, nkind);
-        cp_async_wait_all();
-        if constexpr (WG)
-          fence_proxy_async(); // the copies, visible to wgmma's async proxy
-        __syncthreads(); // stage s visible; everyone done with stage s ^ 1 and the dS tile
-        if (more) {
-          load_q(s ^ 1, nh, n0, n1);
-          cp_async_commit();
+        if constexpr (NWG > 1) {
+          if (more) {
+            if (!first)
+              ring.wait_empty(s ^ 1); // both warpgroups are done with its last tile
+            load_q(s ^ 1, nh, n0, n1);
+            ring.filled(s ^ 1);
+          }
+          ring.wait_full(s);
+        } else {
+          cp_async_wait_all();
+          if constexpr (WG)
+            fence_proxy_async(); // the copies, visible to wgmma's async proxy
+          __syncthreads(); // stage s visible; everyone done with stage s ^ 1 and the dS tile
+          if (more) {
+            load_q(s ^ 1, nh, n0, n1);
+            cp_async_commit();
+          }
         }
         compute(s, h, r0, r1, kind);
+        if constexpr (NWG > 1)
+          ring.release(s);
         if (!more)
           break;
-        h = nh, r0 = n0, r1 = n1, kind = nkind, s ^= 1;
+        h = nh, r0 = n0, r1 = n1, kind = nkind, s ^= 1, first = false;
       }
     }
 
@@ -1041,7 +1111,14 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
             rowEnd - r, rows_aligned<16>(bp.dout), tid);
       }
       load_kv(0, j0, j1);
-      cp_async_commit();
+      typename B_::StageRing ring;
+      if constexpr (NWG > 1) { // Q, dO and stage 0 are this thread's first fill
+        ring.template init<CT>(sbase + (OFF_DO + NWG * TILE) * 2, tid);
+        __syncthreads(); // the barriers are initialised
+        ring.filled(0);
+      } else {
+        cp_async_commit();
+      }
       if constexpr (!WG) {
         cp_async_wait_all();
         __syncthreads();
@@ -1053,21 +1130,34 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
         }
       }
       int s = 0;
+      bool first = true;
       for (;;) {
         int n0 = 0, n1 = 0;
         const bool more = attn_common::next_tile<Cfg, BT>(*this, n0, n1);
-        cp_async_wait_all();
-        if constexpr (WG)
-          fence_proxy_async(); // the copies, visible to wgmma's async proxy
-        __syncthreads();
-        if (more) {
-          load_kv(s ^ 1, n0, n1);
-          cp_async_commit();
+        if constexpr (NWG > 1) {
+          if (more) {
+            if (!first)
+              ring.wait_empty(s ^ 1); // both warpgroups are done with its last tile
+            load_kv(s ^ 1, n0, n1);
+            ring.filled(s ^ 1);
+          }
+          ring.wait_full(s);
+        } else {
+          cp_async_wait_all();
+          if constexpr (WG)
+            fence_proxy_async(); // the copies, visible to wgmma's async proxy
+          __syncthreads();
+          if (more) {
+            load_kv(s ^ 1, n0, n1);
+            cp_async_commit();
+          }
         }
         compute(s, j0, j1);
+        if constexpr (NWG > 1)
+          ring.release(s);
         if (!more)
           break;
-        j0 = n0, j1 = n1, s ^= 1;
+        j0 = n0, j1 = n1, s ^= 1, first = false;
       }
     }
     if (wr0 >= wr1)
