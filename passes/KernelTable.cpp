@@ -224,9 +224,11 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
                  : dev::AttnWgmmaShape{bool(a.getBlocks()), int(bq), int(bk), bool(a.getQueries())};
           bool oneConsumer = dev::attn_wgmma_warpgroups(shape) == 1;
           c.i("PINGPONG", d == 128 && !oneConsumer ? 1 : 0);
-          // Consumer warpgroups per CTA: 0 keeps the shape's rule (1 or 2);
-          // the autotuner may ask for 3 at head dim 64 without sets.
-          c.i("CONSUMER_WGS", 0);
+          // Consumer warpgroups per CTA: 3 (192-row tiles) at head dim 64
+          // without sets or a block pattern — measured faster at 4k and 16k,
+          // causal and not (docs/performance.md, 2026-12-07 fifth); else 0,
+          // the shape's rule (1 or 2). The autotuner may pick either.
+          c.i("CONSUMER_WGS", d == 64 && !vs && !p && !shape.blocks && !shape.queries ? 3 : 0);
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host
           // choice, kept as a constant so the autotuner can pick it per shape.
           c.i("PERSISTENT", 1);

@@ -68,26 +68,24 @@ bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HA
 /// Warpgroups per sm_90a backward CTA (attention_bwd.cuh, BwdKeyWgsOf and
 /// BwdRowWgsOf), for the deterministic mode. Two: a dK/dV CTA of 128 keys
 /// stages each Q / dO tile once, a dQ CTA of 128 rows each K / V tile once
-/// (half the L2 -> shared traffic of two 64-wide CTAs), but its warpgroups
-/// meet at every stage's barrier where two 64-wide CTAs drift apart, so it
-/// pays only where every CTA walks the same full range: measured on the H100
-/// (docs/performance.md, 2026-12-07 fourth) 5-6 % faster unmasked, 8-22 %
-/// slower causal. Default: two for attention without mask, pattern, block or
-/// query set; one otherwise, and always for the atomic mode (its dS tile and
-/// dQ product are one warpgroup's), vertical-slash sets, the mma.sync form
-/// and block sets whose blocks (`blockConst`: SET_BK for dK/dV, SET_BQ for
-/// dQ) do not hold whole 128-wide CTAs. SATTN_BACKWARD_KEY_WGS=1 or 2 forces
-/// the choice where both are possible (A/B experiments).
+/// (half the L2 -> shared traffic of two 64-wide CTAs); its warpgroups share
+/// the stages through a ring of full / empty mbarriers, so one may run a
+/// tile ahead of the other (one's exponentials under the other's products).
+/// Measured on the H100 (docs/performance.md, 2026-12-07 fifth): 12-25 %
+/// faster than one warpgroup for dense causal and unmasked attention and for
+/// 20 % block sets. Default: two wherever possible; one for the atomic mode
+/// (its dS tile and dQ product are one warpgroup's), vertical-slash sets,
+/// the mma.sync form and block sets whose blocks (`blockConst`: SET_BK for
+/// dK/dV, SET_BQ for dQ) do not hold whole 128-wide CTAs.
+/// SATTN_BACKWARD_KEY_WGS=1 forces one (A/B experiments).
 int backwardWgs(const Launch &l, bool deterministic, bool wg, const char *blockConst) {
   if (!wg || !deterministic || hasVSlash(l))
     return 1;
   if (l.b("HAS_BLOCKS") && l.i(blockConst) % (2 * dev::kAttnBwdTile) != 0)
     return 1;
   if (const char *env = std::getenv("SATTN_BACKWARD_KEY_WGS"); env && *env)
-    return std::string(env) == "2" ? 2 : 1;
-  const bool unmasked = !l.b("CAUSAL") && l.i("WINDOW") == 0 && l.i("SINKS") == 0 &&
-                        !l.b("HAS_PATTERN") && !l.b("HAS_BLOCKS") && !hasQueries(l);
-  return unmasked ? 2 : 1;
+    return std::string(env) == "1" ? 1 : 2;
+  return 2;
 }
 
 } // namespace

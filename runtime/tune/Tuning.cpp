@@ -75,10 +75,12 @@ std::string rejectReason(const gpu::Launch &launch, const Config &config) {
   const dev::AttnWgmmaShape shape{launch.b("HAS_BLOCKS"), int(launch.i("SET_BQ")),
                                   int(launch.i("SET_BK")), launch.b("HAS_QUERIES"),
                                   int(config.count("CONSUMER_WGS") ? config.at("CONSUMER_WGS") : 0)};
+  // Block patterns: the largest kernels, not verified with three consumers.
   if (launch.deviceTemplate == "attn_fwd_wgmma" && shape.consumers != 0 &&
-      (vslash || !dev::attn_wgmma_consumers_valid(int(launch.i("HEAD_DIM")), shape)))
+      (vslash || launch.b("HAS_PATTERN") ||
+       !dev::attn_wgmma_consumers_valid(int(launch.i("HEAD_DIM")), shape)))
     return describe(config) + ": three consumer warpgroups need head dim 64 and no block, "
-                              "query or vertical-slash set";
+                              "query or vertical-slash set and no block pattern";
   if (launch.deviceTemplate == "attn_fwd_wgmma" && config.at("PINGPONG") != 0 &&
       (vslash || dev::attn_wgmma_warpgroups(shape) == 1))
     return describe(config) +

@@ -77,13 +77,11 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     CHECK((count(src, "sattn_bwd_dkdv_cols") > 0) == vs);
     CHECK((count(src, "sattn_bwd_vs_scatter") > 0) == vs);
     // Two warpgroups per sm_90a dK/dV (dQ) CTA in the deterministic mode
-    // for attention without mask, pattern or sets (forced = 2: wherever no
-    // vertical-slash set or KV (query) blocks narrower than 128 forbid it).
+    // wherever no vertical-slash set or KV (query) blocks narrower than 128
+    // forbid it (forced = 1: SATTN_BACKWARD_KEY_WGS=1, one everywhere).
     auto wgs = [&](const char *block) {
       const bool narrow = l.b("HAS_BLOCKS") && l.i(block) % 128 != 0;
-      const bool unmasked = !l.b("CAUSAL") && l.i("WINDOW") == 0 && l.i("SINKS") == 0 &&
-                            !l.b("HAS_PATTERN") && !l.b("HAS_BLOCKS") && !l.b("HAS_QUERIES");
-      return wg && det && !vs && !narrow && (unmasked || forced == 2) ? 2 : 1;
+      return wg && det && !vs && !narrow && forced != 1 ? 2 : 1;
     };
     const int kw = wgs("SET_BK"), rw = wgs("SET_BQ");
     CHECK(m.keyWgs == kw);
@@ -130,11 +128,11 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
   }
   check("top-k", patterns::topkBlocks(h, 32, 64, 4).text(), "sm_90a", false);
   check("top-k 128-blocks", patterns::topkBlocks(h, 32, 128, 4).text(), "sm_90a", false);
-  // SATTN_BACKWARD_KEY_WGS=2 forces two warpgroups where they are possible.
-  setenv("SATTN_BACKWARD_KEY_WGS", "2", 1);
-  check("forced: dense causal", patterns::dense(h, true, true).text(), "sm_90a", false, 2);
-  check("forced: omnisparse", patterns::omnisparse(h).text(), "sm_90a", true, 2);
-  check("forced: block list 64", patterns::blockMask(h, 64, true, 2).text(), "sm_90a", false, 2);
+  // SATTN_BACKWARD_KEY_WGS=1 forces one warpgroup everywhere.
+  setenv("SATTN_BACKWARD_KEY_WGS", "1", 1);
+  check("forced: dense full", patterns::dense(h, false, true).text(), "sm_90a", false, 1);
+  check("forced: omnisparse", patterns::omnisparse(h).text(), "sm_90a", true, 1);
+  check("forced: block list 128", patterns::blockMask(h, 128, false).text(), "sm_90a", false, 1);
   unsetenv("SATTN_BACKWARD_KEY_WGS");
   check("lazy zero", kLazyZero, "sm_90a", false);
   Lowered pattern(kPattern, "sm_90a");

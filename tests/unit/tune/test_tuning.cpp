@@ -56,7 +56,8 @@ TEST_CASE("the Hopper kernel declares its ping-pong and consumer knobs, heuristi
   CHECK(d128.attention().i("PINGPONG") == 1);
   CHECK(d64.attention().i("PINGPONG") == 0);
   CHECK(d128.attention().i("PERSISTENT") == 1);
-  CHECK(d64.attention().i("CONSUMER_WGS") == 0); // the shape's rule until tuned
+  CHECK(d64.attention().i("CONSUMER_WGS") == 3);  // 192-row tiles at D = 64
+  CHECK(d128.attention().i("CONSUMER_WGS") == 0); // the shape's rule
   CHECK(tune::rejectReason(d128.attention(), space[3]).empty());
   // Three consumer warpgroups (192-row tiles): head dim 64 without sets only.
   CHECK(tune::rejectReason(d64.attention(), space[4]).empty());
@@ -69,6 +70,19 @@ TEST_CASE("the Hopper kernel declares its ping-pong and consumer knobs, heuristi
              Contains("no partner to take turns with"));
   CHECK(tune::rejectReason(topk.attention(), space[1]).empty());
   CHECK_THAT(tune::rejectReason(topk.attention(), space[4]), Contains("no block, query"));
+  CHECK(topk.attention().i("CONSUMER_WGS") == 0);
+  // A static block pattern fused into the kernel: not with three consumers.
+  Lowered pat(R"(
+func.func @v(%q: tensor<?x4x?x64xbf16>, %k: tensor<?x2x?x64xbf16>, %v: tensor<?x2x?x64xbf16>) -> tensor<?x4x?x64xbf16> {
+  %bs = sattn.static_blocks %q, %k {causal, window = 64 : i64, sinks = 8 : i64} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16> -> !sattn.blocks<bq = 32, bk = 32, heads = 4>
+  %o = sattn.attention %q, %k, %v blocks %bs : !sattn.blocks<bq = 32, bk = 32, heads = 4> {causal} : tensor<?x4x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16> -> tensor<?x4x?x64xbf16>
+  return %o : tensor<?x4x?x64xbf16>
+}
+)",
+              "sm_90a");
+  REQUIRE(pat.attention().b("HAS_PATTERN"));
+  CHECK(pat.attention().i("CONSUMER_WGS") == 0);
+  CHECK_THAT(tune::rejectReason(pat.attention(), space[4]), Contains("no block pattern"));
 }
 
 TEST_CASE("invalid configurations are rejected with a reason", "[tune]") {
