@@ -250,6 +250,35 @@ template <class Cfg, bool WG> struct Base {
     }
   };
 
+  /// The tile walk's step before computing on stage s: stage s holds its
+  /// tile and, when `more`, `load` has issued the next tile's copies into
+  /// stage s ^ 1 — through the ring with NWG > 1 (waiting for both
+  /// warpgroups to release s ^ 1 unless it is still unused: `first`), else
+  /// with one CTA barrier (stage s visible; everyone done with stage s ^ 1
+  /// and the dS tile).
+  template <int NWG, class Load>
+  __device__ __forceinline__ static void next_stage(StageRing &ring, int s, bool more, bool first,
+                                                    const Load &load) {
+    if constexpr (NWG > 1) {
+      if (more) {
+        if (!first)
+          ring.wait_empty(s ^ 1);
+        load();
+        ring.filled(s ^ 1);
+      }
+      ring.wait_full(s);
+    } else {
+      cp_async_wait_all();
+      if constexpr (WG)
+        fence_proxy_async(); // the copies, visible to wgmma's async proxy
+      __syncthreads();
+      if (more) {
+        load();
+        cp_async_commit();
+      }
+    }
+  }
+
   /// Exact §2 membership of key j for row i given the tile's own bounds
   /// (rows < r1, keys < k1); the block set is implied by the schedule.
   __device__ __forceinline__ static bool allowed(int i, int j, int r1, int k1, int Sq, int Skv) {
@@ -855,24 +884,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       for (;;) {
         int nh = 0, n0 = 0, n1 = 0, nkind = 0;
         const bool more = next(nh, n0, n1, nkind);
-        if constexpr (NWG > 1) {
-          if (more) {
-            if (!first)
-              ring.wait_empty(s ^ 1); // both warpgroups are done with its last tile
-            load_q(s ^ 1, nh, n0, n1);
-            ring.filled(s ^ 1);
-          }
-          ring.wait_full(s);
-        } else {
-          cp_async_wait_all();
-          if constexpr (WG)
-            fence_proxy_async(); // the copies, visible to wgmma's async proxy
-          __syncthreads(); // stage s visible; everyone done with stage s ^ 1 and the dS tile
-          if (more) {
-            load_q(s ^ 1, nh, n0, n1);
-            cp_async_commit();
-          }
-        }
+        B_::template next_stage<NWG>(ring, s, more, first, [&] { load_q(s ^ 1, nh, n0, n1); });
         compute(s, h, r0, r1, kind);
         if constexpr (NWG > 1)
           ring.release(s);
@@ -1134,24 +1146,7 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
       for (;;) {
         int n0 = 0, n1 = 0;
         const bool more = attn_common::next_tile<Cfg, BT>(*this, n0, n1);
-        if constexpr (NWG > 1) {
-          if (more) {
-            if (!first)
-              ring.wait_empty(s ^ 1); // both warpgroups are done with its last tile
-            load_kv(s ^ 1, n0, n1);
-            ring.filled(s ^ 1);
-          }
-          ring.wait_full(s);
-        } else {
-          cp_async_wait_all();
-          if constexpr (WG)
-            fence_proxy_async(); // the copies, visible to wgmma's async proxy
-          __syncthreads();
-          if (more) {
-            load_kv(s ^ 1, n0, n1);
-            cp_async_commit();
-          }
-        }
+        B_::template next_stage<NWG>(ring, s, more, first, [&] { load_kv(s ^ 1, n0, n1); });
         compute(s, j0, j1);
         if constexpr (NWG > 1)
           ring.release(s);
