@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <random>
 
 using namespace sattn;
@@ -479,6 +480,10 @@ TEST_CASE("block sets given as input: blocks_from_list, then attention", "[gpu]"
 }
 
 int main(int argc, char **argv) {
+  // Every report line reaches the log at once: a device run cut by its time
+  // limit (or a hung kernel) still shows which check failed.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::cout.setf(std::ios::unitbuf);
   std::string why;
   if (!gpuAvailable(&why)) {
     std::printf("skipped: no usable GPU (%s)\n", why.c_str());
