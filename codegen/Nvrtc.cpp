@@ -18,6 +18,9 @@
 
 #include <nvrtc.h>
 
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/xxhash.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -148,10 +151,21 @@ std::string Nvrtc::version() const {
 }
 
 std::string Nvrtc::cacheTag() const {
+  // The device headers are part of every compiled module, so their digest
+  // is part of the key: an edited template never reuses a stale binary.
+  static const std::string headers = [] {
+    uint64_t h = 0;
+    for (const EmbeddedHeader &e : deviceHeaders())
+      h = llvm::xxh3_64bits(llvm::StringRef(e.name)) ^ (h * 0x9E3779B97F4A7C15ull) ^
+          llvm::xxh3_64bits(llvm::StringRef(e.contents));
+    char buf[17];
+    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+    return std::string(buf);
+  }();
   std::string tag = version();
   for (const std::string &o : kCodeOptions)
     tag += " " + o;
-  return tag;
+  return tag + " headers " + headers;
 }
 
 CompileOutput Nvrtc::compile(const std::string &source, const std::string &name, const Arch &arch,

@@ -41,6 +41,10 @@ TEST_CASE("cacheTag holds the NVRTC version and the code-shaping options", "[nvr
   std::string tag = nvrtc.cacheTag();
   CHECK_THAT(tag, StartsWith(nvrtc.version() + " "));
   CHECK_THAT(tag, Contains("-lineinfo") && Contains("-std=c++17"));
+  // A digest of the embedded device headers (16 hex digits), stable per build.
+  CHECK_THAT(tag, Contains(" headers "));
+  CHECK(tag.size() - tag.rfind(" headers ") == 9 + 16);
+  CHECK(tag == nvrtc.cacheTag());
   // Options that do not change the binary stay out of the key.
   CHECK_THAT(tag, !Contains("-time") && !Contains("--no-cache"));
 }
