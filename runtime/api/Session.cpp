@@ -136,8 +136,6 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
   // these knobs runs them where the shape allows (rejectReason), instead of
   // the heuristic and the tuning database — A/B runs and the GPU tests of
   // every configuration. Part of the memo key, as is the fusion switch.
-  const char *forcedEnv = std::getenv("SATTN_TUNE_CONFIG");
-  const std::string forcedText = forcedEnv ? forcedEnv : "";
   tune::Config forced;
   try {
     forced = tune::forcedConfig();
@@ -147,7 +145,7 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
   const char *fuseEnv = std::getenv("SATTN_FUSE_ESTIMATION");
   std::string memo = (spec.dtype ? dtypeName(*spec.dtype) : "-") + "|" +
                      std::to_string(spec.maxKvBlocks) + "|" + (fuseEnv ? fuseEnv : "") + "|" +
-                     forcedText + "|" + variant.text();
+                     tune::describe(forced) + "|" + variant.text();
   std::lock_guard<std::mutex> lock(impl->mutex);
   if (auto it = impl->programs.find(memo); it != impl->programs.end())
     return it->second;
@@ -222,9 +220,7 @@ std::shared_ptr<Program> Session::compile(const Variant &variant, const Speciali
     // (none when SATTN_TUNE_CONFIG forces one).
     try {
       for (const gpu::Launch &l : p->gpu->plan().launches) {
-        if (!forced.empty())
-          break;
-        if (tune::candidates(l.deviceTemplate).empty())
+        if (!forced.empty() || tune::candidates(l.deviceTemplate).empty())
           continue;
         for (const tune::Entry &e :
              impl->tuning->lookup(impl->gpuName, impl->arch, impl->toolchain, tune::signature(l)))

@@ -279,16 +279,14 @@ Config forcedConfig() {
   }
 }
 
-int applyForced(mlir::func::FuncOp lowered, const Config &forced) {
+void applyForced(mlir::func::FuncOp lowered, const Config &forced) {
   if (forced.empty())
-    return 0;
-  int n = 0;
+    return;
   for (const gpu::Launch &l : gpu::planFromIR(lowered).launches) {
     const Config c = mergeConfig(l, forced);
     if (!c.empty() && rejectReason(l, c).empty())
-      applyConfig(lowered, l.kernel, c), ++n;
+      applyConfig(lowered, l.kernel, c);
   }
-  return n;
 }
 
 } // namespace sattn::tune

@@ -90,7 +90,7 @@ Config forcedConfig();
 
 /// Applies `forced` (merged per launch, mergeConfig) to every launch of
 /// `lowered` whose template declares its knobs and accepts the result
-/// (rejectReason); the others keep theirs. Returns how many were set.
-int applyForced(mlir::func::FuncOp lowered, const Config &forced);
+/// (rejectReason); the others keep theirs.
+void applyForced(mlir::func::FuncOp lowered, const Config &forced);
 
 } // namespace sattn::tune
