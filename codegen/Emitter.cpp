@@ -108,6 +108,15 @@ const llvm::StringMap<const char *> &enumTypes() {
   return m;
 }
 
+} // namespace
+
+const char *enumTypeOf(llvm::StringRef constant) {
+  auto it = enumTypes().find(constant);
+  return it == enumTypes().end() ? nullptr : it->second;
+}
+
+namespace {
+
 /// A tiny typed writer so that no pass or emitter concatenates CUDA by hand.
 class CudaWriter {
 public:

@@ -31,6 +31,10 @@ struct TemplateInfo {
   const char *launchTrait = nullptr;
 };
 
+/// The device enum (codegen/device/types.cuh) a string-valued launch
+/// constant becomes (`DTYPE` -> "DType", `LAZY` -> "Lazy", ...), or nullptr.
+const char *enumTypeOf(llvm::StringRef constant);
+
 /// The templates the device library implements, or nullptr.
 const TemplateInfo *lookupTemplate(llvm::StringRef name);
 

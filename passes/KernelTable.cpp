@@ -232,6 +232,11 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host
           // choice, kept as a constant so the autotuner can pick it per shape.
           c.i("PERSISTENT", 1);
+          // Loads by TMA only (head dims 64 and 128: any contiguous view is
+          // TMA-describable); the runtime compiles the copy-load variant
+          // (TMA = 0) only when a launch's views are not (misaligned base,
+          // odd strides): one load path compiles ~20 % faster.
+          c.i("TMA", 1);
           return one("attn_fwd_wgmma", c);
         }
         c.i("TILE_M", 64);

@@ -277,6 +277,17 @@ using namespace ptx; // cp.async, pack2, ex2 (ptx.cuh); wgmma, fences, descripto
 
 /// Cfg::PINGPONG (0 / 1) when the config declares it, else on: whether the
 /// two consumer warpgroups take turns issuing their wgmma work.
+/// How the producer loads (Cfg::TMA): 1 by TMA only (launch with p.tma = 1),
+/// 0 by the producer threads' copies only (p.tma ignored), absent: as p.tma
+/// says at run time, both paths compiled. A one-path kernel compiles ~20 %
+/// faster (NVVM and ptxas; docs/performance.md 2026-12-07 seventh): the
+/// runtime builds the TMA-only kernel and compiles the copy one the first
+/// time a launch's views are not TMA-describable (CompiledProgram::
+/// copyLoadKernel).
+template <class C, class = void> struct TmaModeOf { static constexpr int value = -1; };
+template <class C> struct TmaModeOf<C, decltype(void(C::TMA))> {
+  static constexpr int value = C::TMA;
+};
 template <class C, class = void> struct PingPongOf { static constexpr bool value = true; };
 template <class C> struct PingPongOf<C, decltype(void(C::PINGPONG))> {
   static constexpr bool value = C::PINGPONG != 0;
@@ -309,6 +320,14 @@ template <class Cfg> struct Fwd {
   // issued its tile n - 1 (named barriers 1 + wg), so one warpgroup's
   // softmax runs while the other's GEMMs occupy the tensor cores.
   static constexpr bool PP = NWG >= 2 && PingPongOf<Cfg>::value;
+  static constexpr int TMA_MODE = TmaModeOf<Cfg>::value;
+  /// Whether this launch loads by TMA (a constant unless TMA_MODE is -1).
+  __device__ __forceinline__ bool tma_loads() const {
+    if constexpr (TMA_MODE >= 0)
+      return TMA_MODE == 1;
+    else
+      return p.tma != 0;
+  }
   // Shared memory (bytes from the 1024-aligned base): Q, K stages, V stages,
   // then the mbarriers: Q full, K full / empty, V full / empty.
   static constexpr u32 Q_WG_BYTES = WR * D * 2; // one warpgroup's Q rows
@@ -395,7 +414,7 @@ template <class Cfg> struct Fwd {
   /// expect_tx) or 128 (each producer thread's copies); "empty" barriers one
   /// arrival per consumer warp.
   __device__ __forceinline__ void init_barriers() const {
-    const u32 fullCount = p.tma ? 1u : 128u;
+    const u32 fullCount = tma_loads() ? 1u : 128u;
     mbar_init(q_full(), QS ? 128u : fullCount); // gathered Q: every producer thread's copies
     mbar_init(q_empty(), 4 * NWG);
 #pragma unroll
@@ -644,7 +663,7 @@ template <class Cfg> struct Fwd {
   __device__ __forceinline__ int fetch_item(int pt, int item) const {
     if (!p.next_item)
       return item + gridDim.x;
-    if (p.tma && !QS) // only thread 0 produces
+    if (tma_loads() && !QS) // only thread 0 produces
       return gridDim.x + atomicAdd(p.next_item, 1);
     // Named barrier of the producer warpgroup: above the consumers' ping-pong
     // ids (1 .. consumer warpgroups).
@@ -666,7 +685,7 @@ template <class Cfg> struct Fwd {
   /// With a query set every producer thread stays: they gather Q (thread 0
   /// alone still issues the K/V TMAs).
   __device__ __forceinline__ void produce(int pt) {
-    const bool tma = p.tma != 0;
+    const bool tma = tma_loads();
     if (tma && pt != 0 && !QS)
       return; // one thread issues every TMA
     if (tma) {
@@ -1093,6 +1112,8 @@ template <class Cfg> __device__ void attn_fwd_wgmma(const AttnParams &p) {
 #else
   extern __shared__ __align__(16) unsigned char sattn_wgmma_smem[];
   if (blockDim.x != F::NT) // launched with the wrong shape: fail loudly, not silently
+    __trap();
+  if (F::TMA_MODE == 1 && !p.tma) // a TMA-only kernel without tensor maps
     __trap();
   const ptx::u32 raw = ptx::smem_addr(sattn_wgmma_smem);
   F(p, (raw + 1023u) & ~1023u).run();

@@ -26,35 +26,13 @@
 namespace sattn::gpu {
 
 using detail::cdiv;
+using detail::cfgStruct;
 using detail::compileCached;
 using detail::RtValue;
 using detail::Run;
 namespace dev = sattn::dev;
 
 namespace {
-
-/// The attention launch's constants as a CUDA config struct (as
-/// codegen/Emitter.cpp writes them for the forward).
-std::string cfgStruct(const Launch &l, const std::string &name) {
-  std::ostringstream os;
-  os << "struct " << name << " {\n";
-  for (const auto &[key, value] : l.consts) {
-    if (const bool *b = std::get_if<bool>(&value)) {
-      os << "  static constexpr bool " << key << " = " << (*b ? "true" : "false") << ";\n";
-    } else if (const int64_t *i = std::get_if<int64_t>(&value)) {
-      os << "  static constexpr int " << key << " = " << *i << ";\n";
-    } else if (const double *d = std::get_if<double>(&value)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.9ef", *d);
-      os << "  static constexpr float " << key << " = " << buf << ";\n";
-    } else if (key == "DTYPE") {
-      os << "  static constexpr sattn::dev::DType DTYPE = sattn::dev::DType::"
-         << std::get<std::string>(value) << ";\n";
-    } // other enum constants (query-set policies) are not read by these kernels
-  }
-  os << "};\n";
-  return os.str();
-}
 
 /// Whether attention launch `l` takes a query set, and whether its lazy
 /// rows attend (policy local) rather than write 0.

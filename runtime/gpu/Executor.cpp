@@ -14,7 +14,9 @@
 #include "runtime/gpu/Run.h"
 
 #include <chrono>
+#include <cstdio>
 #include <exception>
+#include <sstream>
 #include <thread>
 
 namespace sattn::gpu {
@@ -43,6 +45,53 @@ std::string detail::compileCached(const std::string &source, const std::string &
             .binary;
       },
       outcome);
+}
+
+std::string detail::cfgStruct(const Launch &l, const std::string &name) {
+  std::ostringstream os;
+  os << "struct " << name << " {\n";
+  for (const auto &[key, value] : l.consts) {
+    if (const bool *b = std::get_if<bool>(&value)) {
+      os << "  static constexpr bool " << key << " = " << (*b ? "true" : "false") << ";\n";
+    } else if (const int64_t *i = std::get_if<int64_t>(&value)) {
+      os << "  static constexpr int " << key << " = " << *i << ";\n";
+    } else if (const double *d = std::get_if<double>(&value)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.9ef", *d);
+      os << "  static constexpr float " << key << " = " << buf << ";\n";
+    } else if (const char *type = codegen::enumTypeOf(key)) {
+      os << "  static constexpr sattn::dev::" << type << " " << key << " = sattn::dev::" << type
+         << "::" << std::get<std::string>(value) << ";\n";
+    }
+  }
+  os << "};\n";
+  return os.str();
+}
+
+CUfunction CompiledProgram::copyLoadKernel(const Launch &l) const {
+  std::lock_guard<std::mutex> lock(copyMutex);
+  auto it = copyKernels.find(l.kernel);
+  if (it != copyKernels.end())
+    return it->second;
+  Driver &drv = Driver::get();
+  const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
+  const std::string name = l.kernel + "_copy", cfg = name + "_cfg";
+  std::ostringstream os;
+  os << "// sattn: " << l.kernel << " with the producer's copy loads (TMA = 0)\n"
+     << "#include \"attention_wgmma.cuh\"\n"
+     << detail::cfgStruct(l, name + "_base") << "struct " << cfg << " : " << name
+     << "_base {\n  static constexpr int TMA = 0;\n};\n"
+     << "extern \"C\" __global__ void __launch_bounds__(sattn::dev::AttnWgmmaLaunch<" << cfg
+     << ">::threads, sattn::dev::AttnWgmmaLaunch<" << cfg << ">::min_blocks)\n"
+     << name << "(const __grid_constant__ sattn::dev::AttnParams p) {\n"
+     << "  sattn::dev::attn_fwd_wgmma<" << cfg << ">(p);\n}\n";
+  const std::string binary = compileCached(os.str(), p.name + "_copy", arch, diskCache, nullptr);
+  CUmodule m = nullptr;
+  drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the copy-load attention kernel");
+  copyModules.push_back(m);
+  CUfunction f;
+  drv.check(drv.cuModuleGetFunction_(&f, m, name.c_str()), ("finding kernel " + name).c_str());
+  return copyKernels[l.kernel] = f;
 }
 
 CompiledProgram::CompiledProgram(Plan plan, const std::string &cuda, const cache::DiskCache &cache)
@@ -130,6 +179,8 @@ void CompiledProgram::load(const std::vector<std::string> &parts, const cache::D
 
 CompiledProgram::~CompiledProgram() {
   for (CUmodule m : modules)
+    Driver::get().cuModuleUnload_(m);
+  for (CUmodule m : copyModules)
     Driver::get().cuModuleUnload_(m);
   for (const BackwardModule &bm : bwdModules)
     if (bm.module)

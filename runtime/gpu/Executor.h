@@ -141,6 +141,13 @@ public:
   /// variant cannot be slimmed.
   std::pair<size_t, size_t> slimLaunches() const;
 
+  /// Attention launch `l` (attn_fwd_wgmma, built with TMA = 1: loads by TMA
+  /// only) as its copy-load variant (TMA = 0), for a launch whose views TMA
+  /// cannot describe (a base not 16-byte aligned, strides not multiples of
+  /// 16 bytes): compiled on first use through the disk cache (a one-path
+  /// kernel compiles ~20 % faster than one holding both), then kept.
+  CUfunction copyLoadKernel(const Launch &l) const;
+
   const Plan &plan() const { return p; }
   const CompileInfo &compileInfo() const { return info; }
   /// Milliseconds per launch of the last run with timePhases.
@@ -168,6 +175,9 @@ private:
   cache::DiskCache diskCache;
   mutable std::mutex bwdMutex;
   mutable BackwardModule bwdModules[2]; ///< [atomic, deterministic]
+  mutable std::mutex copyMutex;
+  mutable std::map<std::string, CUfunction> copyKernels; ///< copyLoadKernel's, by launch kernel
+  mutable std::vector<CUmodule> copyModules;
   std::vector<CUmodule> modules;
   std::map<std::string, CUfunction> functions;
   CompileInfo info;

@@ -46,6 +46,11 @@ std::string compileCached(const std::string &source, const std::string &name,
                           const codegen::Arch &arch, const cache::DiskCache &cache,
                           cache::Outcome *outcome);
 
+/// Launch `l`'s constants as a CUDA config struct `name`, as
+/// codegen/Emitter.cpp writes them (for kernels the runtime builds itself:
+/// the backward module, the copy-load attention).
+std::string cfgStruct(const Launch &l, const std::string &name);
+
 inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// A value during one run.
@@ -115,7 +120,7 @@ class Run {
 public:
   Run(const CompiledProgram &prog, const std::map<std::string, CUfunction> &fns, CUstream stream,
       RunOptions *opts)
-      : plan(prog.plan()), fns(fns), stream(stream), opts(opts), drv(Driver::get()),
+      : prog(prog), plan(prog.plan()), fns(fns), stream(stream), opts(opts), drv(Driver::get()),
         vals(plan.values.size()) {}
 
   ~Run() {
@@ -395,20 +400,24 @@ private:
     auto it = fns.find(name);
     if (it == fns.end())
       throw GpuError("internal: kernel " + name + " missing from the module");
+    launchFunction(it->second, name, gx, gy, gz, threads, smem, params, maxCarveout);
+  }
+
+  void launchFunction(CUfunction fn, const std::string &name, unsigned gx, unsigned gy,
+                      unsigned gz, unsigned threads, unsigned smem, void *params,
+                      bool maxCarveout) {
     if (smem > 48 * 1024)
-      drv.check(drv.cuFuncSetAttribute_(it->second, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+      drv.check(drv.cuFuncSetAttribute_(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                         int(smem)),
                 "raising the shared-memory limit");
     // Kernels that rely on two CTAs per SM ask for the largest shared-memory
     // carveout, so the driver's L1/shared split cannot leave room for one.
     if (maxCarveout)
-      drv.check(drv.cuFuncSetAttribute_(it->second,
-                                        CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100),
+      drv.check(drv.cuFuncSetAttribute_(fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100),
                 "setting the shared-memory carveout");
     void *args[] = {params};
-    drv.check(
-        drv.cuLaunchKernel_(it->second, gx, gy, gz, threads, 1, 1, smem, stream, args, nullptr),
-        ("launching " + name).c_str());
+    drv.check(drv.cuLaunchKernel_(fn, gx, gy, gz, threads, 1, 1, smem, stream, args, nullptr),
+              ("launching " + name).c_str());
   }
 
   /// The operands of a block_scores or fused scores_select launch (qp, kp,
@@ -577,9 +586,16 @@ private:
         long long grid = l.consts.count("PERSISTENT") && l.i("PERSISTENT") == 0
                              ? items // one CTA per item (the counter hands them out in order)
                              : dev::attn_wgmma_grid(items, drv.multiprocessors(), shape);
-        go(l, unsigned(grid), 1, 1, unsigned(dev::attn_wgmma_threads(shape)),
-           unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), shape)), &p,
-           dev::attn_wgmma_min_blocks(shape) > 1);
+        const unsigned threads = unsigned(dev::attn_wgmma_threads(shape)),
+                       smem = unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), shape));
+        const bool twoPerSm = dev::attn_wgmma_min_blocks(shape) > 1;
+        // A TMA-only kernel (TMA = 1) cannot load these views: its copy-load
+        // variant, compiled the first time this happens.
+        if (!p.tma && l.consts.count("TMA") && l.i("TMA") == 1)
+          launchFunction(prog.copyLoadKernel(l), l.kernel + "_copy", unsigned(grid), 1, 1, threads,
+                         smem, &p, twoPerSm);
+        else
+          go(l, unsigned(grid), 1, 1, threads, smem, &p, twoPerSm);
       } else if (mma)
         go(l, tiles, q.H, q.B, dev::kAttnMmaThreads,
            unsigned(dev::attn_mma_smem_bytes(int(l.i("HEAD_DIM")), rows)), &p);
@@ -939,6 +955,7 @@ private:
     }
   }
 
+  const CompiledProgram &prog;
   const Plan &plan;
   const std::map<std::string, CUfunction> &fns;
   CUstream stream;

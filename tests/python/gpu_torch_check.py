@@ -115,10 +115,16 @@ SLEEP_CYCLES = int(1e8)  # ~50 ms: the program's kernels queue behind it on s
 
 
 def make(B, S, H, D, dtype, layout):
-    """A [B, H, S, D] tensor, BHSD-contiguous or a BSHD transpose view."""
+    """A [B, H, S, D] tensor, BHSD-contiguous, a BSHD transpose view, or
+    "odd": the first D elements of rows of D + 4 (row stride 2 D + 8 bytes,
+    not a multiple of 16), which TMA cannot describe: the wgmma kernel's
+    copy-load variant, compiled on first use, runs it."""
     if layout == "bshd":
         return torch.randn(B, S, H, D, device=DEV, dtype=torch.float32, generator=gen).to(
             dtype).transpose(1, 2)
+    if layout == "odd":
+        return torch.randn(B, H, S, D + 4, device=DEV, dtype=torch.float32, generator=gen).to(
+            dtype)[..., :D]
     return torch.randn(B, H, S, D, device=DEV, dtype=torch.float32, generator=gen).to(dtype)
 
 
@@ -216,7 +222,7 @@ def dense_cases():
         program = session.compile(sattn.patterns.dense(8, 2, D, causal=True))
         if not program.cuda_source or len(program.key) != 64:
             record("dense causal inspect", "D%d" % D, ok=False, note="no CUDA source or key")
-        for layout in ("bhsd", "bshd"):
+        for layout in ("bhsd", "bshd", "odd"):
             check_attention("dense causal", program, (2, 8, 2, 1024, 1024, D), torch.bfloat16,
                             layout, causal=True)
         check_attention("dense causal", program, (1, 8, 2, 256, 1000, D), torch.bfloat16, "bshd",
@@ -234,7 +240,7 @@ def dense_cases():
 
 def streaming_cases():
     program = session.compile(sattn.patterns.streaming(8, 2, 128, window=256, sinks=4))
-    for layout in ("bhsd", "bshd"):
+    for layout in ("bhsd", "bshd", "odd"):
         check_attention("streaming w256 s4", program, (2, 8, 2, 1024, 1024, 128), torch.bfloat16,
                         layout, causal=True, window=256, sinks=4)
 
