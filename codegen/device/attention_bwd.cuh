@@ -85,7 +85,7 @@ enum : int {
   kAttnBwdTile = 64,     // keys per dK/dV warpgroup, query rows per tile
   kAttnBwdDeltaRows = 4, // rows per attn_bwd_delta CTA (one warp each)
   kAttnBwdTransposeThreads = 128,
-  kAttnBwdRingBytes = 32, // the stage ring's mbarriers (two warpgroups per CTA)
+  kAttnBwdRingBytes = 64, // the stage and dS rings' mbarriers (two warpgroups per CTA)
 };
 
 /// Warpgroups per sm_90a dK/dV CTA: Cfg::BWD_KEY_WGS when the backward
@@ -123,8 +123,12 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
 /// keyWgs: warpgroups per dK/dV CTA, each with its own 64 keys (K and V
 /// tiles) and both reading the same Q / dO stages (BwdKeyWgsOf).
 constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, bool atomicDq, int keyWgs = 1) {
+  // The atomic mode's dS tile: [64 queries][64 keys + 8] (one warpgroup),
+  // or two swizzled [64][128] buffers (two, see DkDv::ds_put).
   return ((2 * keyWgs + 4) * kAttnBwdTile * headDim +
-          (atomicDq ? kAttnBwdTile * (kAttnBwdTile + 8) : 0)) *
+          (atomicDq ? (keyWgs > 1 ? 2 * kAttnBwdTile * kAttnBwdTile * keyWgs
+                                  : kAttnBwdTile * (kAttnBwdTile + 8))
+                    : 0)) *
              2 +
          4 * kAttnBwdTile * 4 + (keyWgs > 1 ? kAttnBwdRingBytes : 0) + 1024;
 }
@@ -218,14 +222,15 @@ template <class Cfg, bool WG> struct Base {
     __device__ __forceinline__ u32 full(int st) const { return bars + 8 * st; }
     __device__ __forceinline__ u32 empty(int st) const { return bars + 16 + 8 * st; }
     /// Thread 0 initialises the barriers at shared address at (8-byte
-    /// aligned, kAttnBwdRingBytes); a __syncthreads must follow.
-    template <int CT> __device__ __forceinline__ void init(u32 at, int tid) {
+    /// aligned, 32 bytes): FULL and EMPTY arrivals complete a phase. A
+    /// __syncthreads must follow.
+    template <int FULL, int EMPTY> __device__ __forceinline__ void init(u32 at, int tid) {
       bars = at;
       if (tid == 0) {
 #pragma unroll
         for (int st = 0; st < 2; ++st) {
-          mbar_init(full(st), 2 * CT);
-          mbar_init(empty(st), CT);
+          mbar_init(full(st), FULL);
+          mbar_init(empty(st), EMPTY);
         }
         fence_mbar_init();
       }
@@ -360,20 +365,24 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static constexpr int NQ = BT / 8;  // n-tiles of S^T over the queries
   static constexpr int KQ = BT / 16; // k-steps over the queries
   static constexpr int LDD = BT + 8; // dS tile row stride
-  // Warpgroups per CTA (sm_90a, deterministic, op keys only): each owns 64
-  // keys — its K / V tiles and dK / dV registers — and all read the same
-  // Q / dO stages, so a CTA of two stages the query side once per 128 keys.
-  static constexpr int NWG = WG && !COLS && !VS && !Cfg::ATOMIC_DQ ? BwdKeyWgsOf<Cfg>::value : 1;
+  // Warpgroups per CTA (sm_90a, op keys only): each owns 64 keys — its K /
+  // V tiles and dK / dV registers — and all read the same Q / dO stages, so
+  // a CTA of two stages the query side once per 128 keys. In the atomic mode
+  // (DS2) the two also share the dQ product: both put their dS half into
+  // one [64 queries][128 keys] buffer and one of them adds dS K over the
+  // 128 keys to dq_accum — one reduction per query tile and 128 keys.
+  static constexpr int NWG = WG && !COLS && !VS ? BwdKeyWgsOf<Cfg>::value : 1;
   static constexpr int CT = NT * NWG; // threads of the CTA
   static constexpr int CK = BT * NWG; // keys of the CTA
   static_assert(NWG == 1 || NWG == 2, "attn_bwd_dkdv: 1 or 2 key warpgroups per CTA");
+  static constexpr bool DS2 = WG && Cfg::ATOMIC_DQ && NWG > 1;
   static_assert(!Cfg::HAS_BLOCKS || NWG == 1 || Cfg::SET_BK % CK == 0,
                 "attn_bwd_dkdv: a CTA's keys must lie in one KV block of the set");
   // smem (elements): K[NWG], V[NWG], Q[2], dO[2], dS [query][key] (mma.sync,
   // and wgmma in the atomic mode), then floats lse2[2][64], delta[2][64].
   static constexpr int OFF_K = 0, OFF_V = NWG * TILE, OFF_Q = 2 * NWG * TILE,
                        OFF_DO = OFF_Q + 2 * TILE, OFF_DS = OFF_DO + 2 * TILE,
-                       OFF_F = OFF_DS + (WG && !Cfg::ATOMIC_DQ ? 0 : BT * LDD);
+                       OFF_F = OFF_DS + (WG && !Cfg::ATOMIC_DQ ? 0 : DS2 ? 2 * BT * CK : BT * LDD);
 
   const AttnBwdParams &p;
   u32 sbase;
@@ -391,6 +400,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   int ivn, vx;
 
   float dk[ND][4], dv[ND][4];
+  // DS2: the dS buffers' ring (buffer and owner of walk tile n: n & 1).
+  typename B_::StageRing dsr;
+  int dsTile = 0;
 
   __device__ __forceinline__ DkDv(const AttnBwdParams &p_, unsigned char *smem)
       : p(p_), sbase(smem_addr(smem)), fsm(reinterpret_cast<float *>(smem + OFF_F * 2)) {}
@@ -613,8 +625,14 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   __device__ __forceinline__ void compute_wg(int s, int h, int r0, int r1, int kind) {
     if constexpr (NWG > 1) { // the walk's kind is the CTA's; this warpgroup's own
       kind = k0 < k1 ? classify(r0, r1, k0, k1) : 0;
-      if (kind == 0)
+      if (kind == 0) {
+        if constexpr (DS2) { // its dS half is zero; the tile's dQ still runs
+          float none[NQ][4];
+          ds_put<true>(none);
+          dq_pair(h, r0, r1);
+        }
         return;
+      }
     }
     const u32 kb = sbase + (OFF_K + wgi * TILE) * 2, vb = sbase + (OFF_V + wgi * TILE) * 2;
     const u32 qb = sbase + (OFF_Q + s * TILE) * 2, dob = sbase + (OFF_DO + s * TILE) * 2;
@@ -645,15 +663,19 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
       }
       wg_commit();
-      if constexpr (Cfg::ATOMIC_DQ)
-        store_ds(dp); // fast mode: while dV / dK run (dp is no wgmma operand)
+      if constexpr (DS2)
+        ds_put<false>(dp); // fast mode: while dV / dK run (dp is no wgmma operand)
+      else if constexpr (Cfg::ATOMIC_DQ)
+        store_ds(dp);
       wg_wait<0>();
     }
     fence_regs(dkf);
     fence_regs(dvf);
     fence_regs(pa);
     fence_regs(sa);
-    if constexpr (Cfg::ATOMIC_DQ) {
+    if constexpr (DS2) {
+      dq_pair(h, r0, r1);
+    } else if constexpr (Cfg::ATOMIC_DQ) {
       __syncthreads(); // every warp's dS rows are in place
       dq_wg(h, r0, r1);
     }
@@ -760,6 +782,61 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
         const int ql = n * 8 + 2 * t + (e & 1), kl = warp * 16 + g + (e >> 1) * 8;
         store_elem<T>(dst, ql * LDD + kl, ds[n][e]);
       }
+  }
+
+  /// Two-warpgroup fast mode (DS2): this warpgroup's dS^T fragments (ZERO:
+  /// zeros) into its 64 key columns of walk tile dsTile's buffer — dS
+  /// [query][128 keys] in the swizzled K-major A layout of wgmma (64-key
+  /// panels of [64 rows][128 B], 16-byte chunk c of row r at c ^ (r % 8)) —
+  /// once the buffer's owner is done with its tile before; then visible to
+  /// the async proxy, and this thread's arrival on the buffer's full barrier.
+  template <bool ZERO> __device__ __forceinline__ void ds_put(const float (&ds)[NQ][4]) {
+    const int sd = dsTile & 1;
+    if (dsTile >= 2)
+      dsr.wait_empty(sd);
+    u16 *buf = reinterpret_cast<u16 *>(fsm) - (OFF_F - OFF_DS) + sd * BT * CK;
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int ql = n * 8 + 2 * t + (e & 1), c = wgi * BT + warp * 16 + g + (e >> 1) * 8;
+        const int at = (c >> 6) * (BT * 64) + ql * 64 + ((((c & 63) >> 3) ^ (ql & 7)) << 3) + (c & 7);
+        store_elem<T>(buf, at, ZERO ? 0.f : ds[n][e]);
+      }
+    fence_proxy_async(); // the stores, visible to the owner's wgmma
+    mbar_arrive(dsr.full(sd));
+  }
+
+  /// DS2: the owner of walk tile dsTile's buffer (tiles alternate between
+  /// the warpgroups) adds dS K over the CTA's 128 keys (A: the buffer, B:
+  /// both warpgroups' K tiles read N-major) for the tile's 64 rows to
+  /// dq_accum, then frees the buffer. The other warpgroup goes on.
+  __device__ __forceinline__ void dq_pair(int h, int r0, int r1) {
+    const int sd = dsTile & 1;
+    ++dsTile;
+    if (sd != wgi)
+      return;
+    dsr.wait_full(sd); // both halves stored (fence_proxy_async included)
+    const u64 ad = make_desc(sbase + (OFF_DS + sd * BT * CK) * 2, 16, 1024);
+    float o[ND][4];
+    float(&of)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(o);
+#pragma unroll
+    for (int i = 0; i < ND * 4; ++i)
+      of[i] = 0.f;
+    fence_regs(of);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < CK / 16; ++kk) { // 16 keys per k-step; KQ steps per K tile
+      const u64 kn = make_desc(sbase + (OFF_K + (kk / KQ) * TILE) * 2, BT * 128, 1024);
+      wgmma_ss_tb<T, D>(of, ad + kstep_offset<BT>(kk),
+                        kn + static_cast<u64>(((kk % KQ) * 2048) >> 4));
+    }
+    wg_commit();
+    wg_wait<0>();
+    fence_regs(of);
+    mbar_arrive(dsr.empty(sd)); // the buffer may be refilled
+    add_dq(o, 0, h, r0, r1);
   }
 
   /// Fast mode: this lane's ldmatrix address of the dS tile's A fragment
@@ -873,7 +950,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       load_q(0, h, r0, r1);
       typename B_::StageRing ring;
       if constexpr (NWG > 1) { // K, V and stage 0 are this thread's first fill
-        ring.template init<CT>(sbase + OFF_F * 2 + 4 * BT * 4, tid);
+        ring.template init<2 * CT, CT>(sbase + OFF_F * 2 + 4 * BT * 4, tid);
+        if constexpr (DS2) // both warpgroups fill a dS buffer, its owner empties it
+          dsr.template init<CT, NT>(sbase + OFF_F * 2 + 4 * BT * 4 + 32, tid);
         __syncthreads(); // the barriers are initialised
         ring.filled(0);
       } else {
@@ -1125,7 +1204,7 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
       load_kv(0, j0, j1);
       typename B_::StageRing ring;
       if constexpr (NWG > 1) { // Q, dO and stage 0 are this thread's first fill
-        ring.template init<CT>(sbase + (OFF_DO + NWG * TILE) * 2, tid);
+        ring.template init<2 * CT, CT>(sbase + (OFF_DO + NWG * TILE) * 2, tid);
         __syncthreads(); // the barriers are initialised
         ring.filled(0);
       } else {

@@ -155,6 +155,11 @@ template <int ROWS> __device__ __forceinline__ u64 kstep_offset(int kk) {
     SATTN_WG_TYPED("+f", __VA_ARGS__, "1, 1, 0, 0", "l"(da), "l"(db), "r"(SD));                    \
   }
 
+// SS form, A K-major and B N-major (transposed) from descriptors da, db,
+// accumulating (T, d, da, db of the enclosing function).
+#define SATTN_WG_SS_TB(...)                                                                        \
+  SATTN_WG_TYPED("+f", __VA_ARGS__, "1, 1, 0, 1", "l"(da), "l"(db), "r"(1))
+
 // RS form, A from registers a, B N-major (transposed) from descriptor db,
 // accumulating (T, d, a, db of the enclosing function).
 #define SATTN_WG_RS(...)                                                                           \
@@ -175,6 +180,18 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], u64 da, u64 db) {
   }
 }
 
+/// d += A(desc) . B(desc) over one k-step of 16, m64nNk16 for N = 64 or
+/// 128, A K-major, B N-major (transposed): the RS form's B with A from
+/// shared memory.
+template <DType T, int N>
+__device__ __forceinline__ void wgmma_ss_tb(float (&d)[N / 2], u64 da, u64 db) {
+  static_assert(N == 64 || N == 128, "wgmma_ss_tb: N must be 64 or 128");
+  if constexpr (N == 64)
+    SATTN_WG_SS_TB("m64n64k16", SATTN_WG_REGS32, SATTN_WG_ACC32, "%32, %33", "%34");
+  else
+    SATTN_WG_SS_TB("m64n128k16", SATTN_WG_REGS64, SATTN_WG_ACC64, "%64, %65", "%66");
+}
+
 /// d += A(regs) . B(desc) over one k-step of 16, m64nNk16 for N = 64 or
 /// 128, B N-major (transposed).
 template <DType T, int N>
@@ -187,6 +204,7 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const u32 (&a)[4], u
 }
 
 #undef SATTN_WG_RS
+#undef SATTN_WG_SS_TB
 #undef SATTN_WG_SS
 #undef SATTN_WG_TYPED
 #undef SATTN_WG_ASM

@@ -51,19 +51,20 @@ bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HA
 /// tile ahead of the other (one's exponentials under the other's products).
 /// Measured on the H100 (docs/performance.md, 2026-12-07 fifth): 12-25 %
 /// faster than one warpgroup for dense causal and unmasked attention and for
-/// 20 % block sets. Default: two wherever possible; one for the atomic mode
-/// (its dS tile and dQ product are one warpgroup's), vertical-slash sets,
-/// the mma.sync form and block sets whose blocks (`blockConst`: SET_BK for
-/// dK/dV, SET_BQ for dQ) do not hold whole 128-wide CTAs.
-/// SATTN_BACKWARD_KEY_WGS=1 forces one (A/B experiments).
+/// 20 % block sets. Default: two wherever possible in the deterministic
+/// mode; never for vertical-slash sets, the mma.sync form and block sets
+/// whose blocks (`blockConst`: SET_BK for dK/dV, SET_BQ for dQ) do not hold
+/// whole 128-wide CTAs. The atomic mode runs one unless
+/// SATTN_BACKWARD_KEY_WGS=2 (then its two warpgroups share one dQ product
+/// per 128 keys; not with query sets); SATTN_BACKWARD_KEY_WGS=1 forces one.
 int backwardWgs(const Launch &l, bool deterministic, bool wg, const char *blockConst) {
-  if (!wg || !deterministic || hasVSlash(l))
+  if (!wg || hasVSlash(l) || (!deterministic && hasQueries(l)))
     return 1;
   if (l.b("HAS_BLOCKS") && l.i(blockConst) % (2 * dev::kAttnBwdTile) != 0)
     return 1;
   if (const char *env = std::getenv("SATTN_BACKWARD_KEY_WGS"); env && *env)
     return std::string(env) == "1" ? 1 : 2;
-  return 2;
+  return deterministic ? 2 : 1;
 }
 
 } // namespace

@@ -79,9 +79,11 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     // Two warpgroups per sm_90a dK/dV (dQ) CTA in the deterministic mode
     // wherever no vertical-slash set or KV (query) blocks narrower than 128
     // forbid it (forced = 1: SATTN_BACKWARD_KEY_WGS=1, one everywhere).
+    // The atomic mode: two only when forced (forced = 2), not with query sets.
     auto wgs = [&](const char *block) {
       const bool narrow = l.b("HAS_BLOCKS") && l.i(block) % 128 != 0;
-      return wg && det && !vs && !narrow && forced != 1 ? 2 : 1;
+      const bool two = det ? forced != 1 : forced == 2 && !l.b("HAS_QUERIES");
+      return wg && !vs && !narrow && two ? 2 : 1;
     };
     const int kw = wgs("SET_BK"), rw = wgs("SET_BQ");
     CHECK(m.keyWgs == kw);
@@ -133,6 +135,13 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
   check("forced: dense full", patterns::dense(h, false, true).text(), "sm_90a", false, 1);
   check("forced: omnisparse", patterns::omnisparse(h).text(), "sm_90a", true, 1);
   check("forced: block list 128", patterns::blockMask(h, 128, false).text(), "sm_90a", false, 1);
+  // =2: the atomic mode's two-warpgroup dK/dV CTA (one dQ product per 128 keys).
+  setenv("SATTN_BACKWARD_KEY_WGS", "2", 1);
+  check("forced 2: dense causal", patterns::dense(h, true, true).text(), "sm_90a", false, 2);
+  check("forced 2: dense D128",
+        patterns::dense({8, 2, 128, DType::BF16}, false, false).text(), "sm_90a", false, 2);
+  check("forced 2: omnisparse", patterns::omnisparse(h).text(), "sm_90a", true, 2);
+  check("forced 2: block list 128", patterns::blockMask(h, 128, false).text(), "sm_90a", false, 2);
   unsetenv("SATTN_BACKWARD_KEY_WGS");
   check("lazy zero", kLazyZero, "sm_90a", false);
   Lowered pattern(kPattern, "sm_90a");
