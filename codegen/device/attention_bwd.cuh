@@ -821,10 +821,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     const u64 ad = make_desc(sbase + (OFF_DS + sd * BT * CK) * 2, 16, 1024);
     float o[ND][4];
     float(&of)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(o);
-#pragma unroll
-    for (int i = 0; i < ND * 4; ++i)
-      of[i] = 0.f;
-    fence_regs(of);
+    zero_acc(of);
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < CK / 16; ++kk) { // 16 keys per k-step; KQ steps per K tile
@@ -882,10 +879,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     const u64 kn = make_desc(sbase + OFF_K * 2, BT * 128, 1024);
     float o[ND][4];
     float(&of)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(o);
-#pragma unroll
-    for (int i = 0; i < ND * 4; ++i)
-      of[i] = 0.f;
-    fence_regs(of);
+    zero_acc(of);
     fence_regs(da);
     wg_fence();
 #pragma unroll

@@ -47,6 +47,13 @@ template <int N> __device__ __forceinline__ void fence_regs(float (&r)[N]) {
   for (int i = 0; i < N; ++i)
     asm volatile("" : "+f"(r[i])::"memory");
 }
+/// Zeroes a fresh accumulator that wgmma adds into (scale-d = 1), fenced.
+template <int N> __device__ __forceinline__ void zero_acc(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+    r[i] = 0.f;
+  fence_regs(r);
+}
 template <int N> __device__ __forceinline__ void fence_regs(u32 (&r)[N][4]) {
 #pragma unroll
   for (int i = 0; i < N; ++i)
