@@ -20,12 +20,27 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace sattn::tools {
 
 namespace {
 
 using gpu::contiguousStrides;
 using gpu::DeviceBuffer;
+
+/// SATTN_ROW_PAD (elements, 0..64; default 0), or a ToolError.
+int64_t rowPad() {
+  const char *env = std::getenv("SATTN_ROW_PAD");
+  if (!env || !*env)
+    return 0;
+  char *end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  if (*end || v < 0 || v > 64)
+    throw ToolError(std::string("SATTN_ROW_PAD must be an integer 0..64, got '") + env + "'");
+  return v;
+}
 
 } // namespace
 
@@ -89,15 +104,29 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
                          contiguousStrides(t->shape)});
       continue;
     }
-    std::vector<uint16_t> bits(size_t(t->numel()));
-    for (size_t i = 0; i < bits.size(); ++i)
-      bits[i] = elem == gpu::Elem::BF16 ? io::floatToBf16Bits(float(t->data[i]))
-                                        : io::floatToHalfBits(float(t->data[i]));
-    buffers.push_back(std::make_unique<DeviceBuffer>(bits.size() * 2));
+    // SATTN_ROW_PAD=n: rank-4 inputs in rows of D + n elements (strides
+    // that are no multiple of 16 bytes for odd n: what TMA cannot load), so
+    // tests and sanitizer runs reach the kernels' strided paths.
+    const int64_t pad = t->shape.size() == 4 ? rowPad() : 0;
+    const int64_t rowLen = t->shape.empty() ? 0 : t->shape.back(), stride = rowLen + pad;
+    const size_t rows = rowLen ? size_t(t->numel() / rowLen) : 0;
+    std::vector<uint16_t> bits(rows * size_t(stride), 0);
+    for (size_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < rowLen; ++c) {
+        const float x = float(t->data[r * size_t(rowLen) + size_t(c)]);
+        bits[r * size_t(stride) + size_t(c)] =
+            elem == gpu::Elem::BF16 ? io::floatToBf16Bits(x) : io::floatToHalfBits(x);
+      }
+    buffers.push_back(std::make_unique<DeviceBuffer>(std::max<size_t>(bits.size(), 1) * 2));
     drv.check(drv.cuMemcpyHtoDAsync_(buffers.back()->ptr, bits.data(), bits.size() * 2, stream),
               "uploading an input");
     drv.check(drv.cuStreamSynchronize_(stream), "uploading an input");
-    devArgs.push_back({buffers.back()->ptr, elem, t->shape, contiguousStrides(t->shape)});
+    std::vector<int64_t> strides = contiguousStrides(t->shape);
+    if (pad) {
+      const auto &sh = t->shape;
+      strides = {sh[1] * sh[2] * stride, sh[2] * stride, stride, 1};
+    }
+    devArgs.push_back({buffers.back()->ptr, elem, t->shape, strides});
   }
   // Results: O like the q of the launch writing it, LSE [B, H, Sq] f32.
   // Poisoned so unwritten rows show.

@@ -59,6 +59,8 @@ def main():
     ap.add_argument("--heads", type=int, default=32)
     ap.add_argument("--dims", default="64,128")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--profile", action="store_true",
+                    help="also cProfile the host side of each SparseAttention path (top 25)")
     a = ap.parse_args()
     session = sattn.Session()
     for d in [int(x) for x in a.dims.split(",")]:
@@ -90,6 +92,17 @@ def main():
             row = {"S": a.seq, "D": d, "path": name}
             row.update(measure(step, a.reps))
             print(json.dumps(row), flush=True)
+            if a.profile and name.startswith("SparseAttention"):
+                import cProfile
+                import pstats
+                prof = cProfile.Profile()
+                prof.enable()
+                for _ in range(a.reps):
+                    step()
+                    torch.cuda.synchronize()
+                prof.disable()
+                print("-- cProfile of %d steps, %s" % (a.reps, name))
+                pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

@@ -37,13 +37,15 @@ def median_ms(fn, reps):
 def main():
     ap = case_parser(__doc__.split("\n")[0])
     ap.add_argument("--cudnn", action="store_true", help="time cuDNN SDPA fwd+bwd as well")
+    ap.add_argument("--atomic", action="store_true", help="the fast (atomic dQ) mode")
     a = ap.parse_args()
     for d, causal, q, k, v, do, prog, o, lse in dense_cases(a):
         row = {"S": a.seq, "D": d, "causal": causal,
                "key_wgs_env": os.environ.get("SATTN_BACKWARD_KEY_WGS", ""),
+               "mode": "atomic" if a.atomic else "deterministic",
                "fwd_ms": median_ms(lambda: prog(q, k, v), a.reps),
                "bwd_ms": median_ms(lambda: prog.backward(q, k, v, dout=do, out=o, lse=lse,
-                                                         deterministic=True), a.reps)}
+                                                         deterministic=not a.atomic), a.reps)}
         if a.cudnn:
             qr, kr, vr = (x.detach().requires_grad_() for x in (q, k, v))
 

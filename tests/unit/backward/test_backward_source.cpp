@@ -76,13 +76,13 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     const bool vs = l.consts.count("HAS_VSLASH") && l.b("HAS_VSLASH");
     CHECK((count(src, "sattn_bwd_dkdv_cols") > 0) == vs);
     CHECK((count(src, "sattn_bwd_vs_scatter") > 0) == vs);
-    // Two warpgroups per sm_90a dK/dV (dQ) CTA in the deterministic mode
-    // wherever no vertical-slash set or KV (query) blocks narrower than 128
-    // forbid it (forced = 1: SATTN_BACKWARD_KEY_WGS=1, one everywhere).
-    // The atomic mode: two only when forced (forced = 2), not with query sets.
+    // Two warpgroups per sm_90a dK/dV (dQ) CTA in both modes wherever no
+    // vertical-slash set or KV (query) blocks narrower than 128 forbid it,
+    // and in the atomic mode no query set (forced = 1:
+    // SATTN_BACKWARD_KEY_WGS=1, one everywhere).
     auto wgs = [&](const char *block) {
       const bool narrow = l.b("HAS_BLOCKS") && l.i(block) % 128 != 0;
-      const bool two = det ? forced != 1 : forced == 2 && !l.b("HAS_QUERIES");
+      const bool two = forced != 1 && (det || !l.b("HAS_QUERIES"));
       return wg && !vs && !narrow && two ? 2 : 1;
     };
     const int kw = wgs("SET_BK"), rw = wgs("SET_BQ");
