@@ -60,6 +60,43 @@ Driver &Driver::get() {
 
 void Driver::makeCurrent() const { check(cuCtxSetCurrent_(ctx), "making the context current"); }
 
+CUdeviceptr Driver::allocWorkspace(size_t bytes, CUstream stream) {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex);
+    if (!pool) {
+      CUmemPoolProps props{};
+      props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+      props.handleTypes = CU_MEM_HANDLE_TYPE_NONE;
+      props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+      props.location.id = dev;
+      CUmemoryPool created = nullptr;
+      check(cuMemPoolCreate_(&created, &props), "creating sattn's workspace memory pool");
+      cuuint64_t keep = ~cuuint64_t(0);
+      if (const char *e = std::getenv("SATTN_WORKSPACE_KEEP_MB"); e && *e) {
+        char *end = nullptr;
+        const unsigned long long mb = std::strtoull(e, &end, 10);
+        if (*end)
+          throw GpuError(std::string("SATTN_WORKSPACE_KEEP_MB must be a number of megabytes, "
+                                     "got '") +
+                         e + "'");
+        keep = cuuint64_t(mb) << 20;
+      }
+      check(cuMemPoolSetAttribute_(created, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep),
+            "setting the workspace pool's release threshold");
+      pool = created;
+    }
+  }
+  CUdeviceptr p = 0;
+  const size_t n = bytes ? bytes : 16;
+  CUresult r = cuMemAllocFromPoolAsync_(&p, n, pool, stream);
+  if (r == CUDA_ERROR_OUT_OF_MEMORY) { // give back what the pool keeps unused, then once more
+    cuMemPoolTrimTo_(pool, 0);
+    r = cuMemAllocFromPoolAsync_(&p, n, pool, stream);
+  }
+  check(r, "allocating workspace");
+  return p;
+}
+
 std::string describeDriverError(CUresult r, const char *what, const char *name,
                                 const char *description) {
   std::string msg = std::string(what) + ": " + (name ? name : "CUDA error") + " (" +

@@ -11,6 +11,7 @@
 
 #include <cuda.h>
 
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -33,7 +34,9 @@ struct GpuError : std::runtime_error {
                   X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize) X(cuEventCreate)     \
                       X(cuEventDestroy) X(cuEventRecord) X(cuEventSynchronize)                     \
                           X(cuEventElapsedTime) X(cuGetErrorName) X(cuGetErrorString)              \
-                              X(cuTensorMapEncodeTiled)
+                              X(cuTensorMapEncodeTiled) X(cuMemPoolCreate)                 \
+                                  X(cuMemPoolSetAttribute) X(cuMemAllocFromPoolAsync)      \
+                                      X(cuMemPoolTrimTo)
 
 /// The message for a failed driver call: "<what>: <NAME> (<description>)",
 /// plus what to do for the failures a user can act on (out of memory,
@@ -65,6 +68,15 @@ public:
   const std::string &name() const { return devName; }
   /// Makes sattn's context current on the calling thread.
   void makeCurrent() const;
+  /// Stream-ordered workspace from sattn's own memory pool on this GPU
+  /// (created on first use). The pool keeps what it has reserved across
+  /// synchronisations (release threshold: SATTN_WORKSPACE_KEEP_MB, default
+  /// no limit), as PyTorch's caching allocator does: the device's default
+  /// pool returns everything to the driver at each synchronisation, and
+  /// mapping a training step's workspace (tens of MB) again cost ~0.2 ms of
+  /// host time per call. On out of memory the pool is trimmed and the
+  /// allocation tried once more. Throws GpuError.
+  CUdeviceptr allocWorkspace(size_t bytes, CUstream stream);
 
 private:
   Driver();
@@ -72,6 +84,8 @@ private:
   CUdevice dev = 0;
   CUcontext ctx = nullptr;
   int ccMajor = 0, ccMinor = 0, smCount = 1, smemOptin = 48 * 1024;
+  CUmemoryPool pool = nullptr;
+  std::mutex poolMutex;
   std::string devName;
 };
 

@@ -337,8 +337,7 @@ private:
   }
 
   CUdeviceptr alloc(size_t bytes) {
-    CUdeviceptr p = 0;
-    drv.check(drv.cuMemAllocAsync_(&p, bytes ? bytes : 16, stream), "allocating workspace");
+    CUdeviceptr p = drv.allocWorkspace(bytes, stream);
     workspace.push_back(p);
     return p;
   }
