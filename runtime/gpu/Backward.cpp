@@ -56,8 +56,9 @@ bool hasVSlash(const Launch &l) { return l.consts.count("HAS_VSLASH") && l.b("HA
 /// whose blocks (`blockConst`: SET_BK for dK/dV, SET_BQ for dQ) do not hold
 /// whole 128-wide CTAs. The atomic mode also runs two (not with query sets):
 /// they share one dQ product per 128 keys (DkDv::dq_pair); 2026-12-07
-/// seventh: backward 6-13 % faster than the deterministic mode's at D = 64
-/// and D = 128 causal, equal at D = 128 unmasked. SATTN_BACKWARD_KEY_WGS=1
+/// seventh: fwd+bwd 10-15 % faster than the deterministic mode at D = 64,
+/// equal at D = 128 dense, 6-7 % slower for D = 128 block sets (and
+/// 2.6x faster than one warpgroup at D = 128 full). SATTN_BACKWARD_KEY_WGS=1
 /// forces one warpgroup, =2 two where allowed.
 int backwardWgs(const Launch &l, bool deterministic, bool wg, const char *blockConst) {
   if (!wg || hasVSlash(l) || (!deterministic && hasQueries(l)))
