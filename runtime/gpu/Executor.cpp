@@ -68,13 +68,7 @@ std::string detail::cfgStruct(const Launch &l, const std::string &name) {
   return os.str();
 }
 
-CUfunction CompiledProgram::copyLoadKernel(const Launch &l) const {
-  std::lock_guard<std::mutex> lock(copyMutex);
-  auto it = copyKernels.find(l.kernel);
-  if (it != copyKernels.end())
-    return it->second;
-  Driver &drv = Driver::get();
-  const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
+std::string copyLoadSource(const Launch &l) {
   const std::string name = l.kernel + "_copy", cfg = name + "_cfg";
   std::ostringstream os;
   os << "// sattn: " << l.kernel << " with the producer's copy loads (TMA = 0)\n"
@@ -85,7 +79,19 @@ CUfunction CompiledProgram::copyLoadKernel(const Launch &l) const {
      << ">::threads, sattn::dev::AttnWgmmaLaunch<" << cfg << ">::min_blocks)\n"
      << name << "(const __grid_constant__ sattn::dev::AttnParams p) {\n"
      << "  sattn::dev::attn_fwd_wgmma<" << cfg << ">(p);\n}\n";
-  const std::string binary = compileCached(os.str(), p.name + "_copy", arch, diskCache, nullptr);
+  return os.str();
+}
+
+CUfunction CompiledProgram::copyLoadKernel(const Launch &l) const {
+  std::lock_guard<std::mutex> lock(copyMutex);
+  auto it = copyKernels.find(l.kernel);
+  if (it != copyKernels.end())
+    return it->second;
+  Driver &drv = Driver::get();
+  const codegen::Arch arch = codegen::Arch::forCapability(drv.major(), drv.minor());
+  const std::string name = l.kernel + "_copy";
+  const std::string binary =
+      compileCached(copyLoadSource(l), p.name + "_copy", arch, diskCache, nullptr);
   CUmodule m = nullptr;
   drv.check(drv.cuModuleLoadData_(&m, binary.c_str()), "loading the copy-load attention kernel");
   copyModules.push_back(m);

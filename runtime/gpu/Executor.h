@@ -184,6 +184,12 @@ private:
   mutable std::vector<std::pair<std::string, double>> lastPhases;
 };
 
+/// The CUDA source of attn_fwd_wgmma launch `l` as its copy-load variant
+/// (Cfg::TMA = 0; kernel `<l.kernel>_copy`), which
+/// CompiledProgram::copyLoadKernel compiles. Exposed so that tests compile
+/// it without a GPU.
+std::string copyLoadSource(const Launch &l);
+
 /// The CUDA source of the backward kernels of attention launch `l`
 /// (Backward.cpp) and the kernels it defines, in launch order:
 /// deterministic or atomic dQ mode, `wgmma` for the sm_90a dK/dV and dQ
