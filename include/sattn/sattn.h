@@ -398,6 +398,14 @@ public:
   /// Where tuning results are stored.
   std::string tuningDatabase() const;
 
+  /// GPU workspace (the backward's dQ accumulator, sets, counters) comes
+  /// from sattn's own stream-ordered pool, which keeps what it reserved
+  /// between calls (SATTN_WORKSPACE_KEEP_MB caps it). This returns what it
+  /// keeps unused to the driver, e.g. before other libraries need the
+  /// memory; call it once the work that used it has finished (after a
+  /// synchronisation). Returns the bytes released (0 on a CPU session).
+  size_t releaseWorkspace();
+
 private:
   struct Impl;
   std::unique_ptr<Impl> impl;

@@ -92,6 +92,10 @@ SATTN_C_API int sattn_session_create(const char *device, const char *cache_dir,
 SATTN_C_API int sattn_session_destroy(sattn_session *session);
 /* The GPU's name, or "cpu". */
 SATTN_C_API int sattn_session_device(const sattn_session *session, char *buf, size_t n);
+/* Returns to the driver the GPU workspace sattn's memory pool keeps unused
+ * (call once the work using it has finished); *released (may be NULL): the
+ * bytes released, 0 on a CPU session. */
+SATTN_C_API int sattn_session_release_workspace(sattn_session *session, size_t *released);
 
 /* Compiles a variant (one func.func in the sattn dialect, as text). dtype:
  * NULL or "" to keep the variant's element type, "bf16" or "fp16" to rebind

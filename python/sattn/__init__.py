@@ -114,6 +114,17 @@ class Session(_Owned):
         _check(self._lib.sattn_session_device(self._h(), buf, len(buf)))
         return buf.value.decode()
 
+    def release_workspace(self):
+        """Returns to the driver the GPU workspace sattn's memory pool keeps
+        unused between calls (it keeps its reservation, as PyTorch's caching
+        allocator does; SATTN_WORKSPACE_KEEP_MB caps it). Call it once the
+        work that used it has finished (after torch.cuda.synchronize()), e.g.
+        before other code needs the memory. Returns the bytes released (0 on
+        a CPU session)."""
+        n = ctypes.c_size_t(0)
+        _check(self._lib.sattn_session_release_workspace(self._h(), ctypes.byref(n)))
+        return n.value
+
     @property
     def device(self):
         """ "cpu" or "gpu". """

@@ -117,6 +117,7 @@ _SIGNATURES = {
     "sattn_session_create": ([_S, _S, ctypes.POINTER(_P)], _I),
     "sattn_session_destroy": ([_P], _I),
     "sattn_session_device": ([_P, ctypes.c_char_p, _SZ], _I),
+    "sattn_session_release_workspace": ([_P, _PSZ], _I),
     "sattn_compile": ([_P, _S, _S, ctypes.POINTER(_P)], _I),
     "sattn_pattern_text": (
         [_S, _I, _I, _I, _S, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,

@@ -131,6 +131,16 @@ Session::~Session() = default;
 Device Session::device() const { return impl->device; }
 std::string Session::deviceName() const { return impl->gpuName; }
 
+size_t Session::releaseWorkspace() {
+  if (impl->device != Device::Gpu)
+    return 0;
+  try {
+    return gpu::Driver::get().releaseWorkspace();
+  } catch (const std::exception &e) {
+    throw Error(e.what());
+  }
+}
+
 std::shared_ptr<Program> Session::compile(const Variant &variant, const Specialization &spec) {
   // SATTN_TUNE_CONFIG="K=V,...": every launch whose template declares
   // these knobs runs them where the shape allows (rejectReason), instead of

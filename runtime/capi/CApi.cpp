@@ -277,6 +277,14 @@ int sattn_session_device(const sattn_session *session, char *buf, size_t n) {
                  [&] { copyOutExact(deref(session, "session").session->deviceName(), buf, n); });
 }
 
+int sattn_session_release_workspace(sattn_session *session, size_t *released) {
+  return guarded(__func__, [&] {
+    const size_t n = deref(session, "session").session->releaseWorkspace();
+    if (released)
+      *released = n;
+  });
+}
+
 int sattn_compile(sattn_session *session, const char *mlir_text, const char *dtype,
                   sattn_program **out) {
   return guarded(__func__, [&] {

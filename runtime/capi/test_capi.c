@@ -103,6 +103,10 @@ int main(void) {
   char name[64];
   OK(sattn_session_device(session, name, sizeof name));
   CHECK(strcmp(name, "cpu") == 0, "device name '%s'", name);
+  size_t released = 99;
+  OK(sattn_session_release_workspace(session, &released));
+  CHECK(released == 0, "a CPU session released %zu workspace bytes", released);
+  OK(sattn_session_release_workspace(session, NULL));
 
   sattn_program *program = NULL;
   OK(sattn_compile(session, ir, NULL, &program));
@@ -342,6 +346,8 @@ int main(void) {
   expect_error(sattn_program_input_info(program, 3, &info), "input index", "out of range");
   expect_error(sattn_program_num_inputs(NULL, &n_in), "null program count", "program is NULL");
   expect_error(sattn_session_device(NULL, name, sizeof name), "null session device",
+               "session is NULL");
+  expect_error(sattn_session_release_workspace(NULL, NULL), "null session release",
                "session is NULL");
   /* "gpu" either works or says why (this machine may have no GPU). */
   sattn_session *gpu = NULL;

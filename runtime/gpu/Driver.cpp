@@ -97,6 +97,19 @@ CUdeviceptr Driver::allocWorkspace(size_t bytes, CUstream stream) {
   return p;
 }
 
+size_t Driver::releaseWorkspace() {
+  std::lock_guard<std::mutex> lock(poolMutex);
+  if (!pool)
+    return 0;
+  cuuint64_t before = 0, after = 0;
+  check(cuMemPoolGetAttribute_(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &before),
+        "reading the workspace pool's size");
+  check(cuMemPoolTrimTo_(pool, 0), "releasing the workspace pool");
+  check(cuMemPoolGetAttribute_(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &after),
+        "reading the workspace pool's size");
+  return before > after ? size_t(before - after) : 0;
+}
+
 std::string describeDriverError(CUresult r, const char *what, const char *name,
                                 const char *description) {
   std::string msg = std::string(what) + ": " + (name ? name : "CUDA error") + " (" +

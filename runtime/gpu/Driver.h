@@ -36,7 +36,7 @@ struct GpuError : std::runtime_error {
                           X(cuEventElapsedTime) X(cuGetErrorName) X(cuGetErrorString)              \
                               X(cuTensorMapEncodeTiled) X(cuMemPoolCreate)                 \
                                   X(cuMemPoolSetAttribute) X(cuMemAllocFromPoolAsync)      \
-                                      X(cuMemPoolTrimTo)
+                                      X(cuMemPoolTrimTo) X(cuMemPoolGetAttribute)
 
 /// The message for a failed driver call: "<what>: <NAME> (<description>)",
 /// plus what to do for the failures a user can act on (out of memory,
@@ -77,6 +77,9 @@ public:
   /// host time per call. On out of memory the pool is trimmed and the
   /// allocation tried once more. Throws GpuError.
   CUdeviceptr allocWorkspace(size_t bytes, CUstream stream);
+  /// Returns to the driver what the workspace pool keeps and no pending
+  /// work uses (call once the work is done); the bytes released.
+  size_t releaseWorkspace();
 
 private:
   Driver();

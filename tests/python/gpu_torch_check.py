@@ -333,8 +333,20 @@ def error_cases():
             record("ValueError: " + name, "no error raised", ok=False)
 
 
+def workspace_cases():
+    """The workspace pool keeps its reservation between calls; released, the
+    next run allocates again and stays correct."""
+    torch.cuda.synchronize(DEV)
+    released = session.release_workspace()
+    record("release_workspace", "%d bytes" % released, ok=released >= 0)
+    program = session.compile(sattn.patterns.dense(8, 2, 64, causal=True))
+    check_attention("dense causal after release", program, (1, 8, 2, 300, 300, 64),
+                    torch.bfloat16, "bhsd", causal=True)
+
+
 for name, fn in (("dense", dense_cases), ("streaming", streaming_cases), ("topk", topk_cases),
-                 ("block_mask", block_mask_cases), ("errors", error_cases)):
+                 ("block_mask", block_mask_cases), ("errors", error_cases),
+                 ("workspace", workspace_cases)):
     guarded(name, fn)
 
 if triton is not None and triton_before:

@@ -87,6 +87,7 @@ def test_program_inspection(session):
     assert "sattn.launch" in p.lowered_ir
     assert p.cuda_source == ""  # CPU program
     assert p.device == "cpu" and session.device == "cpu" and session.device_name == "cpu"
+    assert session.release_workspace() == 0  # a CPU session holds no GPU workspace
     assert p.input_names == ["q", "k", "v"]
     assert p.inputs[1] == sattn.TensorSpec("k", "bf16", (None, HKV, None, D))
     assert [o.name for o in p.outputs] == ["out", "lse"]
