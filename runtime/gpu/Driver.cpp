@@ -64,6 +64,16 @@ CUdeviceptr Driver::allocWorkspace(size_t bytes, CUstream stream) {
   {
     std::lock_guard<std::mutex> lock(poolMutex);
     if (!pool) {
+      cuuint64_t keep = cuuint64_t(1024) << 20;
+      if (const char *e = std::getenv("SATTN_WORKSPACE_KEEP_MB"); e && *e) {
+        char *end = nullptr;
+        const long long mb = std::strtoll(e, &end, 10);
+        if (*end || mb < 0 || mb > (1ll << 40))
+          throw GpuError(std::string("SATTN_WORKSPACE_KEEP_MB must be a number of megabytes "
+                                     "(0 keeps nothing between calls), got '") +
+                         e + "'");
+        keep = cuuint64_t(mb) << 20;
+      }
       CUmemPoolProps props{};
       props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
       props.handleTypes = CU_MEM_HANDLE_TYPE_NONE;
@@ -71,18 +81,10 @@ CUdeviceptr Driver::allocWorkspace(size_t bytes, CUstream stream) {
       props.location.id = dev;
       CUmemoryPool created = nullptr;
       check(cuMemPoolCreate_(&created, &props), "creating sattn's workspace memory pool");
-      cuuint64_t keep = ~cuuint64_t(0);
-      if (const char *e = std::getenv("SATTN_WORKSPACE_KEEP_MB"); e && *e) {
-        char *end = nullptr;
-        const unsigned long long mb = std::strtoull(e, &end, 10);
-        if (*end)
-          throw GpuError(std::string("SATTN_WORKSPACE_KEEP_MB must be a number of megabytes, "
-                                     "got '") +
-                         e + "'");
-        keep = cuuint64_t(mb) << 20;
-      }
-      check(cuMemPoolSetAttribute_(created, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep),
-            "setting the workspace pool's release threshold");
+      CUresult r = cuMemPoolSetAttribute_(created, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep);
+      if (r != CUDA_SUCCESS)
+        cuMemPoolDestroy_(created);
+      check(r, "setting the workspace pool's release threshold");
       pool = created;
     }
   }

@@ -36,7 +36,8 @@ struct GpuError : std::runtime_error {
                           X(cuEventElapsedTime) X(cuGetErrorName) X(cuGetErrorString)              \
                               X(cuTensorMapEncodeTiled) X(cuMemPoolCreate)                 \
                                   X(cuMemPoolSetAttribute) X(cuMemAllocFromPoolAsync)      \
-                                      X(cuMemPoolTrimTo) X(cuMemPoolGetAttribute)
+                                      X(cuMemPoolTrimTo) X(cuMemPoolGetAttribute)          \
+                                          X(cuMemPoolDestroy)
 
 /// The message for a failed driver call: "<what>: <NAME> (<description>)",
 /// plus what to do for the failures a user can act on (out of memory,
@@ -70,8 +71,11 @@ public:
   void makeCurrent() const;
   /// Stream-ordered workspace from sattn's own memory pool on this GPU
   /// (created on first use). The pool keeps what it has reserved across
-  /// synchronisations (release threshold: SATTN_WORKSPACE_KEEP_MB, default
-  /// no limit), as PyTorch's caching allocator does: the device's default
+  /// synchronisations up to a release threshold (SATTN_WORKSPACE_KEEP_MB,
+  /// default 1024: a 16k training step's dQ accumulator fits; beyond it the
+  /// step's GPU time dwarfs the remapping), as PyTorch's caching allocator
+  /// keeps its blocks — memory PyTorch cannot reuse, hence the cap and
+  /// releaseWorkspace(). The device's default
   /// pool returns everything to the driver at each synchronisation, and
   /// mapping a training step's workspace (tens of MB) again cost ~0.2 ms of
   /// host time per call. On out of memory the pool is trimmed and the

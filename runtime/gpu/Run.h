@@ -589,8 +589,9 @@ private:
                        smem = unsigned(dev::attn_wgmma_smem_bytes(int(l.i("HEAD_DIM")), shape));
         const bool twoPerSm = dev::attn_wgmma_min_blocks(shape) > 1;
         // A TMA-only kernel (TMA = 1) cannot load these views: its copy-load
-        // variant, compiled the first time this happens.
-        if (!p.tma && l.consts.count("TMA") && l.i("TMA") == 1)
+        // variant, compiled the first time this happens (also for Skv = 0,
+        // which no tensor map describes). An empty grid launches nothing.
+        if (grid > 0 && !p.tma && l.consts.count("TMA") && l.i("TMA") == 1)
           launchFunction(prog.copyLoadKernel(l), l.kernel + "_copy", unsigned(grid), 1, 1, threads,
                          smem, &p, twoPerSm);
         else

@@ -106,6 +106,11 @@ std::string signature(const gpu::Launch &launch) {
   std::string text = launch.deviceTemplate;
   for (const auto &[name, value] : launch.consts) {
     bool tunable = !space.empty() && space.front().count(name);
+    // How the kernel loads (TMA, or its copy-load variant for odd strides)
+    // does not change which configuration wins: left out, tuning databases
+    // written before the constant existed stay valid.
+    if (name == "TMA")
+      continue;
     if (!tunable)
       text += ";" + name + "=" + constText(value);
   }

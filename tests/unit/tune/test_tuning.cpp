@@ -107,6 +107,16 @@ TEST_CASE("signatures ignore the tuned knob and nothing else", "[tune]") {
   l.consts["TILE_M"] = int64_t(128);
   CHECK(tune::signature(l) == sig);
   CHECK(tune::signature(b.attention()) != sig);
+  // The Hopper forward: its load path (TMA) is no part of the signature,
+  // so databases from before the TMA-only kernel still match.
+  Lowered h(patterns::dense({8, 2, 128, DType::BF16}, true), "sm_90a");
+  gpu::Launch w = h.attention();
+  REQUIRE(w.consts.count("TMA"));
+  std::string hs = tune::signature(w);
+  w.consts.erase("TMA");
+  CHECK(tune::signature(w) == hs);
+  w.consts["CAUSAL"] = false;
+  CHECK(tune::signature(w) != hs);
 }
 
 TEST_CASE("shapes fall into power-of-two buckets", "[tune]") {
