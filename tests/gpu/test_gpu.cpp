@@ -46,6 +46,20 @@ TEST_CASE("dense attention, causal and not, bf16 and fp16, D 64/128", "[gpu]") {
         }
 }
 
+TEST_CASE("empty sequences: nothing to attend, nothing fails", "[gpu]") {
+  // Sq = 0 launches nothing; Skv = 0 (no tensor map describes it) runs the
+  // copy-load variant on Hopper: every row empty, O = 0 and LSE = -inf as
+  // in the reference. Added 2026-12-07 (seventh) after a review; not yet
+  // run on a GPU.
+  for (int D : {64, 128})
+    for (bool causal : {false, true})
+      for (auto [Sq, Skv] : {std::pair{0, 50}, {50, 0}}) {
+        Shape s{2, 4, 2, Sq, Skv, D, "bf16"};
+        INFO("D=" << D << " causal=" << causal << " Sq=" << Sq << " Skv=" << Skv);
+        checkResults(runBoth(attentionIR(s, causal ? "causal" : "", true), s, seed++));
+      }
+}
+
 TEST_CASE("every autotuner configuration of the Hopper forward is correct", "[gpu][tune]") {
   // SATTN_TUNE_CONFIG forces each candidate wherever the shape accepts it
   // (elsewhere, e.g. three consumer warpgroups at D = 128, the launch
