@@ -228,15 +228,22 @@ FailureOr<SmallVector<KernelSpec, 2>> sattn::kernelsFor(Operation *op, Dictionar
           // without sets or a block pattern — measured faster at 4k and 16k,
           // causal and not (docs/performance.md, 2026-12-07 fifth); else 0,
           // the shape's rule (1 or 2). The autotuner may pick either.
-          c.i("CONSUMER_WGS", d == 64 && !vs && !p && !shape.blocks && !shape.queries ? 3 : 0);
+          const int consumers = d == 64 && !vs && !p && !shape.blocks && !shape.queries ? 3 : 0;
+          c.i("CONSUMER_WGS", consumers);
           // Persistent CTAs (grid = SMs) or one CTA per work item: a host
           // choice, kept as a constant so the autotuner can pick it per shape.
           c.i("PERSISTENT", 1);
           // Loads by TMA only (head dims 64 and 128: any contiguous view is
           // TMA-describable); the runtime compiles the copy-load variant
-          // (TMA = 0) only when a launch's views are not (misaligned base,
-          // odd strides): one load path compiles ~20 % faster.
-          c.i("TMA", 1);
+          // (TMA = 0) only when a launch's views are not (odd strides): one
+          // load path compiles ~20 % faster. Not for three consumer
+          // warpgroups: without the copy path ptxas allocates the dense
+          // causal kernel's consumers worse (a spilled register in the key
+          // loop, uniform registers 55 -> 31; docs/performance.md
+          // 2026-12-07 seventh), so they keep both paths behind the
+          // run-time flag — the SASS measured at 1.0x cuDNN.
+          if (consumers != 3)
+            c.i("TMA", 1);
           return one("attn_fwd_wgmma", c);
         }
         c.i("TILE_M", 64);
