@@ -20,7 +20,6 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
 
-#include <algorithm>
 #include <cstdlib>
 
 namespace sattn::tools {
@@ -117,7 +116,7 @@ GpuRunResult runOnGpu(mlir::ModuleOp semantic, const std::string &dtype,
         bits[r * size_t(stride) + size_t(c)] =
             elem == gpu::Elem::BF16 ? io::floatToBf16Bits(x) : io::floatToHalfBits(x);
       }
-    buffers.push_back(std::make_unique<DeviceBuffer>(std::max<size_t>(bits.size(), 1) * 2));
+    buffers.push_back(std::make_unique<DeviceBuffer>(bits.size() * 2));
     drv.check(drv.cuMemcpyHtoDAsync_(buffers.back()->ptr, bits.data(), bits.size() * 2, stream),
               "uploading an input");
     drv.check(drv.cuStreamSynchronize_(stream), "uploading an input");

@@ -275,19 +275,20 @@ namespace attn_wgmma_detail {
 
 using namespace ptx; // cp.async, pack2, ex2 (ptx.cuh); wgmma, fences, descriptors (wgmma.cuh)
 
-/// Cfg::PINGPONG (0 / 1) when the config declares it, else on: whether the
-/// two consumer warpgroups take turns issuing their wgmma work.
 /// How the producer loads (Cfg::TMA): 1 by TMA only (launch with p.tma = 1),
 /// 0 by the producer threads' copies only (p.tma ignored), absent: as p.tma
 /// says at run time, both paths compiled. A one-path kernel compiles ~20 %
 /// faster (NVVM and ptxas; docs/performance.md 2026-12-07 seventh): the
-/// runtime builds the TMA-only kernel and compiles the copy one the first
+/// lowering builds TMA-only kernels (three-consumer ones keep both paths,
+/// passes/KernelTable.cpp) and the runtime compiles the copy one the first
 /// time a launch's views are not TMA-describable (CompiledProgram::
 /// copyLoadKernel).
 template <class C, class = void> struct TmaModeOf { static constexpr int value = -1; };
 template <class C> struct TmaModeOf<C, decltype(void(C::TMA))> {
   static constexpr int value = C::TMA;
 };
+/// Cfg::PINGPONG (0 / 1) when the config declares it, else on: whether the
+/// two consumer warpgroups take turns issuing their wgmma work.
 template <class C, class = void> struct PingPongOf { static constexpr bool value = true; };
 template <class C> struct PingPongOf<C, decltype(void(C::PINGPONG))> {
   static constexpr bool value = C::PINGPONG != 0;

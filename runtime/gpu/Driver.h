@@ -75,11 +75,11 @@ public:
   /// default 1024: a 16k training step's dQ accumulator fits; beyond it the
   /// step's GPU time dwarfs the remapping), as PyTorch's caching allocator
   /// keeps its blocks — memory PyTorch cannot reuse, hence the cap and
-  /// releaseWorkspace(). The device's default
-  /// pool returns everything to the driver at each synchronisation, and
-  /// mapping a training step's workspace (tens of MB) again cost ~0.2 ms of
-  /// host time per call. On out of memory the pool is trimmed and the
-  /// allocation tried once more. Throws GpuError.
+  /// releaseWorkspace(). The device's default pool returns everything to
+  /// the driver at each synchronisation, and mapping a training step's
+  /// workspace (tens of MB) again cost ~0.2 ms of host time per call. On
+  /// out of memory the pool is trimmed and the allocation tried once more.
+  /// Throws GpuError.
   CUdeviceptr allocWorkspace(size_t bytes, CUstream stream);
   /// Returns to the driver what the workspace pool keeps and no pending
   /// work uses (call once the work is done); the bytes released.

@@ -143,8 +143,8 @@ public:
 
   /// Attention launch `l` (attn_fwd_wgmma, built with TMA = 1: loads by TMA
   /// only) as its copy-load variant (TMA = 0), for a launch whose views TMA
-  /// cannot describe (a base not 16-byte aligned, strides not multiples of
-  /// 16 bytes): compiled on first use through the disk cache (a one-path
+  /// cannot describe (strides not multiples of 16 bytes, an empty K/V):
+  /// compiled on first use through the disk cache (a one-path
   /// kernel compiles ~20 % faster than one holding both), then kept.
   CUfunction copyLoadKernel(const Launch &l) const;
 

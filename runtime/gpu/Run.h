@@ -225,13 +225,23 @@ public:
     return host;
   }
 
-  /// Launches `fn` (a companion kernel, not a plan launch) on the stream.
+  /// Launches `fn` on the stream (nothing for an empty grid), raising its
+  /// dynamic shared-memory limit above 48 KB; `maxCarveout`: kernels that
+  /// rely on two CTAs per SM ask for the largest shared-memory carveout, so
+  /// the driver's L1/shared split cannot leave room for one.
   void goFunction(CUfunction fn, const std::string &name, unsigned gx, unsigned gy, unsigned gz,
-                  unsigned threads, void *params) {
+                  unsigned threads, void *params, unsigned smem = 0, bool maxCarveout = false) {
     if (gx == 0 || gy == 0 || gz == 0)
       return;
+    if (smem > 48 * 1024)
+      drv.check(drv.cuFuncSetAttribute_(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                        int(smem)),
+                "raising the shared-memory limit");
+    if (maxCarveout)
+      drv.check(drv.cuFuncSetAttribute_(fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100),
+                "setting the shared-memory carveout");
     void *args[] = {params};
-    drv.check(drv.cuLaunchKernel_(fn, gx, gy, gz, threads, 1, 1, 0, stream, args, nullptr),
+    drv.check(drv.cuLaunchKernel_(fn, gx, gy, gz, threads, 1, 1, smem, stream, args, nullptr),
               ("launching " + name).c_str());
   }
 
@@ -399,24 +409,7 @@ private:
     auto it = fns.find(name);
     if (it == fns.end())
       throw GpuError("internal: kernel " + name + " missing from the module");
-    launchFunction(it->second, name, gx, gy, gz, threads, smem, params, maxCarveout);
-  }
-
-  void launchFunction(CUfunction fn, const std::string &name, unsigned gx, unsigned gy,
-                      unsigned gz, unsigned threads, unsigned smem, void *params,
-                      bool maxCarveout) {
-    if (smem > 48 * 1024)
-      drv.check(drv.cuFuncSetAttribute_(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                        int(smem)),
-                "raising the shared-memory limit");
-    // Kernels that rely on two CTAs per SM ask for the largest shared-memory
-    // carveout, so the driver's L1/shared split cannot leave room for one.
-    if (maxCarveout)
-      drv.check(drv.cuFuncSetAttribute_(fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100),
-                "setting the shared-memory carveout");
-    void *args[] = {params};
-    drv.check(drv.cuLaunchKernel_(fn, gx, gy, gz, threads, 1, 1, smem, stream, args, nullptr),
-              ("launching " + name).c_str());
+    goFunction(it->second, name, gx, gy, gz, threads, params, smem, maxCarveout);
   }
 
   /// The operands of a block_scores or fused scores_select launch (qp, kp,
@@ -592,8 +585,8 @@ private:
         // variant, compiled the first time this happens (also for Skv = 0,
         // which no tensor map describes). An empty grid launches nothing.
         if (grid > 0 && !p.tma && l.consts.count("TMA") && l.i("TMA") == 1)
-          launchFunction(prog.copyLoadKernel(l), l.kernel + "_copy", unsigned(grid), 1, 1, threads,
-                         smem, &p, twoPerSm);
+          goFunction(prog.copyLoadKernel(l), l.kernel + "_copy", unsigned(grid), 1, 1, threads, &p,
+                     smem, twoPerSm);
         else
           go(l, unsigned(grid), 1, 1, threads, smem, &p, twoPerSm);
       } else if (mma)
