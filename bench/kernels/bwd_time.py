@@ -46,13 +46,20 @@ def main():
                "fwd_ms": median_ms(lambda: prog(q, k, v), a.reps),
                "bwd_ms": median_ms(lambda: prog.backward(q, k, v, dout=do, out=o, lse=lse,
                                                          deterministic=not a.atomic), a.reps)}
-        if a.cudnn:
-            qr, kr, vr = (x.detach().requires_grad_() for x in (q, k, v))
+        row["dq_tma_env"] = os.environ.get("SATTN_BACKWARD_DQ_TMA", "")
+        qr, kr, vr = (x.detach().requires_grad_() for x in (q, k, v))
 
-            def cudnn():
-                with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                    out = F.scaled_dot_product_attention(qr, kr, vr, is_causal=causal)
-                torch.autograd.grad(out, (qr, kr, vr), do)
+        def cudnn():
+            with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                out = F.scaled_dot_product_attention(qr, kr, vr, is_causal=causal)
+            return torch.autograd.grad(out, (qr, kr, vr), do)
+        # Gradients against cuDNN's on the same inputs (poisoned outputs: a
+        # gradient the kernels do not write stays NaN and shows here).
+        mine = [torch.full_like(x, float("nan")) for x in (q, k, v)]
+        prog.backward(q, k, v, dout=do, out=o, lse=lse, deterministic=not a.atomic, grads=mine)
+        for name, x, r in zip(("dq", "dk", "dv"), mine, cudnn()):
+            row["rel_err_" + name] = ((x.float() - r.float()).norm() / r.float().norm()).item()
+        if a.cudnn:
             row["cudnn_fwd_bwd_ms"] = median_ms(cudnn, a.reps)
         print(json.dumps(row), flush=True)
 

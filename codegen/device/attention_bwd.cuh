@@ -125,11 +125,13 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
 constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, bool atomicDq, int keyWgs = 1) {
   // The atomic mode's dS tile: [64 queries][64 keys + 8] (one warpgroup),
   // or two swizzled [64][128] buffers (two, see DkDv::ds_put).
+  // Two warpgroups in the atomic mode also stage their fp32 dQ tiles.
   return ((2 * keyWgs + 4) * kAttnBwdTile * headDim +
           (atomicDq ? (keyWgs > 1 ? 2 * kAttnBwdTile * kAttnBwdTile * keyWgs
                                   : kAttnBwdTile * (kAttnBwdTile + 8))
                     : 0)) *
              2 +
+         (atomicDq && keyWgs > 1 ? keyWgs * kAttnBwdTile * headDim * 4 : 0) +
          4 * kAttnBwdTile * 4 + (keyWgs > 1 ? kAttnBwdRingBytes : 0) + 1024;
 }
 constexpr int attn_bwd_dq_wg_smem_bytes(int headDim, int rowWgs = 1) {
@@ -379,10 +381,14 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static_assert(!Cfg::HAS_BLOCKS || NWG == 1 || Cfg::SET_BK % CK == 0,
                 "attn_bwd_dkdv: a CTA's keys must lie in one KV block of the set");
   // smem (elements): K[NWG], V[NWG], Q[2], dO[2], dS [query][key] (mma.sync,
-  // and wgmma in the atomic mode), then floats lse2[2][64], delta[2][64].
+  // and wgmma in the atomic mode), DS2: each warpgroup's fp32 dQ staging
+  // tile (reduce_dq), then floats lse2[2][64], delta[2][64].
   static constexpr int OFF_K = 0, OFF_V = NWG * TILE, OFF_Q = 2 * NWG * TILE,
                        OFF_DO = OFF_Q + 2 * TILE, OFF_DS = OFF_DO + 2 * TILE,
-                       OFF_F = OFF_DS + (WG && !Cfg::ATOMIC_DQ ? 0 : DS2 ? 2 * BT * CK : BT * LDD);
+                       OFF_STG = OFF_DS + (WG && !Cfg::ATOMIC_DQ ? 0 : DS2 ? 2 * BT * CK : BT * LDD),
+                       STG_BYTES = BT * D * 4, // one warpgroup's staging tile
+                       OFF_F = OFF_STG + (DS2 ? NWG * STG_BYTES / 2 : 0);
+  static_assert(!DS2 || D % 32 == 0, "attn_bwd_dkdv: dQ staging boxes are 32 columns wide");
 
   const AttnBwdParams &p;
   u32 sbase;
@@ -833,7 +839,44 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     wg_wait<0>();
     fence_regs(of);
     mbar_arrive(dsr.empty(sd)); // the buffer may be refilled
-    add_dq(o, 0, h, r0, r1);
+    if (p.dq_tma)
+      reduce_dq(o, h, r0);
+    else
+      add_dq(o, 0, h, r0, r1);
+  }
+
+  /// DS2 with p.dq_tma: this warpgroup's dQ tile (rows r0 .. r0 + 63 of head
+  /// h) into its fp32 staging buffer — D / 32 boxes of [64 rows][128 B] in
+  /// the 128-byte swizzle (16-byte chunk c of row r at c ^ (r % 8), so a
+  /// warp's 8-byte stores fill each bank twice: no conflicts) — then one
+  /// TMA reduce-add per box into dq_accum, issued by the warpgroup's first
+  /// thread. The L2 adds whole lines, where red.global sent D / 2 two-float
+  /// atomics per thread and tile. Rows >= r1 add exact zeros (their P and
+  /// dS are 0); rows past Sq are clipped by the map.
+  __device__ __forceinline__ void reduce_dq(const float (&o)[ND][4], int h, int r0) const {
+    const bool issuer = tid % NT == 0;
+    const u32 stg = sbase + OFF_STG * 2 + wgi * STG_BYTES;
+    if (issuer)
+      bulk_wait_read<0>(); // this buffer's previous reduction has read it
+    named_sync<NT>(1 + wgi);
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < ND; ++n)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const int r = warp * 16 + g + 8 * hr, c = 8 * n + 2 * t;
+        st_shared_f32x2(stg + (c >> 5) * (BT * 128) + r * 128 +
+                            ((((c & 31) >> 2) ^ (r & 7)) << 4) + (c & 3) * 4,
+                        o[n][2 * hr], o[n][2 * hr + 1]);
+      }
+    fence_proxy_async(); // the stores, visible to the TMA unit
+    named_sync<NT>(1 + wgi);
+    if (issuer) {
+#pragma unroll
+      for (int bx = 0; bx < D / 32; ++bx)
+        tma_reduce_add_3d(&p.tdq, stg + bx * (BT * 128), bx * 32, r0, b * Cfg::HEADS + h);
+      bulk_commit();
+    }
   }
 
   /// Fast mode: this lane's ldmatrix address of the dS tile's A fragment
@@ -965,6 +1008,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
           break;
         h = nh, r0 = n0, r1 = n1, kind = nkind, s ^= 1, first = false;
       }
+      if constexpr (DS2)
+        if (p.dq_tma && tid % NT == 0)
+          bulk_wait<0>(); // the last dQ reductions are done with shared memory
     }
 
     // dK (scaled) and dV of this warp's 16 keys; keys no row sees get 0.
@@ -1368,6 +1414,9 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
 /// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM, ATOMIC_DQ, W).
 template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
+  static_assert(attn_bwd_dkdv_wg_smem_bytes(Cfg::HEAD_DIM, Cfg::ATOMIC_DQ,
+                                            attn_bwd_detail::DkDv<Cfg, true>::NWG) <= 227 * 1024,
+                "attn_bwd_dkdv_wg: too much shared memory");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
   attn_bwd_detail::DkDv<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }

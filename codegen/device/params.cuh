@@ -127,6 +127,11 @@ struct AttnBwdParams {
   /// GQA group (one launch per head of the group: a fixed order).
   Tensor4 dkc, dvc;
   int vs_head;
+  /// The fast mode's two-warpgroup dK/dV kernel: when dq_tma, dq_accum as a
+  /// 3-d fp32 map [B * Hq][Sq][D] with 128-byte-swizzled [64][32] boxes,
+  /// which its dQ tiles are added through (TMA reductions), else red.global.
+  int dq_tma;
+  TmaDesc tdq;
 };
 
 /// sattn.pool: in is [B, H, S, D]; out contiguous [B, H, nOut, D] fp32.

@@ -68,6 +68,34 @@ __device__ __forceinline__ void tma_load_4d(u32 dst, const void *map, int c0, in
                "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
                : "memory");
 }
+/// TMA reduction: adds (fp32 +) the box at shared address src into a 3-d
+/// tensor map's box at (c0 innermost, c1, c2), as part of this thread's
+/// open bulk group; rows past the map's extent are skipped. The L2 does the
+/// adds on whole lines. Reuse src only after bulk_wait_read.
+__device__ __forceinline__ void tma_reduce_add_3d(const void *map, u32 src, int c0, int c1,
+                                                  int c2) {
+  asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group"
+               " [%0, {%2, %3, %4}], [%1];\n" ::"l"(map),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2)
+               : "memory");
+}
+/// Closes this thread's bulk group (the reductions issued since the last).
+__device__ __forceinline__ void bulk_commit() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+/// Waits until at most N of this thread's bulk groups still read shared
+/// memory (their sources may be overwritten) ...
+template <int N> __device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+/// ... or are still in flight at all (their writes done).
+template <int N> __device__ __forceinline__ void bulk_wait() {
+  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
+}
+/// 8-byte shared store of two floats.
+__device__ __forceinline__ void st_shared_f32x2(u32 dst, float a, float b) {
+  asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(dst), "f"(a), "f"(b) : "memory");
+}
 __device__ __forceinline__ void tma_prefetch_map(const void *map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");
 }

@@ -1,4 +1,4 @@
-//===- AttnTma.h - TMA tensor maps for attn_fwd_wgmma --------------------===//
+//===- AttnTma.h - TMA tensor maps of the attention kernels ---------------===//
 //
 // attn_fwd_wgmma loads Q, K and V by TMA through three tensor maps in its
 // AttnParams (contract at attn_wgmma_tma_box, codegen/device/
@@ -38,6 +38,27 @@ bool encodeAttnTma(EncodeFn encode, const dev::Tensor4 &t, bool fp16, int rows, 
                       CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   return r == CUDA_SUCCESS;
+}
+
+/// The fast backward's dQ accumulator ([heads][rows][D] contiguous fp32)
+/// as a 3-d map for TMA reductions: boxes of [boxRows][32 floats] (128 B,
+/// the 128-byte swizzle DkDv::reduce_dq stages in). False when D is not a
+/// multiple of 32 or the driver refuses the map (the kernel then adds with
+/// red.global).
+template <class EncodeFn>
+bool encodeDqAccumTma(EncodeFn encode, float *acc, long long heads, long long rows, int D,
+                      int boxRows, dev::TmaDesc &out) {
+  if (reinterpret_cast<unsigned long long>(acc) % 16 != 0 || D % 32 != 0 || heads <= 0 ||
+      rows <= 0)
+    return false;
+  cuuint64_t dims[3] = {cuuint64_t(D), cuuint64_t(rows), cuuint64_t(heads)};
+  cuuint64_t strides[2] = {cuuint64_t(D) * 4, cuuint64_t(rows) * D * 4};
+  cuuint32_t box[3] = {32, cuuint32_t(boxRows), 1};
+  cuuint32_t elemStrides[3] = {1, 1, 1};
+  return encode(reinterpret_cast<CUtensorMap *>(&out), CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, acc,
+                dims, strides, box, elemStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 /// Sets p.tma and the Q / K / V maps of attn_fwd_wgmma: Q boxes of

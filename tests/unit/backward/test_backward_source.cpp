@@ -19,6 +19,7 @@
 #include "tests/unit/Lowered.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 using namespace sattn;
@@ -98,7 +99,13 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     CHECK((count(src, "attn_bwd_dkdv_wg<") > 0) == wg);
     // The fast mode's dQ: fp32 atomics inside the dK/dV kernel (wgmma: one
     // vector reduction per column pair); the deterministic mode has none.
+    // Two warpgroups (DS2) add their dQ tiles by TMA reductions, falling
+    // back to red.global when the runtime has no map.
     CHECK((count(out.binary, "red.global.add.v2.f32") > 0) == (wg && !det));
+    CHECK((count(out.binary, "cp.reduce.async.bulk.tensor.3d") > 0) == (wg && !det && kw > 1));
+    if (const char *dump = std::getenv("SATTN_TEST_DUMP_BWD")) // local SASS inspection
+      if (name == dump)
+        std::ofstream(std::string("/tmp/bwd_") + arch + (det ? "_det" : "_fast") + ".cu") << src;
     CHECK((count(out.binary, "atom.global.add.f32") + count(out.binary, "red.global.add.f32") > 0) ==
           (!wg && !det));
   }
