@@ -125,14 +125,24 @@ constexpr int attn_bwd_dq_smem_bytes(int headDim) {
 constexpr int attn_bwd_dkdv_wg_smem_bytes(int headDim, bool atomicDq, int keyWgs = 1) {
   // The atomic mode's dS tile: [64 queries][64 keys + 8] (one warpgroup),
   // or two swizzled [64][128] buffers (two, see DkDv::ds_put).
-  // Two warpgroups in the atomic mode also stage their fp32 dQ tiles.
   return ((2 * keyWgs + 4) * kAttnBwdTile * headDim +
           (atomicDq ? (keyWgs > 1 ? 2 * kAttnBwdTile * kAttnBwdTile * keyWgs
                                   : kAttnBwdTile * (kAttnBwdTile + 8))
                     : 0)) *
              2 +
-         (atomicDq && keyWgs > 1 ? keyWgs * kAttnBwdTile * headDim * 4 : 0) +
          4 * kAttnBwdTile * 4 + (keyWgs > 1 ? kAttnBwdRingBytes : 0) + 1024;
+}
+/// The atomic mode's two-warpgroup dK/dV CTA with TMA dQ reductions
+/// (p.dq_tma, DkDv::reduce_dq): the staging tiles follow the floats and
+/// barriers (`floatsAt`: their byte offset from the aligned base) at the
+/// next 1024-byte boundary, one [64][D] fp32 tile per warpgroup.
+constexpr int attn_bwd_dq_stage_offset(int floatsAt) {
+  return (floatsAt + 4 * kAttnBwdTile * 4 + kAttnBwdRingBytes + 1023) / 1024 * 1024;
+}
+constexpr int attn_bwd_dq_stage_smem_bytes(int headDim, int keyWgs) {
+  return attn_bwd_dq_stage_offset((2 * keyWgs + 4) * kAttnBwdTile * headDim * 2 +
+                                  2 * kAttnBwdTile * kAttnBwdTile * keyWgs * 2) +
+         keyWgs * kAttnBwdTile * headDim * 4 + 1024;
 }
 constexpr int attn_bwd_dq_wg_smem_bytes(int headDim, int rowWgs = 1) {
   return (4 + 2 * rowWgs) * kAttnBwdTile * headDim * 2 + (rowWgs > 1 ? kAttnBwdRingBytes : 0) +
@@ -381,13 +391,15 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static_assert(!Cfg::HAS_BLOCKS || NWG == 1 || Cfg::SET_BK % CK == 0,
                 "attn_bwd_dkdv: a CTA's keys must lie in one KV block of the set");
   // smem (elements): K[NWG], V[NWG], Q[2], dO[2], dS [query][key] (mma.sync,
-  // and wgmma in the atomic mode), DS2: each warpgroup's fp32 dQ staging
-  // tile (reduce_dq), then floats lse2[2][64], delta[2][64].
+  // and wgmma in the atomic mode), then floats lse2[2][64], delta[2][64]
+  // and the rings' mbarriers; last, DS2 with p.dq_tma only, each warpgroup's
+  // fp32 dQ staging tile (reduce_dq) from the next 1024-byte boundary — the
+  // launch without it keeps the smaller size (attn_bwd_dq_stage_smem_bytes).
   static constexpr int OFF_K = 0, OFF_V = NWG * TILE, OFF_Q = 2 * NWG * TILE,
                        OFF_DO = OFF_Q + 2 * TILE, OFF_DS = OFF_DO + 2 * TILE,
-                       OFF_STG = OFF_DS + (WG && !Cfg::ATOMIC_DQ ? 0 : DS2 ? 2 * BT * CK : BT * LDD),
-                       STG_BYTES = BT * D * 4, // one warpgroup's staging tile
-                       OFF_F = OFF_STG + (DS2 ? NWG * STG_BYTES / 2 : 0);
+                       OFF_F = OFF_DS + (WG && !Cfg::ATOMIC_DQ ? 0 : DS2 ? 2 * BT * CK : BT * LDD);
+  static constexpr int STG_BYTES = BT * D * 4; // one warpgroup's staging tile
+  static constexpr int STG_AT = attn_bwd_dq_stage_offset(OFF_F * 2);
   static_assert(!DS2 || D % 32 == 0, "attn_bwd_dkdv: dQ staging boxes are 32 columns wide");
 
   const AttnBwdParams &p;
@@ -855,7 +867,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   /// dS are 0); rows past Sq are clipped by the map.
   __device__ __forceinline__ void reduce_dq(const float (&o)[ND][4], int h, int r0) const {
     const bool issuer = tid % NT == 0;
-    const u32 stg = sbase + OFF_STG * 2 + wgi * STG_BYTES;
+    const u32 stg = sbase + STG_AT + wgi * STG_BYTES;
     if (issuer)
       bulk_wait_read<0>(); // this buffer's previous reduction has read it
     named_sync<NT>(1 + wgi);
@@ -1414,9 +1426,12 @@ template <class Cfg> __device__ void attn_bwd_dkdv(const AttnBwdParams &p) {
 /// attn_bwd_dkdv_wg_smem_bytes(HEAD_DIM, ATOMIC_DQ, W).
 template <class Cfg> __device__ void attn_bwd_dkdv_wg(const AttnBwdParams &p) {
   static_assert(attn_common::TensorCoreCfgCheck<Cfg, false, true>::ok, "attn_bwd_dkdv_wg: invalid Cfg");
-  static_assert(attn_bwd_dkdv_wg_smem_bytes(Cfg::HEAD_DIM, Cfg::ATOMIC_DQ,
-                                            attn_bwd_detail::DkDv<Cfg, true>::NWG) <= 227 * 1024,
-                "attn_bwd_dkdv_wg: too much shared memory");
+  using K = attn_bwd_detail::DkDv<Cfg, true>;
+  static_assert(!K::DS2 || attn_bwd_dq_stage_smem_bytes(Cfg::HEAD_DIM, K::NWG) ==
+                               K::STG_AT + K::NWG * K::STG_BYTES + 1024,
+                "attn_bwd_dkdv_wg: the staged launch size must match the layout");
+  static_assert(!K::DS2 || attn_bwd_dq_stage_smem_bytes(Cfg::HEAD_DIM, K::NWG) <= 227 * 1024,
+                "attn_bwd_dkdv_wg: the dQ staging tiles do not fit in shared memory");
   extern __shared__ __align__(16) unsigned char sattn_bwd_smem[];
   attn_bwd_detail::DkDv<Cfg, true>(p, attn_bwd_detail::align1024(sattn_bwd_smem)).run();
 }

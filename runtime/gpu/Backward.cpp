@@ -398,11 +398,13 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), cta) : cdiv(k.S, cta);
   const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, !req.deterministic, kw)
                           : dev::attn_bwd_dkdv_smem_bytes(D);
+  // With TMA dQ reductions the dK/dV launch adds the staging tiles.
+  const int dkdvMainSmem = bp.dq_tma ? dev::attn_bwd_dq_stage_smem_bytes(int(D), kw) : dkdvSmem;
   const int rw = bm.rowWgs, dqRows = dev::kAttnBwdTile * rw; // query rows per dQ CTA
   const int64_t dqTiles = bs ? int64_t(bs->nQB) * cdiv(l.i("SET_BQ"), dqRows) : cdiv(Sq, dqRows);
   const int dqSmem =
       wg ? dev::attn_bwd_dq_wg_smem_bytes(D, rw) : dev::attn_bwd_dq_smem_bytes(D);
-  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads * kw, dkdvSmem, &bp);
+  go("sattn_bwd_dkdv", kTiles, Hkv, B, dev::kAttnBwdThreads * kw, dkdvMainSmem, &bp);
   if (nv > 0) { // vertical-slash columns: dK / dV per query head, then added at their keys
     bp.dkc = scratch16(nv);
     bp.dvc = scratch16(nv);
