@@ -859,12 +859,14 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
 
   /// DS2 with p.dq_tma: this warpgroup's dQ tile (rows r0 .. r0 + 63 of head
   /// h) into its fp32 staging buffer — D / 32 boxes of [64 rows][128 B] in
-  /// the 128-byte swizzle (16-byte chunk c of row r at c ^ (r % 8), so a
-  /// warp's 8-byte stores fill each bank twice: no conflicts) — then one
-  /// TMA reduce-add per box into dq_accum, issued by the warpgroup's first
-  /// thread. The L2 adds whole lines, where red.global sent D / 2 two-float
-  /// atomics per thread and tile. Rows >= r1 add exact zeros (their P and
-  /// dS are 0); rows past Sq are clipped by the map.
+  /// the 128-byte swizzle (16-byte chunk c of row r at c ^ (r % 8): a
+  /// warp's 8-byte stores cover every bank twice, but if the hardware
+  /// serves them by half-warps, rows g and g ^ 1 share banks there — a
+  /// 2-way conflict, to be measured) — then one TMA reduce-add per box into
+  /// dq_accum, issued by the warpgroup's first thread. The L2 adds whole
+  /// lines, where red.global sent D / 2 two-float atomics per thread and
+  /// tile. Rows >= r1 add exact zeros (their P and dS are 0, given finite
+  /// K and V); rows past Sq are clipped by the map.
   __device__ __forceinline__ void reduce_dq(const float (&o)[ND][4], int h, int r0) const {
     const bool issuer = tid % NT == 0;
     const u32 stg = sbase + STG_AT + wgi * STG_BYTES;
@@ -1020,9 +1022,6 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
           break;
         h = nh, r0 = n0, r1 = n1, kind = nkind, s ^= 1, first = false;
       }
-      if constexpr (DS2)
-        if (p.dq_tma && tid % NT == 0)
-          bulk_wait<0>(); // the last dQ reductions are done with shared memory
     }
 
     // dK (scaled) and dV of this warp's 16 keys; keys no row sees get 0.
@@ -1048,6 +1047,11 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
                    add);
       }
     }
+    // Shared memory must outlive the last dQ reductions' reads (after the
+    // epilogue, so the issuing warps store their dK / dV first).
+    if constexpr (DS2)
+      if (p.dq_tma && tid % NT == 0)
+        bulk_wait_read<0>();
   }
 };
 

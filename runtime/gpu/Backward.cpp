@@ -419,6 +419,7 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   if (lazyPass) { // the lazy rows' path, added to the active pass's gradients
     bp.f.lse = bp.lse_lazy;
     bp.accumulate = 1;
+    bp.dq_tma = 0; // launched with dkdvSmem: no staging tiles
     go("sattn_bwd_dkdv_lazy", cdiv(k.S, cta), Hkv, B, dev::kAttnBwdThreads * kw, dkdvSmem, &bp);
     if (req.deterministic)
       go("sattn_bwd_dq_lazy", cdiv(Sq, dqRows), Hq, B, dev::kAttnBwdThreads * rw, dqSmem,

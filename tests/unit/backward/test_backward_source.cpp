@@ -19,7 +19,6 @@
 #include "tests/unit/Lowered.h"
 
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 using namespace sattn;
@@ -103,9 +102,6 @@ void check(const std::string &name, const std::string &text, const char *arch, b
     // back to red.global when the runtime has no map.
     CHECK((count(out.binary, "red.global.add.v2.f32") > 0) == (wg && !det));
     CHECK((count(out.binary, "cp.reduce.async.bulk.tensor.3d") > 0) == (wg && !det && kw > 1));
-    if (const char *dump = std::getenv("SATTN_TEST_DUMP_BWD")) // local SASS inspection
-      if (name == dump)
-        std::ofstream(std::string("/tmp/bwd_") + arch + (det ? "_det" : "_fast") + ".cu") << src;
     CHECK((count(out.binary, "atom.global.add.f32") + count(out.binary, "red.global.add.f32") > 0) ==
           (!wg && !det));
   }
