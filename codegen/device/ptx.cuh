@@ -57,6 +57,10 @@ __device__ __forceinline__ void st_shared16(u32 dst, u32 a, u32 b, u32 c, u32 d)
                "r"(d)
                : "memory");
 }
+/// 8-byte shared store of two floats.
+__device__ __forceinline__ void st_shared_f32x2(u32 dst, float a, float b) {
+  asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(dst), "f"(a), "f"(b) : "memory");
+}
 
 /// One 16-byte chunk (8 16-bit elements) of a row into shared memory at
 /// dst: cp.async when the rows are 16-byte aligned (vec), else element

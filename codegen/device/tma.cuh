@@ -84,17 +84,9 @@ __device__ __forceinline__ void bulk_commit() {
   asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
 }
 /// Waits until at most N of this thread's bulk groups still read shared
-/// memory (their sources may be overwritten) ...
+/// memory (their sources may be overwritten; the kernel's end needs no more).
 template <int N> __device__ __forceinline__ void bulk_wait_read() {
   asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
-}
-/// ... or are still in flight at all (their writes done).
-template <int N> __device__ __forceinline__ void bulk_wait() {
-  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
-}
-/// 8-byte shared store of two floats.
-__device__ __forceinline__ void st_shared_f32x2(u32 dst, float a, float b) {
-  asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(dst), "f"(a), "f"(b) : "memory");
 }
 __device__ __forceinline__ void tma_prefetch_map(const void *map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");

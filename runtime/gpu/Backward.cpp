@@ -392,9 +392,7 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   if (const char *env = std::getenv("SATTN_BACKWARD_DQ_TMA");
       !req.deterministic && wg && kw > 1 && Sq > 0 && env && std::string(env) == "1")
     bp.dq_tma = encodeDqAccumTma(drv.cuTensorMapEncodeTiled_, bp.dq_accum, int64_t(B) * Hq, Sq,
-                                 int(D), dev::kAttnBwdTile, bp.tdq)
-                    ? 1
-                    : 0;
+                                 int(D), dev::kAttnBwdTile, bp.tdq);
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), cta) : cdiv(k.S, cta);
   const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, !req.deterministic, kw)
                           : dev::attn_bwd_dkdv_smem_bytes(D);
