@@ -859,14 +859,20 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
 
   /// DS2 with p.dq_tma: this warpgroup's dQ tile (rows r0 .. r0 + 63 of head
   /// h) into its fp32 staging buffer — D / 32 boxes of [64 rows][128 B] in
-  /// the 128-byte swizzle (16-byte chunk c of row r at c ^ (r % 8): a
-  /// warp's 8-byte stores cover every bank twice, but if the hardware
-  /// serves them by half-warps, rows g and g ^ 1 share banks there — a
-  /// 2-way conflict, to be measured) — then one TMA reduce-add per box into
-  /// dq_accum, issued by the warpgroup's first thread. The L2 adds whole
-  /// lines, where red.global sent D / 2 two-float atomics per thread and
-  /// tile. Rows >= r1 add exact zeros (their P and dS are 0, given finite
-  /// K and V); rows past Sq are clipped by the map.
+  /// the 128-byte swizzle (16-byte chunk c of row r at c ^ (r % 8)) — then
+  /// one TMA reduce-add per box into dq_accum, issued by the warpgroup's
+  /// first thread. The L2 adds whole lines, where red.global sent D / 2
+  /// two-float atomics per thread and tile. Rows >= r1 add exact zeros
+  /// (their P and dS are 0, given finite K and V); rows past Sq are clipped
+  /// by the map.
+  /// Bank conflicts: 8-byte stores are served by half-warps (rows g = 0..3
+  /// or 4..7 of the m64 layout, 4 lanes each). Were every lane to store the
+  /// same n-tile, rows g and g ^ 1 would land on the same two swizzled
+  /// chunks (2-way conflict). So within a box lane g stores n-tile k ^ (g %
+  /// 4) at step k: the chunk pair (k ^ g % 4) ^ (g / 2) differs for the four
+  /// rows of each half-warp. The registers are permuted by two conditional
+  /// swaps (selects), not indexed. p.dq_tma == 2: the unpermuted stores
+  /// (kept for the A/B until measured).
   __device__ __forceinline__ void reduce_dq(const float (&o)[ND][4], int h, int r0) const {
     const bool issuer = tid % NT == 0;
     const u32 stg = sbase + STG_AT + wgi * STG_BYTES;
@@ -874,14 +880,38 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       bulk_wait_read<0>(); // this buffer's previous reduction has read it
     named_sync<NT>(1 + wgi);
     const int g = lane >> 2, t = lane & 3;
+    const int s = p.dq_tma == 2 ? 0 : g & 3;
 #pragma unroll
-    for (int n = 0; n < ND; ++n)
+    for (int bx = 0; bx < D / 32; ++bx)
 #pragma unroll
       for (int hr = 0; hr < 2; ++hr) {
-        const int r = warp * 16 + g + 8 * hr, c = 8 * n + 2 * t;
-        st_shared_f32x2(stg + (c >> 5) * (BT * 128) + r * 128 +
-                            ((((c & 31) >> 2) ^ (r & 7)) << 4) + (c & 3) * 4,
-                        o[n][2 * hr], o[n][2 * hr + 1]);
+        float v[4][2];
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          v[j][0] = o[4 * bx + j][2 * hr], v[j][1] = o[4 * bx + j][2 * hr + 1];
+        // v[k] <- v[k ^ s]
+#pragma unroll
+        for (int j = 0; j < 4; j += 2)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float a = v[j][e], c = v[j + 1][e];
+            v[j][e] = s & 1 ? c : a, v[j + 1][e] = s & 1 ? a : c;
+          }
+#pragma unroll
+        for (int j = 0; j < 2; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float a = v[j][e], c = v[j + 2][e];
+            v[j][e] = s & 2 ? c : a, v[j + 2][e] = s & 2 ? a : c;
+          }
+        const int r = warp * 16 + g + 8 * hr;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const int chunk = 2 * (k ^ s) + (t >> 1); // 16-byte chunk in the 128-byte row
+          st_shared_f32x2(stg + bx * (BT * 128) + r * 128 + ((chunk ^ (r & 7)) << 4) +
+                              (t & 1) * 8,
+                          v[k][0], v[k][1]);
+        }
       }
     fence_proxy_async(); // the stores, visible to the TMA unit
     named_sync<NT>(1 + wgi);

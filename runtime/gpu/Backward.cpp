@@ -388,11 +388,15 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   const int kw = bm.keyWgs, cta = dev::kAttnBwdTile * kw; // keys per dK/dV CTA
   // Two warpgroups in the atomic mode may add their dQ tiles by TMA
   // reductions (DkDv::reduce_dq) instead of red.global: opt-in with
-  // SATTN_BACKWARD_DQ_TMA=1 until it has run on a GPU (docs/training.md).
+  // SATTN_BACKWARD_DQ_TMA=1 until it has run on a GPU (docs/training.md);
+  // =2 stages the tile without the bank-conflict permutation (the A/B).
   if (const char *env = std::getenv("SATTN_BACKWARD_DQ_TMA");
-      !req.deterministic && wg && kw > 1 && Sq > 0 && env && std::string(env) == "1")
+      !req.deterministic && wg && kw > 1 && Sq > 0 && env &&
+      (std::string(env) == "1" || std::string(env) == "2"))
     bp.dq_tma = encodeDqAccumTma(drv.cuTensorMapEncodeTiled_, bp.dq_accum, int64_t(B) * Hq, Sq,
-                                 int(D), dev::kAttnBwdTile, bp.tdq);
+                                 int(D), dev::kAttnBwdTile, bp.tdq)
+                    ? env[0] - '0'
+                    : 0;
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), cta) : cdiv(k.S, cta);
   const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, !req.deterministic, kw)
                           : dev::attn_bwd_dkdv_smem_bytes(D);
