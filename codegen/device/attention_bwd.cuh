@@ -106,6 +106,16 @@ template <class C> struct BwdRowWgsOf<C, decltype(void(C::BWD_ROW_WGS))> {
   static constexpr int value = C::BWD_ROW_WGS;
 };
 
+/// The sm_90a dK/dV kernel's overlapped schedule (DkDv::compute_wg):
+/// Cfg::BWD_OVERLAP when defined (Backward.cpp, SATTN_BACKWARD_OVERLAP=1),
+/// else off.
+template <class C, class = void> struct BwdOverlapOf {
+  static constexpr bool value = false;
+};
+template <class C> struct BwdOverlapOf<C, decltype(void(C::BWD_OVERLAP))> {
+  static constexpr bool value = C::BWD_OVERLAP;
+};
+
 /// Dynamic shared memory of attn_bwd_dkdv: K, V, two stages of Q and dO
 /// (rows padded by 8 elements), the dS tile [64][72] and two stages of the
 /// rows' LSE and delta.
@@ -334,6 +344,20 @@ template <class Cfg, bool WG> struct Base {
     fence_regs(d2);
   }
 
+  /// sm_90a: d = A Bᵀ over the head dim for 64-row K-major tiles at shared
+  /// addresses a, b, issued and not committed (the overlapped schedule).
+  __device__ __forceinline__ static void one_product(float (&d)[BT / 2], u32 a, u32 b) {
+    const u64 da = make_desc(a, 16, 1024), db = make_desc(b, 16, 1024);
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+      const u64 o = kstep_offset<BT>(kk);
+      if (kk == 0)
+        wgmma_ss<T, BT, 0>(d, da + o, db + o);
+      else
+        wgmma_ss<T, BT, 1>(d, da + o, db + o);
+    }
+  }
+
   /// The A fragment of k-step kk (16 columns) from accumulator tiles c
   /// [n-tile of 8][4] (mma.sync m16n8 and wgmma m64 alike), in T.
   template <int N>
@@ -388,6 +412,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static constexpr int CK = BT * NWG; // keys of the CTA
   static_assert(NWG == 1 || NWG == 2, "attn_bwd_dkdv: 1 or 2 key warpgroups per CTA");
   static constexpr bool DS2 = WG && Cfg::ATOMIC_DQ && NWG > 1;
+  static constexpr bool OVERLAP = WG && BwdOverlapOf<Cfg>::value;
   static_assert(!Cfg::HAS_BLOCKS || NWG == 1 || Cfg::SET_BK % CK == 0,
                 "attn_bwd_dkdv: a CTA's keys must lie in one KV block of the set");
   // smem (elements): K[NWG], V[NWG], Q[2], dO[2], dS [query][key] (mma.sync,
@@ -582,13 +607,13 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     }
   }
 
-  /// P^T and dS^T (fp32) in place of S^T (sc) and dP^T (dp), element
-  /// (key kw + g + 8 (e >> 1), query 8 n + 2 t + (e & 1)) at [n][e], kw =
-  /// k0 + 16 warp: the fragment layout of mma.sync m16n8 and of wgmma m64.
-  __device__ __forceinline__ void probs(float (&sc)[NQ][4], float (&dp)[NQ][4], int s, int h,
-                                        int r0, int r1, int kind) const {
+  /// P^T (fp32) in place of S^T (sc), element (key kw + g + 8 (e >> 1),
+  /// query 8 n + 2 t + (e & 1)) at [n][e], kw = k0 + 16 warp: the fragment
+  /// layout of mma.sync m16n8 and of wgmma m64.
+  __device__ __forceinline__ void probs_p(float (&sc)[NQ][4], int s, int h, int r0, int r1,
+                                          int kind) const {
     const int g = lane >> 2, t = lane & 3;
-    const float *lse2 = fsm + s * BT, *delta = fsm + 2 * BT + s * BT;
+    const float *lse2 = fsm + s * BT;
     const int kw = k0 + warp * 16;
     // Vertical-slash sets: whether this thread's two keys (columns) count
     // for the tile's query block: a band key when its distance is in the
@@ -632,8 +657,26 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
           pr = 0.f;
         }
         sc[n][e] = pr;
-        dp[n][e] = pr * (dp[n][e] - delta[ql]);
       }
+  }
+
+  /// dS^T = P^T (dP^T - delta) in place of dP^T (dp), the layout of probs_p.
+  __device__ __forceinline__ void probs_ds(const float (&sc)[NQ][4], float (&dp)[NQ][4],
+                                           int s) const {
+    const int t = lane & 3;
+    const float *delta = fsm + 2 * BT + s * BT;
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dp[n][e] = sc[n][e] * (dp[n][e] - delta[n * 8 + 2 * t + (e & 1)]);
+  }
+
+  /// P^T and dS^T in place of S^T (sc) and dP^T (dp).
+  __device__ __forceinline__ void probs(float (&sc)[NQ][4], float (&dp)[NQ][4], int s, int h,
+                                        int r0, int r1, int kind) const {
+    probs_p(sc, s, h, r0, r1, kind);
+    probs_ds(sc, dp, s);
   }
 
   /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
@@ -659,34 +702,70 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     float(&dpf)[NQ * 4] = reinterpret_cast<float(&)[NQ * 4]>(dp);
     float(&dkf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dk);
     float(&dvf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dv);
-    B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
-    probs(sc, dp, s, h, r0, r1, kind);
     u32 pa[KQ][4], sa[KQ][4];
+    // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
+    const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
+    if constexpr (OVERLAP) {
+      // S^T and dP^T as two groups: P's exponentials run while dP^T is in
+      // the tensor cores, dV += P^T dO is issued as soon as P is packed and
+      // dS while dV runs; then dK += dS^T Q. wgmma groups complete in
+      // order, so wait<1> after dV's commit means dP^T is done.
+      wg_fence();
+      B_::one_product(scf, kb, qb);
+      wg_commit();
+      B_::one_product(dpf, vb, dob);
+      wg_commit();
+      wg_wait<1>();
+      fence_regs(scf);
+      probs_p(sc, s, h, r0, r1, kind);
 #pragma unroll
-    for (int kk = 0; kk < KQ; ++kk) {
-      B_::pack_a(pa[kk], sc, kk);
-      B_::pack_a(sa[kk], dp, kk);
-    }
-    fence_regs(dkf);
-    fence_regs(dvf);
-    fence_regs(pa);
-    fence_regs(sa);
-    wg_fence();
-    {
-      // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
-      const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
+      for (int kk = 0; kk < KQ; ++kk)
+        B_::pack_a(pa[kk], sc, kk);
+      fence_regs(dvf);
+      fence_regs(pa);
+      wg_fence();
+#pragma unroll
+      for (int kk = 0; kk < KQ; ++kk)
+        wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
+      wg_commit();
+      wg_wait<1>();
+      fence_regs(dpf);
+      probs_ds(sc, dp, s);
+#pragma unroll
+      for (int kk = 0; kk < KQ; ++kk)
+        B_::pack_a(sa[kk], dp, kk);
+      fence_regs(dkf);
+      fence_regs(sa);
+      wg_fence();
+#pragma unroll
+      for (int kk = 0; kk < KQ; ++kk)
+        wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
+      wg_commit();
+    } else {
+      B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
+      probs(sc, dp, s, h, r0, r1, kind);
+#pragma unroll
+      for (int kk = 0; kk < KQ; ++kk) {
+        B_::pack_a(pa[kk], sc, kk);
+        B_::pack_a(sa[kk], dp, kk);
+      }
+      fence_regs(dkf);
+      fence_regs(dvf);
+      fence_regs(pa);
+      fence_regs(sa);
+      wg_fence();
 #pragma unroll
       for (int kk = 0; kk < KQ; ++kk) {
         wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
         wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
       }
       wg_commit();
-      if constexpr (DS2)
-        ds_put<false>(dp); // fast mode: while dV / dK run (dp is no wgmma operand)
-      else if constexpr (Cfg::ATOMIC_DQ)
-        store_ds(dp);
-      wg_wait<0>();
     }
+    if constexpr (DS2)
+      ds_put<false>(dp); // fast mode: while dV / dK run (dp is no wgmma operand)
+    else if constexpr (Cfg::ATOMIC_DQ)
+      store_ds(dp);
+    wg_wait<0>();
     fence_regs(dkf);
     fence_regs(dvf);
     fence_regs(pa);

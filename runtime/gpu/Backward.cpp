@@ -70,6 +70,14 @@ int backwardWgs(const Launch &l, bool deterministic, bool wg, const char *blockC
   return 2;
 }
 
+/// The sm_90a dK/dV kernel's overlapped schedule (DkDv::compute_wg: P
+/// while dP^T runs, dV issued before dS): opt-in with
+/// SATTN_BACKWARD_OVERLAP=1 until measured (docs/training.md).
+bool backwardOverlap(bool wg) {
+  const char *env = std::getenv("SATTN_BACKWARD_OVERLAP");
+  return wg && env && std::string(env) == "1";
+}
+
 } // namespace
 
 /// The backward module of attention launch `l` in one mode (declared in
@@ -91,7 +99,8 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
         "  static constexpr bool HAS_QUERIES = false;\n"
         "  static constexpr bool ATOMIC_DQ = "
      << (deterministic ? "false" : "true") << ";\n  static constexpr int BWD_KEY_WGS = " << m.keyWgs
-     << ";\n  static constexpr int BWD_ROW_WGS = " << m.rowWgs << ";\n};\n"
+     << ";\n  static constexpr int BWD_ROW_WGS = " << m.rowWgs << ";\n"
+     << (backwardOverlap(wg) ? "  static constexpr bool BWD_OVERLAP = true;\n" : "") << "};\n"
      << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
         "  static constexpr bool HAS_LSE = true;\n"
         "  static constexpr int TILE_M = 64;\n};\n";
