@@ -1221,11 +1221,10 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
                                rows_aligned<16>(p.v), tid);
   }
 
-  /// dS = P (dP - delta) in place of dP, element (row wr0 + g + 8 (e >> 1),
-  /// key j0 + 8 n + 2 t + (e & 1)) at [n][e] (mma.sync m16n8 and wgmma m64
-  /// fragments alike).
-  __device__ __forceinline__ void probs(const float (&sc)[NN][4], float (&dp)[NN][4], int j0,
-                                        int j1, int kind) const {
+  /// P in place of S (sc), element (row wr0 + g + 8 (e >> 1), key j0 + 8 n
+  /// + 2 t + (e & 1)) at [n][e] (mma.sync m16n8 and wgmma m64 fragments
+  /// alike).
+  __device__ __forceinline__ void probs_p(float (&sc)[NN][4], int j0, int j1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int n = 0; n < NN; ++n)
@@ -1236,8 +1235,24 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
         if (kind == 2 &&
             !B_::allowed(wr0 + g + hr * 8, j0 + n * 8 + 2 * t + (e & 1), wr1, j1, Sq, Skv))
           pr = 0.f;
-        dp[n][e] = pr * (dp[n][e] - delta[hr]);
+        sc[n][e] = pr;
       }
+  }
+
+  /// dS = P (dP - delta) in place of dP, the layout of probs_p.
+  __device__ __forceinline__ void probs_ds(const float (&sc)[NN][4], float (&dp)[NN][4]) const {
+#pragma unroll
+    for (int n = 0; n < NN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dp[n][e] = sc[n][e] * (dp[n][e] - delta[e >> 1]);
+  }
+
+  /// dS in place of dP, from S (sc, overwritten by P) and dP.
+  __device__ __forceinline__ void probs(float (&sc)[NN][4], float (&dp)[NN][4], int j0, int j1,
+                                        int kind) const {
+    probs_p(sc, j0, j1, kind);
+    probs_ds(sc, dp);
   }
 
   /// sm_90a: the warpgroup's 64 rows as one m64 tile (warps without rows
@@ -1258,8 +1273,23 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
     float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
-    B_::two_products(scf, dpf, qb, kb, dob, vb); // S, dP
-    probs(sc, dp, j0, j1, kind);
+    if constexpr (BwdOverlapOf<Cfg>::value) {
+      // S and dP as two wgmma groups: P's exponentials while dP runs.
+      wg_fence();
+      B_::one_product(scf, qb, kb);
+      wg_commit();
+      B_::one_product(dpf, dob, vb);
+      wg_commit();
+      wg_wait<1>();
+      fence_regs(scf);
+      probs_p(sc, j0, j1, kind);
+      wg_wait<0>();
+      fence_regs(dpf);
+      probs_ds(sc, dp);
+    } else {
+      B_::two_products(scf, dpf, qb, kb, dob, vb); // S, dP
+      probs(sc, dp, j0, j1, kind);
+    }
     u32 sa[KN][4];
 #pragma unroll
     for (int kk = 0; kk < KN; ++kk)
