@@ -21,6 +21,9 @@ Static patterns (StreamingLLM, A-shape) give Flex their block set too
 XAttention runs only at S <= --xattn-max (default: every length; its
 estimate is one tensor-core GEMM pass of 1/(2·stride) of dense attention's
 work, codegen/device/antidiag.cuh).
+unisparse_g32 (not in the default list) is UniSparse at granularities
+{32, 64} instead of {16, 64}: the same recall / density curve on these
+inputs (bench/selection_study.py) at 0.29x the pooled pairs.
 
   python3 bench/bench_patterns.py --seqs 32768,65536,131072 --json out.json
 """
@@ -59,7 +62,8 @@ def pattern_text(name):
     """The example's IR, returning LSE too (recall needs it). NAME@T sets every
     `tau` of the example to T (a point of a recall/speed curve)."""
     name, _, tau = name.partition("@")
-    src = "xattention" if name.startswith("xattention") else name
+    src = ("xattention" if name.startswith("xattention")
+           else "unisparse" if name.startswith("unisparse") else name)
     with open(os.path.join(HERE, "..", "examples", "patterns", src + ".mlir")) as f:
         text = f.read()
     if tau:
@@ -67,6 +71,11 @@ def pattern_text(name):
         assert n, "no tau in " + src
     if name == "xattention_s16":
         text = text.replace("stride = 8 : i64", "stride = 16 : i64")
+    if name == "unisparse_g32":  # granularities {32, 64} (bench/selection_study.py)
+        for a, b in (("group 16 ", "group 32 "), ("q_group = 16 ", "q_group = 32 "),
+                     ("k_group = 16 ", "k_group = 32 ")):
+            text, n = re.subn(re.escape(a), b, text)
+            assert n, "no %r in unisparse.mlir" % a
     return with_lse(text)
 
 
