@@ -9,7 +9,7 @@
 #   bash scripts/bundle-pending.sh 2   # UniSparse granularities, never-run checks (~9 min)
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$here"
+cd "$here" || exit 1
 export SATTN_LIB="$here/python/sattn/libsattn.so" PYTHONPATH="$here/python"
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
@@ -24,17 +24,17 @@ step() { # LIMIT_S NAME CMD...: runs CMD, its output in $OUT/NAME.log
   tail -n "${TAILN:-6}" "$OUT/$n.log"
 }
 nvidia-smi --query-gpu=name --format=csv,noheader
-bwd="python3 bench/kernels/bwd_time.py --seq 16384 --dims 64,128 --causal 1,0 --reps 5"
+bwd=(python3 bench/kernels/bwd_time.py --seq 16384 --dims "64,128" --causal "1,0" --reps 5)
 case "${1:-1}" in
 1)
   # dQ by TMA reductions (1: conflict-free staging, 2: plain), the
   # overlapped schedule, against the red.global fast mode; gradients
   # checked against cuDNN's in each (rel_err_* in the rows).
-  TAILN=4 step 70 tma1 env SATTN_BACKWARD_DQ_TMA=1 $bwd --atomic --cudnn
-  TAILN=4 step 50 ovtma1 env SATTN_BACKWARD_DQ_TMA=1 SATTN_BACKWARD_OVERLAP=1 $bwd --atomic --cudnn
-  TAILN=4 step 45 red $bwd --atomic
-  TAILN=4 step 45 tma2 env SATTN_BACKWARD_DQ_TMA=2 $bwd --atomic
-  TAILN=4 step 45 ovdet env SATTN_BACKWARD_OVERLAP=1 $bwd
+  TAILN=4 step 70 tma1 env SATTN_BACKWARD_DQ_TMA=1 "${bwd[@]}" --atomic --cudnn
+  TAILN=4 step 50 ovtma1 env SATTN_BACKWARD_DQ_TMA=1 SATTN_BACKWARD_OVERLAP=1 "${bwd[@]}" --atomic --cudnn
+  TAILN=4 step 45 red "${bwd[@]}" --atomic
+  TAILN=4 step 45 tma2 env SATTN_BACKWARD_DQ_TMA=2 "${bwd[@]}" --atomic
+  TAILN=4 step 45 ovdet env SATTN_BACKWARD_OVERLAP=1 "${bwd[@]}"
   TAILN=5 step 70 bwdtests env SATTN_BACKWARD_DQ_TMA=1 SATTN_BACKWARD_OVERLAP=1 \
     "SATTN_BWD_CASES=dense,causal,blocks per group" bin/sattn-gpu-tests "[backward]"
   TAILN=14 step 110 train env SATTN_BACKWARD_DQ_TMA=1 SATTN_BACKWARD_OVERLAP=1 \
