@@ -679,6 +679,24 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     probs_ds(sc, dp, s);
   }
 
+  /// The overlapped schedule's second products: `from` (fp32, the S^T
+  /// layout) packed into the A fragments `a`, then acc += A B over the 64
+  /// queries (B read N-major at descriptor nb), one commit group, not
+  /// waited for (`a` must stay untouched until it completes).
+  __device__ __forceinline__ static void rs_product(float (&acc)[ND * 4], u32 (&a)[KQ][4],
+                                                    const float (&from)[NQ][4], u64 nb) {
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk)
+      B_::pack_a(a[kk], from, kk);
+    fence_regs(acc);
+    fence_regs(a);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk) // 16 queries = two 8-row swizzle atoms = 2048 B
+      wgmma_rs<T, D>(acc, a[kk], nb + static_cast<u64>((kk * 2048) >> 4));
+    wg_commit();
+  }
+
   /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
   /// dP^T = V dO^T (both operands K-major from shared memory), then
   /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
@@ -718,29 +736,11 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       wg_wait<1>();
       fence_regs(scf);
       probs_p(sc, s, h, r0, r1, kind);
-#pragma unroll
-      for (int kk = 0; kk < KQ; ++kk)
-        B_::pack_a(pa[kk], sc, kk);
-      fence_regs(dvf);
-      fence_regs(pa);
-      wg_fence();
-#pragma unroll
-      for (int kk = 0; kk < KQ; ++kk)
-        wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
-      wg_commit();
+      rs_product(dvf, pa, sc, on); // dV += P^T dO
       wg_wait<1>();
       fence_regs(dpf);
       probs_ds(sc, dp, s);
-#pragma unroll
-      for (int kk = 0; kk < KQ; ++kk)
-        B_::pack_a(sa[kk], dp, kk);
-      fence_regs(dkf);
-      fence_regs(sa);
-      wg_fence();
-#pragma unroll
-      for (int kk = 0; kk < KQ; ++kk)
-        wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
-      wg_commit();
+      rs_product(dkf, sa, dp, qn); // dK += dS^T Q
     } else {
       B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
       probs(sc, dp, s, h, r0, r1, kind);
