@@ -358,6 +358,20 @@ template <class Cfg, bool WG> struct Base {
     }
   }
 
+  /// The overlapped schedule's first products: d1 = A1 B1ᵀ and d2 = A2 B2ᵀ
+  /// as two commit groups, waited for until d1 is done (d2 may still run:
+  /// its registers stay untouched until a later wait and fence).
+  __device__ __forceinline__ static void two_groups(float (&d1)[BT / 2], float (&d2)[BT / 2],
+                                                    u32 a1, u32 b1, u32 a2, u32 b2) {
+    wg_fence();
+    one_product(d1, a1, b1);
+    wg_commit();
+    one_product(d2, a2, b2);
+    wg_commit();
+    wg_wait<1>();
+    fence_regs(d1);
+  }
+
   /// The A fragment of k-step kk (16 columns) from accumulator tiles c
   /// [n-tile of 8][4] (mma.sync m16n8 and wgmma m64 alike), in T.
   template <int N>
@@ -728,13 +742,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       // the tensor cores, dV += P^T dO is issued as soon as P is packed and
       // dS while dV runs; then dK += dS^T Q. wgmma groups complete in
       // order, so wait<1> after dV's commit means dP^T is done.
-      wg_fence();
-      B_::one_product(scf, kb, qb);
-      wg_commit();
-      B_::one_product(dpf, vb, dob);
-      wg_commit();
-      wg_wait<1>();
-      fence_regs(scf);
+      B_::two_groups(scf, dpf, kb, qb, vb, dob);
       probs_p(sc, s, h, r0, r1, kind);
       rs_product(dvf, pa, sc, on); // dV += P^T dO
       wg_wait<1>();
@@ -1275,13 +1283,7 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
     if constexpr (BwdOverlapOf<Cfg>::value) {
       // S and dP as two wgmma groups: P's exponentials while dP runs.
-      wg_fence();
-      B_::one_product(scf, qb, kb);
-      wg_commit();
-      B_::one_product(dpf, dob, vb);
-      wg_commit();
-      wg_wait<1>();
-      fence_regs(scf);
+      B_::two_groups(scf, dpf, qb, kb, dob, vb);
       probs_p(sc, j0, j1, kind);
       wg_wait<0>();
       fence_regs(dpf);
