@@ -23,6 +23,12 @@ the 64-token one and at 128k it is most of the estimate.
 
   python3 bench/selection_study.py --seq 32768 --configs 16+64,32+64,32
   python3 bench/selection_study.py --check   # against sattn's own selection
+  python3 bench/selection_study.py --seq 131072 --sharing
+
+--sharing gives the bounds of OmniSparse's head budgets with exact scores
+instead of estimates: the density at which per-head budgets (`share =
+none`) and the flattest head's budget for every head (`share = flattest`)
+reach a mean recall, on 32 sampled query blocks per head.
 
 --check runs examples/patterns/unisparse.mlir (and its {32, 64} form) on
 sattn's CPU reference (or the GPU) at a small size and requires the same
@@ -132,6 +138,50 @@ def row_block_mass(q, k, rows, block):
     return out
 
 
+def oracle_sharing(q, k, block, blocks=32):
+    """Bounds for budget rules given exact scores (design §10, OmniSparse
+    `head_budget`): per sampled query block I and head h, k_h(tau) = the
+    fewest KV blocks whose exact mass (summed over the block's rows)
+    reaches tau of the total, and every head keeps its own top blocks —
+    k_h of them (`share = none`) or max_h k_h (`share = flattest`). Returns
+    (per_head, flattest): lists of (recall, density) over tau, recall = the
+    kept share of each (head, query block)'s mass averaged, density =
+    attended / causally valid block pairs of the sampled query blocks."""
+    hq, S, D = q.shape
+    g = hq // k.shape[0]
+    nqb = -(-S // block)
+    picks = sorted({i * nqb // min(blocks, nqb) for i in range(min(blocks, nqb))})
+    j = torch.arange(S, device=q.device)
+    cums = []  # [h][x]: normalised cumulative mass of the sorted blocks
+    for h in range(hq):
+        kh = k[h // g].float()
+        row = []
+        for I in picks:
+            r0, r1 = I * block, min(S, (I + 1) * block)
+            s = (q[h, r0:r1].float() @ kh[:r1].T) / math.sqrt(D)
+            rows = torch.arange(r0, r1, device=q.device)
+            p = torch.softmax(s.masked_fill(j[None, :r1] > rows[:, None], float("-inf")), -1)
+            nkb = -(-r1 // block)
+            per = torch.zeros(nkb * block, device=q.device)
+            per[:r1] = p.sum(0)
+            cum = torch.cumsum(torch.sort(per.view(nkb, block).sum(1), descending=True).values, 0)
+            row.append((cum / cum[-1]).double().cpu())
+        cums.append(row)
+    valid = hq * sum(float(I + 1) for I in picks)
+    per_head, flattest = [], []
+    for t in [x / 200 for x in range(60, 200)] + [0.9975, 0.999]:
+        need = [[min(int(torch.searchsorted(c, t).item()) + 1, len(c)) for c in row]
+                for row in cums]
+        kmax = [max(need[h][x] for h in range(hq)) for x in range(len(picks))]
+        rec_h = sum(cums[h][x][need[h][x] - 1].item() for h in range(hq)
+                    for x in range(len(picks))) / (hq * len(picks))
+        rec_f = sum(cums[h][x][kmax[x] - 1].item() for h in range(hq)
+                    for x in range(len(picks))) / (hq * len(picks))
+        per_head.append((rec_h, sum(map(sum, need)) / valid))
+        flattest.append((rec_f, hq * sum(kmax) / valid))
+    return per_head, flattest
+
+
 def metrics(keep, mass, rows, block):
     """(recall, density) of the kept blocks given the sampled rows' masses."""
     nq = keep.shape[1]
@@ -208,6 +258,8 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seed", type=int, default=None, help="default: the sequence length")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--sharing", action="store_true",
+                    help="only the exact-score bounds of per-head and flattest budgets")
     ap.add_argument("--check-seq", type=int, default=2048)
     a = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -218,6 +270,15 @@ def main():
     q, k, _ = structured_qkv(S, a.heads, a.kv_heads, a.dim, device=a.device,
                              seed=S if a.seed is None else a.seed)
     q, k = q[0], k[0]
+    if a.sharing:
+        per_head, flattest = oracle_sharing(q, k, B)
+        print("S %d, %d/%d heads: exact-score budgets (32 sampled query blocks per head), "
+              "density at mean recall" % (S, a.heads, a.kv_heads))
+        for target in (0.9, 0.95, 0.97):
+            ph, fl = at_recall(sorted(per_head), target), at_recall(sorted(flattest), target)
+            print("  recall %.2f: per head %s, flattest %s" % (
+                target, "%.4f" % ph if ph else "-", "%.4f" % fl if fl else "-"))
+        return
     M = min(a.rows, S)
     rows = torch.tensor([m * S // M for m in range(M)], device=a.device)
     mass = row_block_mass(q, k, rows, B)
