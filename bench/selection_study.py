@@ -12,7 +12,10 @@ or a GPU, for any set of granularities, and the section 2 metrics from exact
 fp32 attention of sampled rows:
 
   recall   mean over heads and M evenly spaced rows of the exact attention
-           mass on the blocks the row's query block kept;
+           mass on the blocks the row's query block kept (M = 509 by default:
+           rows at every in-block offset, unlike the contract's 256 rows,
+           which at these lengths are all first rows of their blocks;
+           bench/evaluator.py unaligned_rows);
   density  kept / causally valid block pairs;
   oracle   the block oracle of bench/evaluator.py (95 % of the mass).
 
@@ -61,11 +64,23 @@ def pooled(x, c):
     return sums / counts[None, :, None]
 
 
-def unisparse_scores(q, k, grans, block, weights=None, sharpen=1.0):
+def pooled_var(x, c):
+    """Per-dimension variance over groups of c tokens (dim 1), float64; the
+    last partial group over its own tokens."""
+    m = pooled(x, c)
+    m2 = pooled(x.double() ** 2, c)
+    return (m2 - m ** 2).clamp(min=0)
+
+
+def unisparse_scores(q, k, grans, block, weights=None, sharpen=1.0, corrected=False):
     """Block scores [Hq, nQB, nKB] (float64) of q [Hq, S, D], k [Hkv, S, D]:
     the weighted mean over granularities of each one's causal pooled softmax
     summed into blocks (mean over a query block's pooled rows). `sharpen`
-    multiplies the pooled logits (1: the design's 1 / sqrt(D) scale)."""
+    multiplies the pooled logits (1: the design's 1 / sqrt(D) scale).
+    `corrected` (an experiment, not a sattn rule): each pooled logit gets
+    + var / 2 of the token logits it stands for, var = sum_d (qm_d^2 vk_d
+    + vq_d km_d^2 + vq_d vk_d) scale^2 from per-dimension group means and
+    variances (the log-normal mean of exp over the group's pairs)."""
     hq, S, D = q.shape
     g = hq // k.shape[0]
     nb = -(-S // block)
@@ -74,6 +89,8 @@ def unisparse_scores(q, k, grans, block, weights=None, sharpen=1.0):
     for c, w in zip(grans, weights):
         assert block % c == 0, "granularity %d does not divide the block %d" % (c, block)
         qp, kp = pooled(q, c), pooled(k, c)
+        if corrected:
+            vq, vk = pooled_var(q, c), pooled_var(k, c)
         n = qp.shape[1]
         r = torch.arange(n, device=q.device)
         last = torch.clamp(r * c + c - 1, max=S - 1)  # the pooled row's last query
@@ -82,6 +99,10 @@ def unisparse_scores(q, k, grans, block, weights=None, sharpen=1.0):
         rows_in = torch.bincount(r * c // block, minlength=nb).double()
         for h in range(hq):
             s = (qp[h] @ kp[h // g].T) * (sharpen / math.sqrt(D))
+            if corrected:
+                kh = h // g
+                var = ((qp[h] ** 2) @ vk[kh].T + vq[h] @ (kp[kh] ** 2).T + vq[h] @ vk[kh].T) / D
+                s = s + 0.5 * var
             p = torch.softmax(s.masked_fill(~visible, float("-inf")), -1)
             pad = nb * per - n
             if pad:
@@ -253,8 +274,13 @@ def main():
                          "weighted: 32:0.75+64:0.25)")
     ap.add_argument("--sharpen", default="1",
                     help="comma list of factors on the pooled logits (1 = the design's scale)")
+    ap.add_argument("--corrected", action="store_true",
+                    help="also each config with the variance-corrected pooled logits")
     ap.add_argument("--taus", default="0.9,0.93,0.95,0.96,0.97,0.98,0.99")
-    ap.add_argument("--rows", type=int, default=512, help="sampled rows per head")
+    ap.add_argument("--rows", type=int, default=509,
+                    help="evenly spaced rows per head (default 509: a count whose spacing is "
+                         "no multiple of the block, so every in-block offset is visited; "
+                         "256 gives the contract's block-aligned rows)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seed", type=int, default=None, help="default: the sequence length")
     ap.add_argument("--check", action="store_true")
@@ -288,14 +314,17 @@ def main():
     print("S %d, %d/%d heads, D %d, blocks %d, %d rows per head; oracle density (95 %%) %.4f"
           % (S, a.heads, a.kv_heads, a.dim, B, M, oracle))
     print("%-16s %-10s %5s  %s" % ("granularities", "est. cost", "", "tau: recall / density"))
-    for cfg, sharpen in [(c, float(x)) for c in a.configs.split(",")
-                         for x in a.sharpen.split(",")]:
+    for cfg, sharpen, corr in [(c, float(x), v) for c in a.configs.split(",")
+                               for x in a.sharpen.split(",")
+                               for v in ((False, True) if a.corrected else (False,))]:
         parts = [p.split(":") for p in cfg.split("+")]
         grans = [int(p[0]) for p in parts]
         weights = [float(p[1]) for p in parts] if all(len(p) > 1 for p in parts) else None
-        sc = unisparse_scores(q, k, grans, B, weights, sharpen)
+        sc = unisparse_scores(q, k, grans, B, weights, sharpen, corr)
         if sharpen != 1.0:
             cfg = "%s x%g" % (cfg, sharpen)
+        if corr:
+            cfg += " +var"
         pts = []
         for tau in taus:
             pts.append(metrics(select_cumulative(sc, tau), mass, rows, B))
