@@ -35,6 +35,7 @@ RunMetrics computeMetrics(const CpuRunResult &run) {
   ref::Attended a{s.blocks.get(), s.queries.get(), s.params};
   m.density = ref::density(*s.q, *s.k, a);
   m.recall = ref::recall(*s.q, *s.k, a);
+  m.recallUnaligned = ref::recall(*s.q, *s.k, a, 257);
   // Error against dense attention with the same causality (semantics §13).
   ref::AttentionParams dense;
   dense.mask.causal = s.params.mask.causal;
@@ -102,7 +103,8 @@ std::string renderJson(const std::string &device, const RunMetrics &m,
   llvm::json::Object doc{
       {"device", device},          {"rel_err", opt(m.relErr)},       {"nan_count", m.nanCount},
       {"density", opt(m.density)}, {"recall", opt(m.recall)},        {"error", opt(m.error)},
-      {"kv_kept", opt(m.kvKept)},  {"phases_ms", std::move(phases)}, {"total_ms", total}};
+      {"kv_kept", opt(m.kvKept)},  {"phases_ms", std::move(phases)}, {"total_ms", total},
+      {"recall_unaligned", opt(m.recallUnaligned)}};
   if (compile)
     doc["compile"] = llvm::json::Object{{"arch", compile->arch},
                                         {"disk_cache", compile->diskCache},

@@ -37,11 +37,13 @@ Shapes checkQK(const Tensor &q, const Tensor &k) {
 
 } // namespace
 
-double recall(const Tensor &q, const Tensor &k, const Attended &a) {
+double recall(const Tensor &q, const Tensor &k, const Attended &a, int64_t sampled) {
   Shapes s = checkQK(q, k);
   double scale = detail::resolveScale(a.params.scale, s.D);
   detail::KeySets sets(s.B, s.Hq, s.Hkv, s.Sq, s.Skv, a.blocks, a.queries, a.params);
-  int64_t M = std::min<int64_t>(256, s.Sq), g = s.Hq / s.Hkv;
+  if (sampled < 1)
+    throw Error(fmt::format("recall needs at least one sampled row, got {}", sampled));
+  int64_t M = std::min<int64_t>(sampled, s.Sq), g = s.Hq / s.Hkv;
   bool causal = a.params.mask.causal;
   double sum = 0.0;
   int64_t rows = 0;

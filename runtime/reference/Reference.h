@@ -252,7 +252,10 @@ struct Attended {
   const QuerySet *queries = nullptr;
   AttentionParams params;
 };
-double recall(const Tensor &q, const Tensor &k, const Attended &a);
+/// Recall over `rows` evenly spaced query rows (i = m·Sq/M, M = min(rows,
+/// Sq)); 256: the §13 rows. 257 visits every in-block offset where the 256
+/// rows are all first rows of their blocks (docs/evaluation.md).
+double recall(const Tensor &q, const Tensor &k, const Attended &a, int64_t rows = 256);
 double density(const Tensor &q, const Tensor &k, const Attended &a);
 /// Attention sizes without the tensors (the GPU runtime reports density
 /// from downloaded block and query sets). Sets are trusted to match.

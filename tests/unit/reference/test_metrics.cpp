@@ -15,9 +15,10 @@ using Catch::Matchers::Contains;
 namespace {
 
 /// Recall with the attended set given by `attends` (token-level brute force).
-double bruteRecall(const Tensor &q, const Tensor &k, bool causal, const KeyPred &attends) {
+double bruteRecall(const Tensor &q, const Tensor &k, bool causal, const KeyPred &attends,
+                   int64_t rows = 256) {
   int64_t B = q.shape[0], Hq = q.shape[1], Sq = q.shape[2], D = q.shape[3];
-  int64_t Hkv = k.shape[1], Skv = k.shape[2], M = std::min<int64_t>(256, Sq);
+  int64_t Hkv = k.shape[1], Skv = k.shape[2], M = std::min<int64_t>(rows, Sq);
   double scale = 1.0 / std::sqrt(static_cast<double>(D)), sum = 0.0;
   int64_t n = 0;
   for (int64_t b = 0; b < B; ++b)
@@ -90,6 +91,8 @@ TEST_CASE("recall and density of a windowed attention", "[metrics]") {
       return tokenAllowed(true, 50, 4, i, j, c.Sq, c.Skv);
     };
     REQUIRE(close(recall(q, k, a), bruteRecall(q, k, true, attends)));
+    // 257 rows (the benchmarks' unaligned rows): other rows once Sq > 256.
+    REQUIRE(close(recall(q, k, a, 257), bruteRecall(q, k, true, attends, 257)));
     REQUIRE(close(density(q, k, a), bruteDensity(2, 4, c.Sq, c.Skv, 128, 128, true, attends)));
   }
 }
