@@ -9,6 +9,8 @@ Not collected by pytest. For small OmniSparse variants (block 32, pooling
     sampled rows, fp32 PyTorch dense rows) against `sattn-run --device=cpu
     --json` on the same bf16 values (float64; its own selection). With S <=
     256 the sample is every row, so the error covers the same rows;
+  * the recall over 257 rows (evaluator.unaligned_rows) against the
+    reference's `recall_unaligned`;
   * density from Program.run_selection (the GPU's own sets) against the
     reference's density;
   * the block oracle against a float64 numpy recomputation on every query
@@ -45,7 +47,8 @@ for cand in (os.path.join(HERE, "..", "..", "python"), os.path.join(HERE, "..", 
         sys.path.insert(0, cand)
 import sattn  # noqa: E402
 from bench_omnisparse import omni_ir  # noqa: E402
-from evaluator import dense_rows, oracle_density, recall_and_error, sample_rows  # noqa: E402
+from evaluator import (dense_rows, oracle_density, recall_and_error, sample_rows,  # noqa: E402
+                       unaligned_rows)
 from structured import structured_qkv  # noqa: E402
 
 HQ, HKV, D, BLOCK = 4, 2, 64, 32
@@ -93,6 +96,8 @@ def main():
         rows = sample_rows(S)
         o_ref, lse_ref = dense_rows(q, k, v, rows)
         recall, error = recall_and_error(o, lse, rows, o_ref, lse_ref)
+        rows_u = unaligned_rows(S)  # 257 rows: other rows than the contract's at S = 500
+        recall_u = recall_and_error(o, lse, rows_u, *dense_rows(q, k, v, rows_u))[0]
         oracle = oracle_density(q, k, BLOCK, blocks=10 ** 6)
         oracle64 = oracle_numpy(q, k, BLOCK, 0.95)
 
@@ -118,6 +123,7 @@ def main():
         one_block = 1.0 / (HQ * sum(I + 1 for I in range((S + BLOCK - 1) // BLOCK)))
         checks = [
             ("recall", abs(recall - ref["recall"]) <= 2e-3),
+            ("recall_unaligned", abs(recall_u - ref["recall_unaligned"]) <= 2e-3),
             ("density", abs(report["density"] - ref["density"]) <= one_block + 1e-12),
             ("oracle", abs(oracle - oracle64) <= one_block + 1e-12),
         ]
