@@ -46,6 +46,7 @@ from structured import structured_qkv  # noqa: E402
 from timing import median_ms  # noqa: E402
 from evaluator import (dense_rows, oracle_density, recall_and_error, sample_rows,  # noqa: E402
                        unaligned_rows)
+from selection_study import with_granularities  # noqa: E402
 
 try:
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
@@ -73,10 +74,7 @@ def pattern_text(name):
     if name == "xattention_s16":
         text = text.replace("stride = 8 : i64", "stride = 16 : i64")
     if name == "unisparse_g32":  # granularities {32, 64} (bench/selection_study.py)
-        for a, b in (("group 16 ", "group 32 "), ("q_group = 16 ", "q_group = 32 "),
-                     ("k_group = 16 ", "k_group = 32 ")):
-            text, n = re.subn(re.escape(a), b, text)
-            assert n, "no %r in unisparse.mlir" % a
+        text = with_granularities(text, (32, 64))
     return with_lse(text)
 
 

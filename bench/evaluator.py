@@ -75,17 +75,20 @@ def recall_and_error(o, lse, rows, o_ref, lse_ref):
     return recall, error
 
 
-def oracle_density(q, k, block, mass=0.95, blocks=32):
-    """Density of the block oracle (see the module comment), causal, batch 0,
-    square blocks of `block` tokens, Sq == Skv."""
+def sorted_block_masses(q, k, block, blocks=32):
+    """Per sampled query block I (`blocks` evenly spaced ones, causal, batch
+    0, square blocks, Sq == Skv) and head h, the exact attention mass of
+    each visible KV block summed over I's rows, in descending order.
+    Returns (picks, masses): masses[h][x] for query block picks[x]."""
     hq, hkv, S, D = q.shape[1], k.shape[1], q.shape[2], q.shape[3]
     g = hq // hkv
     nqb = (S + block - 1) // block
     picks = sorted({i * nqb // min(blocks, nqb) for i in range(min(blocks, nqb))})
-    kept = valid = 0
     j = torch.arange(S, device=q.device)
+    masses = []
     for h in range(hq):
         kh = k[0, h // g].float()
+        per_head = []
         for I in picks:
             r0, r1 = I * block, min(S, (I + 1) * block)
             keys = r1  # causal: rows of block I see keys < r1
@@ -96,11 +99,19 @@ def oracle_density(q, k, block, mass=0.95, blocks=32):
             nkb = (keys + block - 1) // block
             per = torch.zeros(nkb * block, device=q.device)
             per[:keys] = p
-            bm = per.view(nkb, block).sum(1)
-            srt = torch.sort(bm, descending=True).values
-            need = mass * bm.sum()
+            per_head.append(torch.sort(per.view(nkb, block).sum(1), descending=True).values)
+        masses.append(per_head)
+    return picks, masses
+
+
+def oracle_density(q, k, block, mass=0.95, blocks=32):
+    """Density of the block oracle (see the module comment), causal, batch 0,
+    square blocks of `block` tokens, Sq == Skv."""
+    kept = valid = 0
+    for per_head in sorted_block_masses(q, k, block, blocks)[1]:
+        for srt in per_head:
             # The fewest blocks whose cumulative mass reaches `need`.
-            n = int(torch.searchsorted(torch.cumsum(srt, 0), need).item()) + 1
-            kept += min(n, nkb)
-            valid += nkb
+            n = int(torch.searchsorted(torch.cumsum(srt, 0), mass * srt.sum()).item()) + 1
+            kept += min(n, len(srt))
+            valid += len(srt)
     return kept / valid

@@ -47,7 +47,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from evaluator import oracle_density  # noqa: E402
+from evaluator import oracle_density, sorted_block_masses  # noqa: E402
 from structured import structured_qkv  # noqa: E402
 
 
@@ -168,26 +168,11 @@ def oracle_sharing(q, k, block, blocks=32):
     (per_head, flattest): lists of (recall, density) over tau, recall = the
     kept share of each (head, query block)'s mass averaged, density =
     attended / causally valid block pairs of the sampled query blocks."""
-    hq, S, D = q.shape
-    g = hq // k.shape[0]
-    nqb = -(-S // block)
-    picks = sorted({i * nqb // min(blocks, nqb) for i in range(min(blocks, nqb))})
-    j = torch.arange(S, device=q.device)
-    cums = []  # [h][x]: normalised cumulative mass of the sorted blocks
-    for h in range(hq):
-        kh = k[h // g].float()
-        row = []
-        for I in picks:
-            r0, r1 = I * block, min(S, (I + 1) * block)
-            s = (q[h, r0:r1].float() @ kh[:r1].T) / math.sqrt(D)
-            rows = torch.arange(r0, r1, device=q.device)
-            p = torch.softmax(s.masked_fill(j[None, :r1] > rows[:, None], float("-inf")), -1)
-            nkb = -(-r1 // block)
-            per = torch.zeros(nkb * block, device=q.device)
-            per[:r1] = p.sum(0)
-            cum = torch.cumsum(torch.sort(per.view(nkb, block).sum(1), descending=True).values, 0)
-            row.append((cum / cum[-1]).double().cpu())
-        cums.append(row)
+    hq = q.shape[0]
+    picks, masses = sorted_block_masses(q[None], k[None], block, blocks)
+    # [h][x]: normalised cumulative mass of the sorted blocks
+    cums = [[(c / c[-1]).double().cpu() for c in (torch.cumsum(m, 0) for m in row)]
+            for row in masses]
     valid = hq * sum(float(I + 1) for I in picks)
     per_head, flattest = [], []
     for t in [x / 200 for x in range(60, 200)] + [0.9975, 0.999]:
@@ -223,15 +208,24 @@ def at_recall(points, target=0.95):
     return None
 
 
+def with_granularities(text, grans):
+    """UniSparse IR (examples/patterns/unisparse.mlir) with its granularities
+    16 and 64 replaced by `grans` (pool groups and score groups)."""
+    for old, new in zip((16, 64), grans):
+        if old == new:
+            continue
+        for fmt in ("group %d ", "q_group = %d ", "k_group = %d "):
+            assert fmt % old in text, "no %r in the UniSparse IR" % (fmt % old)
+            text = text.replace(fmt % old, fmt % new)
+    return text
+
+
 def example_text(grans, tau):
     """examples/patterns/unisparse.mlir (32 / 8 heads, D 128) with its two
     granularities replaced by `grans` and its tau by `tau`."""
     with open(os.path.join(HERE, "..", "examples", "patterns", "unisparse.mlir")) as f:
         text = f.read()
-    for old, new in zip((16, 64), grans):
-        for fmt in ("group %d ", "q_group = %d ", "k_group = %d "):
-            text = text.replace(fmt % old, fmt % new)
-    return text.replace("tau = 0.9 : f64", "tau = %r : f64" % tau)
+    return with_granularities(text, grans).replace("tau = 0.9 : f64", "tau = %r : f64" % tau)
 
 
 def check(a):

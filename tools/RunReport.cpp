@@ -35,7 +35,7 @@ RunMetrics computeMetrics(const CpuRunResult &run) {
   ref::Attended a{s.blocks.get(), s.queries.get(), s.params};
   m.density = ref::density(*s.q, *s.k, a);
   m.recall = ref::recall(*s.q, *s.k, a);
-  m.recallUnaligned = ref::recall(*s.q, *s.k, a, 257);
+  m.recallUnaligned = ref::recall(*s.q, *s.k, a, ref::kUnalignedRecallRows);
   // Error against dense attention with the same causality (semantics §13).
   ref::AttentionParams dense;
   dense.mask.causal = s.params.mask.causal;

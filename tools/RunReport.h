@@ -12,7 +12,7 @@ struct RunMetrics {
   std::optional<double> relErr; // --check only
   int64_t nanCount = 0;
   std::optional<double> density, recall, error; // prefill attention only
-  std::optional<double> recallUnaligned;          // recall over 257 rows
+  std::optional<double> recallUnaligned;          // ref::kUnalignedRecallRows rows
   std::optional<double> kvKept;                 // decode with a token set
 };
 

@@ -252,9 +252,12 @@ struct Attended {
   const QuerySet *queries = nullptr;
   AttentionParams params;
 };
+/// The row count of the unaligned recall: 257 evenly spaced rows visit
+/// every in-block offset where the §13 rows (256) are all first rows of
+/// their blocks (docs/evaluation.md; bench/evaluator.py UNALIGNED_ROWS).
+constexpr int64_t kUnalignedRecallRows = 257;
 /// Recall over `rows` evenly spaced query rows (i = m·Sq/M, M = min(rows,
-/// Sq)); 256: the §13 rows. 257 visits every in-block offset where the 256
-/// rows are all first rows of their blocks (docs/evaluation.md).
+/// Sq)); 256: the §13 rows.
 double recall(const Tensor &q, const Tensor &k, const Attended &a, int64_t rows = 256);
 double density(const Tensor &q, const Tensor &k, const Attended &a);
 /// Attention sizes without the tensors (the GPU runtime reports density

@@ -92,7 +92,8 @@ TEST_CASE("recall and density of a windowed attention", "[metrics]") {
     };
     REQUIRE(close(recall(q, k, a), bruteRecall(q, k, true, attends)));
     // 257 rows (the benchmarks' unaligned rows): other rows once Sq > 256.
-    REQUIRE(close(recall(q, k, a, 257), bruteRecall(q, k, true, attends, 257)));
+    REQUIRE(close(recall(q, k, a, kUnalignedRecallRows),
+                  bruteRecall(q, k, true, attends, kUnalignedRecallRows)));
     REQUIRE(close(density(q, k, a), bruteDensity(2, 4, c.Sq, c.Skv, 128, 128, true, attends)));
   }
 }
