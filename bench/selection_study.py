@@ -41,6 +41,7 @@ identical: a block sitting exactly at tau may flip between float types).
 import argparse
 import math
 import os
+import re
 import sys
 
 import torch
@@ -210,7 +211,16 @@ def at_recall(points, target=0.95):
 
 def with_granularities(text, grans):
     """UniSparse IR (examples/patterns/unisparse.mlir) with its granularities
-    16 and 64 replaced by `grans` (pool groups and score groups)."""
+    16 and 64 replaced by `grans` (pool groups and score groups); one
+    granularity (c,) keeps only the 64 branch (regrouped to c) and drops
+    the mean."""
+    if len(grans) == 1:
+        text, n = re.subn(r"  %qp16 = .*?\n(?=  %qp64 = )", "", text, flags=re.S)
+        assert n == 1, "no 16-token branch in the UniSparse IR"
+        text, n = re.subn(r"  %s = sattn\.mean_scores %s16, %s64 : .*?\n", "", text)
+        assert n == 1, "no mean_scores in the UniSparse IR"
+        text = text.replace("%s64 ", "%s ")
+        grans = (16, grans[0])
     for old, new in zip((16, 64), grans):
         if old == new:
             continue

@@ -44,8 +44,8 @@ case "${1:-1}" in
   ;;
 2)
   # UniSparse at granularities {32, 64} against the default {16, 64}.
-  TAILN=8 step 200 unisparse python3 bench/bench_patterns.py --seqs 131072 --reps 3 \
-    --patterns unisparse@0.94,unisparse@0.97,unisparse@0.975,unisparse_g32@0.94,unisparse_g32@0.97,unisparse_g32@0.975 \
+  TAILN=9 step 230 unisparse python3 bench/bench_patterns.py --seqs 131072 --reps 3 \
+    --patterns unisparse@0.94,unisparse@0.975,unisparse_g32@0.94,unisparse_g32@0.97,unisparse_g32@0.975,unisparse_g64@0.97,unisparse_g64@0.975 \
     --json "$OUT/unisparse-g32.json"
   TAILN=3 step 40 empty bin/sattn-gpu-tests "empty sequences*"
   TAILN=6 step 60 torchcheck python3 scripts/gpu_torch_check.py
