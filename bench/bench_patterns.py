@@ -21,10 +21,10 @@ Static patterns (StreamingLLM, A-shape) give Flex their block set too
 XAttention runs only at S <= --xattn-max (default: every length; its
 estimate is one tensor-core GEMM pass of 1/(2·stride) of dense attention's
 work, codegen/device/antidiag.cuh).
-unisparse_g32 and unisparse_g64 (not in the default list) are UniSparse at
-granularities {32, 64} and {64} instead of {16, 64}: the same recall /
-density curve on these inputs (bench/selection_study.py) at 0.29x and
-0.06x the pooled pairs.
+unisparse_g16 and unisparse_g64 (not in the default list) are UniSparse at
+granularities {16, 64} (design §10's) and {64} instead of the default
+{32, 64}: the same recall / density curve on these inputs
+(bench/selection_study.py) at 3.5x and 0.2x the default's pooled pairs.
 
   python3 bench/bench_patterns.py --seqs 32768,65536,131072 --json out.json
 """
@@ -58,7 +58,7 @@ HQ, HKV, D = 32, 8, 128
 PATTERNS = ["streaming_llm", "minference_ashape", "minference_block_sparse",
             "minference_vertical_slash", "unisparse",
             "composite_budget", "flexprefill", "xattention", "xattention_s16"]
-UNISPARSE_GRANS = {"unisparse_g32": (32, 64), "unisparse_g64": (64,)}
+UNISPARSE_GRANS = {"unisparse_g16": (16, 64), "unisparse_g64": (64,)}
 STATIC = {"streaming_llm": (4096, 4), "minference_ashape": (3968, 128)}  # window, sinks
 
 

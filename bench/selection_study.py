@@ -21,7 +21,7 @@ fp32 attention of sampled rows:
 
 Timing stays with bench/bench_patterns.py on the GPU; this says which
 granularities are worth timing. The estimate's cost is reported as pooled
-query-key pairs relative to the default {16, 64}: the 16-token grid is 16x
+query-key pairs relative to design §10's {16, 64}: the 16-token grid is 16x
 the 64-token one and at 128k it is most of the estimate.
 
   python3 bench/selection_study.py --seq 32768 --configs 16+64,32+64,32
@@ -33,7 +33,7 @@ instead of estimates: the density at which per-head budgets (`share =
 none`) and the flattest head's budget for every head (`share = flattest`)
 reach a mean recall, on 32 sampled query blocks per head.
 
---check runs examples/patterns/unisparse.mlir (and its {32, 64} form) on
+--check runs examples/patterns/unisparse.mlir (and its {16, 64} and {64} forms) on
 sattn's CPU reference (or the GPU) at a small size and requires the same
 block sets as this script's (at least 99 % of the (head, query block) rows
 identical: a block sitting exactly at tau may flip between float types).
@@ -211,17 +211,17 @@ def at_recall(points, target=0.95):
 
 def with_granularities(text, grans):
     """UniSparse IR (examples/patterns/unisparse.mlir) with its granularities
-    16 and 64 replaced by `grans` (pool groups and score groups); one
+    32 and 64 replaced by `grans` (pool groups and score groups); one
     granularity (c,) keeps only the 64 branch (regrouped to c) and drops
     the mean."""
     if len(grans) == 1:
-        text, n = re.subn(r"  %qp16 = .*?\n(?=  %qp64 = )", "", text, flags=re.S)
-        assert n == 1, "no 16-token branch in the UniSparse IR"
-        text, n = re.subn(r"  %s = sattn\.mean_scores %s16, %s64 : .*?\n", "", text)
+        text, n = re.subn(r"  %qp32 = .*?\n(?=  %qp64 = )", "", text, flags=re.S)
+        assert n == 1, "no 32-token branch in the UniSparse IR"
+        text, n = re.subn(r"  %s = sattn\.mean_scores %s32, %s64 : .*?\n", "", text)
         assert n == 1, "no mean_scores in the UniSparse IR"
         text = text.replace("%s64 ", "%s ")
-        grans = (16, grans[0])
-    for old, new in zip((16, 64), grans):
+        grans = (32, grans[0])
+    for old, new in zip((32, 64), grans):
         if old == new:
             continue
         for fmt in ("group %d ", "q_group = %d ", "k_group = %d "):
@@ -240,14 +240,14 @@ def example_text(grans, tau):
 
 def check(a):
     """sattn's selection (run_selection) against this script's, for the
-    example's granularities {16, 64} and for {32, 64}."""
+    example's granularities {32, 64}, for {16, 64} and for {64}."""
     import sattn
     dev = "cuda" if a.device == "cuda" else "cpu"
     sess = sattn.Session("gpu" if dev == "cuda" else "cpu")
     S, hq, hkv, D = a.check_seq, 32, 8, 128
     q, k, v = structured_qkv(S, hq, hkv, D, device=dev, seed=7)
     worst = 1.0
-    for grans in ((16, 64), (32, 64)):
+    for grans in ((32, 64), (16, 64), (64,)):
         for tau in (0.8, 0.97):
             prog = sess.compile(example_text(grans, tau))
             _, rep = prog.run_selection(q, k, v, blocks=True)

@@ -11,8 +11,8 @@
 // one warpgroup whose m64 accumulators have the mma.sync fragment layout,
 // the tiles sit in the 128-byte-swizzle layout, and the two products of a
 // tile that read the same operand pair (S and dP) are issued as one group
-// (an overlapped schedule measured faster but gave irreproducible dK:
-// docs/performance.md). With s = scale q.k, P = exp(s - LSE) (the forward's
+// (an overlapped schedule — P while dP runs, dV before dS — measured no
+// faster on two-warpgroup CTAs: docs/performance.md, 2026-12-07 tenth). With s = scale q.k, P = exp(s - LSE) (the forward's
 // saved LSE), dP = dO.v, delta = rowsum(dO * O), dS = P (dP - delta):
 //
 //   attn_bwd_delta     delta per query row (one warp per row).
@@ -104,16 +104,6 @@ template <class C, class = void> struct BwdRowWgsOf {
 };
 template <class C> struct BwdRowWgsOf<C, decltype(void(C::BWD_ROW_WGS))> {
   static constexpr int value = C::BWD_ROW_WGS;
-};
-
-/// The sm_90a dK/dV kernel's overlapped schedule (DkDv::compute_wg):
-/// Cfg::BWD_OVERLAP when defined (Backward.cpp, SATTN_BACKWARD_OVERLAP=1),
-/// else off.
-template <class C, class = void> struct BwdOverlapOf {
-  static constexpr bool value = false;
-};
-template <class C> struct BwdOverlapOf<C, decltype(void(C::BWD_OVERLAP))> {
-  static constexpr bool value = C::BWD_OVERLAP;
 };
 
 /// Dynamic shared memory of attn_bwd_dkdv: K, V, two stages of Q and dO
@@ -344,34 +334,6 @@ template <class Cfg, bool WG> struct Base {
     fence_regs(d2);
   }
 
-  /// sm_90a: d = A Bᵀ over the head dim for 64-row K-major tiles at shared
-  /// addresses a, b, issued and not committed (the overlapped schedule).
-  __device__ __forceinline__ static void one_product(float (&d)[BT / 2], u32 a, u32 b) {
-    const u64 da = make_desc(a, 16, 1024), db = make_desc(b, 16, 1024);
-#pragma unroll
-    for (int kk = 0; kk < KD; ++kk) {
-      const u64 o = kstep_offset<BT>(kk);
-      if (kk == 0)
-        wgmma_ss<T, BT, 0>(d, da + o, db + o);
-      else
-        wgmma_ss<T, BT, 1>(d, da + o, db + o);
-    }
-  }
-
-  /// The overlapped schedule's first products: d1 = A1 B1ᵀ and d2 = A2 B2ᵀ
-  /// as two commit groups, waited for until d1 is done (d2 may still run:
-  /// its registers stay untouched until a later wait and fence).
-  __device__ __forceinline__ static void two_groups(float (&d1)[BT / 2], float (&d2)[BT / 2],
-                                                    u32 a1, u32 b1, u32 a2, u32 b2) {
-    wg_fence();
-    one_product(d1, a1, b1);
-    wg_commit();
-    one_product(d2, a2, b2);
-    wg_commit();
-    wg_wait<1>();
-    fence_regs(d1);
-  }
-
   /// The A fragment of k-step kk (16 columns) from accumulator tiles c
   /// [n-tile of 8][4] (mma.sync m16n8 and wgmma m64 alike), in T.
   template <int N>
@@ -426,7 +388,6 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   static constexpr int CK = BT * NWG; // keys of the CTA
   static_assert(NWG == 1 || NWG == 2, "attn_bwd_dkdv: 1 or 2 key warpgroups per CTA");
   static constexpr bool DS2 = WG && Cfg::ATOMIC_DQ && NWG > 1;
-  static constexpr bool OVERLAP = WG && BwdOverlapOf<Cfg>::value;
   static_assert(!Cfg::HAS_BLOCKS || NWG == 1 || Cfg::SET_BK % CK == 0,
                 "attn_bwd_dkdv: a CTA's keys must lie in one KV block of the set");
   // smem (elements): K[NWG], V[NWG], Q[2], dO[2], dS [query][key] (mma.sync,
@@ -693,24 +654,6 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     probs_ds(sc, dp, s);
   }
 
-  /// The overlapped schedule's second products: `from` (fp32, the S^T
-  /// layout) packed into the A fragments `a`, then acc += A B over the 64
-  /// queries (B read N-major at descriptor nb), one commit group, not
-  /// waited for (`a` must stay untouched until it completes).
-  __device__ __forceinline__ static void rs_product(float (&acc)[ND * 4], u32 (&a)[KQ][4],
-                                                    const float (&from)[NQ][4], u64 nb) {
-#pragma unroll
-    for (int kk = 0; kk < KQ; ++kk)
-      B_::pack_a(a[kk], from, kk);
-    fence_regs(acc);
-    fence_regs(a);
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < KQ; ++kk) // 16 queries = two 8-row swizzle atoms = 2048 B
-      wgmma_rs<T, D>(acc, a[kk], nb + static_cast<u64>((kk * 2048) >> 4));
-    wg_commit();
-  }
-
   /// sm_90a: the warpgroup's 64 keys as one m64 tile. S^T = K Q^T and
   /// dP^T = V dO^T (both operands K-major from shared memory), then
   /// dV += P^T dO and dK += dS^T Q with P^T / dS^T from registers and dO / Q
@@ -737,38 +680,24 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
     u32 pa[KQ][4], sa[KQ][4];
     // 16 queries per k-step = two 8-row swizzle atoms = 2048 B.
     const u64 on = make_desc(dob, BT * 128, 1024), qn = make_desc(qb, BT * 128, 1024);
-    if constexpr (OVERLAP) {
-      // S^T and dP^T as two groups: P's exponentials run while dP^T is in
-      // the tensor cores, dV += P^T dO is issued as soon as P is packed and
-      // dS while dV runs; then dK += dS^T Q. wgmma groups complete in
-      // order, so wait<1> after dV's commit means dP^T is done.
-      B_::two_groups(scf, dpf, kb, qb, vb, dob);
-      probs_p(sc, s, h, r0, r1, kind);
-      rs_product(dvf, pa, sc, on); // dV += P^T dO
-      wg_wait<1>();
-      fence_regs(dpf);
-      probs_ds(sc, dp, s);
-      rs_product(dkf, sa, dp, qn); // dK += dS^T Q
-    } else {
-      B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
-      probs(sc, dp, s, h, r0, r1, kind);
+    B_::two_products(scf, dpf, kb, qb, vb, dob); // S^T = K Q^T, dP^T = V dO^T
+    probs(sc, dp, s, h, r0, r1, kind);
 #pragma unroll
-      for (int kk = 0; kk < KQ; ++kk) {
-        B_::pack_a(pa[kk], sc, kk);
-        B_::pack_a(sa[kk], dp, kk);
-      }
-      fence_regs(dkf);
-      fence_regs(dvf);
-      fence_regs(pa);
-      fence_regs(sa);
-      wg_fence();
-#pragma unroll
-      for (int kk = 0; kk < KQ; ++kk) {
-        wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
-        wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
-      }
-      wg_commit();
+    for (int kk = 0; kk < KQ; ++kk) {
+      B_::pack_a(pa[kk], sc, kk);
+      B_::pack_a(sa[kk], dp, kk);
     }
+    fence_regs(dkf);
+    fence_regs(dvf);
+    fence_regs(pa);
+    fence_regs(sa);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < KQ; ++kk) {
+      wgmma_rs<T, D>(dvf, pa[kk], on + static_cast<u64>((kk * 2048) >> 4));
+      wgmma_rs<T, D>(dkf, sa[kk], qn + static_cast<u64>((kk * 2048) >> 4));
+    }
+    wg_commit();
     if constexpr (DS2)
       ds_put<false>(dp); // fast mode: while dV / dK run (dp is no wgmma operand)
     else if constexpr (Cfg::ATOMIC_DQ)
@@ -958,8 +887,9 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
   /// chunks (2-way conflict). So within a box lane g stores n-tile k ^ (g %
   /// 4) at step k: the chunk pair (k ^ g % 4) ^ (g / 2) differs for the four
   /// rows of each half-warp. The registers are permuted by two conditional
-  /// swaps (selects), not indexed. p.dq_tma == 2: the unpermuted stores
-  /// (kept for the A/B until measured).
+  /// swaps (selects), not indexed. Measured on an H100 (2026-12-07, S 16k):
+  /// the permuted order 3-6 % faster than the plain one, and the TMA path
+  /// 4-10 % faster than red.global.
   __device__ __forceinline__ void reduce_dq(const float (&o)[ND][4], int h, int r0) const {
     const bool issuer = tid % NT == 0;
     const u32 stg = sbase + STG_AT + wgi * STG_BYTES;
@@ -967,7 +897,7 @@ template <class Cfg, bool WG, bool COLS = false> struct DkDv : Base<Cfg, WG> {
       bulk_wait_read<0>(); // this buffer's previous reduction has read it
     named_sync<NT>(1 + wgi);
     const int g = lane >> 2, t = lane & 3;
-    const int s = p.dq_tma == 2 ? 0 : g & 3;
+    const int s = g & 3;
 #pragma unroll
     for (int bx = 0; bx < D / 32; ++bx)
 #pragma unroll
@@ -1281,17 +1211,8 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
     float(&scf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(sc);
     float(&dpf)[NN * 4] = reinterpret_cast<float(&)[NN * 4]>(dp);
     float(&dqf)[ND * 4] = reinterpret_cast<float(&)[ND * 4]>(dq);
-    if constexpr (BwdOverlapOf<Cfg>::value) {
-      // S and dP as two wgmma groups: P's exponentials while dP runs.
-      B_::two_groups(scf, dpf, qb, kb, dob, vb);
-      probs_p(sc, j0, j1, kind);
-      wg_wait<0>();
-      fence_regs(dpf);
-      probs_ds(sc, dp);
-    } else {
-      B_::two_products(scf, dpf, qb, kb, dob, vb); // S, dP
-      probs(sc, dp, j0, j1, kind);
-    }
+    B_::two_products(scf, dpf, qb, kb, dob, vb); // S, dP
+    probs(sc, dp, j0, j1, kind);
     u32 sa[KN][4];
 #pragma unroll
     for (int kk = 0; kk < KN; ++kk)

@@ -129,8 +129,8 @@ struct AttnBwdParams {
   int vs_head;
   /// The fast mode's two-warpgroup dK/dV kernel: when dq_tma, dq_accum as a
   /// 3-d fp32 map [B * Hq][Sq][D] with 128-byte-swizzled [64][32] boxes,
-  /// which its dQ tiles are added through (TMA reductions; 2: staged
-  /// without the bank-conflict permutation), else red.global.
+  /// which its dQ tiles are added through (TMA reductions), else
+  /// red.global.
   int dq_tma;
   TmaDesc tdq;
 };

@@ -121,7 +121,7 @@ def minference_vertical_slash(heads, kv_heads, head_dim, vertical=1000, slash=60
 
 
 def unisparse(heads, kv_heads, head_dim, tau=0.9, cap=0, dtype="bf16"):
-    """UniSparse (docs/patterns/unisparse.md): composite tokens at granularities 16 and
+    """UniSparse (docs/patterns/unisparse.md): composite tokens at granularities 32 and
     64, their block scores averaged, per query block the sink and diagonal blocks plus
     the largest others up to `tau` of the estimated mass (at most `cap` blocks when
     `cap` > 0); causal, 128 x 128 blocks."""

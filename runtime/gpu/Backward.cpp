@@ -70,14 +70,6 @@ int backwardWgs(const Launch &l, bool deterministic, bool wg, const char *blockC
   return 2;
 }
 
-/// The sm_90a dK/dV kernel's overlapped schedule (DkDv::compute_wg: P
-/// while dP^T runs, dV issued before dS): opt-in with
-/// SATTN_BACKWARD_OVERLAP=1 until measured (docs/training.md).
-bool backwardOverlap(bool wg) {
-  const char *env = std::getenv("SATTN_BACKWARD_OVERLAP");
-  return wg && env && std::string(env) == "1";
-}
-
 } // namespace
 
 /// The backward module of attention launch `l` in one mode (declared in
@@ -99,8 +91,7 @@ BackwardModuleSource backwardModuleSource(const Launch &l, bool deterministic, b
         "  static constexpr bool HAS_QUERIES = false;\n"
         "  static constexpr bool ATOMIC_DQ = "
      << (deterministic ? "false" : "true") << ";\n  static constexpr int BWD_KEY_WGS = " << m.keyWgs
-     << ";\n  static constexpr int BWD_ROW_WGS = " << m.rowWgs << ";\n"
-     << (backwardOverlap(wg) ? "  static constexpr bool BWD_OVERLAP = true;\n" : "") << "};\n"
+     << ";\n  static constexpr int BWD_ROW_WGS = " << m.rowWgs << ";\n};\n"
      << "struct sattn_bwd_fwd_cfg : sattn_bwd_cfg {\n"
         "  static constexpr bool HAS_LSE = true;\n"
         "  static constexpr int TILE_M = 64;\n};\n";
@@ -395,16 +386,15 @@ void CompiledProgram::backward(const std::vector<DeviceTensor> &args, const Devi
   }
   const bool wg = bm.wgmma; // as the module was built (launch shapes must match)
   const int kw = bm.keyWgs, cta = dev::kAttnBwdTile * kw; // keys per dK/dV CTA
-  // Two warpgroups in the atomic mode may add their dQ tiles by TMA
-  // reductions (DkDv::reduce_dq) instead of red.global: opt-in with
-  // SATTN_BACKWARD_DQ_TMA=1 until it has run on a GPU (docs/training.md);
-  // =2 stages the tile without the bank-conflict permutation (the A/B).
-  if (const char *env = std::getenv("SATTN_BACKWARD_DQ_TMA");
-      !req.deterministic && wg && kw > 1 && Sq > 0 && env &&
-      (std::string(env) == "1" || std::string(env) == "2"))
+  // Two warpgroups in the atomic mode add their dQ tiles by TMA reductions
+  // (DkDv::reduce_dq): 4-10 % faster than red.global on an H100
+  // (docs/performance.md, 2026-12-07 tenth). SATTN_BACKWARD_DQ_TMA=0 keeps
+  // red.global, as do maps the driver cannot encode.
+  const char *tmaEnv = std::getenv("SATTN_BACKWARD_DQ_TMA");
+  if (!req.deterministic && wg && kw > 1 && Sq > 0 && !(tmaEnv && std::string(tmaEnv) == "0"))
     bp.dq_tma = encodeDqAccumTma(drv.cuTensorMapEncodeTiled_, bp.dq_accum, int64_t(B) * Hq, Sq,
                                  int(D), dev::kAttnBwdTile, bp.tdq)
-                    ? env[0] - '0'
+                    ? 1
                     : 0;
   const int64_t kTiles = bs ? int64_t(bs->nKB) * cdiv(l.i("SET_BK"), cta) : cdiv(k.S, cta);
   const int dkdvSmem = wg ? dev::attn_bwd_dkdv_wg_smem_bytes(D, !req.deterministic, kw)

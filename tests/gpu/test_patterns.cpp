@@ -93,14 +93,18 @@ TEST_CASE("UniSparse: composite-token scores, their mean, cumulative selection",
     int Sq, Skv, B;
     double tau;
     int64_t cap;
+    std::vector<int64_t> grans; ///< the default {32, 64}, and design §10's {16, 64}
   };
-  for (const Case &c :
-       {Case{700, 700, 1, 0.9, 0}, Case{333, 333, 2, 0.8, 2}, Case{500, 900, 1, 0.95, 0}}) {
+  for (const Case &c : {Case{700, 700, 1, 0.9, 0, {32, 64}}, Case{333, 333, 2, 0.8, 2, {16, 64}},
+                        Case{500, 900, 1, 0.95, 0, {32, 64}}}) {
     Shape s{c.B, 8, 2, c.Sq, c.Skv, 64, "bf16"};
-    INFO("Sq " << c.Sq << " Skv " << c.Skv << " B " << c.B << " tau " << c.tau << " cap " << c.cap);
+    INFO("Sq " << c.Sq << " Skv " << c.Skv << " B " << c.B << " tau " << c.tau << " cap " << c.cap
+               << " granularities " << c.grans[0] << "," << c.grans[1]);
     patterns::Heads h{8, 2, 64, DType::BF16};
-    Outcome o = runBoth(patterns::unisparse(h, {128, {16, 64}, c.tau, c.cap}).text(), s, seed++);
-    ref::Scores mean = checkCompositeScores(o, {16, 64}, 128, {}, 6);
+    patterns::UniSparseOptions opt;
+    opt.tau = c.tau, opt.cap = c.cap, opt.granularities = c.grans;
+    Outcome o = runBoth(patterns::unisparse(h, opt).text(), s, seed++);
+    ref::Scores mean = checkCompositeScores(o, c.grans, 128, {}, 6);
     auto [gs, gb] = scoresAndBlocks(o);
     REQUIRE(gb);
     ref::BlockSet want = ref::selectCumulative(

@@ -73,7 +73,7 @@ def test_patterns_are_ir_text():
     with pytest.raises(ValueError, match="pages must be a positive int"):
         sattn.patterns.quest(H, HKV, D, pages=0)
     u = sattn.patterns.unisparse(H, HKV, D, tau=0.95, cap=6)
-    assert "sattn.mean_scores %s16, %s64" in u and "k = 6 : i64" in u
+    assert "sattn.mean_scores %s32, %s64" in u and "k = 6 : i64" in u
     with pytest.raises(ValueError, match="tau must lie in"):
         sattn.patterns.unisparse(H, HKV, D, tau=1.5)
 

@@ -16,7 +16,6 @@
 
 #include "codegen/Nvrtc.h"
 #include "runtime/gpu/Executor.h"
-#include "tests/unit/EnvGuard.h"
 #include "tests/unit/Lowered.h"
 
 #include <cstdlib>
@@ -158,27 +157,4 @@ TEST_CASE("the backward module compiles for every attention kind, mode and arch"
   vs.block = 128;
   check("vertical-slash bq 128 D128",
         patterns::minferenceVerticalSlash({8, 2, 128, DType::FP16}, vs).text(), "sm_90a", false);
-}
-
-TEST_CASE("SATTN_BACKWARD_OVERLAP=1 builds the overlapped wgmma schedule", "[backward]") {
-  // S / dP as two wgmma groups with a wait for the older one (P while dP
-  // runs) in the dK/dV kernel (both modes) and the deterministic dQ
-  // kernel; the default schedule waits for both at once.
-  const std::string text = patterns::dense({8, 2, 128, DType::BF16}, true, true).text();
-  Lowered v(text, "sm_90a");
-  const gpu::Launch &l = v.attention();
-  for (bool overlap : {false, true}) {
-    testing::EnvGuard env("SATTN_BACKWARD_OVERLAP");
-    if (overlap)
-      env.set("1");
-    for (bool det : {true, false}) {
-      INFO((overlap ? "overlapped" : "default") << (det ? " deterministic" : " atomic"));
-      const gpu::BackwardModuleSource m = gpu::backwardModuleSource(l, det, true);
-      CHECK((count(m.cuda, "BWD_OVERLAP = true;") == 1) == overlap);
-      codegen::CompileOutput out = codegen::Nvrtc::get().compile(
-          m.cuda, "bwd_overlap", codegen::Arch::parse("sm_90a"), codegen::Emit::Ptx);
-      // dK/dV: wait 1 after S and after dV (and dQ in the deterministic module).
-      CHECK((count(out.binary, "wgmma.wait_group.sync.aligned 1;") > 0) == overlap);
-    }
-  }
 }
