@@ -5,8 +5,8 @@
 # device call (<= 10 min) brings back whatever finished. Logs and JSON go
 # to $OUT (the device tool's output folder; default: a temporary folder),
 # the last lines of each step to stdout.
-#   bash scripts/bundle-pending.sh 1   # the new defaults: backward, UniSparse tests (~5 min)
-#   bash scripts/bundle-pending.sh 2   # never run on a GPU: sm_80 backward, vertical-slash training (~8 min)
+#   bash scripts/bundle-pending.sh 1   # pool kernel tests and times, fast backward (~4 min)
+#   bash scripts/bundle-pending.sh 2   # [backward] suite as committed, sm_80 backward, vertical-slash training (~10 min)
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here" || exit 1
@@ -27,13 +27,19 @@ nvidia-smi --query-gpu=name --format=csv,noheader
 bwd=(python3 bench/kernels/bwd_time.py --seq 16384 --dims "64,128" --causal "1,0" --reps 5)
 case "${1:-1}" in
 1)
-  # TMA dQ reductions by default (no variable), the overlapped schedule
-  # removed; UniSparse's default granularities {32, 64} in the GPU tests.
-  TAILN=5 step 240 bwdtests bin/sattn-gpu-tests "[backward]"
+  # Branch pool-vec (merge it first): the pool kernel's 16-byte loads
+  # (several rows per CTA), not yet run on a GPU: every pattern
+  # that pools, then its time inside UniSparse / MInference estimates.
+  TAILN=3 step 120 pooltests bin/sattn-gpu-tests \
+    "UniSparse*,composite-token budget*,top-k and cumulative*,Quest*,MInference block-sparse*"
+  TAILN=6 step 90 poolbench python3 bench/bench_patterns.py --seqs 32768,131072 --reps 5 \
+    --patterns unisparse@0.973,minference_block_sparse --json "$OUT/pool-bench.json"
+  # TMA dQ reductions by default (no variable; the overlapped schedule
+  # removed); UniSparse's default granularities {32, 64} in the tests above.
   TAILN=4 step 45 bwd "${bwd[@]}" --atomic --cudnn
-  TAILN=3 step 60 unisparse bin/sattn-gpu-tests "UniSparse*,composite-token budget*"
   ;;
 2)
+  TAILN=5 step 240 bwdtests bin/sattn-gpu-tests "[backward]"
   TAILN=5 step 300 bwd80 env SATTN_TEST_ARCH=sm_80 bin/sattn-gpu-tests "[backward]"
   TAILN=10 step 150 vslash python3 bench/bench_train_vslash.py --json "$OUT/train-vslash.json"
   ;;

@@ -394,7 +394,7 @@ template <class Cfg> struct ScoresRowTile {
 template <class Cfg> __device__ __forceinline__ void block_scores_mma(const ScoresParams &p) {
   using ptx::ex2;
   using ptx::u32;
-  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
+  constexpr int D = Cfg::HEAD_DIM, NT = kScoresThreads, R = kScoresMmaRows;
   constexpr int NK = scores_key_tile(D), LD = D + 8;
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
   constexpr int IPC = R / ROWS;                          // query blocks per item
@@ -409,7 +409,7 @@ template <class Cfg> __device__ __forceinline__ void block_scores_mma(const Scor
   int *itemSlot = reinterpret_cast<int *>(rowInvL + R);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
-  const int nq = p.nq, nk = p.nk, nKB = p.nKB, nQB = p.nQB;
+  const int nq = p.nq, nKB = p.nKB, nQB = p.nQB;
   const int rowTiles = (nq + R - 1) / R, perTile = Cfg::HEADS * p.B, nItems = rowTiles * perTile;
   float *ws = p.ws + static_cast<i64>(blockIdx.x) * R * nKB; // [nKB][R]
   const float ninf = neg_inf();
@@ -658,7 +658,7 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
                                                   int ipc, float *out, int outI0, Keys &keys,
                                                   float *P) {
   using ptx::u32;
-  constexpr int D = Cfg::HEAD_DIM, KD = D / 16, NT = kScoresThreads, R = kScoresMmaRows;
+  constexpr int D = Cfg::HEAD_DIM, NT = kScoresThreads, R = kScoresMmaRows;
   constexpr int NK = scores_key_tile(D), LDP = NK + 8;
   constexpr int ROWS = Cfg::BQ / Cfg::Q_GROUP, GROUPS = Cfg::BK / Cfg::K_GROUP;
   constexpr int IPC = R / ROWS;    // query blocks per CTA at most
@@ -667,7 +667,7 @@ __device__ __forceinline__ void scores_2pass_rows(const ScoresParams &p, int b, 
   static_assert(IPC <= NT || GROUPS <= NK, "block_scores_mma_2pass: one carried block per thread");
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane >> 2, tq = lane & 3;
-  const int nq = p.nq, nk = p.nk, nKB = p.nKB;
+  const int nq = p.nq, nKB = p.nKB;
   const int r0 = I0 * ROWS, r1 = min(nq, r0 + ipc * ROWS);
   const ScoresRowTile<Cfg> rt(p, b, h, r0, r1);
   const auto &qh = rt.qh, &ql = rt.ql;
