@@ -27,7 +27,7 @@ nvidia-smi --query-gpu=name --format=csv,noheader
 bwd=(python3 bench/kernels/bwd_time.py --seq 16384 --dims "64,128" --causal "1,0" --reps 5)
 case "${1:-1}" in
 1)
-  # Branch pool-vec (merge it first): the pool kernel's 16-byte loads
+  # docs/experiments/pool-vec.patch (git apply it first): the pool kernel's 16-byte loads
   # (several rows per CTA), not yet run on a GPU: every pattern
   # that pools, then its time inside UniSparse / MInference estimates.
   TAILN=3 step 120 pooltests bin/sattn-gpu-tests \
