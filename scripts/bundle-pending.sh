@@ -5,7 +5,7 @@
 # device call (<= 10 min) brings back whatever finished. Logs and JSON go
 # to $OUT (the device tool's output folder; default: a temporary folder),
 # the last lines of each step to stdout.
-#   bash scripts/bundle-pending.sh 1   # pool kernel tests and times, fast backward (~4 min)
+#   bash scripts/bundle-pending.sh 1   # pool kernel tests and times, fast backward (~6 min)
 #   bash scripts/bundle-pending.sh 2   # [backward] suite as committed, sm_80 backward, vertical-slash training (~10 min)
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,13 +27,18 @@ nvidia-smi --query-gpu=name --format=csv,noheader
 bwd=(python3 bench/kernels/bwd_time.py --seq 16384 --dims "64,128" --causal "1,0" --reps 5)
 case "${1:-1}" in
 1)
-  # docs/experiments/pool-vec.patch (git apply it first): the pool kernel's 16-byte loads
-  # (several rows per CTA), not yet run on a GPU: every pattern
-  # that pools, then its time inside UniSparse / MInference estimates.
+  # docs/experiments/pool-vec.patch (git apply it first; not yet run on a
+  # GPU): the pool kernel's 16-byte loads (several rows per CTA) and two
+  # pools of one input in one launch (GROUP2). Every test that pools, with
+  # aligned and unaligned rows, then the pool times in the UniSparse /
+  # MInference estimates, paired and (SATTN_FUSE_ESTIMATION=0) unpaired.
   TAILN=3 step 120 pooltests bin/sattn-gpu-tests \
     "UniSparse*,composite-token budget*,top-k and cumulative*,Quest*,MInference block-sparse*"
+  TAILN=3 step 60 poolpad env SATTN_ROW_PAD=3 bin/sattn-gpu-tests "UniSparse*,Quest*"
   TAILN=6 step 90 poolbench python3 bench/bench_patterns.py --seqs 32768,131072 --reps 5 \
     --patterns unisparse@0.973,minference_block_sparse --json "$OUT/pool-bench.json"
+  TAILN=4 step 45 poolunpaired env SATTN_FUSE_ESTIMATION=0 python3 bench/bench_patterns.py \
+    --seqs 32768 --reps 5 --patterns unisparse@0.973 --json "$OUT/pool-bench-unpaired.json"
   # TMA dQ reductions by default (no variable; the overlapped schedule
   # removed); UniSparse's default granularities {32, 64} in the tests above.
   TAILN=4 step 45 bwd "${bwd[@]}" --atomic --cudnn
