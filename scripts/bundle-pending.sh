@@ -5,8 +5,9 @@
 # device call (<= 10 min) brings back whatever finished. Logs and JSON go
 # to $OUT (the device tool's output folder; default: a temporary folder),
 # the last lines of each step to stdout.
-#   bash scripts/bundle-pending.sh 1   # pool kernel tests and times, fast backward (~6 min)
-#   bash scripts/bundle-pending.sh 2   # [backward] suite as committed, sm_80 backward, vertical-slash training (~10 min)
+#   bash scripts/bundle-pending.sh 1   # pool-vec.patch: pooling tests and times (~5 min)
+#   bash scripts/bundle-pending.sh 2   # bwd-early-release.patch: [backward] suite, times, training step (~6 min)
+#   bash scripts/bundle-pending.sh 3   # never run: sm_80 backward, vertical-slash training (~7 min)
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here" || exit 1
@@ -39,17 +40,27 @@ case "${1:-1}" in
     --patterns unisparse@0.973,minference_block_sparse --json "$OUT/pool-bench.json"
   TAILN=4 step 45 poolunpaired env SATTN_FUSE_ESTIMATION=0 python3 bench/bench_patterns.py \
     --seqs 32768 --reps 5 --patterns unisparse@0.973 --json "$OUT/pool-bench-unpaired.json"
-  # TMA dQ reductions by default (no variable; the overlapped schedule
-  # removed); UniSparse's default granularities {32, 64} in the tests above.
-  TAILN=4 step 45 bwd "${bwd[@]}" --atomic --cudnn
   ;;
 2)
+  # docs/experiments/bwd-early-release.patch (git apply it first; not yet
+  # run on a GPU): the fast mode releases the Q/dO stage before its dQ.
+  # The whole [backward] suite (TMA dQ by default), then the times against
+  # cuDNN (2026-12-07 tenth without the patch: D128 full 29.13 ms, causal
+  # 15.07, D64 19.09 / 9.66) and the training step.
   TAILN=5 step 240 bwdtests bin/sattn-gpu-tests "[backward]"
+  TAILN=4 step 45 bwd "${bwd[@]}" --atomic --cudnn
+  TAILN=14 step 110 train python3 bench/bench_train.py --seqs 16384 --dims 64,128 \
+    --masks causal,full,sparse --densities 0.2 --impls sattn_atomic,sdpa_cudnn,flex --reps 5 \
+    --no-check --no-png --json "$OUT/train.json"
+  ;;
+3)
+  # Never run on a GPU: the sm_80 backward kernels, the vertical-slash
+  # training bench.
   TAILN=5 step 300 bwd80 env SATTN_TEST_ARCH=sm_80 bin/sattn-gpu-tests "[backward]"
   TAILN=10 step 150 vslash python3 bench/bench_train_vslash.py --json "$OUT/train-vslash.json"
   ;;
 *)
-  echo "usage: bash scripts/bundle-pending.sh 1|2" >&2
+  echo "usage: bash scripts/bundle-pending.sh 1|2|3" >&2
   exit 2
   ;;
 esac
