@@ -140,10 +140,13 @@ Variant minferenceVerticalSlash(const Heads &h, const VerticalSlashOptions &o = 
 
 /// UniSparse knobs (docs/patterns/unisparse.md; design §10 defaults).
 struct UniSparseOptions {
-  int64_t block = 128;                        ///< query / KV block of the selection
-  std::vector<int64_t> granularities{32, 64}; ///< composite-token sizes (1 to 4; why not design §10's {16, 64}: docs/patterns/unisparse.md)
-  double tau = 0.9;                           ///< estimated mass each query block keeps
-  int64_t cap = 0;                            ///< at most this many blocks (0: no cap)
+  int64_t block = 128; ///< query / KV block of the selection
+  /// Composite-token sizes (1 to 4). Not design §10's {16, 64}: the 16-token
+  /// grid costs most of the estimate and selects no better
+  /// (docs/patterns/unisparse.md).
+  std::vector<int64_t> granularities{32, 64};
+  double tau = 0.9; ///< estimated mass each query block keeps
+  int64_t cap = 0;  ///< at most this many blocks (0: no cap)
 };
 /// UniSparse: Q and K mean-pooled into composite tokens at each granularity,
 /// causal pooled block scores per granularity averaged (sattn.mean_scores),
