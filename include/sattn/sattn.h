@@ -138,7 +138,7 @@ struct VerticalSlashOptions {
 /// and the columns as gathered keys (semantics §12b).
 Variant minferenceVerticalSlash(const Heads &h, const VerticalSlashOptions &o = {});
 
-/// UniSparse knobs (docs/patterns/unisparse.md; design §10 defaults).
+/// UniSparse knobs (docs/patterns/unisparse.md; design §10 defaults but the granularities).
 struct UniSparseOptions {
   int64_t block = 128; ///< query / KV block of the selection
   /// Composite-token sizes (1 to 4). Not design §10's {16, 64}: the 16-token
