@@ -43,7 +43,8 @@ case "${1:-1}" in
   ;;
 2)
   # docs/experiments/bwd-early-release.patch (git apply it first; not yet
-  # run on a GPU): the fast mode releases the Q/dO stage before its dQ.
+  # run on a GPU): the fast mode releases the Q/dO stage before its dQ, and
+  # LSE / delta come by cp.async.
   # The whole [backward] suite (TMA dQ by default), then the times against
   # cuDNN (2026-12-07 tenth without the patch: D128 full 29.13 ms, causal
   # 15.07, D64 19.09 / 9.66) and the training step.
