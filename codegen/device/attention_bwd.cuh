@@ -12,8 +12,9 @@
 // the tiles sit in the 128-byte-swizzle layout, and the two products of a
 // tile that read the same operand pair (S and dP) are issued as one group
 // (an overlapped schedule — P while dP runs, dV before dS — measured no
-// faster on two-warpgroup CTAs: docs/performance.md, 2026-12-07 tenth). With s = scale q.k, P = exp(s - LSE) (the forward's
-// saved LSE), dP = dO.v, delta = rowsum(dO * O), dS = P (dP - delta):
+// faster on two-warpgroup CTAs: docs/performance.md, 2026-12-07 tenth).
+// With s = scale q.k, P = exp(s - LSE) (the forward's saved LSE), dP =
+// dO.v, delta = rowsum(dO * O), dS = P (dP - delta):
 //
 //   attn_bwd_delta     delta per query row (one warp per row).
 //   attn_bwd_transpose per (b, set head, KV block J) the query blocks
@@ -1159,10 +1160,11 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
                                rows_aligned<16>(p.v), tid);
   }
 
-  /// P in place of S (sc), element (row wr0 + g + 8 (e >> 1), key j0 + 8 n
-  /// + 2 t + (e & 1)) at [n][e] (mma.sync m16n8 and wgmma m64 fragments
-  /// alike).
-  __device__ __forceinline__ void probs_p(float (&sc)[NN][4], int j0, int j1, int kind) const {
+  /// dS = P (dP - delta) in place of dP, element (row wr0 + g + 8 (e >> 1),
+  /// key j0 + 8 n + 2 t + (e & 1)) at [n][e] (mma.sync m16n8 and wgmma m64
+  /// fragments alike).
+  __device__ __forceinline__ void probs(const float (&sc)[NN][4], float (&dp)[NN][4], int j0,
+                                        int j1, int kind) const {
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int n = 0; n < NN; ++n)
@@ -1173,24 +1175,8 @@ template <class Cfg, bool WG> struct Dq : Base<Cfg, WG> {
         if (kind == 2 &&
             !B_::allowed(wr0 + g + hr * 8, j0 + n * 8 + 2 * t + (e & 1), wr1, j1, Sq, Skv))
           pr = 0.f;
-        sc[n][e] = pr;
+        dp[n][e] = pr * (dp[n][e] - delta[hr]);
       }
-  }
-
-  /// dS = P (dP - delta) in place of dP, the layout of probs_p.
-  __device__ __forceinline__ void probs_ds(const float (&sc)[NN][4], float (&dp)[NN][4]) const {
-#pragma unroll
-    for (int n = 0; n < NN; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        dp[n][e] = sc[n][e] * (dp[n][e] - delta[e >> 1]);
-  }
-
-  /// dS in place of dP, from S (sc, overwritten by P) and dP.
-  __device__ __forceinline__ void probs(float (&sc)[NN][4], float (&dp)[NN][4], int j0, int j1,
-                                        int kind) const {
-    probs_p(sc, j0, j1, kind);
-    probs_ds(sc, dp);
   }
 
   /// sm_90a: the warpgroup's 64 rows as one m64 tile (warps without rows

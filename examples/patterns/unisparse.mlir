@@ -1,7 +1,8 @@
 // UniSparse (Liu et al., 2025, arXiv 2512.14082; docs/patterns/unisparse.md):
 // composite tokens are Q and K mean-pooled at two granularities (32 and 64
-// tokens; design §10 names 16 and 64, the 16-token grid measured no better
-// and costs most of the estimate: docs/patterns/unisparse.md); each granularity gives causal block scores over 128 x 128 blocks
+// tokens; design §10 names 16 and 64, but the 16-token grid selects no
+// better and costs most of the estimate: docs/patterns/unisparse.md); each
+// granularity gives causal block scores over 128 x 128 blocks
 // (softmax of pooled Q . pooled K^T / sqrt(D), summed into blocks), and the
 // block score is their mean. Per query block keep the sink and diagonal
 // blocks, then the largest others until tau = 0.9 of the estimated mass;
