@@ -48,7 +48,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from evaluator import oracle_density, sorted_block_masses  # noqa: E402
+from evaluator import oracle_density, sample_rows, sorted_block_masses  # noqa: E402
 from structured import structured_qkv  # noqa: E402
 
 
@@ -309,8 +309,8 @@ def main():
             print("  recall %.2f: per head %s, flattest %s" % (
                 target, "%.4f" % ph if ph else "-", "%.4f" % fl if fl else "-"))
         return
-    M = min(a.rows, S)
-    rows = torch.tensor([m * S // M for m in range(M)], device=a.device)
+    rows = sample_rows(S, a.rows, a.device)
+    M = len(rows)
     mass = row_block_mass(q, k, rows, B)
     oracle = oracle_density(q[None], k[None], B)
     taus = [float(t) for t in a.taus.split(",")]
