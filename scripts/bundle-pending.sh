@@ -8,7 +8,8 @@
 # the last lines of each step to stdout.
 # First, in this order: git apply docs/experiments/pool-vec.patch
 # docs/experiments/bwd-early-release.patch docs/experiments/bwd-dq-split.patch
-# docs/experiments/bwd-stmatrix.patch; bash scripts/bundle.sh.
+# docs/experiments/bwd-stmatrix.patch docs/experiments/bwd-qdo-tma.patch;
+# bash scripts/bundle.sh.
 #   bash scripts/bundle-pending.sh 1   # pool-vec.patch: pooling tests and times (~5 min)
 #   bash scripts/bundle-pending.sh 2   # the backward patches: [backward] suite, times, dQ split (~8 min)
 #   bash scripts/bundle-pending.sh 3   # training step; never run: sm_80 backward, vertical-slash training (~9 min)
@@ -60,16 +61,19 @@ case "${1:-1}" in
   TAILN=4 step 45 bwdsplit env SATTN_BACKWARD_DQ_SPLIT=1 "${bwd[@]}" --atomic
   TAILN=4 step 45 bwd2 "${bwd[@]}" --atomic
   TAILN=5 step 200 bwdtestssplit env SATTN_BACKWARD_DQ_SPLIT=1 bin/sattn-gpu-tests "[backward]"
+  # Q / dO by TMA (bwd-qdo-tma.patch, opt-in SATTN_BACKWARD_QDO_TMA=1).
+  TAILN=4 step 40 bwdqdo env SATTN_BACKWARD_QDO_TMA=1 "${bwd[@]}" --atomic
   ;;
 3)
   # The training step (deterministic times: without the patches D128 full
   # 33.3, causal 16.9-17.0, D64 22.5 / 11.4-11.5), then what never ran on
   # a GPU: the sm_80 backward kernels, the vertical-slash training bench.
   TAILN=4 step 45 bwddet "${bwd[@]}"
+  TAILN=4 step 45 bwddetqdo env SATTN_BACKWARD_QDO_TMA=1 "${bwd[@]}"
   TAILN=14 step 110 train python3 bench/bench_train.py --seqs 16384 --dims 64,128 \
     --masks causal,full,sparse --densities 0.2 --impls sattn_atomic,sdpa_cudnn,flex --reps 5 \
     --no-check --no-png --json "$OUT/train.json"
-  TAILN=5 step 250 bwd80 env SATTN_TEST_ARCH=sm_80 bin/sattn-gpu-tests "[backward]"
+  TAILN=5 step 220 bwd80 env SATTN_TEST_ARCH=sm_80 bin/sattn-gpu-tests "[backward]"
   TAILN=10 step 150 vslash python3 bench/bench_train_vslash.py --json "$OUT/train-vslash.json"
   ;;
 4)
@@ -87,19 +91,19 @@ case "${1:-1}" in
   ;;
 5)
   # One call's worth of the most important checks of 1 and 2 (when the
-  # device comes once): the backward suite and times, the dQ split, the
-  # pooling tests and the UniSparse 32k estimate paired / unpaired.
+  # device comes once): the backward suite and times, the two opt-in
+  # backward switches (dQ split, Q / dO by TMA: times each, then the tests
+  # with both), the pooling tests and the UniSparse 32k estimate.
   TAILN=5 step 170 bwdtests bin/sattn-gpu-tests "[backward]"
   TAILN=4 step 45 bwd "${bwd[@]}" --atomic --cudnn
-  TAILN=4 step 45 bwdsplit env SATTN_BACKWARD_DQ_SPLIT=1 "${bwd[@]}" --atomic
-  TAILN=5 step 100 bwdtestssplit env SATTN_BACKWARD_DQ_SPLIT=1 \
+  TAILN=4 step 40 bwdsplit env SATTN_BACKWARD_DQ_SPLIT=1 "${bwd[@]}" --atomic
+  TAILN=4 step 40 bwdqdo env SATTN_BACKWARD_QDO_TMA=1 "${bwd[@]}" --atomic
+  TAILN=5 step 100 bwdtestsopt env SATTN_BACKWARD_DQ_SPLIT=1 SATTN_BACKWARD_QDO_TMA=1 \
     SATTN_BWD_CASES="D128,fp16,causal,blocks per group,queries" bin/sattn-gpu-tests "[backward]"
   TAILN=3 step 100 pooltests bin/sattn-gpu-tests \
     "UniSparse*,composite-token budget*,top-k and cumulative*,Quest*,MInference block-sparse*"
   TAILN=6 step 45 poolbench python3 bench/bench_patterns.py --seqs 32768 --reps 5 \
     --patterns unisparse@0.973 --json "$OUT/pool-bench.json"
-  TAILN=4 step 45 poolunpaired env SATTN_FUSE_ESTIMATION=0 python3 bench/bench_patterns.py \
-    --seqs 32768 --reps 5 --patterns unisparse@0.973 --json "$OUT/pool-bench-unpaired.json"
   ;;
 *)
   echo "usage: bash scripts/bundle-pending.sh 1|2|3|4|5" >&2
