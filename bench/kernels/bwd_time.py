@@ -46,7 +46,8 @@ def main():
                "fwd_ms": median_ms(lambda: prog(q, k, v), a.reps),
                "bwd_ms": median_ms(lambda: prog.backward(q, k, v, dout=do, out=o, lse=lse,
                                                          deterministic=not a.atomic), a.reps)}
-        row["dq_tma_env"] = os.environ.get("SATTN_BACKWARD_DQ_TMA", "")
+        for env in ("DQ_TMA", "DQ_SPLIT", "QDO_TMA"):  # the A/B switches in force
+            row[env.lower() + "_env"] = os.environ.get("SATTN_BACKWARD_" + env, "")
         qr, kr, vr = (x.detach().requires_grad_() for x in (q, k, v))
 
         def cudnn():
