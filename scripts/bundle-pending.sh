@@ -33,6 +33,9 @@ step() { # LIMIT_S NAME CMD...: runs CMD, its output in $OUT/NAME.log
 }
 nvidia-smi --query-gpu=name --format=csv,noheader
 bwd=(python3 bench/kernels/bwd_time.py --seq 16384 --dims "64,128" --causal "1,0" --reps 5)
+# Every GPU test that pools (steps 1 and 5).
+pooltests=(bin/sattn-gpu-tests
+  "UniSparse*,composite-token budget*,top-k and cumulative*,Quest*,MInference block-sparse*")
 case "${1:-1}" in
 1)
   # docs/experiments/pool-vec.patch (git apply it first; not yet run on a
@@ -40,8 +43,7 @@ case "${1:-1}" in
   # pools of one input in one launch (GROUP2). Every test that pools, with
   # aligned and unaligned rows, then the pool times in the UniSparse /
   # MInference estimates, paired and (SATTN_FUSE_ESTIMATION=0) unpaired.
-  TAILN=3 step 120 pooltests bin/sattn-gpu-tests \
-    "UniSparse*,composite-token budget*,top-k and cumulative*,Quest*,MInference block-sparse*"
+  TAILN=3 step 120 pooltests "${pooltests[@]}"
   TAILN=3 step 60 poolpad env SATTN_ROW_PAD=3 bin/sattn-gpu-tests "UniSparse*,Quest*"
   TAILN=6 step 90 poolbench python3 bench/bench_patterns.py --seqs 32768,131072 --reps 5 \
     --patterns unisparse@0.973,minference_block_sparse --json "$OUT/pool-bench.json"
@@ -100,8 +102,7 @@ case "${1:-1}" in
   TAILN=4 step 40 bwdqdo env SATTN_BACKWARD_QDO_TMA=1 "${bwd[@]}" --atomic
   TAILN=5 step 100 bwdtestsopt env SATTN_BACKWARD_DQ_SPLIT=1 SATTN_BACKWARD_QDO_TMA=1 \
     SATTN_BWD_CASES="D128,fp16,causal,blocks per group,queries" bin/sattn-gpu-tests "[backward]"
-  TAILN=3 step 100 pooltests bin/sattn-gpu-tests \
-    "UniSparse*,composite-token budget*,top-k and cumulative*,Quest*,MInference block-sparse*"
+  TAILN=3 step 100 pooltests "${pooltests[@]}"
   TAILN=6 step 45 poolbench python3 bench/bench_patterns.py --seqs 32768 --reps 5 \
     --patterns unisparse@0.973 --json "$OUT/pool-bench.json"
   ;;
